@@ -1,0 +1,308 @@
+"""Splitting the corpus into train / validation / test, balancing train, and saving it in the Hub layout.
+
+Protocol, in this order: drop empty lines (counted) -> split (by movie, stratified random, or the tutorial's
+first-10,000-per-gender) -> optionally drop lines whose normalised text also occurs in a higher-priority split
+(test > validation > train) -> balance train only, by resampling row indices (imbalanced-learn) and
+``Dataset.select``. Validation and test keep their natural class ratio and hold each line once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+from imblearn.under_sampling import RandomUnderSampler
+from imblearn.over_sampling import RandomOverSampler
+from sklearn.model_selection import train_test_split
+
+from .corpus import DEFAULT_URL, LABEL_NAMES, CorpusStats, read_corpus
+from .download import atomic_path
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+SPLIT_MODES = ("movie", "random", "tutorial")
+BALANCE_MODES = ("oversample", "undersample", "none")
+
+
+@dataclass
+class DatasetReport:
+    """How a DatasetDict was built: the protocol, what was dropped, and the resulting sizes."""
+
+    split: str
+    balance: str
+    seed: int
+    validation_size: float
+    test_size: float
+    test_per_class: int | None
+    drop_overlap: bool
+    corpus: dict = field(default_factory=dict)
+    empty_lines_dropped: int = 0
+    overlap_dropped: dict = field(default_factory=dict)
+    train_before_balance: dict = field(default_factory=dict)
+    class_counts: dict = field(default_factory=dict)
+    movies: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalise_text(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Lower-case, collapse whitespace and strip: the key under which two lines count as the same."""
+    lowered = pc.utf8_lower(texts)
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(lowered, r"\s+", " "))
+
+
+def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generator, val: float, test: float):
+    names, inverse, counts = np.unique(movies[idx], return_inverse=True, return_counts=True)
+    if len(names) < 3:
+        raise ValueError(f"split='movie' needs at least 3 movies, the corpus has {len(names)}")
+    order = rng.permutation(len(names))
+    starts = np.cumsum(counts[order]) - counts[order]
+    n = len(idx)
+    split_of_movie = np.full(len(names), 0)
+    split_of_movie[order[starts < round(test * n)]] = 2
+    split_of_movie[order[(starts >= round(test * n)) & (starts < round((test + val) * n))]] = 1
+    # Never leave validation or test without a movie.
+    for split_id, position in ((2, 0), (1, 1)):
+        if not (split_of_movie == split_id).any():
+            split_of_movie[order[position]] = split_id
+    assigned = split_of_movie[inverse]
+    return tuple(idx[assigned == s] for s in (0, 1, 2))
+
+
+def _split_random(idx: np.ndarray, labels: np.ndarray, seed: int, val: float, test: float):
+    rest, test_idx = train_test_split(idx, test_size=test, stratify=labels[idx], random_state=seed)
+    train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), stratify=labels[rest], random_state=seed)
+    return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
+
+
+def _split_tutorial(idx: np.ndarray, labels: np.ndarray, seed: int, val: float, per_class: int):
+    test_parts = []
+    for label, name in enumerate(LABEL_NAMES):
+        of_class = idx[labels[idx] == label]
+        if len(of_class) <= per_class:
+            raise ValueError(
+                f"split='tutorial' holds out the first {per_class:,} lines of each gender, but this corpus has only "
+                f"{len(of_class):,} {name} lines; use split='movie' or 'random', or a smaller test_per_class"
+            )
+        test_parts.append(of_class[:per_class])
+    test_idx = np.sort(np.concatenate(test_parts))
+    rest = np.setdiff1d(idx, test_idx)
+    train_idx, val_idx = train_test_split(rest, test_size=val, stratify=labels[rest], random_state=seed)
+    return np.sort(train_idx), np.sort(val_idx), test_idx
+
+
+def _drop_overlap(parts: list[np.ndarray], keys: np.ndarray) -> tuple[list[np.ndarray], dict]:
+    """Keep a normalised text only in the highest-priority split it occurs in (test > validation > train)."""
+    train_idx, val_idx, test_idx = parts
+    seen = keys[test_idx]
+    new_val = val_idx[~np.isin(keys[val_idx], seen)]
+    seen = np.concatenate([seen, keys[new_val]])
+    new_train = train_idx[~np.isin(keys[train_idx], seen)]
+    dropped = {"train": len(train_idx) - len(new_train), "validation": len(val_idx) - len(new_val), "test": 0}
+    return [new_train, new_val, test_idx], dropped
+
+
+def _balance(train_idx: np.ndarray, labels: np.ndarray, mode: str, seed: int, rng: np.random.Generator) -> np.ndarray:
+    if mode == "none":
+        return train_idx
+    sampler = RandomOverSampler if mode == "oversample" else RandomUnderSampler
+    resampled, _ = sampler(random_state=seed).fit_resample(train_idx.reshape(-1, 1), labels[train_idx])
+    return rng.permutation(resampled.ravel())
+
+
+def _counts(labels: np.ndarray) -> dict[str, int]:
+    return {name: int((labels == i).sum()) for i, name in enumerate(LABEL_NAMES)}
+
+
+def prepare_dataset(
+    source: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    *,
+    split: str = "movie",
+    balance: str = "oversample",
+    seed: int = 42,
+    validation_size: float = 0.1,
+    test_size: float = 0.1,
+    test_per_class: int = 10_000,
+    drop_overlap: bool = False,
+    skip_bad_lines: bool = False,
+    sha256: str | None = None,
+) -> tuple[datasets.DatasetDict, DatasetReport]:
+    """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
+    if split not in SPLIT_MODES:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_MODES)}")
+    if balance not in BALANCE_MODES:
+        raise ValueError(f"unknown balance {balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    if not (0 < validation_size < 1 and (split == "tutorial" or 0 < test_size < 1 and validation_size + test_size < 1)):
+        raise ValueError("validation_size and test_size must be in (0, 1) and sum to less than 1")
+
+    if isinstance(source, datasets.Dataset):
+        corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
+    else:
+        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines)
+    table = corpus.data.table
+    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    movies = np.asarray(table.column("movie_id").to_numpy(zero_copy_only=False))
+    keys = normalise_text(table.column("text"))
+    nonempty = np.asarray(pc.greater(pc.utf8_length(keys), 0).to_numpy(zero_copy_only=False), dtype=bool)
+    idx = np.flatnonzero(nonempty)
+    report = DatasetReport(split, balance, seed, validation_size, test_size, test_per_class if split == "tutorial" else None,
+                           drop_overlap, corpus=stats.to_dict(), empty_lines_dropped=int((~nonempty).sum()))
+    if report.empty_lines_dropped:
+        logger.info("Dropped %d empty lines", report.empty_lines_dropped)
+
+    rng = np.random.default_rng(seed)
+    if split == "movie":
+        parts = list(_split_by_movie(idx, movies, rng, validation_size, test_size))
+    elif split == "random":
+        parts = list(_split_random(idx, labels, seed, validation_size, test_size))
+    else:
+        parts = list(_split_tutorial(idx, labels, seed, validation_size, test_per_class))
+    if drop_overlap:
+        codes = np.asarray(pc.dictionary_encode(keys).combine_chunks().indices.to_numpy())
+        parts, report.overlap_dropped = _drop_overlap(parts, codes)
+        logger.info("Dropped lines whose text also occurs in a higher-priority split: %s", report.overlap_dropped)
+    for name, part in zip(SPLITS, parts):
+        present = set(labels[part].tolist())
+        if present != {0, 1}:
+            raise ValueError(f"the {name} split holds no {' or '.join(n for i, n in enumerate(LABEL_NAMES) if i not in present)} "
+                             "lines; the corpus is too small for these split sizes")
+    report.train_before_balance = _counts(labels[parts[0]])
+    parts[0] = _balance(parts[0], labels, balance, seed, rng)
+    report.class_counts = {name: _counts(labels[part]) for name, part in zip(SPLITS, parts)}
+    report.movies = {name: int(len(np.unique(movies[part]))) for name, part in zip(SPLITS, parts)}
+    logger.info("Split %r, balance %r: %s", split, balance,
+                ", ".join(f"{n} {sum(c.values()):,} ({c['male']:,} male / {c['female']:,} female)" for n, c in report.class_counts.items()))
+    dataset = datasets.DatasetDict({name: corpus.select(part) for name, part in zip(SPLITS, parts)})
+    return dataset, report
+
+
+def build_dataset(
+    source: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    *,
+    split: str = "movie",
+    balance: str = "oversample",
+    seed: int = 42,
+    validation_size: float = 0.1,
+    test_size: float = 0.1,
+    test_per_class: int = 10_000,
+    drop_overlap: bool = False,
+    skip_bad_lines: bool = False,
+    sha256: str | None = None,
+) -> datasets.DatasetDict:
+    """Build the train / validation / test DatasetDict with a class-balanced train split.
+
+    Args:
+        source: anything :func:`movie_gender.load_cornell` accepts, or an already loaded corpus Dataset.
+        split: ``"movie"`` (whole movies in one split only), ``"random"`` (stratified by line) or ``"tutorial"``
+            (the first ``test_per_class`` lines of each gender in corpus order are test).
+        balance: ``"oversample"`` (RandomOverSampler, the tutorial's choice), ``"undersample"`` or ``"none"``;
+            applied to train only, after splitting.
+        seed: makes the split and the resampling deterministic.
+        validation_size, test_size: fractions of the (non-empty) lines; ``test_size`` is unused by ``"tutorial"``.
+        test_per_class: lines per gender held out by ``split="tutorial"``.
+        drop_overlap: drop lines whose normalised text also occurs in a higher-priority split
+            (test > validation > train), so "Yes." cannot sit in both train and test.
+        skip_bad_lines, sha256: passed to :func:`movie_gender.load_cornell`.
+    """
+    return prepare_dataset(source, split=split, balance=balance, seed=seed, validation_size=validation_size,
+                           test_size=test_size, test_per_class=test_per_class, drop_overlap=drop_overlap,
+                           skip_bad_lines=skip_bad_lines, sha256=sha256)[0]
+
+
+def _size_category(n: int) -> str:
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return name
+    return "1M<n<10M"
+
+
+def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | None = None) -> str:
+    """The dataset card (README.md): YAML metadata the Hub and ``load_dataset`` read, then the protocol."""
+    features = next(iter(dataset.values())).features
+    total = sum(len(d) for d in dataset.values())
+    metadata = {
+        "pretty_name": "Cornell Movie-Dialogs: speaker gender",
+        "language": ["en"],
+        "license": "other",
+        "task_categories": ["text-classification"],
+        "tags": ["movie-gender", "cornell-movie-dialogs", "gender"],
+        "size_categories": [_size_category(total)],
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}],
+        "dataset_info": {"features": features._to_yaml_list(),
+                         "splits": [{"name": s, "num_bytes": int(d.data.nbytes), "num_examples": len(d)}
+                                    for s, d in dataset.items()]},
+    }
+    lines = ["---", yaml.safe_dump(metadata, sort_keys=False).rstrip(), "---", "",
+             "# Cornell Movie-Dialogs: speaker gender", "",
+             "Lines of movie dialogue labelled with the gender of the character who speaks them (`label`: 0 = male, "
+             "1 = female), built by the `movie-gender` package from the "
+             "[Cornell Movie-Dialogs Corpus](https://www.cs.cornell.edu/~cristian/Cornell_Movie-Dialogs_Corpus.html): "
+             "`movie_lines.txt` joined with `movie_characters_metadata.txt` on the character id, keeping the "
+             "characters whose gender is `m` or `f`.", "",
+             "## Splits", "", "| split | lines | male | female | movies |", "|---|---:|---:|---:|---:|"]
+    for name, part in dataset.items():
+        counts = report.class_counts.get(name, {}) if report else {}
+        movies = report.movies.get(name, "") if report else ""
+        lines.append(f"| {name} | {len(part):,} | {counts.get('male', 0):,} | {counts.get('female', 0):,} | {movies} |")
+    if report is not None:
+        if report.split == "movie":
+            protocol = "whole movies are assigned to one split only (no movie straddles two splits)"
+        elif report.split == "random":
+            protocol = "lines are split at random, stratified by gender"
+        else:
+            protocol = f"the first {report.test_per_class:,} lines of each gender (corpus order) are test, as in the tutorial"
+        corpus = report.corpus
+        lines += ["", "## How it was built", "",
+                  f"- Source: `{corpus.get('source', '')}`: {corpus.get('lines_read', 0):,} lines read, "
+                  f"{corpus.get('male', 0):,} male and {corpus.get('female', 0):,} female lines kept, "
+                  f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
+                  f"(the full corpus gives 170,768 male / 71,255 female).",
+                  f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
+                  f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
+                  + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}") + ".",
+                  f"- Cross-split duplicates: " + (f"dropped {report.overlap_dropped} (test > validation > train)"
+                                                   if report.drop_overlap else "kept (the same text may occur in several splits)") + ".",
+                  f"- Balancing: `{report.balance}` on train only, after splitting; train before balancing: "
+                  f"{report.train_before_balance.get('male', 0):,} male / {report.train_before_balance.get('female', 0):,} female. "
+                  "Validation and test keep the natural class ratio and hold each line once.",
+                  ]
+    lines += ["", "## Use", "", "```python", "from datasets import load_dataset", 'ds = load_dataset("ORG/cornell-movie-gender")',
+              "```", "", "## Licence and citation", "",
+              "The corpus is distributed by Cornell for research; check its terms before redistribution. Gender labels "
+              "are the binary labels of the 2011 metadata, not self-identification.", "", "```bibtex",
+              "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
+              "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
+              "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
+              "linguistic style in dialogs.},",
+              "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
+              "  year={2011}", "}", "```", ""]
+    return "\n".join(lines)
+
+
+def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, report: DatasetReport | None = None) -> Path:
+    """Write parquet shards (``data/{split}-00000-of-00001.parquet``) and the card (README.md), as on the Hub.
+
+    ``load_dataset(output)`` and ``load_dataset("parquet", data_dir=output)`` then return the same DatasetDict.
+    Every file is written to a temporary name and renamed into place.
+    """
+    output = Path(output)
+    (output / "data").mkdir(parents=True, exist_ok=True)
+    dataset = datasets.DatasetDict({name: part.flatten_indices() for name, part in dataset.items()})
+    for name, part in dataset.items():
+        for stale in (output / "data").glob(f"{name}-*.parquet"):
+            stale.unlink()
+        with atomic_path(output / "data" / f"{name}-00000-of-00001.parquet") as tmp:
+            part.to_parquet(str(tmp))
+    with atomic_path(output / "README.md") as tmp:
+        tmp.write_text(render_dataset_card(dataset, report), encoding="utf-8")
+    return output

@@ -1,0 +1,152 @@
+"""Fixtures: small synthetic corpora and GloVe files written in the exact upstream formats, and the real sample data."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import os
+import random
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+SEP = " +++$+++ "
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLE_ZIP = SHARED_DATA / "cornell_movie_dialogs_corpus.sample.zip"
+GLOVE_50D = SHARED_DATA / "glove.6B.50d.txt.gz"
+FOLDER = "cornell movie-dialogs corpus"
+
+# Words that the synthetic characters favour, so that a model can learn something from the synthetic corpus.
+MALE_WORDS = ["sir", "buddy", "gun", "car", "game", "boss", "beer", "money"]
+FEMALE_WORDS = ["darling", "dress", "honey", "baby", "sweet", "love", "mother", "lovely"]
+SHARED_WORDS = ["the", "i", "you", "do", "n't", "know", "what", "is", "a", "go", "we", "it", "now", "here"]
+
+
+def synthetic_corpus(n_movies: int = 12, lines_per_character: int = 30, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(movie_lines.txt lines, movie_characters_metadata.txt lines) of a small corpus in the upstream format.
+
+    Each movie has two male characters (codes m and M), one female (f or F) and one of unknown gender (?).
+    """
+    rng = random.Random(seed)
+    lines, characters = [], []
+    line_no, char_no = 1000, 0
+    for movie in range(n_movies):
+        cast = [("m", "JOHN"), ("M", "PETE"), ("f" if movie % 2 else "F", "MARY"), ("?", "NARRATOR")]
+        for code, name in cast:
+            cid = f"u{char_no}"
+            char_no += 1
+            characters.append(SEP.join([cid, name, f"m{movie}", f"movie number {movie}", code, str(char_no % 5 or "?")]))
+            favoured = FEMALE_WORDS if code in "fF" else MALE_WORDS
+            for _ in range(lines_per_character):
+                words = rng.sample(SHARED_WORDS, 3) + rng.sample(favoured, 2)
+                rng.shuffle(words)
+                text = " ".join(words).capitalize() + rng.choice([".", "!", "?", "\x85"])
+                lines.append(SEP.join([f"L{line_no}", cid, f"m{movie}", name, text]))
+                line_no += 1
+    rng.shuffle(lines)
+    return lines, characters
+
+
+def write_corpus_folder(root: Path, lines: list[str], characters: list[str]) -> Path:
+    """Write the two corpus files (ISO-8859-1, '\\n'-terminated) in a 'cornell movie-dialogs corpus' folder."""
+    folder = root / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "movie_lines.txt").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    (folder / "movie_characters_metadata.txt").write_bytes(("\n".join(characters) + "\n").encode("latin-1"))
+    return root
+
+
+def zip_folder(folder: Path, target: Path) -> Path:
+    """Zip a corpus folder the way the official zip is laid out (one top folder, plus a __MACOSX entry)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((folder / FOLDER).iterdir()):
+            archive.write(path, f"{FOLDER}/{path.name}")
+        archive.writestr(f"__MACOSX/{FOLDER}/._movie_lines.txt", b"\x00\x05\x16\x07junk")
+    return target
+
+
+@pytest.fixture
+def corpus_files(tmp_path: Path) -> tuple[list[str], list[str]]:
+    return synthetic_corpus()
+
+
+@pytest.fixture
+def corpus_folder(tmp_path: Path, corpus_files) -> Path:
+    return write_corpus_folder(tmp_path / "extracted", *corpus_files)
+
+
+@pytest.fixture
+def corpus_zip(tmp_path: Path, corpus_folder: Path) -> Path:
+    return zip_folder(corpus_folder, tmp_path / "cornell_movie_dialogs_corpus.zip")
+
+
+@pytest.fixture
+def sample_zip() -> Path:
+    if not SAMPLE_ZIP.exists():
+        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)")
+    return SAMPLE_ZIP
+
+
+@pytest.fixture
+def glove_50d() -> Path:
+    if not GLOVE_50D.exists():
+        pytest.skip(f"the real GloVe file is not at {GLOVE_50D} (it is in ../shared/data in the project's checkout and CI)")
+    return GLOVE_50D
+
+
+def write_glove(path: Path, words: list[str], dim: int = 8, seed: int = 0) -> Path:
+    """A GloVe text file (``word v1 ... vD``), gzip-compressed when the name ends in .gz."""
+    rng = np.random.default_rng(seed)
+    text = "".join(w + " " + " ".join(f"{v:.5f}" for v in rng.normal(size=dim)) + "\n" for w in words)
+    path.write_bytes(gzip.compress(text.encode()) if path.suffix == ".gz" else text.encode())
+    return path
+
+
+@pytest.fixture
+def glove_words() -> list[str]:
+    return ["the", ".", ",", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS[:-2] + ["king", "queen"]
+
+
+@pytest.fixture
+def glove_txt(tmp_path: Path, glove_words) -> Path:
+    return write_glove(tmp_path / "glove.tiny.8d.txt", glove_words)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """A real HTTP server on 127.0.0.1 serving the folder ``tmp_path / 'www'``; yields (base_url, folder, requests)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root, server.requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own download/GloVe cache."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MOVIE_GENDER_CACHE", str(cache))
+    return cache

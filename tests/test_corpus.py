@@ -1,0 +1,141 @@
+"""load_cornell: every source kind gives the same joined Dataset; bad input gives errors naming file and line."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import SEP, synthetic_corpus, write_corpus_folder, zip_folder
+from movie_gender import load_cornell
+from movie_gender.corpus import read_corpus
+from movie_gender.errors import CorpusFormatError, DownloadError
+
+
+def _expected(lines: list[str], characters: list[str]) -> tuple[int, int]:
+    gender = {c.split(SEP)[0]: c.split(SEP)[4].lower() for c in characters}
+    codes = [gender[line.split(SEP)[1]] for line in lines]
+    return codes.count("m"), codes.count("f")
+
+
+def test_zip_gives_joined_lines_with_classlabel(corpus_zip: Path, corpus_files) -> None:
+    ds = load_cornell(corpus_zip)
+    male, female = _expected(*corpus_files)
+    assert ds.column_names == ["line_id", "movie_id", "character_id", "character_name", "text", "label"]
+    assert ds.features["label"].names == ["male", "female"]
+    assert ds["label"].count(0) == male and ds["label"].count(1) == female
+    assert len(set(ds["movie_id"])) == 12
+
+
+def test_corpus_order_is_kept_and_text_is_exact(corpus_zip: Path, corpus_files) -> None:
+    lines, characters = corpus_files
+    ds = load_cornell(corpus_zip)
+    known = [line.split(SEP) for line in lines if not line.split(SEP)[3] == "NARRATOR"]
+    assert ds["line_id"] == [fields[0] for fields in known]
+    assert ds["text"] == [fields[4] for fields in known]  # '\x85' inside text survives: split on '\n' only
+
+
+def test_every_source_kind_gives_the_same_dataset(tmp_path: Path, corpus_zip: Path, corpus_folder: Path, corpus_files) -> None:
+    lines, characters = corpus_files
+    reference = load_cornell(corpus_zip).to_dict()
+    assert load_cornell(corpus_folder).to_dict() == reference
+    assert load_cornell(corpus_folder / "cornell movie-dialogs corpus").to_dict() == reference
+    assert load_cornell(corpus_zip.as_uri()).to_dict() == reference
+    # The tutorial's collated file: line no, character id, movie id, name, gender, text, credit position.
+    gender = {c.split(SEP)[0]: c.split(SEP)[4] for c in characters}
+    collated = tmp_path / "collated.txt"
+    rows = ["lineID +++$+++ characterID +++$+++ movieID +++$+++ name +++$+++ gender +++$+++ text +++$+++ position", ""]
+    for line in lines:
+        lid, cid, mid, name, text = line.split(SEP)
+        rows.append(SEP.join([lid, cid, mid, name, gender[cid], text, "1"]))
+    collated.write_bytes("\n".join(rows).encode("latin-1"))
+    assert load_cornell(collated).to_dict() == reference
+
+
+def test_http_download_is_cached_and_checked(http_server, corpus_zip: Path, _isolated_cache: Path) -> None:
+    base, root, requests = http_server
+    shutil.copy(corpus_zip, root / "corpus.zip")
+    digest = hashlib.sha256(corpus_zip.read_bytes()).hexdigest()
+    first = load_cornell(f"{base}/corpus.zip", sha256=digest)
+    second = load_cornell(f"{base}/corpus.zip")
+    assert first.to_dict() == second.to_dict() == load_cornell(corpus_zip).to_dict()
+    assert requests == ["/corpus.zip"]  # the second call used the cache
+    cached = list(_isolated_cache.rglob("corpus.zip"))
+    assert len(cached) == 1 and not list(_isolated_cache.rglob("*.incomplete"))
+
+
+def test_http_checksum_mismatch_leaves_nothing_in_cache(http_server, corpus_zip: Path, _isolated_cache: Path) -> None:
+    base, root, _ = http_server
+    shutil.copy(corpus_zip, root / "corpus.zip")
+    with pytest.raises(DownloadError, match="sha256 mismatch"):
+        load_cornell(f"{base}/corpus.zip", sha256="0" * 64)
+    assert not [p for p in _isolated_cache.rglob("*") if p.is_file()]
+
+
+def test_unreachable_url_is_a_clear_error(http_server) -> None:
+    base, _, _ = http_server
+    with pytest.raises(DownloadError, match="corpus.zip: download failed"):
+        load_cornell(f"{base}/missing/corpus.zip")
+
+
+def test_truncated_zip(tmp_path: Path, corpus_zip: Path) -> None:
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(corpus_zip.read_bytes()[:500])
+    with pytest.raises(CorpusFormatError, match="broken.zip: not a readable zip"):
+        load_cornell(broken)
+
+
+def test_zip_without_the_corpus_files(tmp_path: Path) -> None:
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("something/else.txt", "hello")
+    with pytest.raises(CorpusFormatError, match="holds no movie_lines.txt"):
+        load_cornell(other)
+
+
+def test_folder_without_the_corpus_files(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusFormatError, match="holds no movie_lines.txt"):
+        load_cornell(tmp_path / "empty")
+
+
+def test_wrong_field_count_names_file_and_line(tmp_path: Path, corpus_files) -> None:
+    lines, characters = corpus_files
+    lines = lines[:6] + ["L1 +++$+++ u0 +++$+++ only three fields"] + lines[6:]
+    folder = write_corpus_folder(tmp_path / "c", lines, characters)
+    with pytest.raises(CorpusFormatError, match=r"movie_lines.txt:7: expected 5 fields"):
+        load_cornell(folder)
+    ds, stats = read_corpus(folder, skip_bad_lines=True)
+    assert stats.skipped_bad_lines == 1 and "movie_lines.txt:7" in stats.skipped_examples[0]
+    assert len(ds) == len(load_cornell(write_corpus_folder(tmp_path / "ok", *corpus_files)))
+
+
+def test_unknown_gender_code_and_missing_character(tmp_path: Path, corpus_files) -> None:
+    lines, characters = corpus_files
+    characters = [characters[0].replace(f"{SEP}m{SEP}", f"{SEP}x{SEP}")] + characters[1:]
+    folder = write_corpus_folder(tmp_path / "c", lines, characters)
+    with pytest.raises(CorpusFormatError, match=r"movie_characters_metadata.txt:1: unknown gender code 'x'"):
+        load_cornell(folder)
+    _, stats = read_corpus(folder, skip_bad_lines=True)
+    u0_lines = sum(line.split(SEP)[1] == "u0" for line in lines)
+    assert stats.skipped_bad_lines == 1 + u0_lines  # the bad metadata line, then each line of that character
+
+
+def test_sample_zip_counts(sample_zip: Path) -> None:
+    ds, stats = read_corpus(sample_zip)
+    assert (stats.male, stats.female, stats.unknown_gender, stats.lines_read) == (27_660, 8_435, 9_790, 45_885)
+    assert ds["label"].count(1) == 8_435
+    with zipfile.ZipFile(sample_zip) as archive:
+        raw = archive.read("cornell movie-dialogs corpus/movie_lines.txt").decode("latin-1")
+    assert len({line.split(SEP)[2] for line in raw.split("\n") if line}) == 101
+
+
+def test_sample_served_over_http(http_server, sample_zip: Path) -> None:
+    base, root, requests = http_server
+    shutil.copy(sample_zip, root / "cornell_movie_dialogs_corpus.zip")
+    ds = load_cornell(f"{base}/cornell_movie_dialogs_corpus.zip",
+                      sha256="7812c49bbe2228cc65127ba9feda8156db7adffab1a4accacb7cae8ff300c283")
+    assert len(ds) == 27_660 + 8_435
