@@ -2,6 +2,10 @@
 
 from .corpus import load_cornell
 from .dataset import build_dataset, save_dataset
+from .glove import load_glove
+from .modeling import BiLSTMClassifier, BiLSTMConfig
+from .tokenizer import train_tokenizer
 
-__all__ = ["load_cornell", "build_dataset", "save_dataset"]
+__all__ = ["load_cornell", "build_dataset", "save_dataset", "train_tokenizer", "load_glove", "BiLSTMConfig",
+           "BiLSTMClassifier"]
 __version__ = "0.1.0"

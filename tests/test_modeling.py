@@ -1,0 +1,143 @@
+"""BiLSTMClassifier: forward, padding invariance, predict, and strict save/load through the Hub mixin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+from movie_gender.errors import ModelLoadError
+from movie_gender.tokenizer import encode
+
+LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "", "What?", "Honey, I love this dress so much."]
+
+
+def _model(pooling: str = "last", **overrides) -> BiLSTMClassifier:
+    torch.manual_seed(0)
+    tokenizer = train_tokenizer(LINES + ["some more words for the vocabulary"])
+    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=2,
+                          pooling=pooling, **overrides)
+    model = BiLSTMClassifier(config)
+    model.tokenizer = tokenizer
+    return model.eval()
+
+
+def test_defaults_are_the_tutorial_architecture() -> None:
+    config = BiLSTMConfig()
+    assert (config.embedding_dim, config.hidden_size, config.num_layers, config.bidirectional, config.dropout) == (
+        200, 256, 4, True, 0.2)
+    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=10))
+    assert (model.fc1.in_features, model.fc1.out_features, model.fc2.out_features) == (512, 256, 1)
+
+
+def test_forward_returns_logits_and_loss() -> None:
+    model = _model()
+    ids, lengths = encode(model.tokenizer, LINES)
+    out = model(torch.from_numpy(ids), attention_mask=torch.from_numpy(ids != 0), labels=torch.tensor([1, 0, 0, 0, 1]))
+    assert out.logits.shape == (5,) and out.loss.ndim == 0 and out.loss.requires_grad
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean_max"])
+def test_padding_never_changes_a_logit(pooling: str) -> None:
+    model = _model(pooling)
+    alone = np.array([model.predict_logits([line])[0] for line in LINES])
+    ids, lengths = encode(model.tokenizer, LINES)
+    padded = np.pad(ids, ((0, 0), (0, 7)))  # more padding than any line needs
+    with torch.no_grad():
+        batch = model(torch.from_numpy(padded)).logits.numpy()
+    np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(model.predict_logits(LINES, batch_size=2), alone, rtol=0, atol=1e-6)
+
+
+def test_predict_and_predict_proba() -> None:
+    model = _model()
+    proba = model.predict_proba(LINES)
+    assert proba.shape == (5,) and ((proba > 0) & (proba < 1)).all()
+    predictions = model.predict(LINES)
+    for p, result in zip(proba, predictions):
+        assert result["label"] == ("female" if p >= 0.5 else "male")
+        assert result["score"] == pytest.approx(max(p, 1 - p), abs=1e-6)
+    assert model.predict([]) == []
+    assert model.predict("a single string")[0]["label"] in {"male", "female"}
+
+
+def test_glove_matrix_and_freezing() -> None:
+    model = _model(freeze_embeddings=True)
+    matrix = np.random.default_rng(0).normal(size=model.embedding.weight.shape).astype(np.float32)
+    model.load_embeddings(matrix)
+    np.testing.assert_array_equal(model.embedding.weight.detach().numpy(), matrix)
+    assert not model.embedding.weight.requires_grad
+    with pytest.raises(ValueError, match="embedding matrix has shape"):
+        model.load_embeddings(matrix[:, :3])
+
+
+def test_save_and_load_give_bit_identical_logits(tmp_path: Path) -> None:
+    model = _model("mean_max")
+    model.save_pretrained(tmp_path / "m")
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["id2label"] == {"0": "male", "1": "female"} and config["pooling"] == "mean_max"
+    loaded = BiLSTMClassifier.from_pretrained(tmp_path / "m")
+    assert not loaded.training and loaded.config == model.config
+    np.testing.assert_array_equal(loaded.predict_logits(LINES), model.predict_logits(LINES))
+    assert loaded.tokenizer.to_str() == model.tokenizer.to_str()
+
+
+def test_loading_is_strict(tmp_path: Path) -> None:
+    model = _model()
+    folder = tmp_path / "m"
+    model.save_pretrained(folder)
+    weights = load_file(folder / "model.safetensors")
+    del weights["fc2.bias"]
+    weights["extra.weight"] = torch.zeros(1)
+    save_file(weights, folder / "model.safetensors")
+    with pytest.raises(ModelLoadError, match=r"missing \['fc2.bias'\], unexpected \['extra.weight'\]"):
+        BiLSTMClassifier.from_pretrained(folder)
+
+
+def test_config_and_weights_mismatch(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    _model().save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["num_layers"] = 3
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="weights do not match config.json"):
+        BiLSTMClassifier.from_pretrained(folder)
+    config["num_layers"], config["hidden_size"] = 2, 7
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="has shape"):
+        BiLSTMClassifier.from_pretrained(folder)
+
+
+def test_missing_tokenizer_and_mismatched_tokenizer(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    model = _model()
+    model.save_pretrained(folder)
+    other = train_tokenizer(["entirely different words"])
+    other.save(str(folder / "tokenizer.json"))
+    with pytest.raises(ModelLoadError, match="vocabulary of .* tokens, but config.json says vocab_size"):
+        BiLSTMClassifier.from_pretrained(folder)
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(ModelLoadError, match="has no tokenizer.json"):
+        BiLSTMClassifier.from_pretrained(folder)
+
+
+def test_pickle_checkpoints_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    model = _model()
+    model.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="only a pickle checkpoint"):
+        BiLSTMClassifier.from_pretrained(folder)
+
+
+def test_hub_metadata_labels_the_repo() -> None:
+    card = _model().generate_model_card()
+    assert card.data.library_name == "movie-gender" and card.data.pipeline_tag == "text-classification"
+    assert card.data.license == "mit"
