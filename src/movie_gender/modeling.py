@@ -163,31 +163,34 @@ class BiLSTMClassifier(
         return self.tokenizer
 
     @torch.inference_mode()
-    def predict_logits(self, texts: "list[str]", batch_size: int = 512) -> np.ndarray:
-        """Logits for ``texts``, batched by length (sorted, then restored to the input order)."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
+    def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
+        """Logits for pre-encoded lines, batched by length (sorted, then restored to the input order)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        ids, lengths = encode(self._require_tokenizer(), texts)
-        out = np.zeros(len(texts), dtype=np.float32)
-        if not texts:
-            return out
+        out = np.zeros(len(lengths), dtype=np.float32)
         was_training = self.training
         self.eval()
         order = np.argsort(-lengths, kind="stable")
         device = self.device
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
         try:
-            for start in range(0, len(texts), batch_size):
+            for start in range(0, len(order), batch_size):
                 batch = order[start:start + batch_size]
                 width = max(1, int(lengths[batch].max()))
-                input_ids = torch.from_numpy(ids[batch, :width]).to(device, non_blocking=True)
-                with autocast:
+                input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :width])).to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = self(input_ids, lengths=torch.from_numpy(lengths[batch])).logits
                 out[batch] = logits.float().cpu().numpy()
         finally:
             self.train(was_training)
         return out
+
+    def predict_logits(self, texts: "list[str]", batch_size: int = 512, bf16: Optional[bool] = None) -> np.ndarray:
+        """Logits (log-odds of female) for ``texts``; ``bf16`` defaults to True on CUDA, False on CPU."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        ids, lengths = encode(self._require_tokenizer(), texts)
+        if bf16 is None:
+            bf16 = self.device.type == "cuda"
+        return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16)
 
     def predict_proba(self, texts: "list[str]", batch_size: int = 512) -> np.ndarray:
         """P(female) for each line, as a numpy array in input order."""

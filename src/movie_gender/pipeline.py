@@ -1,0 +1,178 @@
+"""The main job, end to end: corpus -> DatasetDict -> tokenizer -> GloVe -> BiLSTM -> test metrics -> model folder.
+
+scripts/train.py and scripts/evaluate.py are thin front ends over :func:`train_model` and :func:`evaluate_model`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+from .corpus import DEFAULT_URL
+from .dataset import prepare_dataset
+from .download import atomic_path
+from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
+from .glove import DEFAULT_GLOVE, load_glove
+from .hub import write_model_card
+from .modeling import BiLSTMClassifier, BiLSTMConfig
+from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
+from .training import EncodedSplit, TrainingConfig, train
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataOptions:
+    """Where the data comes from and how it is split (see :func:`movie_gender.build_dataset`)."""
+
+    corpus: str = DEFAULT_URL
+    dataset: str | None = None  # a saved DatasetDict folder or Hub dataset repo id, instead of building one
+    split: str = "movie"
+    balance: str = "oversample"
+    seed: int = 42
+    validation_size: float = 0.1
+    test_size: float = 0.1
+    test_per_class: int = 10_000
+    drop_overlap: bool = False
+    skip_bad_lines: bool = False
+
+
+@dataclass
+class TrainOptions:
+    """Everything scripts/train.py sets: data, vocabulary, GloVe, architecture, optimisation, evaluation."""
+
+    output: str
+    data: DataOptions = field(default_factory=DataOptions)
+    glove: str = DEFAULT_GLOVE
+    glove_member: str | None = None
+    unknown_init: str = "zeros"
+    min_frequency: int = 1
+    max_vocab_size: int | None = None
+    max_length: int = DEFAULT_MAX_LENGTH
+    model: dict = field(default_factory=dict)  # BiLSTMConfig fields other than vocab_size / embedding_dim
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    checkpoint_dir: str | None = None  # default: OUTPUT.checkpoints beside the output folder (never pushed)
+    resume: bool = False
+    min_lines: int = 5
+    bootstrap: int = 1000
+    preset: str = "custom"
+
+
+def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
+    """Build the DatasetDict from the corpus, or load a prepared one (folder or Hub repo id)."""
+    if options.dataset:
+        dataset = datasets.load_dataset(options.dataset)
+        missing = {"train", "validation", "test"} - set(dataset)
+        if missing:
+            raise ValueError(f"{options.dataset}: the dataset has no {', '.join(sorted(missing))} split")
+        counts = {s: {"male": d["label"].count(0), "female": d["label"].count(1)} for s, d in dataset.items()}
+        return dataset, {"split": "prepared", "balance": "as prepared", "corpus": {"source": options.dataset},
+                         "class_counts": counts}
+    dataset, report = prepare_dataset(
+        options.corpus, split=options.split, balance=options.balance, seed=options.seed,
+        validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
+        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines)
+    return dataset, report.to_dict()
+
+
+def check_writable(folder: Path) -> None:
+    """Fail now, not after hours of training, if ``folder`` cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"0" * 1024)
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"{folder}: the output folder is not writable ({error.strerror or error})") from None
+
+
+def hardware() -> str:
+    """A short description of where this runs."""
+    if torch.cuda.is_available():
+        return f"CUDA {torch.cuda.get_device_name(0)}"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
+    """Model files, metrics.json, the plots and the rendered card."""
+    model.save_pretrained(folder)
+    with atomic_path(folder / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    if metrics.get("training", {}).get("history"):
+        plot_training(metrics["training"]["history"], folder / "training_curves.png")
+    plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
+                   f"Lines, {metrics['eval_split']} split")
+    line = scores["line"]
+    plot_roc(line["labels"], {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}, folder / "roc_curve.png",
+             f"ROC, lines, {metrics['eval_split']} split")
+    write_model_card(folder)
+
+
+def train_model(options: TrainOptions) -> dict:
+    """Train and evaluate; write the model folder. Returns the metrics written to metrics.json."""
+    started = time.perf_counter()
+    output = Path(options.output)
+    check_writable(output)
+    checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    check_writable(checkpoint_dir)
+
+    dataset, data_report = load_data(options.data)
+    train_split, validation_split, test_split = dataset["train"], dataset["validation"], dataset["test"]
+    tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
+                                max_vocab_size=options.max_vocab_size, max_length=options.max_length)
+    matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member,
+                                  unknown_init=options.unknown_init, seed=options.training.seed,
+                                  texts=train_split["text"])
+    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **options.model)
+    torch.manual_seed(options.training.seed)
+    model = BiLSTMClassifier(config)
+    model.load_embeddings(matrix)
+    model.tokenizer = tokenizer
+    logger.info("Model: %s (%s trainable parameters)", config,
+                f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
+
+    result = train(model, EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"]),
+                   EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"]),
+                   options.training, checkpoint_dir=checkpoint_dir, resume=options.resume)
+    model.to("cpu")
+    report, scores = evaluate(model, train_split, test_split, min_lines=options.min_lines, bootstrap=options.bootstrap,
+                              seed=options.training.seed)
+    logger.info("Test split:\n%s", format_report(report))
+    glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
+    metrics = {
+        "eval_split": "test", "bootstrap": options.bootstrap, **report,
+        "dataset": data_report,
+        "model": config.to_dict(),
+        "glove": {"name": glove_name, "source": str(options.glove), **coverage.to_dict()},
+        "training": {**asdict(options.training), **result.to_dict(), "preset": options.preset, "hardware": hardware(),
+                     "total_seconds": time.perf_counter() - started},
+        "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
+                      "max_length": options.max_length},
+    }
+    write_outputs(output, model, metrics, scores)
+    logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
+    return metrics
+
+
+def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by: tuple[str, ...] = ("line", "character"),
+                   min_lines: int = 5, bootstrap: int = 1000, revision: str | None = None) -> tuple[dict, dict]:
+    """Load a model folder or Hub repo and score it and the baselines on a split of the data."""
+    model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
+    dataset, data_report = load_data(data)
+    if split not in dataset:
+        raise ValueError(f"no split {split!r}; the dataset has {', '.join(dataset)}")
+    report, scores = evaluate(model, dataset["train"], dataset[split], by=by, min_lines=min_lines, bootstrap=bootstrap,
+                              seed=data.seed)
+    return {"model": model_id, "eval_split": split, "bootstrap": bootstrap, **report, "dataset": data_report}, scores
+
+
+__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data"]

@@ -1,0 +1,269 @@
+"""The training loop: pre-tokenized tensors, length-bucketed batches, bf16 autocast where the hardware has it,
+early stopping on validation ROC-AUC, and resumable checkpoints.
+
+Speed-ups (measured in scripts/benchmark.py): every line is tokenized once with the Rust batch encoder; batches
+are drawn from buckets of similar length (shuffle, cut into chunks of ``bucket_batches`` batches, sort each chunk
+by length, shuffle the batches), so an LSTM step runs over few padded positions; bf16 autocast uses AMX/AVX-512
+on CPUs that have it and tensor cores on CUDA.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from tqdm.auto import tqdm
+
+from .download import atomic_path
+from .modeling import BiLSTMClassifier
+from .tokenizer import encode
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings; the model's architecture lives in :class:`movie_gender.BiLSTMConfig`."""
+
+    epochs: int = 4
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    max_steps: int | None = None  # stop after this many optimizer steps in total (quick runs)
+    patience: int = 2  # stop after this many epochs without a better validation ROC-AUC (0: never)
+    grad_clip: float = 1.0  # max gradient norm (0: off)
+    bucket_batches: int = 50  # batches per length bucket (1: no bucketing, plain shuffled batches)
+    bf16: bool | None = None  # autocast to bfloat16; None: where the hardware supports it (CUDA, AMX/AVX-512 CPUs)
+    device: str = "auto"  # "auto": CUDA when available, else CPU
+    seed: int = 42
+    eval_batch_size: int = 512
+    checkpoint_every: int = 500  # also checkpoint every N steps (0: only at the end of each epoch)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.bucket_batches < 1:
+            raise ValueError("epochs, batch_size and bucket_batches must be at least 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be greater than 0, got {self.learning_rate}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+
+
+@dataclass
+class EncodedSplit:
+    """A split tokenized once: ids ``[n, longest]``, lengths ``[n]`` and labels ``[n]`` as numpy arrays."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def from_texts(cls, tokenizer, texts, labels) -> "EncodedSplit":
+        ids, lengths = encode(tokenizer, texts)
+        return cls(ids, lengths, np.asarray(labels, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class TrainResult:
+    """What training did: one dict per epoch, the best epoch (by validation ROC-AUC) and the time it took."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_validation_auc: float = float("nan")
+    steps: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+    bf16: bool = False
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """True on CUDA with bf16 and on CPUs with AMX or AVX-512 (where oneDNN runs bf16 LSTM/linear kernels)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.backends.cpu.get_cpu_capability() in {"AVX512", "AMX"} and torch.backends.mkldnn.is_available()
+    return False
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` when ``enabled``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int) -> list[np.ndarray]:
+    """The batches of one epoch, deterministic in (seed, epoch): length-bucketed unless ``bucket_batches == 1``."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    if bucket_batches > 1:
+        chunk = batch_size * bucket_batches
+        order = np.concatenate([part[np.argsort(lengths[part], kind="stable")]
+                                for part in np.split(order, range(chunk, len(order), chunk))])
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@torch.inference_mode()
+def predict_encoded(model: BiLSTMClassifier, data: EncodedSplit, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
+    """Logits for an encoded split, in its order."""
+    return model.logits_from_ids(data.ids, data.lengths, batch_size=batch_size, bf16=bf16)
+
+
+def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
+    logits = predict_encoded(model, data, config.eval_batch_size, bf16)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(data.labels).float())
+    return {"val_loss": float(loss), "val_auc": float(roc_auc_score(data.labels, logits)),
+            "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0))}
+
+
+def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+               **state}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def train(
+    model: BiLSTMClassifier,
+    train_data: EncodedSplit,
+    validation_data: EncodedSplit,
+    config: TrainingConfig | None = None,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place; on return it holds the weights of the best epoch on validation ROC-AUC.
+
+    The test split is never seen here. With ``checkpoint_dir``, a checkpoint (model, optimizer, RNG state, epoch,
+    step, best weights, history) is written atomically every ``checkpoint_every`` steps, at the end of each epoch and
+    on Ctrl-C; ``resume=True`` continues from it and, on CPU with the same seed, ends with the same weights.
+    """
+    config = config or TrainingConfig()
+    device = resolve_device(config.device)
+    use_bf16 = bf16_supported(device) if config.bf16 is None else bool(config.bf16 and bf16_supported(device))
+    torch.manual_seed(config.seed)
+    model.to(device)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    result = TrainResult(device=str(device), bf16=use_bf16)
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    start_epoch, start_batch, best_state, stale = 0, 0, None, 0
+    elapsed_before = 0.0
+    if resume and checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        start_epoch, start_batch, stale = int(saved["epoch"]), int(saved["batch"]), int(saved["stale"])
+        result.steps, elapsed_before = int(saved["steps"]), float(saved["seconds"])
+        result.history = [dict(zip(saved["history_keys"], row)) for row in saved["history"].tolist()]
+        result.best_epoch, result.best_validation_auc = int(saved["best_epoch"]), float(saved["best_validation_auc"])
+        best_state = saved.get("best_model") or None
+        logger.info("Resumed from %s at epoch %d, batch %d (step %d)", checkpoint, start_epoch + 1, start_batch, result.steps)
+    elif resume:
+        logger.warning("--resume given but no checkpoint at %s; starting from scratch", checkpoint)
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+
+    def state(epoch: int, batch: int) -> dict:
+        keys = list(result.history[0]) if result.history else []
+        return {"epoch": epoch, "batch": batch, "stale": stale, "steps": result.steps,
+                "seconds": elapsed_before + time.perf_counter() - started,
+                "history_keys": keys,
+                "history": torch.tensor([[row[k] for k in keys] for row in result.history], dtype=torch.float64),
+                "best_epoch": result.best_epoch, "best_validation_auc": result.best_validation_auc,
+                "best_model": best_state or {}}
+
+    started = time.perf_counter()
+    epoch, position = start_epoch, start_batch
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            batches = batch_order(train_data.lengths, config.batch_size, config.seed, epoch, config.bucket_batches)
+            model.train()
+            losses, lines, tokens = [], 0, 0
+            epoch_start = time.perf_counter()
+            bar = tqdm(total=len(batches), initial=start_batch if epoch == start_epoch else 0, disable=not progress,
+                       desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+            first = start_batch if epoch == start_epoch else 0
+            for position in range(first, len(batches)):
+                if config.max_steps is not None and result.steps >= config.max_steps:
+                    break
+                index = batches[position]
+                lengths = train_data.lengths[index]
+                width = max(1, int(lengths.max()))
+                input_ids = torch.from_numpy(train_data.ids[index, :width]).to(device, non_blocking=True)
+                labels = torch.from_numpy(train_data.labels[index]).to(device, non_blocking=True)
+                with autocast(device, use_bf16):
+                    loss = model(input_ids, lengths=torch.from_numpy(lengths), labels=labels).loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                result.steps += 1
+                losses.append(loss.item())
+                lines += len(index)
+                tokens += int(lengths.sum())
+                rate = lines / max(time.perf_counter() - epoch_start, 1e-9)
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lines_s=f"{rate:,.0f}")
+                bar.update(1)
+                if checkpoint is not None and config.checkpoint_every and result.steps % config.checkpoint_every == 0:
+                    _save_checkpoint(checkpoint, model, optimizer, state(epoch, position + 1))
+            bar.close()
+            seconds = time.perf_counter() - epoch_start
+            metrics = _validation_metrics(model, validation_data, config, use_bf16)
+            row = {"epoch": epoch + 1, "steps": result.steps, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                   **metrics, "seconds": seconds, "lines_per_s": lines / max(seconds, 1e-9),
+                   "tokens_per_s": tokens / max(seconds, 1e-9)}
+            result.history.append(row)
+            improved = not (metrics["val_auc"] <= result.best_validation_auc)  # the first epoch (nan) improves
+            if improved:
+                result.best_epoch, result.best_validation_auc, stale = epoch + 1, metrics["val_auc"], 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            logger.info("epoch %d: train loss %.4f, val loss %.4f, val ROC-AUC %.4f, val balanced acc %.4f, "
+                        "%.0f lines/s, %.1fs%s", epoch + 1, row["train_loss"], metrics["val_loss"], metrics["val_auc"],
+                        metrics["val_balanced_accuracy"], row["lines_per_s"], seconds, " *" if improved else "")
+            start_batch = 0
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, model, optimizer, state(epoch + 1, 0))
+            if config.max_steps is not None and result.steps >= config.max_steps:
+                break
+            if config.patience and stale >= config.patience:
+                result.stopped_early = True
+                logger.info("No validation improvement for %d epochs: stopping early", stale)
+                break
+    except KeyboardInterrupt:
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, optimizer, state(epoch, position))
+            logger.warning("Interrupted: checkpoint written to %s; run again with --resume to continue", checkpoint)
+        raise
+    if best_state:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = elapsed_before + time.perf_counter() - started
+    return result

@@ -1,0 +1,133 @@
+"""scripts/train.py and scripts/evaluate.py end to end on a tiny synthetic corpus and a tiny GloVe file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import synthetic_corpus, write_corpus_folder, zip_folder
+from movie_gender import BiLSTMClassifier
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--epochs", "3", "--hidden-size", "16", "--batch-size", "32", "--bootstrap", "50", "--min-lines", "3"]
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
+    tmp = tmp_path_factory.mktemp("train")
+    corpus = zip_folder(write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5)),
+                        tmp / "corpus.zip")
+    from conftest import SHARED_WORDS, MALE_WORDS, FEMALE_WORDS, write_glove
+
+    glove = write_glove(tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS)
+    out = tmp / "model"
+    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", out, *QUICK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return corpus, glove, out
+
+
+def test_train_writes_a_complete_model_folder(trained) -> None:
+    _, _, out = trained
+    names = {p.name for p in out.iterdir()}
+    assert names == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
+                     "training_curves.png", "confusion_matrix.png", "roc_curve.png"}
+    for png in ("training_curves.png", "confusion_matrix.png", "roc_curve.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out.parent / "model.checkpoints" / "checkpoint.pt").exists()  # checkpoints live outside the folder
+
+
+def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:
+    metrics = json.loads((trained[2] / "metrics.json").read_text())
+    for level in ("line", "character"):
+        assert set(metrics[level]) >= {"model", "always_male", "tfidf_logreg"}
+        for scorer in ("model", "always_male", "tfidf_logreg"):
+            m = metrics[level][scorer]
+            assert {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "per_class", "confusion_matrix"} <= set(m)
+    assert metrics["line"]["always_male"]["balanced_accuracy"] == 0.5
+    assert metrics["line"]["model"]["ci95"]["roc_auc"][0] <= metrics["line"]["model"]["roc_auc"] <= metrics["line"]["model"]["ci95"]["roc_auc"][1]
+    # The synthetic characters use gendered words: the model must learn them.
+    assert metrics["line"]["model"]["roc_auc"] > 0.8
+    assert metrics["training"]["best_epoch"] >= 1 and len(metrics["training"]["history"]) == 3
+    assert metrics["dataset"]["split"] == "movie"
+
+
+def test_card_holds_the_real_metric_values(trained) -> None:
+    out = trained[2]
+    card = (out / "README.md").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["library_name"] == "movie-gender" and header["pipeline_tag"] == "text-classification"
+    results = {m["type"]: m["value"] for r in header["model-index"][0]["results"] for m in r["metrics"]}
+    assert results["roc_auc"] == round(metrics["line"]["model"]["roc_auc"], 4)
+    assert f"{metrics['line']['model']['roc_auc']:.3f}" in card
+    assert f"{metrics['line']['tfidf_logreg']['roc_auc']:.3f}" in card
+    assert "Limitations and bias" in card and "real person" in card
+
+
+def test_folder_loads_and_reproduces_the_test_scores(trained) -> None:
+    corpus, _, out = trained
+    model = BiLSTMClassifier.from_pretrained(out)
+    from movie_gender import build_dataset
+
+    test = build_dataset(corpus, split="movie")["test"]
+    from sklearn.metrics import roc_auc_score
+
+    auc = roc_auc_score(test["label"], model.predict_proba(test["text"]))
+    assert auc == pytest.approx(json.loads((out / "metrics.json").read_text())["line"]["model"]["roc_auc"], abs=1e-9)
+
+
+def test_same_seed_same_metrics(trained, tmp_path: Path) -> None:
+    corpus, glove, out = trained
+    again = tmp_path / "again"
+    assert run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", again, *QUICK).returncode == 0
+    first, second = (json.loads((p / "metrics.json").read_text()) for p in (out, again))
+    assert first["line"]["model"] == second["line"]["model"]
+
+
+def test_evaluate_script_reports_both_levels(trained, tmp_path: Path) -> None:
+    corpus, _, out = trained
+    report_file = tmp_path / "report.json"
+    result = run_script("evaluate.py", out, "--corpus", corpus, "--by", "line", "--by", "character", "--min-lines", "3",
+                        "--bootstrap", "50", "--json", report_file)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(report_file.read_text())
+    assert report["eval_split"] == "test" and set(report) >= {"line", "character"}
+    assert report["line"]["model"] == json.loads((out / "metrics.json").read_text())["line"]["model"]
+    assert "tfidf_logreg" in result.stdout and "character" in result.stdout
+
+
+def test_tutorial_split_on_a_small_corpus_stops_clearly(trained, tmp_path: Path) -> None:
+    corpus, glove, _ = trained
+    result = run_script("train.py", "--preset", "tutorial", "--corpus", corpus, "--glove", glove, "--output", tmp_path / "t")
+    assert result.returncode == 2
+    assert "first 10,000 lines of each gender" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_preset_values_are_overridden_by_explicit_options(trained, tmp_path: Path) -> None:
+    corpus, glove, _ = trained
+    out = tmp_path / "t"
+    result = run_script("train.py", "--preset", "tutorial", "--split", "movie", "--max-steps", "3", "--hidden-size", "8",
+                        "--num-layers", "2", "--corpus", corpus, "--glove", glove, "--output", out, "--bootstrap", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (config["hidden_size"], config["num_layers"], config["pooling"], config["freeze_embeddings"]) == (8, 2, "last", False)
+    assert metrics["training"]["batch_size"] == 256 and metrics["training"]["steps"] == 3
+    assert metrics["dataset"]["split"] == "movie" and metrics["training"]["preset"] == "tutorial"
+
+
+@pytest.mark.parametrize("bad", [["--epochs", "-1"], ["--batch-size", "0"], ["--split", "bogus"], ["--dropout", "1.5"]])
+def test_impossible_options_are_rejected_by_argument_parsing(bad: list[str], tmp_path: Path) -> None:
+    result = run_script("train.py", "--output", tmp_path / "x", *bad)
+    assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
