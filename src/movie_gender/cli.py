@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable
 
@@ -62,12 +63,23 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
+
+
+def redact(text: str) -> str:
+    """Replace anything shaped like a Hugging Face token."""
+    return _TOKEN.sub("hf_***", text)
+
+
 def run(main: Callable[[], object]) -> None:
     """Run a script's main(): bad input ends with one clear line on stderr and exit code 2; Ctrl-C with 130."""
+    from huggingface_hub.errors import HfHubHTTPError
+
     try:
         main()
-    except (MovieGenderError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (MovieGenderError, OSError, ValueError, HfHubHTTPError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: {redact(message)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -34,3 +34,7 @@ class DownloadError(MovieGenderError, OSError):
 
 class ModelLoadError(MovieGenderError, ValueError):
     """A model folder or Hub repo is incomplete or inconsistent."""
+
+
+class HubError(MovieGenderError, OSError):
+    """A request to the Hugging Face Hub failed (network, authentication, permissions)."""

@@ -6,13 +6,18 @@ prints, logs or writes them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+
+from .cli import redact
+from .errors import HubError, MovieGenderError
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +26,18 @@ PROJECT_URL = "https://github.com/movie-gender/movie-gender"
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
                "training_curves.png", "confusion_matrix.png", "roc_curve.png")
 DATASET_PATTERNS = ("README.md", "data/*.parquet")
+
+
+@contextlib.contextmanager
+def _hub_errors(repo_id: str) -> Iterator[None]:
+    """Turn whatever the HTTP stack raises into one HubError line (tokens redacted)."""
+    try:
+        yield
+    except MovieGenderError:
+        raise
+    except Exception as error:  # httpx / huggingface_hub errors have no common base class we can name
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise HubError(f"{repo_id}: Hub request failed ({type(error).__name__}: {redact(first)})") from None
 
 
 def _template() -> str:
@@ -123,6 +140,18 @@ def write_model_card(folder: str | os.PathLike, *, repo_id: str | None = None, d
     return folder / "README.md"
 
 
+def _commit(repo_id: str, repo_type: str, operations: list, *, private: bool, revision: str | None,
+            token: str | None, commit_message: str):
+    """Create the repo (and branch) if needed, then make one commit of ``operations``."""
+    api = HfApi(token=token)
+    with _hub_errors(repo_id):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        return api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type,
+                                 revision=revision)
+
+
 def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
                dataset_repo: str | None = None, token: str | None = None,
                commit_message: str = "Upload movie-gender model") -> str:
@@ -135,10 +164,6 @@ def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False
     for required in ("config.json", "model.safetensors", "tokenizer.json"):
         if not (folder / required).is_file():
             raise FileNotFoundError(f"{folder}: not a model folder (no {required})")
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True).repo_id
-    if revision:
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
     operations = []
     for name in MODEL_FILES:
         if name == "README.md" and (folder / "metrics.json").is_file():
@@ -147,7 +172,8 @@ def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False
             operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))
         elif (folder / name).is_file():
             operations.append(CommitOperationAdd(name, str(folder / name)))
-    info = api.create_commit(repo_id, operations, commit_message=commit_message, repo_type="model", revision=revision)
+    info = _commit(repo_id, "model", operations, private=private, revision=revision, token=token,
+                   commit_message=commit_message)
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
     return info.commit_url
 
@@ -164,12 +190,27 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
     shards = sorted((folder / "data").glob("*.parquet"))
     if not shards or not (folder / "README.md").is_file():
         raise FileNotFoundError(f"{folder}: not a dataset folder (expected README.md and data/*.parquet)")
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True).repo_id
-    if revision:
-        api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
     operations = [CommitOperationAdd("README.md", str(folder / "README.md"))]
     operations += [CommitOperationAdd(f"data/{p.name}", str(p)) for p in shards]
-    info = api.create_commit(repo_id, operations, commit_message=commit_message, repo_type="dataset", revision=revision)
+    info = _commit(repo_id, "dataset", operations, private=private, revision=revision, token=token,
+                   commit_message=commit_message)
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
     return info.commit_url
+
+
+def load_hub_dataset(repo_id_or_path: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                     token: str | None = None):
+    """``datasets.load_dataset`` on a saved folder or a Hub dataset repo, online or offline from the HF cache.
+
+    For a repo id the files come through ``snapshot_download`` (which, with ``HF_HUB_OFFLINE=1``, serves what the
+    Hugging Face cache already holds), then load as the local folder they are.
+    """
+    import datasets
+    from huggingface_hub import snapshot_download
+
+    if os.path.isdir(repo_id_or_path):
+        return datasets.load_dataset(str(repo_id_or_path))
+    with _hub_errors(repo_id_or_path):
+        folder = snapshot_download(repo_id_or_path, repo_type="dataset", revision=revision, cache_dir=cache_dir,
+                                   token=token, allow_patterns=list(DATASET_PATTERNS))
+    return datasets.load_dataset(folder)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from tokenizers import Tokenizer
@@ -213,6 +213,24 @@ class BiLSTMClassifier(
             tokenizer.save(str(tmp))
         with atomic_path(save_directory / CONFIG_NAME) as tmp:
             tmp.write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: "str | Path", **kwargs: Any) -> "BiLSTMClassifier":
+        """Load a model folder or Hub repo id (``revision=``, ``cache_dir=``, ``token=`` ... as in huggingface_hub).
+
+        Works offline (``HF_HUB_OFFLINE=1``) from the Hugging Face cache. Weights load strictly from safetensors;
+        a missing file, a mismatch between config, weights and tokenizer, or a pickle-only checkpoint raises
+        :class:`movie_gender.errors.ModelLoadError`.
+        """
+        name = str(pretrained_model_name_or_path)
+        looks_like_path = os.path.isabs(name) or name.startswith(".") or name.count("/") > 1 or os.path.exists(name)
+        if looks_like_path and not os.path.isdir(name):
+            raise ModelLoadError(f"{name}: no such model folder")
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError) as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ModelLoadError(f"{name}: cannot load the model ({type(error).__name__}: {first})") from None
 
     @classmethod
     def _resolve(cls, model_id: str, filename: str, **hub_kwargs: Any) -> str:

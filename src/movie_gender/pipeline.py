@@ -22,7 +22,7 @@ from .dataset import prepare_dataset
 from .download import atomic_path
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import DEFAULT_GLOVE, load_glove
-from .hub import write_model_card
+from .hub import load_hub_dataset, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig
 from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
 from .training import EncodedSplit, TrainingConfig, train
@@ -70,7 +70,7 @@ class TrainOptions:
 def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
     """Build the DatasetDict from the corpus, or load a prepared one (folder or Hub repo id)."""
     if options.dataset:
-        dataset = datasets.load_dataset(options.dataset)
+        dataset = load_hub_dataset(options.dataset)
         missing = {"train", "validation", "test"} - set(dataset)
         if missing:
             raise ValueError(f"{options.dataset}: the dataset has no {', '.join(sorted(missing))} split")
