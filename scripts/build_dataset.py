@@ -18,7 +18,8 @@ from movie_gender.dataset import BALANCE_MODES, SPLIT_MODES, prepare_dataset, sa
 logger = logging.getLogger("build_dataset")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=DEFAULT_URL,
                         help="the corpus: official zip URL (default), an http(s)/file:// URL, a local .zip, an extracted "
@@ -40,10 +41,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="drop lines whose normalised text also occurs in a higher-priority split (test > validation > train)")
     parser.add_argument("--skip-bad-lines", action="store_true",
                         help="count and skip malformed corpus lines (reported in the log and the card) instead of stopping")
+    parser.add_argument("--encoding", default="latin-1",
+                        help="text encoding of the corpus files; the upstream corpus is ISO-8859-1 (default: %(default)s)")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the dataset to this Hub dataset repo")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo as private")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset, report = prepare_dataset(
         args.corpus, split=args.split, balance=args.balance, seed=args.seed, validation_size=args.validation_size,
         test_size=args.test_size, test_per_class=args.test_per_class, drop_overlap=args.drop_overlap,
-        skip_bad_lines=args.skip_bad_lines, sha256=args.sha256,
+        skip_bad_lines=args.skip_bad_lines, sha256=args.sha256, encoding=args.encoding,
     )
     output = save_dataset(dataset, args.output, report)
     logger.info("Wrote %s (load it with datasets.load_dataset(%r))", output, str(output))

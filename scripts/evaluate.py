@@ -23,7 +23,8 @@ from movie_gender.evaluation import format_report, plot_confusion, plot_roc
 from movie_gender.pipeline import DataOptions, evaluate_model
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a model folder written by train.py, or a Hub model repo id")
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model")
@@ -49,7 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write the full report to this JSON file")
     p.add_argument("--plots", type=Path, help="write confusion_matrix.png and roc_curve.png into this folder")
     p.add_argument("--verbose", action="store_true", help="debug logging")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

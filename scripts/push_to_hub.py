@@ -20,7 +20,8 @@ from movie_gender.hub import push_dataset, push_model
 logger = logging.getLogger("push_to_hub")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_dir", help="a model folder written by scripts/train.py")
     p.add_argument("repo_id", help="the Hub model repo to push to, e.g. ORG/movie-gender-bilstm (created if missing)")
@@ -29,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", help="a dataset folder written by scripts/build_dataset.py to publish too")
     p.add_argument("--dataset-repo", help="the Hub dataset repo for --dataset; also linked in the model card's datasets: metadata")
     p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.dataset and not args.dataset_repo:
         p.error("--dataset needs --dataset-repo")

@@ -32,7 +32,8 @@ TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "max_s
                  "bucket_batches", "bf16", "device", "seed", "checkpoint_every")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="default: a small, fast BiLSTM that works best on CPU; tutorial: the seed tutorial exactly. "
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="--split tutorial: test lines per gender (default: %(default)s)")
     data.add_argument("--drop-overlap", action="store_true", help="drop lines whose normalised text occurs in a higher-priority split")
     data.add_argument("--skip-bad-lines", action="store_true", help="count and skip malformed corpus lines instead of stopping")
+    data.add_argument("--encoding", default="latin-1", help="corpus text encoding; upstream is ISO-8859-1 (default: %(default)s)")
     vocab = p.add_argument_group("vocabulary and embeddings")
     vocab.add_argument("--glove", default=DEFAULT_GLOVE,
                        help="GloVe URL, .zip, .txt or .txt.gz (default: the official glove.6B.zip, member glove.6B.200d.txt)")
@@ -95,6 +97,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ev.add_argument("--push-to-hub", metavar="REPO_ID", help="publish the model folder to this Hub model repo when done")
     ev.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo as private")
     p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key, None) is None:
@@ -112,7 +119,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     data = DataOptions(corpus=args.corpus, dataset=args.dataset, split=args.split, balance=args.balance, seed=args.seed,
                        validation_size=args.validation_size, test_size=args.test_size,
                        test_per_class=args.test_per_class, drop_overlap=args.drop_overlap,
-                       skip_bad_lines=args.skip_bad_lines)
+                       skip_bad_lines=args.skip_bad_lines, encoding=args.encoding)
     return TrainOptions(output=args.output, data=data, glove=args.glove, glove_member=args.glove_member,
                         unknown_init=args.unknown_init, min_frequency=args.min_frequency,
                         max_vocab_size=args.max_vocab_size, max_length=args.max_length,

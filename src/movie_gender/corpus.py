@@ -81,6 +81,8 @@ class _Reader:
         except UnicodeDecodeError as error:
             line = data[: error.start].count(b"\n") + 1
             raise CorpusFormatError(name, f"cannot decode as {encoding}: {error.reason}", line) from None
+        if encoding.lower().replace("-", "").replace("_", "") in {"latin1", "iso88591"} and not data.isascii():
+            self.check_not_utf8(name, data)
         pieces = text.split("\n")
         if pieces and pieces[-1] == "":
             pieces.pop()  # the newline that ends the file
@@ -98,6 +100,18 @@ class _Reader:
                 continue
             out.append((number, fields))
         return out
+
+    @staticmethod
+    def check_not_utf8(name: str, data: bytes) -> None:
+        """Upstream files are ISO-8859-1; one that decodes cleanly as UTF-8 with multi-byte characters is not."""
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        if len(decoded) < len(data):
+            line = data[: next(i for i, b in enumerate(data) if b >= 0x80)].count(b"\n") + 1
+            raise CorpusFormatError(name, "the file is UTF-8, not ISO-8859-1 like the upstream corpus; re-save it as "
+                                          "ISO-8859-1 or pass encoding='utf-8' (--encoding utf-8)", line)
 
     def gender(self, name: str, line: int, code: str) -> int | None | bool:
         """0/1 for m/f, None for '?', False for a bad code (after raising or counting it)."""

@@ -135,6 +135,7 @@ def prepare_dataset(
     drop_overlap: bool = False,
     skip_bad_lines: bool = False,
     sha256: str | None = None,
+    encoding: str = "latin-1",
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
     if split not in SPLIT_MODES:
@@ -147,7 +148,7 @@ def prepare_dataset(
     if isinstance(source, datasets.Dataset):
         corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
     else:
-        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines)
+        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)
     table = corpus.data.table
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     movies = np.asarray(table.column("movie_id").to_numpy(zero_copy_only=False))
@@ -197,6 +198,7 @@ def build_dataset(
     drop_overlap: bool = False,
     skip_bad_lines: bool = False,
     sha256: str | None = None,
+    encoding: str = "latin-1",
 ) -> datasets.DatasetDict:
     """Build the train / validation / test DatasetDict with a class-balanced train split.
 
@@ -211,11 +213,11 @@ def build_dataset(
         test_per_class: lines per gender held out by ``split="tutorial"``.
         drop_overlap: drop lines whose normalised text also occurs in a higher-priority split
             (test > validation > train), so "Yes." cannot sit in both train and test.
-        skip_bad_lines, sha256: passed to :func:`movie_gender.load_cornell`.
+        skip_bad_lines, sha256, encoding: passed to :func:`movie_gender.load_cornell`.
     """
     return prepare_dataset(source, split=split, balance=balance, seed=seed, validation_size=validation_size,
                            test_size=test_size, test_per_class=test_per_class, drop_overlap=drop_overlap,
-                           skip_bad_lines=skip_bad_lines, sha256=sha256)[0]
+                           skip_bad_lines=skip_bad_lines, sha256=sha256, encoding=encoding)[0]
 
 
 def _size_category(n: int) -> str:

@@ -81,7 +81,8 @@ def aggregate_by_character(character_ids: Sequence[str], labels: Sequence[int], 
     labels = np.asarray(labels)
     logits = _logit(np.asarray(scores, dtype=np.float64))
     names, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    mean_logit = np.bincount(inverse, weights=logits) / counts
+    # Rounded so that equal line scores give exactly equal character scores (no float-summation order ties).
+    mean_logit = np.round(np.bincount(inverse, weights=logits) / counts, 9)
     character_label = np.zeros(len(names), dtype=np.int64)
     character_label[inverse] = labels
     keep = counts >= min_lines
@@ -114,7 +115,13 @@ def plot_training(history: list[dict], path: str | Path) -> Path:
     right.plot(epochs, [h["val_auc"] for h in history], "o-", label="validation ROC-AUC")
     right.plot(epochs, [h["val_balanced_accuracy"] for h in history], "o-", label="validation balanced accuracy")
     right.axhline(0.5, color="grey", lw=0.8, ls="--")
+    best = max(history, key=lambda h: h["val_auc"])
+    right.axvline(best["epoch"], color="grey", lw=0.8, ls=":", label=f"best epoch ({best['epoch']})")
     right.set_xlabel("epoch"), right.set_title("Validation"), right.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
 

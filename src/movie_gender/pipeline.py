@@ -44,6 +44,7 @@ class DataOptions:
     test_per_class: int = 10_000
     drop_overlap: bool = False
     skip_bad_lines: bool = False
+    encoding: str = "latin-1"
 
 
 @dataclass
@@ -80,7 +81,7 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
     dataset, report = prepare_dataset(
         options.corpus, split=options.split, balance=options.balance, seed=options.seed,
         validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines)
+        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding)
     return dataset, report.to_dict()
 
 

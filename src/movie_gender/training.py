@@ -138,9 +138,9 @@ def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16:
             "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0))}
 
 
-def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-               **state}
+def _save_checkpoint(path: Path, model, optimizer, state: dict, rng: torch.Tensor) -> None:
+    """Write everything needed to resume; ``rng`` is the torch RNG state at the batch boundary resumed from."""
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": rng, **state}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -198,20 +198,20 @@ def train(
                 "best_model": best_state or {}}
 
     started = time.perf_counter()
-    epoch, position = start_epoch, start_batch
+    epoch, next_batch = start_epoch, start_batch
+    rng_at_boundary = torch.get_rng_state()
     try:
         for epoch in range(start_epoch, config.epochs):
             batches = batch_order(train_data.lengths, config.batch_size, config.seed, epoch, config.bucket_batches)
             model.train()
             losses, lines, tokens = [], 0, 0
             epoch_start = time.perf_counter()
-            bar = tqdm(total=len(batches), initial=start_batch if epoch == start_epoch else 0, disable=not progress,
+            next_batch = start_batch if epoch == start_epoch else 0
+            bar = tqdm(total=len(batches), initial=next_batch, disable=not progress,
                        desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
-            first = start_batch if epoch == start_epoch else 0
-            for position in range(first, len(batches)):
-                if config.max_steps is not None and result.steps >= config.max_steps:
-                    break
-                index = batches[position]
+            while next_batch < len(batches) and (config.max_steps is None or result.steps < config.max_steps):
+                rng_at_boundary = torch.get_rng_state()
+                index = batches[next_batch]
                 lengths = train_data.lengths[index]
                 width = max(1, int(lengths.max()))
                 input_ids = torch.from_numpy(train_data.ids[index, :width]).to(device, non_blocking=True)
@@ -223,7 +223,9 @@ def train(
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
+                next_batch += 1
                 result.steps += 1
+                rng_at_boundary = torch.get_rng_state()
                 losses.append(loss.item())
                 lines += len(index)
                 tokens += int(lengths.sum())
@@ -231,7 +233,7 @@ def train(
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lines_s=f"{rate:,.0f}")
                 bar.update(1)
                 if checkpoint is not None and config.checkpoint_every and result.steps % config.checkpoint_every == 0:
-                    _save_checkpoint(checkpoint, model, optimizer, state(epoch, position + 1))
+                    _save_checkpoint(checkpoint, model, optimizer, state(epoch, next_batch), rng_at_boundary)
             bar.close()
             seconds = time.perf_counter() - epoch_start
             metrics = _validation_metrics(model, validation_data, config, use_bf16)
@@ -248,10 +250,11 @@ def train(
             logger.info("epoch %d: train loss %.4f, val loss %.4f, val ROC-AUC %.4f, val balanced acc %.4f, "
                         "%.0f lines/s, %.1fs%s", epoch + 1, row["train_loss"], metrics["val_loss"], metrics["val_auc"],
                         metrics["val_balanced_accuracy"], row["lines_per_s"], seconds, " *" if improved else "")
-            start_batch = 0
+            finished = next_batch >= len(batches)
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, model, optimizer, state(epoch + 1, 0))
-            if config.max_steps is not None and result.steps >= config.max_steps:
+                position = (epoch + 1, 0) if finished else (epoch, next_batch)
+                _save_checkpoint(checkpoint, model, optimizer, state(*position), rng_at_boundary)
+            if not finished:  # --max-steps reached
                 break
             if config.patience and stale >= config.patience:
                 result.stopped_early = True
@@ -259,7 +262,7 @@ def train(
                 break
     except KeyboardInterrupt:
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimizer, state(epoch, position))
+            _save_checkpoint(checkpoint, model, optimizer, state(epoch, next_batch), rng_at_boundary)
             logger.warning("Interrupted: checkpoint written to %s; run again with --resume to continue", checkpoint)
         raise
     if best_state:
