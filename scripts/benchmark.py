@@ -304,14 +304,14 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("machine: %s", machine)
 
     dataset = build_dataset(args.corpus, split="movie")
-    texts = dataset["train"]["text"]
+    texts = list(dataset["train"]["text"])
     labels = np.asarray(dataset["train"]["label"])
     tokenizer = train_tokenizer(texts)
     encoded = EncodedSplit.from_texts(tokenizer, texts, labels)
-    tiny_val = EncodedSplit.from_texts(tokenizer, dataset["validation"]["text"][:256], dataset["validation"]["label"][:256])
-    eval_texts = dataset["validation"]["text"] + dataset["test"]["text"]
-    if args.quick:
-        eval_texts = eval_texts[:2000]
+    tiny_val = EncodedSplit.from_texts(tokenizer, list(dataset["validation"]["text"])[:256], list(dataset["validation"]["label"])[:256])
+    # Inference data: held-out lines first, then distinct train lines, up to 12,000 (6,000 with --quick).
+    eval_texts = list(dict.fromkeys(list(dataset["validation"]["text"]) + list(dataset["test"]["text"]) + texts))
+    eval_texts = eval_texts[:6000 if args.quick else 12000]
 
     results = {"machine": machine, "quick": args.quick, "repeats": repeats}
     results["train_tutorial"] = bench_training("tutorial 4x256", tutorial_config, tokenizer, texts, labels, encoded,

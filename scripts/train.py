@@ -24,11 +24,11 @@ from movie_gender.glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from movie_gender.modeling import POOLING
 from movie_gender.pipeline import DataOptions, TrainOptions, train_model
 from movie_gender.presets import PRESETS
-from movie_gender.training import TrainingConfig
+from movie_gender.training import LR_SCHEDULES, TrainingConfig
 
 logger = logging.getLogger("train")
 MODEL_KEYS = ("hidden_size", "num_layers", "dropout", "pooling", "freeze_embeddings", "bidirectional")
-TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "max_steps", "patience", "grad_clip",
+TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "weight_decay", "max_steps", "patience", "grad_clip",
                  "bucket_batches", "bf16", "device", "seed", "checkpoint_every")
 
 
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--epochs", type=cli.positive_int, help="maximum epochs (preset)")
     opt.add_argument("--batch-size", type=cli.positive_int, help="lines per optimizer step (preset)")
     opt.add_argument("--learning-rate", "--lr", type=cli.positive_float, help="Adam learning rate (preset)")
+    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                     help="linear: decay the learning rate to 0 over the planned steps; constant: as the tutorial (preset)")
     opt.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default: %(default)s)")
     opt.add_argument("--patience", type=cli.non_negative_int, help="early stopping: epochs without a better validation ROC-AUC; 0 = off (preset)")
     opt.add_argument("--grad-clip", type=float, help="max gradient norm, 0 = off (preset)")

@@ -45,13 +45,24 @@ def test_forward_returns_logits_and_loss() -> None:
 @pytest.mark.parametrize("pooling", ["last", "max", "mean_max"])
 def test_padding_never_changes_a_logit(pooling: str) -> None:
     model = _model(pooling)
-    alone = np.array([model.predict_logits([line])[0] for line in LINES])
+    alone = np.array([model.predict_logits([line], bf16=False)[0] for line in LINES])
     ids, lengths = encode(model.tokenizer, LINES)
     padded = np.pad(ids, ((0, 0), (0, 7)))  # more padding than any line needs
     with torch.no_grad():
         batch = model(torch.from_numpy(padded)).logits.numpy()
     np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(model.predict_logits(LINES, batch_size=2), alone, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(model.predict_logits(LINES, batch_size=2, bf16=False), alone, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean_max"])
+def test_many_lengths_take_the_packed_path_with_the_same_result(pooling: str) -> None:
+    model = _model(pooling)
+    lines = [" ".join(["go"] * n) for n in range(1, 13)]  # 12 distinct lengths: more than MAX_LENGTH_GROUPS
+    alone = np.array([model.predict_logits([line], bf16=False)[0] for line in lines])
+    ids, _ = encode(model.tokenizer, lines)
+    with torch.no_grad():
+        batch = model(torch.from_numpy(ids)).logits.numpy()
+    np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-6)
 
 
 def test_predict_and_predict_proba() -> None:

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .download import fetch
 from .errors import CorpusFormatError
@@ -26,7 +28,6 @@ SEPARATOR = " +++$+++ "
 LINES_FILE = "movie_lines.txt"
 CHARACTERS_FILE = "movie_characters_metadata.txt"
 LABEL_NAMES = ["male", "female"]
-GENDER_CODES = {"m": 0, "f": 1, "?": None}
 # Facts of the complete official corpus, logged so a user can check a real download against them.
 FULL_CORPUS = {"lines": 304_713, "male": 170_768, "female": 71_255, "unknown": 62_690}
 
@@ -75,7 +76,8 @@ class _Reader:
         if len(self.stats.skipped_examples) < 10:
             self.stats.skipped_examples.append(f"{name}:{line}: {message}")
 
-    def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> list[tuple[int, list[str]]]:
+    def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> tuple[np.ndarray, list[pa.Array]]:
+        """(1-based line numbers, one Arrow string array per field) of the well-formed records, split in C."""
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as error:
@@ -86,20 +88,18 @@ class _Reader:
         pieces = text.split("\n")
         if pieces and pieces[-1] == "":
             pieces.pop()  # the newline that ends the file
-        out = []
-        for number, raw in enumerate(pieces, start=1):
-            raw = raw.rstrip("\r")
-            if not raw.strip():
-                self.stats.blank_lines += 1
-                continue
-            fields = raw.split(SEPARATOR, n_fields - 1)
-            if len(fields) == n_fields - 1 and raw.endswith(SEPARATOR.rstrip()):
-                fields.append("")  # the trailing space of an empty last field was stripped
-            if len(fields) != n_fields:
-                self.bad(name, number, f"expected {n_fields} fields separated by {SEPARATOR.strip()!r}, found {len(fields)}")
-                continue
-            out.append((number, fields))
-        return out
+        lines = pc.utf8_rtrim(pa.array(pieces, pa.string()), characters="\r")
+        blank = _numpy(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(lines)), 0))
+        self.stats.blank_lines += int(blank.sum())
+        # An empty last field whose trailing space was stripped: put the space back so the split finds it.
+        lines = pc.if_else(pc.ends_with(lines, SEPARATOR.rstrip()), pc.binary_join_element_wise(lines, " ", ""), lines)
+        split = pc.split_pattern(lines, SEPARATOR, max_splits=n_fields - 1)
+        counts = _numpy(pc.list_value_length(split))
+        for row in np.flatnonzero(~blank & (counts != n_fields)):
+            self.bad(name, int(row) + 1, f"expected {n_fields} fields separated by {SEPARATOR.strip()!r}, found {counts[row]}")
+        keep = ~blank & (counts == n_fields)
+        split = split.filter(pa.array(keep))
+        return np.flatnonzero(keep) + 1, [pc.list_element(split, i) for i in range(n_fields)]
 
     @staticmethod
     def check_not_utf8(name: str, data: bytes) -> None:
@@ -113,13 +113,22 @@ class _Reader:
             raise CorpusFormatError(name, "the file is UTF-8, not ISO-8859-1 like the upstream corpus; re-save it as "
                                           "ISO-8859-1 or pass encoding='utf-8' (--encoding utf-8)", line)
 
-    def gender(self, name: str, line: int, code: str) -> int | None | bool:
-        """0/1 for m/f, None for '?', False for a bad code (after raising or counting it)."""
-        key = code.strip().lower()
-        if key in GENDER_CODES:
-            return GENDER_CODES[key]
-        self.bad(name, line, f"unknown gender code {code!r} (expected m, M, f, F or ?)")
-        return False
+    def genders(self, name: str, numbers: np.ndarray, codes: pa.Array) -> np.ndarray:
+        """0 (m), 1 (f), -1 (?) per record; -2 for a bad code, after raising or counting it."""
+        keys = pc.utf8_lower(pc.utf8_trim_whitespace(codes))
+        out = np.full(len(keys), -2, dtype=np.int64)
+        for code, value in (("m", 0), ("f", 1), ("?", -1)):
+            out[_numpy(pc.equal(keys, code))] = value
+        for row in np.flatnonzero(out == -2):
+            self.bad(name, int(numbers[row]), f"unknown gender code {codes[row].as_py()!r} (expected m, M, f, F or ?)")
+        return out
+
+
+def _numpy(array) -> np.ndarray:
+    """A boolean or integer Arrow array as numpy (nulls as False / 0)."""
+    if pa.types.is_boolean(array.type):
+        array = pc.fill_null(array, False)
+    return np.asarray(array.to_numpy(zero_copy_only=False))
 
 
 def _find_member(names: list[str], wanted: str) -> str | None:
@@ -156,59 +165,52 @@ def _read_pair_from_folder(path: Path) -> tuple[tuple[str, bytes], tuple[str, by
     return found[0], found[1]
 
 
-def _to_dataset(columns: dict[str, list], labels: list[int]) -> datasets.Dataset:
-    arrays = {**{k: pa.array(v, pa.string()) for k, v in columns.items()}, "label": pa.array(labels, pa.int64())}
+def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray) -> datasets.Dataset:
+    arrays = {**{k: pc.utf8_trim_whitespace(v) if k != "text" else v for k, v in columns.items()},
+              "label": pa.array(labels, pa.int64())}
     table = pa.table(arrays, schema=FEATURES.arrow_schema)
     return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES))
 
 
-def _join(lines: list[tuple[int, list[str]]], characters: list[tuple[int, list[str]]], names: tuple[str, str], reader: _Reader):
+def _keep_known(columns: dict[str, pa.Array], gender: np.ndarray, stats: CorpusStats) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Drop the lines of unknown (?) or bad gender; count the unknown ones."""
+    stats.unknown_gender += int((gender == -1).sum())
+    keep = gender >= 0
+    mask = pa.array(keep)
+    return {k: v.filter(mask) for k, v in columns.items()}, gender[keep]
+
+
+def _join(lines, characters, names: tuple[str, str], reader: _Reader):
+    """movie_lines x movie_characters_metadata on the character id (vectorised with Arrow)."""
     lines_name, characters_name = names
-    gender_of: dict[str, int | None] = {}
-    for number, fields in characters:
-        gender = reader.gender(characters_name, number, fields[4])
-        if gender is not False:
-            gender_of[fields[0].strip()] = gender
-    columns: dict[str, list] = {"line_id": [], "movie_id": [], "character_id": [], "character_name": [], "text": []}
-    labels: list[int] = []
-    for number, (line_id, character_id, movie_id, name, text) in lines:
-        character_id = character_id.strip()
-        if character_id not in gender_of:
-            reader.bad(lines_name, number, f"character {character_id!r} is not in {CHARACTERS_FILE}")
-            continue
-        gender = gender_of[character_id]
-        if gender is None:
-            reader.stats.unknown_gender += 1
-            continue
-        columns["line_id"].append(line_id.strip())
-        columns["movie_id"].append(movie_id.strip())
-        columns["character_id"].append(character_id)
-        columns["character_name"].append(name.strip())
-        columns["text"].append(text)
-        labels.append(gender)
-    return columns, labels
+    (char_numbers, char_fields), (line_numbers, line_fields) = characters, lines
+    char_gender = reader.genders(characters_name, char_numbers, char_fields[4])
+    valid = char_gender != -2  # a character whose metadata line was bad (already reported) has no entry
+    char_ids = pc.utf8_trim_whitespace(char_fields[0]).filter(pa.array(valid))
+    char_gender = char_gender[valid]
+    character_id = pc.utf8_trim_whitespace(line_fields[1])
+    position = _numpy(pc.fill_null(pc.index_in(character_id, value_set=char_ids), -1))
+    for row in np.flatnonzero(position < 0):
+        reader.bad(lines_name, int(line_numbers[row]),
+                   f"character {character_id[row].as_py()!r} has no valid entry in {CHARACTERS_FILE}")
+    gender = np.where(position >= 0, char_gender[np.maximum(position, 0)], -2)
+    columns = {"line_id": line_fields[0], "movie_id": line_fields[2], "character_id": character_id,
+               "character_name": line_fields[3], "text": line_fields[4]}
+    return _keep_known(columns, gender, reader.stats)
 
 
 def _read_collated(path: Path, reader: _Reader, encoding: str):
-    records = reader.records(str(path), path.read_bytes(), 7, encoding)
-    if records and records[0][1][4].strip().lower() in {"gender", "sex"}:
+    numbers, fields = reader.records(str(path), path.read_bytes(), 7, encoding)
+    if len(numbers) and fields[4][0].as_py().strip().lower() in {"gender", "sex"}:
         logger.info("%s: skipping the header line", path)
-        records = records[1:]
-    if not records and not reader.stats.skipped_bad_lines:
+        numbers, fields = numbers[1:], [f[1:] for f in fields]
+    if not len(numbers) and not reader.stats.skipped_bad_lines:
         raise CorpusFormatError(path, "no records: is this a collated corpus file (7 fields separated by '+++$+++')?")
-    columns: dict[str, list] = {"line_id": [], "movie_id": [], "character_id": [], "character_name": [], "text": []}
-    labels: list[int] = []
-    for number, (line_id, character_id, movie_id, name, gender_code, text, _credit) in records:
-        gender = reader.gender(str(path), number, gender_code)
-        if gender is False:
-            continue
-        if gender is None:
-            reader.stats.unknown_gender += 1
-            continue
-        for key, value in zip(columns, (line_id.strip(), movie_id.strip(), character_id.strip(), name.strip(), text)):
-            columns[key].append(value)
-        labels.append(gender)
-    return columns, labels, len(records)
+    gender = reader.genders(str(path), numbers, fields[4])
+    columns = {"line_id": fields[0], "movie_id": fields[2], "character_id": fields[1], "character_name": fields[3],
+               "text": fields[5]}
+    columns, gender = _keep_known(columns, gender, reader.stats)
+    return columns, gender, len(numbers)
 
 
 def read_corpus(
@@ -232,17 +234,17 @@ def read_corpus(
         (lines_name, lines_data), (characters_name, characters_data) = pair
         characters = reader.records(characters_name, characters_data, 6, encoding)
         lines = reader.records(lines_name, lines_data, 5, encoding)
-        if not lines:
+        if not len(lines[0]):
             raise CorpusFormatError(lines_name, "no dialogue lines found")
-        stats.lines_read = len(lines)
+        stats.lines_read = len(lines[0])
         columns, labels = _join(lines, characters, (lines_name, characters_name), reader)
     else:
         columns, labels, stats.lines_read = _read_collated(path, reader, encoding)
 
-    stats.female = sum(labels)
+    stats.female = int(labels.sum())
     stats.male = len(labels) - stats.female
-    stats.movies = len(set(columns["movie_id"]))
-    stats.characters = len(set(columns["character_id"]))
+    stats.movies = len(pc.unique(pc.utf8_trim_whitespace(columns["movie_id"])))
+    stats.characters = len(pc.unique(columns["character_id"]))
     logger.info(
         "Read %s lines from %s: %s male, %s female, %s of unknown gender (dropped), %s movies, %s characters. "
         "The full official corpus gives %s lines: %s male / %s female / %s unknown.",
@@ -252,7 +254,7 @@ def read_corpus(
     )
     if stats.skipped_bad_lines:
         logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
-    if not labels:
+    if not len(labels):
         raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
     return _to_dataset(columns, labels), stats
 

@@ -95,7 +95,7 @@ def _split_tutorial(idx: np.ndarray, labels: np.ndarray, seed: int, val: float, 
             )
         test_parts.append(of_class[:per_class])
     test_idx = np.sort(np.concatenate(test_parts))
-    rest = np.setdiff1d(idx, test_idx)
+    rest = idx[~np.isin(idx, test_idx, assume_unique=True)]
     train_idx, val_idx = train_test_split(rest, test_size=val, stratify=labels[rest], random_state=seed)
     return np.sort(train_idx), np.sort(val_idx), test_idx
 
@@ -151,9 +151,9 @@ def prepare_dataset(
         corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)
     table = corpus.data.table
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
-    movies = np.asarray(table.column("movie_id").to_numpy(zero_copy_only=False))
-    keys = normalise_text(table.column("text"))
-    nonempty = np.asarray(pc.greater(pc.utf8_length(keys), 0).to_numpy(zero_copy_only=False), dtype=bool)
+    movies = np.asarray(pc.dictionary_encode(table.column("movie_id")).combine_chunks().indices.to_numpy(), dtype=np.int64)
+    nonempty = np.asarray(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table.column("text"))), 0)
+                          .to_numpy(zero_copy_only=False), dtype=bool)
     idx = np.flatnonzero(nonempty)
     report = DatasetReport(split, balance, seed, validation_size, test_size, test_per_class if split == "tutorial" else None,
                            drop_overlap, corpus=stats.to_dict(), empty_lines_dropped=int((~nonempty).sum()))
@@ -168,7 +168,7 @@ def prepare_dataset(
     else:
         parts = list(_split_tutorial(idx, labels, seed, validation_size, test_per_class))
     if drop_overlap:
-        codes = np.asarray(pc.dictionary_encode(keys).combine_chunks().indices.to_numpy())
+        codes = np.asarray(pc.dictionary_encode(normalise_text(table.column("text"))).combine_chunks().indices.to_numpy())
         parts, report.overlap_dropped = _drop_overlap(parts, codes)
         logger.info("Dropped lines whose text also occurs in a higher-priority split: %s", report.overlap_dropped)
     for name, part in zip(SPLITS, parts):

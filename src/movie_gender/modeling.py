@@ -32,6 +32,18 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLING = ("last", "max", "mean_max")
+# A batch with at most this many distinct line lengths runs one unpadded LSTM call per length (fast fused kernels);
+# a batch with more (e.g. drawn at random) runs one packed call.
+MAX_LENGTH_GROUPS = 8
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """True on CUDA with bf16 and on CPUs with AMX or AVX-512 (where oneDNN runs bf16 LSTM/linear kernels)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.backends.cpu.get_cpu_capability() in {"AVX512", "AMX"} and torch.backends.mkldnn.is_available()
+    return False
 
 
 @dataclass
@@ -135,26 +147,49 @@ class BiLSTMClassifier(
             lengths = mask.sum(dim=1)
         lengths = lengths.clamp(min=1)  # an empty line reads one [PAD]
         embedded = self.embedding(input_ids)
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, (hidden, _) = self.lstm(packed)
-        if self.config.pooling == "last":
-            features = torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
+        groups = torch.unique(lengths)
+        if len(groups) <= MAX_LENGTH_GROUPS:
+            features = self._features_by_length(embedded, lengths, groups)
         else:
-            steps, _ = pad_packed_sequence(output, batch_first=True)
-            valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths.to(steps.device)[:, None])
-            valid = valid.unsqueeze(-1)
-            maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
-            if self.config.pooling == "max":
-                features = maxed
-            else:
-                mean = (steps * valid).sum(dim=1) / lengths.to(steps.device)[:, None].to(steps.dtype)
-                features = torch.cat([mean, maxed], dim=1)
+            features = self._features_packed(embedded, lengths)
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
         logits = self.fc2(self.dropout(hidden_layer)).squeeze(-1)
         loss = None
         if labels is not None:
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return ClassifierOutput(logits=logits, loss=loss)
+
+    def _pool(self, steps: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Features of unpadded sequences: final hidden states, or max / mean+max over time."""
+        if self.config.pooling == "last":
+            return torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
+        maxed = steps.amax(dim=1)
+        return maxed if self.config.pooling == "max" else torch.cat([steps.mean(dim=1), maxed], dim=1)
+
+    def _features_by_length(self, embedded: torch.Tensor, lengths: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """Run each group of equal-length lines without padding: oneDNN's fused LSTM kernels need equal lengths."""
+        parts, rows = [], []
+        for length in groups.tolist():
+            index = torch.nonzero(lengths == length).squeeze(1).to(embedded.device)
+            steps, (hidden, _) = self.lstm(embedded[index, :length])
+            parts.append(self._pool(steps, hidden))
+            rows.append(index)
+        features = torch.cat(parts)
+        return features[torch.argsort(torch.cat(rows))]
+
+    def _features_packed(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Many different lengths: one packed LSTM call; padded steps are masked out of the pooling."""
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, (hidden, _) = self.lstm(packed)
+        if self.config.pooling == "last":
+            return torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
+        steps, _ = pad_packed_sequence(output, batch_first=True)
+        valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths.to(steps.device)[:, None]).unsqueeze(-1)
+        maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
+        if self.config.pooling == "max":
+            return maxed
+        mean = (steps * valid).sum(dim=1) / lengths.to(steps.device)[:, None].to(steps.dtype)
+        return torch.cat([mean, maxed], dim=1)
 
     # ----------------------------------------------------------------------------------------------- predict
     def _require_tokenizer(self) -> Tokenizer:
@@ -163,42 +198,52 @@ class BiLSTMClassifier(
         return self.tokenizer
 
     @torch.inference_mode()
-    def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
-        """Logits for pre-encoded lines, batched by length (sorted, then restored to the input order)."""
+    def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False,
+                        max_lengths_per_batch: int = 1) -> np.ndarray:
+        """Logits for pre-encoded lines: sorted by length, cut into batches of at most ``max_lengths_per_batch``
+        distinct lengths (1: every batch is unpadded, one fused LSTM call), then restored to the input order."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.zeros(len(lengths), dtype=np.float32)
         was_training = self.training
         self.eval()
         order = np.argsort(-lengths, kind="stable")
+        sorted_lengths = np.maximum(lengths[order], 1)
         device = self.device
         try:
-            for start in range(0, len(order), batch_size):
-                batch = order[start:start + batch_size]
-                width = max(1, int(lengths[batch].max()))
+            start = 0
+            while start < len(order):
+                end = min(start + batch_size, len(order))
+                _, firsts = np.unique(-sorted_lengths[start:end], return_index=True)
+                if len(firsts) > max_lengths_per_batch:
+                    end = start + int(np.sort(firsts)[max_lengths_per_batch])
+                batch = order[start:end]
+                width = int(sorted_lengths[start])
                 input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :width])).to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = self(input_ids, lengths=torch.from_numpy(lengths[batch])).logits
                 out[batch] = logits.float().cpu().numpy()
+                start = end
         finally:
             self.train(was_training)
         return out
 
     def predict_logits(self, texts: "list[str]", batch_size: int = 512, bf16: Optional[bool] = None) -> np.ndarray:
-        """Logits (log-odds of female) for ``texts``; ``bf16`` defaults to True on CUDA, False on CPU."""
+        """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) defaults to what the hardware supports:
+        CUDA with bf16, or a CPU with AMX / AVX-512 (see :func:`bf16_supported`)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         ids, lengths = encode(self._require_tokenizer(), texts)
         if bf16 is None:
-            bf16 = self.device.type == "cuda"
+            bf16 = bf16_supported(self.device)
         return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16)
 
-    def predict_proba(self, texts: "list[str]", batch_size: int = 512) -> np.ndarray:
+    def predict_proba(self, texts: "list[str]", batch_size: int = 512, bf16: Optional[bool] = None) -> np.ndarray:
         """P(female) for each line, as a numpy array in input order."""
-        return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, batch_size=batch_size)))
+        return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, batch_size=batch_size, bf16=bf16)))
 
-    def predict(self, texts: "list[str]", batch_size: int = 512) -> "list[dict[str, Any]]":
+    def predict(self, texts: "list[str]", batch_size: int = 512, bf16: Optional[bool] = None) -> "list[dict[str, Any]]":
         """``[{"label": "male"|"female", "score": probability of that label}]`` for each line."""
-        proba = self.predict_proba(texts, batch_size=batch_size)
+        proba = self.predict_proba(texts, batch_size=batch_size, bf16=bf16)
         names = self.config.id2label
         return [{"label": names["1"], "score": float(p)} if p >= 0.5 else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]

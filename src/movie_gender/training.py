@@ -23,12 +23,13 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from .download import atomic_path
-from .modeling import BiLSTMClassifier
+from .modeling import BiLSTMClassifier, bf16_supported
 from .tokenizer import encode
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+LR_SCHEDULES = ("linear", "constant")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class TrainingConfig:
     max_steps: int | None = None  # stop after this many optimizer steps in total (quick runs)
     patience: int = 2  # stop after this many epochs without a better validation ROC-AUC (0: never)
     grad_clip: float = 1.0  # max gradient norm (0: off)
+    lr_schedule: str = "linear"  # "linear": decay to 0 over the planned steps; "constant": the tutorial's
     bucket_batches: int = 50  # batches per length bucket (1: no bucketing, plain shuffled batches)
     bf16: bool | None = None  # autocast to bfloat16; None: where the hardware supports it (CUDA, AMX/AVX-512 CPUs)
     device: str = "auto"  # "auto": CUDA when available, else CPU
@@ -54,6 +56,8 @@ class TrainingConfig:
             raise ValueError("epochs, batch_size and bucket_batches must be at least 1")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be greater than 0, got {self.learning_rate}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
 
@@ -99,15 +103,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """True on CUDA with bf16 and on CPUs with AMX or AVX-512 (where oneDNN runs bf16 LSTM/linear kernels)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return torch.backends.cpu.get_cpu_capability() in {"AVX512", "AMX"} and torch.backends.mkldnn.is_available()
-    return False
-
-
 def autocast(device: torch.device, enabled: bool):
     """bfloat16 autocast on ``device`` when ``enabled``."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -138,9 +133,10 @@ def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16:
             "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0))}
 
 
-def _save_checkpoint(path: Path, model, optimizer, state: dict, rng: torch.Tensor) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, rng: torch.Tensor) -> None:
     """Write everything needed to resume; ``rng`` is the torch RNG state at the batch boundary resumed from."""
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": rng, **state}
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "torch_rng": rng, **state}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -168,6 +164,10 @@ def train(
     model.to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+    planned = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, (lambda step: max(0.0, 1.0 - step / planned)) if config.lr_schedule == "linear" else (lambda step: 1.0))
     result = TrainResult(device=str(device), bf16=use_bf16)
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     start_epoch, start_batch, best_state, stale = 0, 0, None, 0
@@ -176,6 +176,7 @@ def train(
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
         start_epoch, start_batch, stale = int(saved["epoch"]), int(saved["batch"]), int(saved["stale"])
         result.steps, elapsed_before = int(saved["steps"]), float(saved["seconds"])
@@ -223,6 +224,7 @@ def train(
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
+                scheduler.step()
                 next_batch += 1
                 result.steps += 1
                 rng_at_boundary = torch.get_rng_state()
@@ -233,7 +235,7 @@ def train(
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lines_s=f"{rate:,.0f}")
                 bar.update(1)
                 if checkpoint is not None and config.checkpoint_every and result.steps % config.checkpoint_every == 0:
-                    _save_checkpoint(checkpoint, model, optimizer, state(epoch, next_batch), rng_at_boundary)
+                    _save_checkpoint(checkpoint, model, optimizer, scheduler, state(epoch, next_batch), rng_at_boundary)
             bar.close()
             seconds = time.perf_counter() - epoch_start
             metrics = _validation_metrics(model, validation_data, config, use_bf16)
@@ -253,16 +255,16 @@ def train(
             finished = next_batch >= len(batches)
             if checkpoint is not None:
                 position = (epoch + 1, 0) if finished else (epoch, next_batch)
-                _save_checkpoint(checkpoint, model, optimizer, state(*position), rng_at_boundary)
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, state(*position), rng_at_boundary)
             if not finished:  # --max-steps reached
                 break
-            if config.patience and stale >= config.patience:
+            if config.patience and stale >= config.patience and epoch + 1 < config.epochs:
                 result.stopped_early = True
                 logger.info("No validation improvement for %d epochs: stopping early", stale)
                 break
     except KeyboardInterrupt:
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimizer, state(epoch, next_batch), rng_at_boundary)
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, state(epoch, next_batch), rng_at_boundary)
             logger.warning("Interrupted: checkpoint written to %s; run again with --resume to continue", checkpoint)
         raise
     if best_state:
