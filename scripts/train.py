@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--bucket-batches", type=cli.positive_int, default=50,
                      help="batches per length bucket; 1 = plain shuffled batches (default: %(default)s)")
     opt.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                     help="auto: bf16 autocast where the hardware supports it (CUDA, AMX/AVX-512 CPUs) (default: %(default)s)")
+                     help="auto: bf16 autocast where the hardware supports it and it is faster (CUDA; AMX/AVX-512 CPUs for "
+                          "hidden size >= 128) (default: %(default)s)")
     opt.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ... (default: %(default)s)")
     opt.add_argument("--seed", type=int, default=42, help="seed for the split, initialisation and batch order (default: %(default)s)")
     out = p.add_argument_group("output and resuming")

@@ -139,3 +139,33 @@ def test_sample_served_over_http(http_server, sample_zip: Path) -> None:
     ds = load_cornell(f"{base}/cornell_movie_dialogs_corpus.zip",
                       sha256="7812c49bbe2228cc65127ba9feda8156db7adffab1a4accacb7cae8ff300c283")
     assert len(ds) == 27_660 + 8_435
+
+
+def test_interrupted_download_is_never_used(tmp_path: Path, corpus_zip: Path, _isolated_cache: Path) -> None:
+    import http.server
+    import threading
+
+    payload = corpus_zip.read_bytes()
+
+    class Truncating(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # promise the whole zip, send half, hang up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Truncating)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/corpus.zip"
+        with pytest.raises(DownloadError, match="corpus.zip: download"):
+            load_cornell(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not [p for p in _isolated_cache.rglob("*") if p.is_file()]  # nothing that could pass for the zip

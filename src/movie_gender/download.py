@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import logging
 import os
 import urllib.error
@@ -96,7 +97,7 @@ def fetch(source: str | os.PathLike, *, sha256: str | None = None, cache: Path |
             if total is not None and out.tell() != total:
                 raise DownloadError(f"{url}: download ended after {out.tell()} of {total} bytes")
         _check_sha256(partial, sha256, url)
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, DownloadError):
             raise

@@ -21,7 +21,6 @@ from .errors import HubError, MovieGenderError
 
 logger = logging.getLogger(__name__)
 
-PROJECT_URL = "https://github.com/movie-gender/movie-gender"
 # The files of a model folder that are published; checkpoints, caches and anything else stay local.
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
                "training_curves.png", "confusion_matrix.png", "roc_curve.png")
@@ -100,7 +99,7 @@ def render_model_card(metrics: dict, *, repo_id: str | None = None, dataset_repo
     hidden, layers = model.get("hidden_size"), model.get("num_layers")
     card = ModelCard.from_template(
         card_data, template_str=_template(),
-        model_name=name, repo_id=repo_id or "PATH/TO/MODEL", repo_url=PROJECT_URL, dataset_repo=dataset_repo,
+        model_name=name, repo_id=repo_id or "PATH/TO/MODEL", dataset_repo=dataset_repo,
         eval_split=metrics.get("eval_split", "test"), split_protocol=_protocol(dataset),
         bootstrap=metrics.get("bootstrap", 0),
         line_rows=_rows(metrics.get("line", {})), character_rows=_rows(metrics.get("character", {})),
@@ -114,7 +113,8 @@ def render_model_card(metrics: dict, *, repo_id: str | None = None, dataset_repo
                     f"{'frozen' if model.get('freeze_embeddings') else 'fine-tuned'}"),
         vocab_size=f"{model.get('vocab_size', 0):,}",
         type_coverage=_pct(glove.get("type_coverage")), token_coverage=_pct(glove.get("token_coverage")),
-        optimisation=(f"Adam, lr {training.get('learning_rate')}, batch {training.get('batch_size')}, "
+        optimisation=(f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
+                      f"batch {training.get('batch_size')}, "
                       f"up to {training.get('epochs')} epochs, early stopping patience {training.get('patience')}, "
                       f"gradient clip {training.get('grad_clip')}, seed {training.get('seed')}"),
         epochs_run=len(training.get("history", [])), best_epoch=training.get("best_epoch"),
