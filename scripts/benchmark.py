@@ -8,7 +8,7 @@
 3. Building the DatasetDict from a synthetic corpus of the real size (304,713 lines, 9,035 characters, 617 movies,
    written in the upstream format) vs a straightforward pandas reimplementation of the tutorial's preprocessing.
 4. GloVe: cold parse and cached load against the sample corpus' vocabulary.
-5. Peak memory (RSS) of a short training run, in a child process.
+5. Peak memory (RSS) of a short training run, in a child process (not with --quick).
 Optionally (--accuracy, on by default without --quick): validation ROC-AUC of the default preset with and without
 each speed-up (bf16, length buckets), trained for real on the sample.
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--glove", default=str(SHARED / "glove.6B.50d.txt.gz"),
                    help="GloVe file for the GloVe timings and accuracy runs (default: glove.6B.50d in ../shared/data)")
     p.add_argument("--repeats", type=int, help="repeats per timing, the median is reported (default: 3, --quick: 2)")
-    p.add_argument("--steps", type=int, help="optimizer steps per training timing (default: 30, --quick: 8)")
+    p.add_argument("--steps", type=int, help="optimizer steps per training timing, the same for both loops (default: 30, --quick: 10)")
     p.add_argument("--accuracy", action=argparse.BooleanOptionalAction, default=None,
                    help="also train the default preset with and without each speed-up and report validation ROC-AUC "
                         "(default: on, off with --quick)")
@@ -85,16 +85,17 @@ def default_config(vocab_size: int) -> BiLSTMConfig:
     return BiLSTMConfig(vocab_size=vocab_size, embedding_dim=50, **{k: preset[k] for k in keys})
 
 
-def reference_train_steps(model: BiLSTMClassifier, texts: list[str], labels: np.ndarray, steps: int, batch_size: int,
-                          seed: int) -> tuple[int, int]:
-    """The obvious loop: random batches, tokenize each batch in Python, pad, fp32, pack_padded_sequence."""
-    rng = random.Random(seed)
+def reference_train_steps(model: BiLSTMClassifier, texts: list[str], labels: np.ndarray, subset: np.ndarray,
+                          batch_size: int, seed: int) -> tuple[int, int]:
+    """The obvious loop over ``subset``: random batches, tokenize each batch in Python, pad, fp32, packed."""
+    order = list(subset)
+    random.Random(seed).shuffle(order)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     tokenizer = model.tokenizer
     model.train()
     lines = tokens = 0
-    for _ in range(steps):
-        index = rng.sample(range(len(texts)), batch_size)
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
         encoded = [torch.tensor(tokenizer.encode(texts[i], add_special_tokens=False).ids or [0]) for i in index]
         lengths = torch.tensor([len(e) for e in encoded])
         input_ids = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True)
@@ -117,16 +118,19 @@ def bench_training(name: str, make_config, tokenizer, texts, labels, encoded: En
 
     reference, ours = [], []
     for r in range(repeats):
+        # Same train split, same number of optimizer steps; each loop draws its batches its own way (the reference
+        # at random, ours from its length buckets: the first `steps` batches of an epoch's shuffled bucket order).
+        subset = np.random.default_rng(r).choice(len(texts), (steps + 2) * batch_size, replace=False)
         model = fresh()
-        reference_train_steps(model, texts, labels, 2, batch_size, r)  # warm-up (oneDNN primitives)
+        reference_train_steps(model, texts, labels, subset[: 2 * batch_size], batch_size, r)  # warm-up (oneDNN)
         start = time.perf_counter()
-        lines, tokens = reference_train_steps(model, texts, labels, steps, batch_size, r)
+        lines, tokens = reference_train_steps(model, texts, labels, subset[2 * batch_size:], batch_size, r)
         seconds = time.perf_counter() - start
         reference.append((lines / seconds, tokens / seconds))
         model = fresh()
         warm = TrainingConfig(epochs=1, max_steps=2, batch_size=batch_size, seed=r, checkpoint_every=0)
         train(model, encoded, tiny_val, warm, progress=False)
-        config = TrainingConfig(epochs=1, max_steps=steps, batch_size=batch_size, seed=r, checkpoint_every=0)
+        config = TrainingConfig(epochs=1, max_steps=steps, batch_size=batch_size, seed=r + 100, checkpoint_every=0)
         row = train(model, encoded, tiny_val, config, progress=False).history[0]
         ours.append((row["lines_per_s"], row["tokens_per_s"]))
     ref_lines = statistics.median(x[0] for x in reference)
@@ -293,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
     for noisy in ("movie_gender", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     repeats = args.repeats or (2 if args.quick else 3)
-    steps = args.steps or (8 if args.quick else 30)
+    steps = args.steps or (10 if args.quick else 30)
     accuracy = (not args.quick) if args.accuracy is None else args.accuracy
     started = time.perf_counter()
     device = resolve_device()
@@ -310,20 +314,20 @@ def main(argv: list[str] | None = None) -> dict:
     encoded = EncodedSplit.from_texts(tokenizer, texts, labels)
     tiny = dataset["validation"].shuffle(seed=0).select(range(256))  # both classes, cheap to score between runs
     tiny_val = EncodedSplit.from_texts(tokenizer, list(tiny["text"]), list(tiny["label"]))
-    # Inference data: held-out lines first, then distinct train lines, up to 12,000 (6,000 with --quick).
+    # Inference data: held-out lines first, then distinct train lines, up to 12,000 (4,000 with --quick).
     eval_texts = list(dict.fromkeys(list(dataset["validation"]["text"]) + list(dataset["test"]["text"]) + texts))
-    eval_texts = eval_texts[:6000 if args.quick else 12000]
+    eval_texts = eval_texts[:4000 if args.quick else 12000]
 
     results = {"machine": machine, "quick": args.quick, "repeats": repeats}
     results["train_tutorial"] = bench_training("tutorial 4x256", tutorial_config, tokenizer, texts, labels, encoded,
-                                               tiny_val, max(4, steps // 3), repeats, 256)
+                                               tiny_val, max(6, steps // 2), repeats, 256)
     results["train_default"] = bench_training("default preset", default_config, tokenizer, texts, labels, encoded,
                                               tiny_val, steps, repeats, PRESETS["default"]["batch_size"])
     results["predict_tutorial"] = bench_inference("tutorial 4x256", tutorial_config, tokenizer, eval_texts, repeats)
     results["predict_default"] = bench_inference("default preset", default_config, tokenizer, eval_texts, repeats)
     results["dataset"] = bench_dataset(1 if args.quick else repeats)
     results["glove"] = bench_glove(args.glove, tokenizer, repeats)
-    results["memory"] = bench_memory(args.corpus, args.glove, 5 if args.quick else 30)
+    results["memory"] = None if args.quick else bench_memory(args.corpus, args.glove, 30)
     if accuracy:
         results["accuracy"] = bench_accuracy(dataset, tokenizer, args.glove)
     results.update({
@@ -335,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset_build_s": results["dataset"]["ours_s"],
         "glove_cold_parse_s": results["glove"]["cold_s"],
         "glove_cached_load_s": results["glove"]["cached_s"],
-        "peak_rss_mb": results["memory"]["peak_rss_mb"],
+        "peak_rss_mb": results["memory"]["peak_rss_mb"] if results["memory"] else None,
         "total_s": time.perf_counter() - started,
     })
     print(format_table(results))
