@@ -23,7 +23,6 @@ import logging
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEP, synthetic_corpus, write_corpus_folder, zip_folder
+from conftest import SEP, write_corpus_folder
 from movie_gender import load_cornell
 from movie_gender.corpus import read_corpus
 from movie_gender.errors import CorpusFormatError, DownloadError

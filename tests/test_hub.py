@@ -3,7 +3,6 @@ HfApi's commit boundary. An opt-in live test talks to the real Hub."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from huggingface_hub import HfApi
 from safetensors.torch import load as load_safetensors
 
 from conftest import synthetic_corpus, write_corpus_folder
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, train_tokenizer
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.dataset import prepare_dataset, save_dataset
 from movie_gender.errors import ModelLoadError
 from movie_gender.hub import load_hub_dataset, push_dataset, push_model, write_model_card

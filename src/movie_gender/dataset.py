@@ -272,7 +272,7 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
                   f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
                   f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
                   + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}") + ".",
-                  f"- Cross-split duplicates: " + (f"dropped {report.overlap_dropped} (test > validation > train)"
+                  "- Cross-split duplicates: " + (f"dropped {report.overlap_dropped} (test > validation > train)"
                                                    if report.drop_overlap else "kept (the same text may occur in several splits)") + ".",
                   f"- Balancing: `{report.balance}` on train only, after splitting; train before balancing: "
                   f"{report.train_before_balance.get('male', 0):,} male / {report.train_before_balance.get('female', 0):,} female. "

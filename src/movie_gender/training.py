@@ -9,7 +9,6 @@ on CPUs that have it and tensor cores on CUDA.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
