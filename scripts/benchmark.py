@@ -247,7 +247,7 @@ def bench_glove(glove: str, tokenizer, repeats: int) -> dict:
 # ----------------------------------------------------------------------------------------------- 5. memory
 def bench_memory(corpus: str, glove: str, steps: int) -> dict:
     code = (
-        "import sys, resource, tempfile\n"
+        "import tempfile\n"
         "from movie_gender.pipeline import TrainOptions, DataOptions, train_model\n"
         "from movie_gender.training import TrainingConfig\n"
         "from movie_gender.presets import PRESETS\n"
@@ -257,7 +257,8 @@ def bench_memory(corpus: str, glove: str, steps: int) -> dict:
         f"    train_model(TrainOptions(output=out + '/m', data=DataOptions(corpus={corpus!r}), glove={glove!r},\n"
         f"        model={{k: p[k] for k in keys}}, training=TrainingConfig(epochs=1, max_steps={steps}, batch_size=256),\n"
         "        bootstrap=0))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM starts afresh at exec; ru_maxrss would carry over the benchmark's own (larger) footprint.
+        "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     if result.returncode != 0:
