@@ -173,8 +173,8 @@ class BiLSTMClassifier(
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return ClassifierOutput(logits=logits, loss=loss)
 
-    def _pool(self, steps: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """Features of unpadded sequences: final hidden states, or max / mean+max over time."""
+    def _pool(self, steps, hidden: torch.Tensor) -> torch.Tensor:
+        """Features: the final hidden states ("last"), or max / mean+max over the time steps of unpadded sequences."""
         if self.config.pooling == "last":
             return torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
         maxed = steps.amax(dim=1)
@@ -196,7 +196,7 @@ class BiLSTMClassifier(
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, (hidden, _) = self.lstm(packed)
         if self.config.pooling == "last":
-            return torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
+            return self._pool(output, hidden)  # the final hidden states need no unpacking
         steps, _ = pad_packed_sequence(output, batch_first=True)
         valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths.to(steps.device)[:, None]).unsqueeze(-1)
         maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
