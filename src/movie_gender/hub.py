@@ -17,6 +17,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
 from .cli import redact
+from .download import atomic_path
 from .errors import HubError, MovieGenderError
 
 logger = logging.getLogger(__name__)
@@ -131,8 +132,6 @@ def _pct(value: float | None) -> str:
 
 def write_model_card(folder: str | os.PathLike, *, repo_id: str | None = None, dataset_repo: str | None = None) -> Path:
     """(Re)write folder/README.md from folder/metrics.json."""
-    from .download import atomic_path
-
     folder = Path(folder)
     metrics = json.loads((folder / "metrics.json").read_text())
     with atomic_path(folder / "README.md") as tmp:

@@ -48,6 +48,11 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
+def autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` when ``enabled`` (a no-op context otherwise)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 # On CPUs, bf16 autocast pays off only when the LSTM's matrices are large enough for AMX to beat the casts
 # (scripts/benchmark.py: 4 x 256 trains ~1.9x faster in bf16; 1 x 32 runs ~25% slower).
 BF16_MIN_HIDDEN_ON_CPU = 128
@@ -234,7 +239,7 @@ class BiLSTMClassifier(
                 batch = order[start:end]
                 width = int(sorted_lengths[start])
                 input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :width])).to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                with autocast(device, bf16):
                     logits = self(input_ids, lengths=torch.from_numpy(lengths[batch])).logits
                 out[batch] = logits.float().cpu().numpy()
                 start = end

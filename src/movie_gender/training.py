@@ -22,7 +22,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from .download import atomic_path
-from .modeling import BiLSTMClassifier, bf16_recommended, bf16_supported
+from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported
 from .tokenizer import encode
 
 logger = logging.getLogger(__name__)
@@ -102,11 +102,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on ``device`` when ``enabled``."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int) -> list[np.ndarray]:
     """The batches of one epoch, deterministic in (seed, epoch): length-bucketed unless ``bucket_batches == 1``."""
     rng = np.random.default_rng([seed, epoch])
@@ -119,14 +114,8 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-@torch.inference_mode()
-def predict_encoded(model: BiLSTMClassifier, data: EncodedSplit, batch_size: int = 512, bf16: bool = False) -> np.ndarray:
-    """Logits for an encoded split, in its order."""
-    return model.logits_from_ids(data.ids, data.lengths, batch_size=batch_size, bf16=bf16)
-
-
 def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
-    logits = predict_encoded(model, data, config.eval_batch_size, bf16)
+    logits = model.logits_from_ids(data.ids, data.lengths, batch_size=config.eval_batch_size, bf16=bf16)
     loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(data.labels).float())
     return {"val_loss": float(loss), "val_auc": float(roc_auc_score(data.labels, logits)),
             "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0))}
