@@ -133,3 +133,11 @@ def test_real_glove_50d_on_the_sample_vocabulary(glove_50d: Path, sample_zip: Pa
     assert coverage.dimension == 50 and coverage.type_coverage > 0.9 and coverage.token_coverage > 0.99
     for token in ("n't", "'m", "'s", "...", "ca"):
         assert matrix[vocab[token]].any(), token
+
+
+def test_token_coverage_from_pre_encoded_lines(glove_txt: Path, tokenizer) -> None:
+    from movie_gender.tokenizer import encode
+
+    _, from_texts = load_glove(glove_txt, tokenizer, texts=TEXTS)
+    _, from_encoded = load_glove(glove_txt, tokenizer, encoded=encode(tokenizer, TEXTS))
+    assert from_encoded.token_coverage == from_texts.token_coverage

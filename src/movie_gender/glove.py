@@ -124,10 +124,13 @@ def _cache_key(path: Path, source: str, member: str | None, tokenizer: Tokenizer
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def _token_coverage(tokenizer: Tokenizer, found_mask: np.ndarray, texts: Sequence[str] | None) -> float | None:
-    if texts is None:
-        return None
-    ids, lengths = encode(tokenizer, texts)
+def _token_coverage(tokenizer: Tokenizer, found_mask: np.ndarray, texts: Sequence[str] | None,
+                    encoded: tuple[np.ndarray, np.ndarray] | None) -> float | None:
+    if encoded is None:
+        if texts is None:
+            return None
+        encoded = encode(tokenizer, texts)
+    ids, lengths = encoded
     real = np.arange(ids.shape[1])[None, :] < lengths[:, None]
     tokens = ids[real]
     return float(found_mask[tokens].mean()) if tokens.size else 0.0
@@ -141,6 +144,7 @@ def load_glove(
     unknown_init: str = "zeros",
     seed: int = 0,
     texts: Sequence[str] | None = None,
+    encoded: tuple[np.ndarray, np.ndarray] | None = None,
     cache: bool = True,
     sha256: str | None = None,
 ) -> tuple[np.ndarray, GloveCoverage]:
@@ -154,6 +158,8 @@ def load_glove(
             [PAD] is always zeros.
         seed: seed for ``"random"``.
         texts: lines (the train split) to measure token coverage on; logged and returned.
+        encoded: the same lines already encoded, as ``(ids, lengths)`` from :func:`movie_gender.tokenizer.encode`,
+            to avoid encoding them twice.
         cache: keep the aligned matrix in the cache folder (keyed by file, vocabulary and options).
         sha256: optional checksum of the GloVe file or zip.
 
@@ -202,7 +208,7 @@ def load_glove(
     coverage = GloveCoverage(
         dimension=int(meta["dimension"]), vocab_size=len(vocab), types_found=types_found,
         type_coverage=types_found / n_words if n_words > 0 else 0.0,
-        token_coverage=_token_coverage(tokenizer, found_mask, texts), duplicate_words=int(meta["duplicate_words"]),
+        token_coverage=_token_coverage(tokenizer, found_mask, texts, encoded), duplicate_words=int(meta["duplicate_words"]),
     )
     logger.info("GloVe %dd covers %s of %s vocabulary words (%.1f%%)%s", coverage.dimension, f"{types_found:,}",
                 f"{n_words:,}", 100 * coverage.type_coverage,

@@ -129,9 +129,10 @@ def train_model(options: TrainOptions) -> dict:
     train_split, validation_split, test_split = dataset["train"], dataset["validation"], dataset["test"]
     tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
                                 max_vocab_size=options.max_vocab_size, max_length=options.max_length)
+    train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"])
     matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member,
                                   unknown_init=options.unknown_init, seed=options.training.seed,
-                                  texts=train_split["text"])
+                                  encoded=(train_data.ids, train_data.lengths))
     config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **options.model)
     torch.manual_seed(options.training.seed)
     model = BiLSTMClassifier(config)
@@ -140,9 +141,9 @@ def train_model(options: TrainOptions) -> dict:
     logger.info("Model: %s (%s trainable parameters)", config,
                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
 
-    result = train(model, EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"]),
-                   EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"]),
-                   options.training, checkpoint_dir=checkpoint_dir, resume=options.resume)
+    validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"])
+    result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
+                   resume=options.resume)
     model.to("cpu")
     report, scores = evaluate(model, train_split, test_split, min_lines=options.min_lines, bootstrap=options.bootstrap,
                               seed=options.training.seed)
