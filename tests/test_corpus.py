@@ -7,6 +7,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from conftest import SEP, write_corpus_folder
@@ -169,3 +171,66 @@ def test_interrupted_download_is_never_used(tmp_path: Path, corpus_zip: Path, _i
         server.shutdown()
         server.server_close()
     assert not [p for p in _isolated_cache.rglob("*") if p.is_file()]  # nothing that could pass for the zip
+
+
+# --- The regular-file fast path gives exactly the fields of the general splitter, or steps aside -----------------
+
+def _both_ways(text: str, n_fields: int):
+    """(fast path fields or None, general path fields) of one file's text."""
+    from movie_gender.corpus import CorpusStats, Records, _Reader, split_regular
+
+    fast = split_regular(text.encode("utf-8"), n_fields)
+    general = _Reader(CorpusStats(), skip_bad_lines=True).split_general("f", text, n_fields)
+    fields = None
+    if fast is not None:
+        fields = [Records(general.numbers, fast, stride=2).field(k).to_pylist() for k in range(n_fields)]
+    return fields, [general.field(k).to_pylist() for k in range(n_fields)]
+
+
+@pytest.mark.parametrize("text", [
+    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ Bye.\n",
+    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ no newline at the end",
+    "L1 +++$+++ u0 +++$+++ It costs $5 +++ tax, $+++ and +++$ too.\n",  # '$' and '+' inside the text
+    "L1 +++$+++ u0 +++$+++\nL2 +++$+++ u1 +++$+++ \n",  # empty last field, trailing space stripped or kept
+    "L1 +++$+++ u0 +++$+++",  # ... and at the end of the file
+    " +++$+++ u0 +++$+++ empty first field\nL2 +++$+++  +++$+++ empty middle field\n",
+    "L1 +++$+++ u0 +++$+++ caf\u00e9 \u2026 \x85 na\u00efve\n",  # non-ASCII text, '\x85' inside a line
+    "  L1  +++$+++ u0 +++$+++   spaces kept as they are   \n",
+])
+def test_fast_path_matches_the_general_splitter(text: str) -> None:
+    fast, general = _both_ways(text, 3)
+    assert fast is not None, "a regular file must take the fast path"
+    assert fast == general
+
+
+@pytest.mark.parametrize("text", [
+    "L1 +++$+++ u0 +++$+++ Hi.\n\nL2 +++$+++ u1 +++$+++ Bye.\n",  # blank line
+    "L1 +++$+++ u0 +++$+++ Hi.\r\nL2 +++$+++ u1 +++$+++ Bye.\r\n",  # CRLF
+    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ Bye.\n",  # too few fields
+    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ B +++$+++ ye.\n",  # a separator inside the last field
+    "L1 +++$+++ u0 +++$+++ +++$+++ Hi.\n",  # two separators sharing a space
+    "L1 +++$+++ u0 +++$+++ A.\nL2 +++$+++ u1 +++$+++ B +++$+++ C.\nL3 +++$+++ D.\n",  # counts add up overall only
+    "short",
+])
+def test_irregular_files_take_the_general_path(text: str) -> None:
+    fast, general = _both_ways(text, 3)
+    assert fast is None
+
+
+def test_fast_path_matches_on_the_sample_files(sample_zip: Path) -> None:
+    with zipfile.ZipFile(sample_zip) as archive:
+        for name, n_fields in (("movie_lines.txt", 5), ("movie_characters_metadata.txt", 6)):
+            member = next(m for m in archive.namelist() if m.endswith("/" + name))
+            fast, general = _both_ways(archive.read(member).decode("latin-1"), n_fields)
+            assert fast is not None and fast == general
+
+
+def test_records_cut_out_only_the_rows_asked_for() -> None:
+    from movie_gender.corpus import Records, split_regular
+
+    data = "".join(f"L{i} +++$+++ u{i % 3} +++$+++ text {i}\n" for i in range(10)).encode()
+    records = Records(np.arange(1, 11), split_regular(data, 3), stride=2)
+    rows = np.array([0, 3, 9])
+    assert records.field(0, rows).to_pylist() == ["L0", "L3", "L9"]
+    assert records.columns({"text": 2, "id": 0}, rows) == {
+        "text": pa.array(["text 0", "text 3", "text 9"]), "id": pa.array(["L0", "L3", "L9"])}

@@ -90,6 +90,23 @@ def test_deterministic_for_a_seed(big_corpus: Path) -> None:
     assert a["test"]["line_id"] != c["test"]["line_id"]
 
 
+def test_a_shuffled_dataset_source_splits_its_own_rows(big_corpus: Path) -> None:
+    corpus = load_cornell(big_corpus)
+    shuffled = corpus.shuffle(seed=0).select(range(len(corpus) // 2))  # an indices mapping over the full table
+    dd = build_dataset(shuffled, split="random", balance="none")
+    assert sorted(line for s in dd for line in dd[s]["line_id"]) == sorted(shuffled["line_id"])
+
+
+@pytest.mark.parametrize("mode", ["random", "tutorial"])
+def test_random_holdouts_are_stratified(big_corpus: Path, mode: str) -> None:
+    corpus = load_cornell(big_corpus)
+    dd, report = prepare_dataset(corpus, split=mode, balance="none", test_per_class=100)
+    female = np.mean(corpus["label"])
+    assert abs(np.mean(dd["validation"]["label"]) - female) < 0.01
+    if mode == "random":
+        assert abs(np.mean(dd["test"]["label"]) - female) < 0.01
+
+
 def test_drop_overlap_leaves_no_text_in_two_splits(tmp_path: Path) -> None:
     lines, characters = synthetic_corpus(n_movies=30, lines_per_character=40, seed=3)
     # Make many lines identical up to case and spacing ("Yes." and "  yes. ").

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 
 from .download import fetch
 from .errors import CorpusFormatError
@@ -62,6 +64,85 @@ class CorpusStats:
         return asdict(self)
 
 
+_SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
+
+
+def _scan(data: bytes, block: int = 1 << 19) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the newlines and of the separators in ``data``, found block by block (the temporaries stay in
+    the CPU cache). A separator is ``" +++$+++"`` followed by a space, a newline or the end of the data."""
+    buffer = np.frombuffer(data, np.uint8)
+    words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # words[i] = the 8 bytes from i on
+    newlines, separators = [], []
+    for start in range(0, len(data), block):
+        part = buffer[start:start + block]
+        newlines.append(np.flatnonzero(part == ord("\n")).astype(np.int32) + start)
+        heads = np.flatnonzero(part == ord("$")).astype(np.int32) + (start - 4)  # where " +++$+++" would begin
+        heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
+        heads = heads[words[heads] == _SEPARATOR_HEAD]
+        after = buffer[np.minimum(heads + 8, len(data) - 1)]
+        separators.append(heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))])
+    return np.concatenate(newlines), np.concatenate(separators)
+
+
+def split_regular(data: bytes, n_fields: int) -> list[pa.Array] | None:
+    """The fields of a regular UTF-8 file, found with numpy, or None if the file is not regular.
+
+    Regular: under 2 GiB, no ``\\r``, no blank line, no two separators sharing a space, and exactly ``n_fields - 1``
+    separators on every line (the last one may have lost its trailing space). That is every upstream file; anything
+    else (including every malformed line) goes through :meth:`_Reader.split_general`, which gives the same fields
+    and reports what is wrong. No Python object is made per line.
+
+    Returns, per field, a string array over ``data`` itself of ``2 * lines - 1`` entries: the field of line ``i`` at
+    entry ``2 * i``, the bytes up to the same field of the next line in between (see :meth:`Records.field`).
+    """
+    if not 8 <= len(data) < 2**31 or b"\r" in data:
+        return None
+    ends, separators = _scan(data)
+    if data[-1:] != b"\n":
+        ends = np.append(ends, np.int32(len(data)))
+    n = len(ends)
+    if len(separators) != (n_fields - 1) * n or (np.diff(separators) < len(SEPARATOR)).any():
+        return None  # a count that cannot add up, or two separators sharing a space
+    starts = np.empty(n, np.int32)
+    starts[0], starts[1:] = 0, ends[:-1] + 1
+    separators = separators.reshape(n, n_fields - 1)
+    if not ((separators[:, 0] >= starts).all() and (separators[:, -1] < ends).all()):
+        return None  # some line has more separators and another fewer
+    data_buffer, fields = pa.py_buffer(data), []
+    for k in range(n_fields):
+        offsets = np.empty(2 * n, np.int32)
+        offsets[0::2] = starts if k == 0 else np.minimum(separators[:, k - 1] + len(SEPARATOR), ends)
+        offsets[1::2] = ends if k == n_fields - 1 else separators[:, k]
+        fields.append(pa.Array.from_buffers(pa.string(), 2 * n - 1, [None, pa.py_buffer(offsets), data_buffer]))
+    return fields
+
+
+@dataclass
+class Records:
+    """The well-formed records of one file: their 1-based line numbers, and each field cut out on request.
+
+    ``stride`` is 2 when the field arrays come from :func:`split_regular` (each field interleaved with the bytes
+    between): a field is then copied out only for the rows that are kept, once.
+    """
+
+    numbers: np.ndarray
+    fields: list[pa.Array]
+    stride: int = 1
+
+    def field(self, k: int, rows: np.ndarray | None = None) -> pa.Array:
+        """Field ``k`` of every record, or of the records at positions ``rows`` only."""
+        if rows is None:
+            if self.stride == 1:
+                return self.fields[k]
+            rows = np.arange(len(self.numbers))
+        return pc.take(self.fields[k], pa.array(np.asarray(rows, np.int64) * self.stride))
+
+    def columns(self, fields: dict[str, int], rows: np.ndarray | None = None) -> dict[str, pa.Array]:
+        """Several named fields (name -> field number) at once, cut out in parallel: Arrow releases the GIL."""
+        with ThreadPoolExecutor(max_workers=min(len(fields), os.cpu_count() or 1)) as pool:
+            return dict(zip(fields, pool.map(lambda k: self.field(k, rows), fields.values())))
+
+
 class _Reader:
     """Splits one upstream file into records, raising or counting bad lines."""
 
@@ -76,15 +157,27 @@ class _Reader:
         if len(self.stats.skipped_examples) < 10:
             self.stats.skipped_examples.append(f"{name}:{line}: {message}")
 
-    def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> tuple[np.ndarray, list[pa.Array]]:
-        """(1-based line numbers, one Arrow string array per field) of the well-formed records, split in C."""
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError as error:
-            line = data[: error.start].count(b"\n") + 1
-            raise CorpusFormatError(name, f"cannot decode as {encoding}: {error.reason}", line) from None
-        if encoding.lower().replace("-", "").replace("_", "") in {"latin1", "iso88591"} and not data.isascii():
-            self.check_not_utf8(name, data)
+    def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> Records:
+        """The well-formed records of one file, split without a Python object per line."""
+        latin1 = encoding.lower().replace("-", "").replace("_", "") in {"latin1", "iso88591"}
+        if latin1 and data.isascii():
+            utf8, text = data, None  # ASCII is valid ISO-8859-1 and UTF-8 alike: no decoding needed
+        else:
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as error:
+                line = data[: error.start].count(b"\n") + 1
+                raise CorpusFormatError(name, f"cannot decode as {encoding}: {error.reason}", line) from None
+            if latin1:
+                self.check_not_utf8(name, data)
+            utf8 = text.encode("utf-8")
+        regular = split_regular(utf8, n_fields)
+        if regular is not None:
+            return Records(np.arange(1, (len(regular[0]) + 1) // 2 + 1), regular, stride=2)
+        return self.split_general(name, utf8.decode("utf-8") if text is None else text, n_fields)
+
+    def split_general(self, name: str, text: str, n_fields: int) -> Records:
+        """Any file: counts blank lines and raises on (or counts and skips) malformed ones."""
         pieces = text.split("\n")
         if pieces and pieces[-1] == "":
             pieces.pop()  # the newline that ends the file
@@ -99,7 +192,7 @@ class _Reader:
             self.bad(name, int(row) + 1, f"expected {n_fields} fields separated by {SEPARATOR.strip()!r}, found {counts[row]}")
         keep = ~blank & (counts == n_fields)
         split = split.filter(pa.array(keep))
-        return np.flatnonzero(keep) + 1, [pc.list_element(split, i) for i in range(n_fields)]
+        return Records(np.flatnonzero(keep) + 1, [pc.list_element(split, i) for i in range(n_fields)])
 
     @staticmethod
     def check_not_utf8(name: str, data: bytes) -> None:
@@ -165,52 +258,62 @@ def _read_pair_from_folder(path: Path) -> tuple[tuple[str, bytes], tuple[str, by
     return found[0], found[1]
 
 
+def content_fingerprint(table: pa.Table, *extra: object) -> str:
+    """An xxhash of the table's Arrow buffers (plus ``extra``): what ``datasets`` would otherwise get by pickling the
+    whole table, at a fraction of the cost."""
+    hasher = xxhash.xxh64(repr((table.schema, table.num_rows, extra)).encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            hasher.update(f"{chunk.offset}:{len(chunk)}".encode())
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    hasher.update(buffer)
+    return hasher.hexdigest()
+
+
 def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray) -> datasets.Dataset:
     arrays = {**{k: pc.utf8_trim_whitespace(v) if k != "text" else v for k, v in columns.items()},
               "label": pa.array(labels, pa.int64())}
     table = pa.table(arrays, schema=FEATURES.arrow_schema)
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES))
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint=content_fingerprint(table))
 
 
-def _keep_known(columns: dict[str, pa.Array], gender: np.ndarray, stats: CorpusStats) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Drop the lines of unknown (?) or bad gender; count the unknown ones."""
+def _known_rows(gender: np.ndarray, stats: CorpusStats) -> np.ndarray:
+    """Positions of the lines of known gender; those of unknown gender (?) are counted, bad ones were reported."""
     stats.unknown_gender += int((gender == -1).sum())
-    keep = gender >= 0
-    mask = pa.array(keep)
-    return {k: v.filter(mask) for k, v in columns.items()}, gender[keep]
+    return np.flatnonzero(gender >= 0)
 
 
-def _join(lines, characters, names: tuple[str, str], reader: _Reader):
+def _join(lines: Records, characters: Records, names: tuple[str, str], reader: _Reader):
     """movie_lines x movie_characters_metadata on the character id (vectorised with Arrow)."""
     lines_name, characters_name = names
-    (char_numbers, char_fields), (line_numbers, line_fields) = characters, lines
-    char_gender = reader.genders(characters_name, char_numbers, char_fields[4])
+    char_gender = reader.genders(characters_name, characters.numbers, characters.field(4))
     valid = char_gender != -2  # a character whose metadata line was bad (already reported) has no entry
-    char_ids = pc.utf8_trim_whitespace(char_fields[0]).filter(pa.array(valid))
+    char_ids = pc.utf8_trim_whitespace(characters.field(0)).filter(pa.array(valid))
     char_gender = char_gender[valid]
-    character_id = pc.utf8_trim_whitespace(line_fields[1])
+    character_id = pc.utf8_trim_whitespace(lines.field(1))
     position = _numpy(pc.fill_null(pc.index_in(character_id, value_set=char_ids), -1))
     for row in np.flatnonzero(position < 0):
-        reader.bad(lines_name, int(line_numbers[row]),
+        reader.bad(lines_name, int(lines.numbers[row]),
                    f"character {character_id[row].as_py()!r} has no valid entry in {CHARACTERS_FILE}")
     gender = np.where(position >= 0, char_gender[np.maximum(position, 0)], -2)
-    columns = {"line_id": line_fields[0], "movie_id": line_fields[2], "character_id": character_id,
-               "character_name": line_fields[3], "text": line_fields[4]}
-    return _keep_known(columns, gender, reader.stats)
+    rows = _known_rows(gender, reader.stats)
+    columns = lines.columns({"text": 4, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}, rows)
+    return columns, gender[rows]
 
 
 def _read_collated(path: Path, reader: _Reader, encoding: str):
-    numbers, fields = reader.records(str(path), path.read_bytes(), 7, encoding)
-    if len(numbers) and fields[4][0].as_py().strip().lower() in {"gender", "sex"}:
+    records = reader.records(str(path), path.read_bytes(), 7, encoding)
+    rows = np.arange(len(records.numbers))
+    if len(rows) and records.field(4, rows[:1])[0].as_py().strip().lower() in {"gender", "sex"}:
         logger.info("%s: skipping the header line", path)
-        numbers, fields = numbers[1:], [f[1:] for f in fields]
-    if not len(numbers) and not reader.stats.skipped_bad_lines:
+        rows = rows[1:]
+    if not len(rows) and not reader.stats.skipped_bad_lines:
         raise CorpusFormatError(path, "no records: is this a collated corpus file (7 fields separated by '+++$+++')?")
-    gender = reader.genders(str(path), numbers, fields[4])
-    columns = {"line_id": fields[0], "movie_id": fields[2], "character_id": fields[1], "character_name": fields[3],
-               "text": fields[5]}
-    columns, gender = _keep_known(columns, gender, reader.stats)
-    return columns, gender, len(numbers)
+    gender = reader.genders(str(path), records.numbers[rows], records.field(4, rows))
+    known = rows[_known_rows(gender, reader.stats)]
+    columns = records.columns({"text": 5, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}, known)
+    return columns, gender[gender >= 0], len(rows)
 
 
 def read_corpus(
@@ -234,17 +337,22 @@ def read_corpus(
         (lines_name, lines_data), (characters_name, characters_data) = pair
         characters = reader.records(characters_name, characters_data, 6, encoding)
         lines = reader.records(lines_name, lines_data, 5, encoding)
-        if not len(lines[0]):
+        if not len(lines.numbers):
             raise CorpusFormatError(lines_name, "no dialogue lines found")
-        stats.lines_read = len(lines[0])
+        stats.lines_read = len(lines.numbers)
         columns, labels = _join(lines, characters, (lines_name, characters_name), reader)
     else:
         columns, labels, stats.lines_read = _read_collated(path, reader, encoding)
 
+    if stats.skipped_bad_lines:
+        logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
+    if not len(labels):
+        raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
+    dataset = _to_dataset(columns, labels)
     stats.female = int(labels.sum())
     stats.male = len(labels) - stats.female
-    stats.movies = len(pc.unique(pc.utf8_trim_whitespace(columns["movie_id"])))
-    stats.characters = len(pc.unique(columns["character_id"]))
+    stats.movies = len(pc.unique(dataset.data.column("movie_id")))
+    stats.characters = len(pc.unique(dataset.data.column("character_id")))
     logger.info(
         "Read %s lines from %s: %s male, %s female, %s of unknown gender (dropped), %s movies, %s characters. "
         "The full official corpus gives %s lines: %s male / %s female / %s unknown.",
@@ -252,11 +360,7 @@ def read_corpus(
         stats.movies, f"{stats.characters:,}",
         *(f"{FULL_CORPUS[k]:,}" for k in ("lines", "male", "female", "unknown")),
     )
-    if stats.skipped_bad_lines:
-        logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
-    if not len(labels):
-        raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
-    return _to_dataset(columns, labels), stats
+    return dataset, stats
 
 
 def load_cornell(

@@ -17,10 +17,10 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 import yaml
 from imblearn.under_sampling import RandomUnderSampler
 from imblearn.over_sampling import RandomOverSampler
-from sklearn.model_selection import train_test_split
 
 from .corpus import DEFAULT_URL, LABEL_NAMES, CorpusStats, read_corpus
 from .download import atomic_path
@@ -78,13 +78,23 @@ def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generato
     return tuple(idx[assigned == s] for s in (0, 1, 2))
 
 
-def _split_random(idx: np.ndarray, labels: np.ndarray, seed: int, val: float, test: float):
-    rest, test_idx = train_test_split(idx, test_size=test, stratify=labels[idx], random_state=seed)
-    train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), stratify=labels[rest], random_state=seed)
-    return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
+def _stratified_holdout(idx: np.ndarray, labels: np.ndarray, size: float, rng: np.random.Generator):
+    """(rest, held out): ``round(size * n)`` lines of each class, drawn at random, held out; both sorted."""
+    held = []
+    for label in np.unique(labels[idx]):
+        of_class = idx[labels[idx] == label]
+        held.append(rng.choice(of_class, size=int(round(size * len(of_class))), replace=False))
+    held_out = np.sort(np.concatenate(held))
+    return idx[~np.isin(idx, held_out, assume_unique=True)], held_out
 
 
-def _split_tutorial(idx: np.ndarray, labels: np.ndarray, seed: int, val: float, per_class: int):
+def _split_random(idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, test: float):
+    rest, test_idx = _stratified_holdout(idx, labels, test, rng)
+    train_idx, val_idx = _stratified_holdout(rest, labels, val / (1 - test), rng)
+    return train_idx, val_idx, test_idx
+
+
+def _split_tutorial(idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, per_class: int):
     test_parts = []
     for label, name in enumerate(LABEL_NAMES):
         of_class = idx[labels[idx] == label]
@@ -96,8 +106,8 @@ def _split_tutorial(idx: np.ndarray, labels: np.ndarray, seed: int, val: float, 
         test_parts.append(of_class[:per_class])
     test_idx = np.sort(np.concatenate(test_parts))
     rest = idx[~np.isin(idx, test_idx, assume_unique=True)]
-    train_idx, val_idx = train_test_split(rest, test_size=val, stratify=labels[rest], random_state=seed)
-    return np.sort(train_idx), np.sort(val_idx), test_idx
+    train_idx, val_idx = _stratified_holdout(rest, labels, val, rng)
+    return train_idx, val_idx, test_idx
 
 
 def _drop_overlap(parts: list[np.ndarray], keys: np.ndarray) -> tuple[list[np.ndarray], dict]:
@@ -117,6 +127,14 @@ def _balance(train_idx: np.ndarray, labels: np.ndarray, mode: str, seed: int, rn
     sampler = RandomOverSampler if mode == "oversample" else RandomUnderSampler
     resampled, _ = sampler(random_state=seed).fit_resample(train_idx.reshape(-1, 1), labels[train_idx])
     return rng.permutation(resampled.ravel())
+
+
+def _select(corpus: datasets.Dataset, rows: np.ndarray, name: str) -> datasets.Dataset:
+    """``corpus.select(rows)``: the same indices mapping over the same table, built from the numpy array directly
+    (``select`` turns it into a Python list first) and fingerprinted by an xxhash of the rows."""
+    fingerprint = xxhash.xxh64(f"{corpus._fingerprint}:{name}:".encode() + rows.astype(np.int64).tobytes()).hexdigest()
+    indices = pa.table({"indices": pa.array(rows, pa.uint64())})
+    return datasets.Dataset(corpus.data, info=corpus.info, split=name, indices_table=indices, fingerprint=fingerprint)
 
 
 def _counts(labels: np.ndarray) -> dict[str, int]:
@@ -146,14 +164,17 @@ def prepare_dataset(
         raise ValueError("validation_size and test_size must be in (0, 1) and sum to less than 1")
 
     if isinstance(source, datasets.Dataset):
-        corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
+        # A shuffled or selected Dataset is a mapping over its table: make the rows real before indexing the table.
+        corpus = source.flatten_indices() if getattr(source, "_indices", None) is not None else source
+        stats = CorpusStats(source="<Dataset>", male=0, female=0)
     else:
         corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)
     table = corpus.data.table
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     movies = np.asarray(pc.dictionary_encode(table.column("movie_id")).combine_chunks().indices.to_numpy(), dtype=np.int64)
-    nonempty = np.asarray(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table.column("text"))), 0)
-                          .to_numpy(zero_copy_only=False), dtype=bool)
+    text = table.column("text")
+    blank = pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))
+    nonempty = ~np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
     idx = np.flatnonzero(nonempty)
     report = DatasetReport(split, balance, seed, validation_size, test_size, test_per_class if split == "tutorial" else None,
                            drop_overlap, corpus=stats.to_dict(), empty_lines_dropped=int((~nonempty).sum()))
@@ -164,9 +185,9 @@ def prepare_dataset(
     if split == "movie":
         parts = list(_split_by_movie(idx, movies, rng, validation_size, test_size))
     elif split == "random":
-        parts = list(_split_random(idx, labels, seed, validation_size, test_size))
+        parts = list(_split_random(idx, labels, rng, validation_size, test_size))
     else:
-        parts = list(_split_tutorial(idx, labels, seed, validation_size, test_per_class))
+        parts = list(_split_tutorial(idx, labels, rng, validation_size, test_per_class))
     if drop_overlap:
         codes = np.asarray(pc.dictionary_encode(normalise_text(table.column("text"))).combine_chunks().indices.to_numpy())
         parts, report.overlap_dropped = _drop_overlap(parts, codes)
@@ -179,10 +200,10 @@ def prepare_dataset(
     report.train_before_balance = _counts(labels[parts[0]])
     parts[0] = _balance(parts[0], labels, balance, seed, rng)
     report.class_counts = {name: _counts(labels[part]) for name, part in zip(SPLITS, parts)}
-    report.movies = {name: int(len(np.unique(movies[part]))) for name, part in zip(SPLITS, parts)}
+    report.movies = {name: int(np.count_nonzero(np.bincount(movies[part]))) for name, part in zip(SPLITS, parts)}
     logger.info("Split %r, balance %r: %s", split, balance,
                 ", ".join(f"{n} {sum(c.values()):,} ({c['male']:,} male / {c['female']:,} female)" for n, c in report.class_counts.items()))
-    dataset = datasets.DatasetDict({name: corpus.select(part) for name, part in zip(SPLITS, parts)})
+    dataset = datasets.DatasetDict({name: _select(corpus, part, name) for name, part in zip(SPLITS, parts)})
     return dataset, report
 
 
