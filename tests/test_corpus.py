@@ -177,13 +177,14 @@ def test_interrupted_download_is_never_used(tmp_path: Path, corpus_zip: Path, _i
 
 def _both_ways(text: str, n_fields: int):
     """(fast path fields or None, general path fields) of one file's text."""
-    from movie_gender.corpus import CorpusStats, Records, _Reader, split_regular
+    from movie_gender.corpus import CorpusStats, _Reader, split_regular
 
     fast = split_regular(text.encode("utf-8"), n_fields)
     general = _Reader(CorpusStats(), skip_bad_lines=True).split_general("f", text, n_fields)
     fields = None
     if fast is not None:
-        fields = [Records(general.numbers, fast, stride=2).field(k).to_pylist() for k in range(n_fields)]
+        assert (fast.numbers == general.numbers).all()
+        fields = [fast.field(k).to_pylist() for k in range(n_fields)]
     return fields, [general.field(k).to_pylist() for k in range(n_fields)]
 
 
@@ -226,11 +227,31 @@ def test_fast_path_matches_on_the_sample_files(sample_zip: Path) -> None:
 
 
 def test_records_cut_out_only_the_rows_asked_for() -> None:
-    from movie_gender.corpus import Records, split_regular
+    from movie_gender.corpus import split_regular
 
     data = "".join(f"L{i} +++$+++ u{i % 3} +++$+++ text {i}\n" for i in range(10)).encode()
-    records = Records(np.arange(1, 11), split_regular(data, 3), stride=2)
+    records = split_regular(data, 3)
     rows = np.array([0, 3, 9])
     assert records.field(0, rows).to_pylist() == ["L0", "L3", "L9"]
     assert records.columns({"text": 2, "id": 0}, rows) == {
         "text": pa.array(["text 0", "text 3", "text 9"]), "id": pa.array(["L0", "L3", "L9"])}
+
+
+@pytest.mark.parametrize("text, trimmed", [
+    ("L1 +++$+++ u0 +++$+++  text with spaces around \nL2 +++$+++ u1 +++$+++ B.\n", True),  # the text is not an id
+    (" L1 +++$+++ u0 +++$+++ A.\n", False),
+    ("L1 +++$+++ u0\t +++$+++ A.\n", False),
+    ("L1 +++$+++  +++$+++ empty id\n", False),
+    ("L1 +++$+++ \u00a0u0 +++$+++ A.\n", False),  # a non-breaking space is whitespace too
+])
+def test_fast_path_knows_when_identifiers_need_trimming(text: str, trimmed: bool) -> None:
+    from movie_gender.corpus import split_regular
+
+    assert split_regular(text.encode("utf-8"), 3).trimmed is trimmed
+
+
+def test_padded_identifiers_are_trimmed_on_either_path(tmp_path: Path, corpus_files) -> None:
+    lines, characters = corpus_files
+    reference = load_cornell(write_corpus_folder(tmp_path / "plain", lines, characters)).to_dict()
+    padded = [SEP.join([f" {f}\t" if i < 4 else f for i, f in enumerate(line.split(SEP))]) for line in lines]
+    assert load_cornell(write_corpus_folder(tmp_path / "padded", padded, characters)).to_dict() == reference

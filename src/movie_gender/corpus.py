@@ -67,41 +67,57 @@ class CorpusStats:
 _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
 
 
-def _scan(data: bytes, block: int = 1 << 19) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the newlines and of the separators in ``data``, found block by block (the temporaries stay in
-    the CPU cache). A separator is ``" +++$+++"`` followed by a space, a newline or the end of the data."""
+def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of the newlines and of the separators in ``data``, and flags for each separator: the byte before (1)
+    or after it (2) may be whitespace, it shares its first space with the separator before it (4). A separator is
+    ``" +++$+++"`` followed by a space, a newline or the end of the data. Found block by block: the temporaries stay in the CPU cache, and numpy releases
+    the GIL, so blocks run in parallel."""
     buffer = np.frombuffer(data, np.uint8)
     words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # words[i] = the 8 bytes from i on
-    newlines, separators = [], []
-    for start in range(0, len(data), block):
+    last = len(data) - 1
+
+    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         part = buffer[start:start + block]
-        newlines.append(np.flatnonzero(part == ord("\n")).astype(np.int32) + start)
+        newlines = np.flatnonzero(part == ord("\n")).astype(np.int32) + start
         heads = np.flatnonzero(part == ord("$")).astype(np.int32) + (start - 4)  # where " +++$+++" would begin
         heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
         heads = heads[words[heads] == _SEPARATOR_HEAD]
-        after = buffer[np.minimum(heads + 8, len(data) - 1)]
-        separators.append(heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))])
-    return np.concatenate(newlines), np.concatenate(separators)
+        after = buffer[np.minimum(heads + 8, last)]
+        heads = heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
+        spaces = _MAYBE_SPACE[buffer[np.maximum(heads - 1, 0)]].view(np.uint8)
+        spaces |= _MAYBE_SPACE[buffer[np.minimum(heads + len(SEPARATOR), last)]].view(np.uint8) << 1
+        spaces |= ((words[np.maximum(heads - 8, 0)] == _SEPARATOR_HEAD) & (heads >= 8)).view(np.uint8) << 2
+        return newlines, heads, spaces
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        newlines, separators, spaces = zip(*pool.map(scan_block, range(0, len(data), block)))
+    return np.concatenate(newlines), np.concatenate(separators), np.concatenate(spaces)
 
 
-def split_regular(data: bytes, n_fields: int) -> list[pa.Array] | None:
-    """The fields of a regular UTF-8 file, found with numpy, or None if the file is not regular.
+# Bytes that may be (part of) whitespace: ASCII whitespace and separators, and the bytes of non-ASCII characters.
+_MAYBE_SPACE = np.zeros(256, bool)
+_MAYBE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_MAYBE_SPACE[0x80:] = True
+
+
+def split_regular(data: bytes, n_fields: int) -> Records | None:
+    """The records of a regular UTF-8 file, found with numpy, or None if the file is not regular.
 
     Regular: under 2 GiB, no ``\\r``, no blank line, no two separators sharing a space, and exactly ``n_fields - 1``
     separators on every line (the last one may have lost its trailing space). That is every upstream file; anything
     else (including every malformed line) goes through :meth:`_Reader.split_general`, which gives the same fields
     and reports what is wrong. No Python object is made per line.
 
-    Returns, per field, a string array over ``data`` itself of ``2 * lines - 1`` entries: the field of line ``i`` at
-    entry ``2 * i``, the bytes up to the same field of the next line in between (see :meth:`Records.field`).
+    Each field is a string array over ``data`` itself of ``2 * lines - 1`` entries: the field of line ``i`` at entry
+    ``2 * i``, the bytes up to the same field of the next line in between (see :meth:`Records.field`).
     """
     if not 8 <= len(data) < 2**31 or b"\r" in data:
         return None
-    ends, separators = _scan(data)
+    ends, separators, spaces = _scan(data)
     if data[-1:] != b"\n":
         ends = np.append(ends, np.int32(len(data)))
     n = len(ends)
-    if len(separators) != (n_fields - 1) * n or (np.diff(separators) < len(SEPARATOR)).any():
+    if len(separators) != (n_fields - 1) * n or (spaces & 4).any():
         return None  # a count that cannot add up, or two separators sharing a space
     starts = np.empty(n, np.int32)
     starts[0], starts[1:] = 0, ends[:-1] + 1
@@ -114,7 +130,12 @@ def split_regular(data: bytes, n_fields: int) -> list[pa.Array] | None:
         offsets[0::2] = starts if k == 0 else np.minimum(separators[:, k - 1] + len(SEPARATOR), ends)
         offsets[1::2] = ends if k == n_fields - 1 else separators[:, k]
         fields.append(pa.Array.from_buffers(pa.string(), 2 * n - 1, [None, pa.py_buffer(offsets), data_buffer]))
-    return fields
+    # Every field but the last is trimmed already when none of its edges may be whitespace (an empty field's edges
+    # are the separators' spaces, so it never counts as trimmed).
+    spaces = spaces.reshape(n, n_fields - 1)
+    trimmed = not ((spaces[:, :-1] & 3).any() or (spaces[:, -1] & 1).any()
+                   or _MAYBE_SPACE[np.frombuffer(data, np.uint8)[starts]].any())
+    return Records(np.arange(1, n + 1), fields, stride=2, trimmed=trimmed)
 
 
 @dataclass
@@ -122,12 +143,14 @@ class Records:
     """The well-formed records of one file: their 1-based line numbers, and each field cut out on request.
 
     ``stride`` is 2 when the field arrays come from :func:`split_regular` (each field interleaved with the bytes
-    between): a field is then copied out only for the rows that are kept, once.
+    between): a field is then copied out only for the rows that are kept, once. ``trimmed`` says that no field but
+    the last has leading or trailing whitespace, so the identifiers need no trimming.
     """
 
     numbers: np.ndarray
     fields: list[pa.Array]
     stride: int = 1
+    trimmed: bool = False
 
     def field(self, k: int, rows: np.ndarray | None = None) -> pa.Array:
         """Field ``k`` of every record, or of the records at positions ``rows`` only."""
@@ -158,7 +181,7 @@ class _Reader:
             self.stats.skipped_examples.append(f"{name}:{line}: {message}")
 
     def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> Records:
-        """The well-formed records of one file, split without a Python object per line."""
+        """The well-formed records of one file: by :func:`split_regular` when the file is regular, else line by line."""
         latin1 = encoding.lower().replace("-", "").replace("_", "") in {"latin1", "iso88591"}
         if latin1 and data.isascii():
             utf8, text = data, None  # ASCII is valid ISO-8859-1 and UTF-8 alike: no decoding needed
@@ -173,7 +196,7 @@ class _Reader:
             utf8 = text.encode("utf-8")
         regular = split_regular(utf8, n_fields)
         if regular is not None:
-            return Records(np.arange(1, (len(regular[0]) + 1) // 2 + 1), regular, stride=2)
+            return regular
         return self.split_general(name, utf8.decode("utf-8") if text is None else text, n_fields)
 
     def split_general(self, name: str, text: str, n_fields: int) -> Records:
@@ -271,8 +294,9 @@ def content_fingerprint(table: pa.Table, *extra: object) -> str:
     return hasher.hexdigest()
 
 
-def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray) -> datasets.Dataset:
-    arrays = {**{k: pc.utf8_trim_whitespace(v) if k != "text" else v for k, v in columns.items()},
+def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray, trimmed: bool) -> datasets.Dataset:
+    """The Dataset of the joined columns; identifiers are trimmed of whitespace unless known to be ``trimmed``."""
+    arrays = {**{k: v if trimmed or k == "text" else pc.utf8_trim_whitespace(v) for k, v in columns.items()},
               "label": pa.array(labels, pa.int64())}
     table = pa.table(arrays, schema=FEATURES.arrow_schema)
     return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint=content_fingerprint(table))
@@ -291,7 +315,7 @@ def _join(lines: Records, characters: Records, names: tuple[str, str], reader: _
     valid = char_gender != -2  # a character whose metadata line was bad (already reported) has no entry
     char_ids = pc.utf8_trim_whitespace(characters.field(0)).filter(pa.array(valid))
     char_gender = char_gender[valid]
-    character_id = pc.utf8_trim_whitespace(lines.field(1))
+    character_id = lines.field(1) if lines.trimmed else pc.utf8_trim_whitespace(lines.field(1))
     position = _numpy(pc.fill_null(pc.index_in(character_id, value_set=char_ids), -1))
     for row in np.flatnonzero(position < 0):
         reader.bad(lines_name, int(lines.numbers[row]),
@@ -299,7 +323,7 @@ def _join(lines: Records, characters: Records, names: tuple[str, str], reader: _
     gender = np.where(position >= 0, char_gender[np.maximum(position, 0)], -2)
     rows = _known_rows(gender, reader.stats)
     columns = lines.columns({"text": 4, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}, rows)
-    return columns, gender[rows]
+    return columns, gender[rows], lines.trimmed
 
 
 def _read_collated(path: Path, reader: _Reader, encoding: str):
@@ -313,7 +337,7 @@ def _read_collated(path: Path, reader: _Reader, encoding: str):
     gender = reader.genders(str(path), records.numbers[rows], records.field(4, rows))
     known = rows[_known_rows(gender, reader.stats)]
     columns = records.columns({"text": 5, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}, known)
-    return columns, gender[gender >= 0], len(rows)
+    return columns, gender[gender >= 0], records.trimmed, len(rows)
 
 
 def read_corpus(
@@ -340,15 +364,15 @@ def read_corpus(
         if not len(lines.numbers):
             raise CorpusFormatError(lines_name, "no dialogue lines found")
         stats.lines_read = len(lines.numbers)
-        columns, labels = _join(lines, characters, (lines_name, characters_name), reader)
+        columns, labels, trimmed = _join(lines, characters, (lines_name, characters_name), reader)
     else:
-        columns, labels, stats.lines_read = _read_collated(path, reader, encoding)
+        columns, labels, trimmed, stats.lines_read = _read_collated(path, reader, encoding)
 
     if stats.skipped_bad_lines:
         logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
     if not len(labels):
         raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
-    dataset = _to_dataset(columns, labels)
+    dataset = _to_dataset(columns, labels, trimmed)
     stats.female = int(labels.sum())
     stats.male = len(labels) - stats.female
     stats.movies = len(pc.unique(dataset.data.column("movie_id")))
