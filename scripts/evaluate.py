@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from movie_gender import cli
 from movie_gender.corpus import DEFAULT_URL
 from movie_gender.dataset import BALANCE_MODES, SPLIT_MODES
-from movie_gender.download import atomic_path
+from movie_gender.download import atomic_path, is_url
 from movie_gender.evaluation import format_report, plot_confusion, plot_roc
-from movie_gender.pipeline import DataOptions, evaluate_model
+from movie_gender.pipeline import SPLIT_OPTIONS, DataOptions, evaluate_model, training_protocol
+
+logger = logging.getLogger("evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,19 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a model folder written by train.py, or a Hub model repo id")
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--corpus", default=DEFAULT_URL, help="build the data from this corpus (default: the official zip)")
+    src.add_argument("--corpus", help="build the data from this corpus (default: the one the model was trained on, "
+                                      "from its metrics.json, else the official zip)")
     src.add_argument("--dataset", help="a saved DatasetDict folder or Hub dataset repo id")
     p.add_argument("--split", dest="eval_split", default="test", choices=("train", "validation", "test"),
                    help="which split to score (default: %(default)s)")
-    p.add_argument("--split-mode", choices=SPLIT_MODES, default="movie",
-                   help="with --corpus: how the data is split; use the same as in training (default: %(default)s)")
-    p.add_argument("--balance", choices=BALANCE_MODES, default="oversample",
-                   help="with --corpus: train balancing for the baselines, as in training (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=42, help="with --corpus: the split seed used in training (default: %(default)s)")
-    p.add_argument("--validation-size", type=cli.fraction, default=0.1, help="with --corpus: as in training (default: %(default)s)")
-    p.add_argument("--test-size", type=cli.fraction, default=0.1, help="with --corpus: as in training (default: %(default)s)")
-    p.add_argument("--test-per-class", type=cli.positive_int, default=10_000, help="with --split-mode tutorial (default: %(default)s)")
-    p.add_argument("--drop-overlap", action="store_true", help="with --corpus: as in training")
+    same = "with --corpus; default: as the model was trained (its metrics.json), else %s"
+    p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % "movie" + ")")
+    p.add_argument("--balance", choices=BALANCE_MODES, help="train balancing for the baselines (" + same % "oversample" + ")")
+    p.add_argument("--seed", type=int, help="the split seed (" + same % "42" + ")")
+    p.add_argument("--validation-size", type=cli.fraction, help="validation share (" + same % "0.1" + ")")
+    p.add_argument("--test-size", type=cli.fraction, help="test share (" + same % "0.1" + ")")
+    p.add_argument("--test-per-class", type=cli.positive_int,
+                   help="lines of each gender held out by --split-mode tutorial (" + same % "10000" + ")")
+    p.add_argument("--drop-overlap", action=argparse.BooleanOptionalAction,
+                   help="drop lines whose text also occurs in a higher-priority split (" + same % "no" + ")")
     p.add_argument("--by", action="append", choices=("line", "character"),
                    help="level(s) to report; repeat for both (default: line and character)")
     p.add_argument("--min-lines", type=cli.positive_int, default=5,
@@ -57,12 +62,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def data_options(args: argparse.Namespace) -> DataOptions:
+    """The data to score on: split options not given on the command line are those the model was trained with, so
+    that its test split holds no line it was trained on; a given option that differs from training is warned about."""
+    if args.dataset:
+        return DataOptions(dataset=args.dataset)
+    trained = training_protocol(args.model, args.revision)
+    if not trained:
+        logger.warning("%s has no metrics.json with its split protocol: using the options given and the defaults; "
+                       "make sure they are those of training", args.model)
+    elif trained.get("split") == "prepared":
+        logger.warning("%s was trained on a prepared dataset (%s): pass --dataset with it to score the same test split",
+                       args.model, trained.get("corpus", {}).get("source", "?"))
+        trained = {}
+    data = DataOptions(corpus=args.corpus or trained.get("corpus", {}).get("source") or DEFAULT_URL)
+    if not args.corpus and not is_url(data.corpus) and not Path(data.corpus).exists():
+        raise FileNotFoundError(f"{args.model} was trained on {data.corpus}, which is not here: pass --corpus with the "
+                                "same corpus, or --dataset")
+    given = {"split": ("--split-mode", args.split_mode), "balance": ("--balance", args.balance),
+             "seed": ("--seed", args.seed), "validation_size": ("--validation-size", args.validation_size),
+             "test_size": ("--test-size", args.test_size), "test_per_class": ("--test-per-class", args.test_per_class),
+             "drop_overlap": ("--drop-overlap", args.drop_overlap)}
+    for key, (flag, value) in given.items():
+        if value is None:
+            value = trained.get(key)
+        elif trained.get(key) is not None and trained[key] != value:
+            logger.warning("%s %s differs from the model's training (%s): the %s split may hold lines the model was "
+                           "trained on", flag, value, trained[key], args.eval_split)
+        if value is not None:
+            setattr(data, key, value)
+    if trained:
+        logger.info("Split protocol as in training: corpus=%s, %s", data.corpus,
+                    ", ".join(f"{k}={getattr(data, k)}" for k in SPLIT_OPTIONS))
+    return data
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cli.setup_logging(args.verbose)
-    data = DataOptions(corpus=args.corpus, dataset=args.dataset, split=args.split_mode, balance=args.balance,
-                       seed=args.seed, validation_size=args.validation_size, test_size=args.test_size,
-                       test_per_class=args.test_per_class, drop_overlap=args.drop_overlap)
+    data = data_options(args)
     report, scores = evaluate_model(args.model, data, split=args.eval_split, by=tuple(args.by or ("line", "character")),
                                     min_lines=args.min_lines, bootstrap=args.bootstrap, revision=args.revision)
     print(format_report(report))

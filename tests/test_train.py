@@ -153,3 +153,49 @@ def test_every_option_is_explained_by_help(script: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["--help"])
     assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_evaluate_defaults_to_the_training_corpus_and_split(trained, tmp_path: Path) -> None:
+    _, _, out = trained
+    report_file = tmp_path / "report.json"
+    result = run_script("evaluate.py", out, "--by", "line", "--bootstrap", "0", "--json", report_file)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Split protocol as in training" in result.stderr
+    assert json.loads(report_file.read_text())["line"]["model"]["roc_auc"] == \
+        json.loads((out / "metrics.json").read_text())["line"]["model"]["roc_auc"]
+
+
+def _model_with_protocol(folder: Path, **dataset) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps({"dataset": dataset}))
+    return folder
+
+
+def test_evaluate_split_options_come_from_training_unless_given(tmp_path: Path, caplog) -> None:
+    evaluate = _load_script("evaluate.py")
+    corpus = tmp_path / "corpus.zip"
+    corpus.write_bytes(b"")
+    model = _model_with_protocol(tmp_path / "m", split="random", seed=7, validation_size=0.2, test_size=0.15,
+                                 test_per_class=None, balance="undersample", drop_overlap=True,
+                                 corpus={"source": str(corpus)})
+    data = evaluate.data_options(evaluate.parse_args([str(model)]))
+    assert (data.corpus, data.split, data.seed, data.validation_size, data.test_size, data.balance, data.drop_overlap) == \
+        (str(corpus), "random", 7, 0.2, 0.15, "undersample", True)
+    assert data.test_per_class == 10_000  # not recorded (None): the default
+    with caplog.at_level("WARNING"):
+        data = evaluate.data_options(evaluate.parse_args([str(model), "--seed", "8", "--no-drop-overlap"]))
+    assert data.seed == 8 and data.drop_overlap is False
+    assert "--seed 8 differs from the model's training (7)" in caplog.text
+    assert "--drop-overlap False differs" in caplog.text
+
+
+def test_evaluate_without_a_protocol_or_with_a_missing_corpus(tmp_path: Path, caplog) -> None:
+    evaluate = _load_script("evaluate.py")
+    with caplog.at_level("WARNING"):
+        data = evaluate.data_options(evaluate.parse_args([str(tmp_path)]))
+    assert (data.split, data.seed, data.corpus) == ("movie", 42, evaluate.DEFAULT_URL)
+    assert "no metrics.json" in caplog.text
+    model = _model_with_protocol(tmp_path / "m", split="movie", corpus={"source": str(tmp_path / "gone.zip")})
+    with pytest.raises(FileNotFoundError, match="gone.zip, which is not here: pass --corpus"):
+        evaluate.data_options(evaluate.parse_args([str(model)]))
+    assert evaluate.data_options(evaluate.parse_args([str(model), "--corpus", "x.zip"])).corpus == "x.zip"

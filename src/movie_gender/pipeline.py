@@ -15,6 +15,8 @@ from pathlib import Path
 
 import datasets
 import torch
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
 from .corpus import DEFAULT_URL
 from .dataset import prepare_dataset
@@ -65,6 +67,27 @@ class TrainOptions:
     min_lines: int = 5
     bootstrap: int = 1000
     preset: str = "custom"
+
+
+SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
+
+
+def training_protocol(model_id: str, revision: str | None = None) -> dict:
+    """How a model's training data was split, from the metrics.json that train.py writes beside it (model folder or
+    Hub repo); empty when there is none."""
+    path = Path(model_id) / "metrics.json"
+    if not path.is_file():
+        if Path(model_id).exists():
+            return {}
+        try:
+            path = Path(hf_hub_download(model_id, "metrics.json", revision=revision))
+        except (HfHubHTTPError, LocalEntryNotFoundError, EntryNotFoundError, OSError, ValueError):
+            return {}
+    try:
+        report = json.loads(path.read_text()).get("dataset", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
 
 
 def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
@@ -176,4 +199,4 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
     return {"model": model_id, "eval_split": split, "bootstrap": bootstrap, **report, "dataset": data_report}, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data"]
+__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "training_protocol"]
