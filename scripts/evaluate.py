@@ -5,8 +5,11 @@ Prints accuracy, balanced accuracy, macro-F1 and ROC-AUC (95% bootstrap interval
 TF-IDF (word 1-2 grams) + logistic regression, both baselines fitted on the same train split; writes the full
 report (per-class precision/recall/F1, confusion matrices) as JSON with --json, and plots with --plots.
 
+The data is split as in training (corpus and split options from the model's metrics.json), so that the test
+split holds no line the model was trained on; options given on the command line override it, with a warning.
+
 Example:
-    python scripts/evaluate.py out/model --corpus ../shared/data/cornell_movie_dialogs_corpus.sample.zip
+    python scripts/evaluate.py out/model --plots out/eval
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--dataset", help="a saved DatasetDict folder or Hub dataset repo id")
     p.add_argument("--split", dest="eval_split", default="test", choices=("train", "validation", "test"),
                    help="which split to score (default: %(default)s)")
-    same = "with --corpus; default: as the model was trained (its metrics.json), else %s"
+    same = "ignored with --dataset; default: as in training, from the model's metrics.json, else %s"
     p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % "movie" + ")")
     p.add_argument("--balance", choices=BALANCE_MODES, help="train balancing for the baselines (" + same % "oversample" + ")")
     p.add_argument("--seed", type=int, help="the split seed (" + same % "42" + ")")
