@@ -20,8 +20,8 @@ LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "", "What?", "Ho
 def _model(pooling: str = "last", **overrides) -> BiLSTMClassifier:
     torch.manual_seed(0)
     tokenizer = train_tokenizer(LINES + ["some more words for the vocabulary"])
-    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=2,
-                          pooling=pooling, **overrides)
+    config = BiLSTMConfig(**{"vocab_size": tokenizer.get_vocab_size(), "embedding_dim": 8, "hidden_size": 6,
+                             "num_layers": 2, "pooling": pooling, **overrides})
     model = BiLSTMClassifier(config)
     model.tokenizer = tokenizer
     return model.eval()
@@ -152,3 +152,46 @@ def test_hub_metadata_labels_the_repo() -> None:
     card = _model().generate_model_card()
     assert card.data.library_name == "movie-gender" and card.data.pipeline_tag == "text-classification"
     assert card.data.license == "mit"
+
+
+# --- Precision and device: the decisions run everywhere; the CUDA run needs a GPU ------------------------------
+
+def test_bf16_is_recommended_where_it_pays(monkeypatch) -> None:
+    from movie_gender.modeling import BF16_MIN_HIDDEN_ON_CPU, bf16_recommended
+
+    small, large = BiLSTMConfig(hidden_size=32), BiLSTMConfig(hidden_size=BF16_MIN_HIDDEN_ON_CPU)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    assert bf16_recommended(torch.device("cpu"), large) and not bf16_recommended(torch.device("cpu"), small)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not bf16_recommended(torch.device("cpu"), large)  # no AMX / AVX-512: bf16 would be emulated, slowly
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert bf16_recommended(torch.device("cuda"), small)  # on a GPU, for every size
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert not bf16_recommended(torch.device("cuda"), large)
+
+
+def test_bf16_predictions_stay_close_to_fp32() -> None:
+    from movie_gender.modeling import bf16_supported
+
+    if not bf16_supported(torch.device("cpu")):
+        pytest.skip("this CPU has no AMX / AVX-512 bf16 kernels")
+    model = _model(hidden_size=16)
+    np.testing.assert_allclose(model.predict_proba(LINES, bf16=True), model.predict_proba(LINES, bf16=False), atol=0.02)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs where one is present)")
+def test_cuda_training_and_inference_match_cpu() -> None:
+    from movie_gender.training import EncodedSplit, TrainingConfig, train
+
+    model = _model(hidden_size=16)
+    cpu = model.predict_proba(LINES, bf16=False)
+    model.to("cuda")
+    assert torch.backends.cudnn.enabled and next(model.parameters()).is_cuda
+    np.testing.assert_allclose(model.predict_proba(LINES, bf16=False), cpu, atol=1e-4)
+    np.testing.assert_allclose(model.predict_proba(LINES), cpu, atol=0.02)  # bf16 autocast, the default on CUDA
+    data = EncodedSplit.from_texts(model.tokenizer, LINES * 20, [0, 1, 0, 1, 1] * 20)
+    result = train(model, data, data, TrainingConfig(epochs=1, batch_size=16, device="cuda", checkpoint_every=0),
+                   progress=False)
+    assert result.device.startswith("cuda") and result.bf16 == torch.cuda.is_bf16_supported()
+    assert np.isfinite(result.history[0]["train_loss"])
