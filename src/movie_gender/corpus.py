@@ -64,6 +64,8 @@ class CorpusStats:
         return asdict(self)
 
 
+# The cores this process may use (a container's CPU set, not the host's count), for the thread pools below.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
 
 
@@ -89,8 +91,9 @@ def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np
         spaces |= ((words[np.maximum(heads - 8, 0)] == _SEPARATOR_HEAD) & (heads >= 8)).view(np.uint8) << 2
         return newlines, heads, spaces
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        newlines, separators, spaces = zip(*pool.map(scan_block, range(0, len(data), block)))
+    starts = range(0, len(data), block)
+    with ThreadPoolExecutor(max_workers=min(len(starts), _CPUS)) as pool:
+        newlines, separators, spaces = zip(*pool.map(scan_block, starts))
     return np.concatenate(newlines), np.concatenate(separators), np.concatenate(spaces)
 
 
@@ -162,7 +165,7 @@ class Records:
 
     def columns(self, fields: dict[str, int], rows: np.ndarray | None = None) -> dict[str, pa.Array]:
         """Several named fields (name -> field number) at once, cut out in parallel: Arrow releases the GIL."""
-        with ThreadPoolExecutor(max_workers=min(len(fields), os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(fields), _CPUS)) as pool:
             return dict(zip(fields, pool.map(lambda k: self.field(k, rows), fields.values())))
 
 
