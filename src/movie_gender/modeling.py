@@ -65,6 +65,20 @@ def bf16_recommended(device: torch.device, config: "BiLSTMConfig") -> bool:
     return device.type == "cuda" or config.hidden_size >= BF16_MIN_HIDDEN_ON_CPU
 
 
+def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
+    """The local path of ``filename`` in a model folder, or in a Hub repo (downloaded or from the HF cache)."""
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, filename)
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"{model_id}: the model folder has no {filename}")
+        return path
+    try:
+        return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
+    except (EntryNotFoundError, LocalEntryNotFoundError) as error:
+        raise ModelLoadError(f"{model_id}: could not get {filename} ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0]})") from None
+
+
 @dataclass
 class BiLSTMConfig:
     """Architecture and labels; the defaults are the tutorial's architecture (200d GloVe, 4 x 256 BiLSTM)."""
@@ -297,19 +311,6 @@ class BiLSTMClassifier(
             raise ModelLoadError(f"{name}: cannot load the model ({type(error).__name__}: {first})") from None
 
     @classmethod
-    def _resolve(cls, model_id: str, filename: str, **hub_kwargs: Any) -> str:
-        if os.path.isdir(model_id):
-            path = os.path.join(model_id, filename)
-            if not os.path.isfile(path):
-                raise ModelLoadError(f"{model_id}: the model folder has no {filename}")
-            return path
-        try:
-            return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
-        except (EntryNotFoundError, LocalEntryNotFoundError) as error:
-            raise ModelLoadError(f"{model_id}: could not get {filename} ({type(error).__name__}: "
-                                 f"{str(error).splitlines()[0]})") from None
-
-    @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: Optional[str], cache_dir: Any, force_download: bool,
                          local_files_only: bool, token: Any, map_location: str = "cpu", config: Any = None,
                          **model_kwargs: Any) -> "BiLSTMClassifier":
@@ -319,14 +320,14 @@ class BiLSTMClassifier(
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
                           local_files_only=local_files_only, token=token)
         try:
-            weights_file = cls._resolve(model_id, WEIGHTS_NAME, **hub_kwargs)
+            weights_file = model_file(model_id, WEIGHTS_NAME, **hub_kwargs)
         except ModelLoadError:
             local = os.path.isdir(model_id)
             if local and any(os.path.exists(os.path.join(model_id, n)) for n in ("pytorch_model.bin", "model.pt", "model.pth")):
                 raise ModelLoadError(f"{model_id}: only a pickle checkpoint is present; movie-gender loads weights from "
                                      f"{WEIGHTS_NAME} only and never unpickles files") from None
             raise
-        tokenizer_file = cls._resolve(model_id, TOKENIZER_NAME, **hub_kwargs)
+        tokenizer_file = model_file(model_id, TOKENIZER_NAME, **hub_kwargs)
         model = cls(config)
         try:
             state = load_file(weights_file, device=map_location)

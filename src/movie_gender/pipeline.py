@@ -15,16 +15,16 @@ from pathlib import Path
 
 import datasets
 import torch
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from .corpus import DEFAULT_URL
 from .dataset import prepare_dataset
 from .download import atomic_path
+from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import DEFAULT_GLOVE, load_glove
 from .hub import load_hub_dataset, write_model_card
-from .modeling import BiLSTMClassifier, BiLSTMConfig
+from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
 from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
 from .training import EncodedSplit, TrainingConfig, train
 
@@ -75,17 +75,9 @@ SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "te
 def training_protocol(model_id: str, revision: str | None = None) -> dict:
     """How a model's training data was split, from the metrics.json that train.py writes beside it (model folder or
     Hub repo); empty when there is none."""
-    path = Path(model_id) / "metrics.json"
-    if not path.is_file():
-        if Path(model_id).exists():
-            return {}
-        try:
-            path = Path(hf_hub_download(model_id, "metrics.json", revision=revision))
-        except (HfHubHTTPError, LocalEntryNotFoundError, EntryNotFoundError, OSError, ValueError):
-            return {}
     try:
-        report = json.loads(path.read_text()).get("dataset", {})
-    except (OSError, ValueError, AttributeError):
+        report = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get("dataset", {})
+    except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError, AttributeError):
         return {}
     return {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
 
