@@ -72,8 +72,8 @@ _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++
 def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions of the newlines and of the separators in ``data``, and flags for each separator: the byte before (1)
     or after it (2) may be whitespace, it shares its first space with the separator before it (4). A separator is
-    ``" +++$+++"`` followed by a space, a newline or the end of the data. Found block by block: the temporaries stay in the CPU cache, and numpy releases
-    the GIL, so blocks run in parallel."""
+    ``" +++$+++"`` followed by a space, a newline or the end of the data. Found block by block: the temporaries stay
+    in the CPU cache, and numpy releases the GIL, so blocks run in parallel."""
     buffer = np.frombuffer(data, np.uint8)
     words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # words[i] = the 8 bytes from i on
     last = len(data) - 1
@@ -284,10 +284,10 @@ def _read_pair_from_folder(path: Path) -> tuple[tuple[str, bytes], tuple[str, by
     return found[0], found[1]
 
 
-def content_fingerprint(table: pa.Table, *extra: object) -> str:
-    """An xxhash of the table's Arrow buffers (plus ``extra``): what ``datasets`` would otherwise get by pickling the
-    whole table, at a fraction of the cost."""
-    hasher = xxhash.xxh64(repr((table.schema, table.num_rows, extra)).encode())
+def content_fingerprint(table: pa.Table) -> str:
+    """An xxhash of the table's Arrow buffers: what ``datasets`` would otherwise get by pickling the whole table, at
+    a fraction of the cost."""
+    hasher = xxhash.xxh64(repr((table.schema, table.num_rows)).encode())
     for column in table.columns:
         for chunk in column.chunks:
             hasher.update(f"{chunk.offset}:{len(chunk)}".encode())
@@ -338,9 +338,10 @@ def _read_collated(path: Path, reader: _Reader, encoding: str):
     if not len(rows) and not reader.stats.skipped_bad_lines:
         raise CorpusFormatError(path, "no records: is this a collated corpus file (7 fields separated by '+++$+++')?")
     gender = reader.genders(str(path), records.numbers[rows], records.field(4, rows))
-    known = rows[_known_rows(gender, reader.stats)]
-    columns = records.columns({"text": 5, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}, known)
-    return columns, gender[gender >= 0], records.trimmed, len(rows)
+    known = _known_rows(gender, reader.stats)
+    fields = {"text": 5, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}
+    columns = records.columns(fields, rows[known])
+    return columns, gender[known], records.trimmed, len(rows)
 
 
 def read_corpus(
