@@ -128,10 +128,8 @@ def test_preset_values_are_overridden_by_explicit_options(trained, tmp_path: Pat
 
 
 def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "scripts" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    module = {"push_to_hub.py": "push"}.get(name, name.removesuffix(".py"))
+    return importlib.import_module(f"movie_gender.commands.{module}")
 
 
 @pytest.mark.parametrize("bad, message", [(["--epochs", "-1"], "must be at least 1"), (["--batch-size", "0"], "must be at least 1"),

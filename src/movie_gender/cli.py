@@ -1,64 +1,50 @@
-"""Helpers shared by the scripts/ front ends: argument types, logging, and turning errors into one line."""
+"""The installed ``movie-gender`` command: ``movie-gender SUBCOMMAND [options]``; ``--help`` on each explains it."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import re
+import importlib
 import sys
-from collections.abc import Callable
 
-from .errors import MovieGenderError
+from .commands.common import run
 
-
-def _number(kind: type, accept: Callable[[float], bool], requirement: str) -> Callable[[str], float]:
-    """An argparse type: parse ``kind`` and check it, with a message that says what is allowed."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"must be {requirement}, got {value}")
-        return value
-
-    parse.__name__ = requirement  # argparse names the type in some messages
-    return parse
+# subcommand -> (module in movie_gender.commands, one-line summary)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "build-dataset": ("build_dataset", "build the DatasetDict (parquet shards + dataset card) from the corpus"),
+    "train": ("train", "train a model and write a model folder (weights, tokenizer, card, metrics, plots)"),
+    "evaluate": ("evaluate", "score a model folder or Hub repo beside the baselines, with intervals"),
+    "push": ("push", "publish a model folder (and a dataset folder) to the Hugging Face Hub"),
+    "benchmark": ("benchmark", "measure the speed-ups side by side, as ratios"),
+}
 
 
-positive_int = _number(int, lambda v: v >= 1, "at least 1")
-non_negative_int = _number(int, lambda v: v >= 0, "0 or more")
-positive_float = _number(float, lambda v: v > 0, "greater than 0")
-fraction = _number(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
+def usage() -> str:
+    """The top-level help: every subcommand with its summary."""
+    from . import __version__
+
+    width = max(map(len, SUBCOMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items())
+    return (f"usage: movie-gender SUBCOMMAND [options]   (movie-gender {__version__})\n\n"
+            f"Predict the gender of a movie character from its dialogue, the Hugging Face way.\n\n"
+            f"subcommands:\n{rows}\n\n'movie-gender SUBCOMMAND --help' explains every option of a subcommand.")
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """INFO-level logs from this package (DEBUG with --verbose), quiet third-party loggers."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-    for name in ("httpx", "urllib3", "filelock", "fsspec", "datasets", "huggingface_hub"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def main(argv: list[str] | None = None) -> None:
+    """Dispatch to a subcommand's ``main``; errors end with one line on stderr (see ``commands.common.run``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(usage())
+        return
+    if argv[0] == "--version":
+        from . import __version__
 
-
-_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
-
-
-def redact(text: str) -> str:
-    """Replace anything shaped like a Hugging Face token."""
-    return _TOKEN.sub("hf_***", text)
-
-
-def run(main: Callable[[], object]) -> None:
-    """Run a script's main(): bad input ends with one clear line on stderr and exit code 2; Ctrl-C with 130."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        main()
-    except (MovieGenderError, OSError, ValueError, HfHubHTTPError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"error: {redact(message)}", file=sys.stderr)
+        print(f"movie-gender {__version__}")
+        return
+    if argv[0] not in SUBCOMMANDS:
+        print(f"{usage()}\n\nerror: unknown subcommand {argv[0]!r}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    module = importlib.import_module(f".commands.{SUBCOMMANDS[argv[0]][0]}", __package__)
+    run(lambda: module.main(argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
+
+
+def redact(text: str) -> str:
+    """Replace anything shaped like a Hugging Face token."""
+    return _TOKEN.sub("hf_***", text)
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message, or its class name when the message is empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
 
 class MovieGenderError(Exception):
     """Base class of every error this package raises on bad input."""

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
-from .cli import redact
 from .download import atomic_path
-from .errors import HubError, MovieGenderError
+from .errors import HubError, MovieGenderError, first_line, redact
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +35,7 @@ def _hub_errors(repo_id: str) -> Iterator[None]:
     except MovieGenderError:
         raise
     except Exception as error:  # httpx / huggingface_hub errors have no common base class we can name
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise HubError(f"{repo_id}: Hub request failed ({type(error).__name__}: {redact(first)})") from None
+        raise HubError(f"{repo_id}: Hub request failed ({type(error).__name__}: {redact(first_line(error))})") from None
 
 
 def _template() -> str:
