@@ -88,7 +88,7 @@ def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
 
 
 def test_a_failed_save_never_leaves_a_weights_file(data, tmp_path: Path, monkeypatch) -> None:
-    import movie_gender.modeling as modeling
+    import movie_gender.persistence as modeling
 
     def failing_save(model, path, metadata=None):
         Path(path).write_bytes(b"\x00" * 10)

@@ -1,0 +1,93 @@
+"""Model folders on disk and on the Hub: config.json + model.safetensors + tokenizer.json.
+
+Weights load strictly and from safetensors only; a pickle checkpoint is refused, never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_model
+from tokenizers import Tokenizer
+
+from .configuration import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, BiLSTMConfig
+from .download import atomic_path
+from .errors import ModelLoadError
+from .tokenizer import PAD_TOKEN, UNK_TOKEN
+
+
+def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
+    """The local path of ``filename`` in a model folder, or in a Hub repo (downloaded or from the HF cache)."""
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, filename)
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"{model_id}: the model folder has no {filename}")
+        return path
+    try:
+        return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
+    except (EntryNotFoundError, LocalEntryNotFoundError) as error:
+        raise ModelLoadError(f"{model_id}: could not get {filename} ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0]})") from None
+
+
+def save_model_folder(model: Any, save_directory: Path) -> None:
+    """Write model.safetensors, config.json and tokenizer.json, each under a temporary name first."""
+    tokenizer = model._require_tokenizer()
+    with atomic_path(save_directory / WEIGHTS_NAME) as tmp:
+        save_model(model, str(tmp), metadata={"format": "pt"})
+    with atomic_path(save_directory / TOKENIZER_NAME) as tmp:
+        tokenizer.save(str(tmp))
+    with atomic_path(save_directory / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def load_model_folder(cls: type, model_id: str, config: Any, hub_kwargs: dict, map_location: str = "cpu") -> Any:
+    """Build ``cls(config)`` and load its weights and tokenizer strictly from a model folder or Hub repo."""
+    if config is None:
+        raise ModelLoadError(f"{model_id}: no {CONFIG_NAME}; is this a movie-gender model?")
+    config = config if isinstance(config, BiLSTMConfig) else BiLSTMConfig.from_dict(config)
+    try:
+        weights_file = model_file(model_id, WEIGHTS_NAME, **hub_kwargs)
+    except ModelLoadError:
+        local = os.path.isdir(model_id)
+        if local and any(os.path.exists(os.path.join(model_id, n)) for n in ("pytorch_model.bin", "model.pt", "model.pth")):
+            raise ModelLoadError(f"{model_id}: only a pickle checkpoint is present; movie-gender loads weights from "
+                                 f"{WEIGHTS_NAME} only and never unpickles files") from None
+        raise
+    tokenizer_file = model_file(model_id, TOKENIZER_NAME, **hub_kwargs)
+    model = cls(config)
+    try:
+        state = load_file(weights_file, device=map_location)
+    except (SafetensorError, OSError) as error:
+        raise ModelLoadError(f"{weights_file}: not a readable safetensors file ({error})") from None
+    missing = sorted(set(model.state_dict()) - set(state))
+    unexpected = sorted(set(state) - set(model.state_dict()))
+    if missing or unexpected:
+        raise ModelLoadError(f"{weights_file}: weights do not match {CONFIG_NAME}: missing {missing or 'none'}, "
+                             f"unexpected {unexpected or 'none'}")
+    for name, tensor in model.state_dict().items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise ModelLoadError(f"{weights_file}: {name} has shape {tuple(state[name].shape)} but {CONFIG_NAME} "
+                                 f"implies {tuple(tensor.shape)}")
+    model.load_state_dict(state, strict=True)
+    try:
+        tokenizer = Tokenizer.from_file(tokenizer_file)
+    except Exception as error:  # tokenizers raises a bare Exception on bad JSON
+        raise ModelLoadError(f"{tokenizer_file}: not a readable tokenizer ({error})") from None
+    if tokenizer.get_vocab_size() != config.vocab_size:
+        raise ModelLoadError(f"{tokenizer_file}: vocabulary of {tokenizer.get_vocab_size()} tokens, but "
+                             f"{CONFIG_NAME} says vocab_size={config.vocab_size}")
+    for token, expected in ((PAD_TOKEN, config.pad_token_id), (UNK_TOKEN, config.unk_token_id)):
+        if tokenizer.token_to_id(token) != expected:
+            raise ModelLoadError(f"{tokenizer_file}: {token} has id {tokenizer.token_to_id(token)}, but {CONFIG_NAME} "
+                                 f"says {expected}")
+    model.tokenizer = tokenizer
+    model.to(map_location)
+    model.eval()
+    return model
