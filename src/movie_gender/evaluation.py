@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score,
@@ -74,6 +75,32 @@ def baseline_scores(train_texts: Sequence[str], train_labels: Sequence[int], tex
     return {"always_male": np.zeros(len(texts)), "tfidf_logreg": tfidf_baseline(train_texts, train_labels, seed)(texts)}
 
 
+class TfidfContextLogreg:
+    """TF-IDF + logistic regression on the line plus its context: word 1-2 gram TF-IDF of the line and, in a
+    vocabulary of its own, of the context (the other speakers' lines around it, joined), side by side, with
+    class-balanced logistic regression. The context baseline beside a context model."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.line = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.context = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+
+    def features(self, texts: Sequence[str], context: Sequence[Sequence[str]], fit: bool = False):
+        if len(context) != len(texts):
+            raise ValueError(f"context must hold one list of strings per line: {len(texts)} lines, {len(context)} contexts")
+        joined = [" ".join(item) for item in context]
+        if fit:
+            return hstack([self.line.fit_transform(texts), self.context.fit_transform(joined)]).tocsr()
+        return hstack([self.line.transform(texts), self.context.transform(joined)]).tocsr()
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], *, context: Sequence[Sequence[str]]) -> TfidfContextLogreg:
+        self.classifier.fit(self.features(list(texts), list(context), fit=True), np.asarray(labels))
+        return self
+
+    def score(self, texts: Sequence[str], *, context: Sequence[Sequence[str]]) -> np.ndarray:
+        return self.classifier.predict_proba(self.features(list(texts), list(context)))[:, 1]
+
+
 def aggregate_by_character(character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float],
                            min_lines: int = 5) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
@@ -87,6 +114,17 @@ def aggregate_by_character(character_ids: Sequence[str], labels: Sequence[int], 
     character_label[inverse] = labels
     keep = counts >= min_lines
     return names[keep].tolist(), character_label[keep], 1 / (1 + np.exp(-mean_logit[keep])), counts[keep]
+
+
+def _unique_rows(split) -> dict:
+    """text, label and context of each line of ``split`` once (an oversampled train split repeats lines)."""
+    seen, rows = set(), []
+    for i, line_id in enumerate(split["line_id"]):
+        if line_id not in seen:
+            seen.add(line_id)
+            rows.append(i)
+    part = split.select(rows)
+    return {"text": part["text"], "label": part["label"], "context": part["context"]}
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -170,8 +208,15 @@ def evaluate(model, train_split, eval_split, *, by: Sequence[str] = ("line", "ch
     baseline; ``scores`` holds the raw labels and P(female) per scorer and level, for plots.
     """
     texts, labels = eval_split["text"], np.asarray(eval_split["label"])
-    line_scores = {"model": model.predict_proba(texts, batch_size=batch_size),
+    uses_context = model.config.uses_context
+    context = eval_split["context"] if uses_context else None
+    line_scores = {"model": model.predict_proba(texts, context=context, batch_size=batch_size),
                    **baseline_scores(train_split["text"], train_split["label"], texts, seed)}
+    if uses_context:
+        # Fitted on the natural train lines (each line once), like the eval baselines of issue #13.
+        natural = _unique_rows(train_split)
+        line_scores["tfidf_context_logreg"] = TfidfContextLogreg(seed).fit(
+            natural["text"], natural["label"], context=natural["context"]).score(texts, context=context)
     report: dict = {}
     scores: dict = {}
     if "line" in by:

@@ -10,6 +10,7 @@ features and on the hidden layer, with a ReLU between fc1 and fc2.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,13 @@ from tokenizers import Tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .configuration import POOLING, BiLSTMConfig
+from .configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .errors import ModelLoadError, first_line
 from .persistence import load_model_folder, model_file, save_model_folder
 from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported
 from .tokenizer import encode
+
+logger = logging.getLogger(__name__)
 
 # Where the project lives; the Hub mixin records it in generated cards.
 PROJECT_URL = "https://github.com/movie-gender/movie-gender"
@@ -56,6 +59,10 @@ class BiLSTMClassifier(
 ):
     """Embedding (GloVe) -> BiLSTM -> pooled features -> dropout -> fc1 -> ReLU -> dropout -> fc2 -> one logit.
 
+    A context model (``config.context_encoder`` "shared" or "separate") also reads the lines of the other speakers
+    around each line, joined into one sequence, with the same embedding and a BiLSTM of its own ("separate":
+    ``context_lstm.*`` weights) or the line's ("shared"); the two pooled feature vectors are concatenated before fc1.
+
     Sequences are packed, so padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels
     with the model in save_pretrained / from_pretrained and is what ``predict`` uses.
     """
@@ -74,6 +81,13 @@ class BiLSTMClassifier(
                             bidirectional=config.bidirectional, batch_first=True,
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         features = directions * config.hidden_size * (2 if config.pooling == "mean_max" else 1)
+        if config.context_encoder == "separate":
+            self.context_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers,
+                                        bidirectional=config.bidirectional, batch_first=True,
+                                        dropout=config.dropout if config.num_layers > 1 else 0.0)
+        if config.uses_context:
+            features *= 2
+        self._warned_no_context = False
         self.dropout = nn.Dropout(config.dropout)
         self.fc1 = nn.Linear(features, config.hidden_size)
         self.fc2 = nn.Linear(config.hidden_size, 1)
@@ -94,8 +108,12 @@ class BiLSTMClassifier(
 
     # ----------------------------------------------------------------------------------------------- forward
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, lengths: torch.Tensor | None = None) -> ClassifierOutput:
-        """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad ids."""
+                labels: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
+                context_ids: torch.Tensor | None = None, context_lengths: torch.Tensor | None = None) -> ClassifierOutput:
+        """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad ids.
+
+        A context model also takes ``context_ids`` ``[batch, time]`` (the context of each line as one sequence; lengths
+        from ``context_lengths`` or non-pad ids); without them every line is read with an empty context."""
         if lengths is None:
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
             lengths = mask.sum(dim=1)
@@ -106,12 +124,39 @@ class BiLSTMClassifier(
             features = self._features_by_length(embedded, lengths, groups)
         else:
             features = self._features_packed(embedded, lengths)
+        if self.config.uses_context:
+            features = torch.cat([features, self._context_features(input_ids.shape[0], context_ids, context_lengths)], dim=1)
+        elif context_ids is not None:
+            raise ValueError("this is a single-line model (context_encoder='none'); it takes no context_ids")
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
         logits = self.fc2(self.dropout(hidden_layer)).squeeze(-1)
         loss = None
         if labels is not None:
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return ClassifierOutput(logits=logits, loss=loss)
+
+    def _context_features(self, batch: int, context_ids: torch.Tensor | None,
+                          context_lengths: torch.Tensor | None) -> torch.Tensor:
+        """Pooled features of each line's context (one packed call; an empty context reads one [PAD])."""
+        pad = self.config.pad_token_id
+        if context_ids is None:
+            context_ids = torch.full((batch, 1), pad, dtype=torch.long, device=self.device)
+        if context_lengths is None:
+            context_lengths = context_ids.ne(pad).sum(dim=1)
+        context_lengths = context_lengths.clamp(min=1)
+        lstm = self.context_lstm if self.config.context_encoder == "separate" else self.lstm
+        packed = pack_padded_sequence(self.embedding(context_ids), context_lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        output, (hidden, _) = lstm(packed)
+        if self.config.pooling == "last":
+            return self._pool(output, hidden)
+        steps, _ = pad_packed_sequence(output, batch_first=True)
+        lengths = context_lengths.to(steps.device)
+        valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
+        if self.config.pooling == "max":
+            return maxed
+        return torch.cat([(steps * valid).sum(dim=1) / lengths[:, None].to(steps.dtype), maxed], dim=1)
 
     def _pool(self, steps, hidden: torch.Tensor) -> torch.Tensor:
         """Features: the final hidden states ("last"), or max / mean+max over the time steps of unpadded sequences."""
@@ -153,9 +198,11 @@ class BiLSTMClassifier(
 
     @torch.inference_mode()
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False,
-                        max_lengths_per_batch: int = 1) -> np.ndarray:
+                        max_lengths_per_batch: int = 1, context_ids: np.ndarray | None = None,
+                        context_lengths: np.ndarray | None = None) -> np.ndarray:
         """Logits for pre-encoded lines: sorted by length, cut into batches of at most ``max_lengths_per_batch``
-        distinct lengths (1: every batch is unpadded, one fused LSTM call), then restored to the input order."""
+        distinct lengths (1: every batch is unpadded, one fused LSTM call), then restored to the input order.
+        A context model also takes the encoded contexts (``context_ids``, ``context_lengths``), one row per line."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.zeros(len(lengths), dtype=np.float32)
@@ -174,30 +221,72 @@ class BiLSTMClassifier(
                 batch = order[start:end]
                 width = int(sorted_lengths[start])
                 input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :width])).to(device, non_blocking=True)
+                extra = {}
+                if context_ids is not None:
+                    context_width = max(1, int(context_lengths[batch].max()))
+                    extra = {"context_ids": torch.from_numpy(np.ascontiguousarray(context_ids[batch, :context_width])).to(device),
+                             "context_lengths": torch.from_numpy(context_lengths[batch])}
                 with autocast(device, bf16):
-                    logits = self(input_ids, lengths=torch.from_numpy(lengths[batch])).logits
+                    logits = self(input_ids, lengths=torch.from_numpy(lengths[batch]), **extra).logits
                 out[batch] = logits.float().cpu().numpy()
                 start = end
         finally:
             self.train(was_training)
         return out
 
-    def predict_logits(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
+    def encode_context(self, context: "list[list[str]] | None", n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Check and encode ``context`` (one list of strings per line) for this model: ``(ids, lengths)``.
+
+        A single-line model refuses a context; a context model given none reads every line with an empty context
+        (and logs that once)."""
+        if not self.config.uses_context:
+            if context is not None:
+                raise ValueError("this model reads single lines (context_encoder='none' in its config.json) and "
+                                 "takes no context; call it without context=, or use a model trained with "
+                                 "--preset context")
+            return None
+        if context is None:
+            if not self._warned_no_context:
+                logger.warning("No context given to a context model: each line is scored alone, with an empty "
+                               "context (it was trained with up to %d lines of other speakers before and after)",
+                               self.config.context_size)
+                self._warned_no_context = True
+            context = [[] for _ in range(n)]
+        context = list(context)
+        if len(context) != n:
+            raise ValueError(f"context must hold one list of strings per line: {n} lines but {len(context)} contexts")
+        for i, item in enumerate(context):
+            if isinstance(item, str) or not all(isinstance(part, str) for part in item):
+                raise ValueError(f"context[{i}] must be a list of strings (the lines around line {i}), got {item!r:.80}")
+        return encode(self._require_tokenizer(), [" ".join(item) for item in context])
+
+    def predict_logits(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
+                       bf16: bool | None = None) -> np.ndarray:
         """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) defaults to :func:`bf16_recommended`:
-        on CUDA with bf16, and on AMX / AVX-512 CPUs for large enough layers."""
+        on CUDA with bf16, and on AMX / AVX-512 CPUs for large enough layers. ``context``: see :meth:`predict_proba`."""
         texts = [texts] if isinstance(texts, str) else list(texts)
+        encoded_context = self.encode_context(context, len(texts))
         ids, lengths = encode(self._require_tokenizer(), texts)
         if bf16 is None:
             bf16 = bf16_recommended(self.device, self.config)
-        return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16)
+        context_ids, context_lengths = encoded_context if encoded_context is not None else (None, None)
+        return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16, context_ids=context_ids,
+                                    context_lengths=context_lengths)
 
-    def predict_proba(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
-        """P(female) for each line, as a numpy array in input order."""
-        return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, batch_size=batch_size, bf16=bf16)))
+    def predict_proba(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
+                      bf16: bool | None = None) -> np.ndarray:
+        """P(female) for each line, as a numpy array in input order.
 
-    def predict(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> "list[dict[str, Any]]":
-        """``[{"label": "male"|"female", "score": probability of that label}]`` for each line."""
-        proba = self.predict_proba(texts, batch_size=batch_size, bf16=bf16)
+        ``context`` (context models only): one list of strings per line, the lines of the other speakers just before
+        and after it in its conversation (the dataset's ``context`` column). A context model called without it scores
+        each line alone; a single-line model given a context raises ``ValueError``."""
+        return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)))
+
+    def predict(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
+                bf16: bool | None = None) -> "list[dict[str, Any]]":
+        """``[{"label": "male"|"female", "score": probability of that label}]`` for each line (``context``: see
+        :meth:`predict_proba`)."""
+        proba = self.predict_proba(texts, context=context, batch_size=batch_size, bf16=bf16)
         names = self.config.id2label
         return [{"label": names["1"], "score": float(p)} if p >= 0.5 else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]
@@ -232,5 +321,5 @@ class BiLSTMClassifier(
         return load_model_folder(cls, model_id, config, hub_kwargs, map_location)
 
 
-__all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "POOLING", "PROJECT_URL", "model_file",
+__all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "CONTEXT_ENCODERS", "POOLING", "PROJECT_URL", "model_file",
            "autocast", "bf16_supported", "bf16_recommended", "BF16_MIN_HIDDEN_ON_CPU"]

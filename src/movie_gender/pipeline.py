@@ -46,6 +46,7 @@ class DataOptions:
     drop_overlap: bool = False
     skip_bad_lines: bool = False
     encoding: str = "latin-1"
+    context_size: int = 2  # lines of other speakers before, and again after, each line
 
 
 @dataclass
@@ -99,6 +100,16 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
     return dataset, report.to_dict()
 
 
+def context_column(split: datasets.Dataset, uses_context: bool) -> list[list[str]] | None:
+    """The ``context`` column of ``split`` for a context model (None for a single-line model)."""
+    if not uses_context:
+        return None
+    if "context" not in split.column_names:
+        raise ValueError("a context model needs the dataset's context column (lines of other speakers around each "
+                         f"line); this dataset has only {', '.join(split.column_names)}")
+    return split["context"]
+
+
 def check_writable(folder: Path) -> None:
     """Fail now, not after hours of training, if ``folder`` cannot be written."""
     try:
@@ -127,8 +138,10 @@ def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: 
     plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
                    f"Lines, {metrics['eval_split']} split")
     line = scores["line"]
-    plot_roc(line["labels"], {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}, folder / "roc_curve.png",
-             f"ROC, lines, {metrics['eval_split']} split")
+    curves = {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}
+    if "tfidf_context_logreg" in line:
+        curves["TF-IDF + context + LR"] = line["tfidf_context_logreg"]
+    plot_roc(line["labels"], curves, folder / "roc_curve.png", f"ROC, lines, {metrics['eval_split']} split")
     write_model_card(folder)
 
 
@@ -144,11 +157,16 @@ def train_model(options: TrainOptions) -> dict:
     train_split, validation_split, test_split = dataset["train"], dataset["validation"], dataset["test"]
     tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
                                 max_vocab_size=options.max_vocab_size, max_length=options.max_length)
-    train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"])
+    model_options = dict(options.model)
+    uses_context = model_options.get("context_encoder", "none") != "none"
+    if uses_context:
+        model_options["context_size"] = options.data.context_size
+    train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"],
+                                         context_column(train_split, uses_context))
     matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member,
                                   unknown_init=options.unknown_init, seed=options.training.seed,
                                   encoded=(train_data.ids, train_data.lengths))
-    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **options.model)
+    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **model_options)
     torch.manual_seed(options.training.seed)
     model = BiLSTMClassifier(config)
     model.load_embeddings(matrix)
@@ -156,7 +174,8 @@ def train_model(options: TrainOptions) -> dict:
     logger.info("Model: %s (%s trainable parameters)", config,
                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
 
-    validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"])
+    validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"],
+                                              context_column(validation_split, uses_context))
     result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
                    resume=options.resume)
     model.to("cpu")

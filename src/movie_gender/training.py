@@ -63,16 +63,31 @@ class TrainingConfig:
 
 @dataclass
 class EncodedSplit:
-    """A split tokenized once: ids ``[n, longest]``, lengths ``[n]`` and labels ``[n]`` as numpy arrays."""
+    """A split tokenized once: ids ``[n, longest]``, lengths ``[n]`` and labels ``[n]`` as numpy arrays; for a
+    context model also each line's context (its strings joined) as ``context_ids`` / ``context_lengths``."""
 
     ids: np.ndarray
     lengths: np.ndarray
     labels: np.ndarray
+    context_ids: np.ndarray | None = None
+    context_lengths: np.ndarray | None = None
 
     @classmethod
-    def from_texts(cls, tokenizer, texts, labels) -> "EncodedSplit":
+    def from_texts(cls, tokenizer, texts, labels, context=None) -> "EncodedSplit":
+        """Encode ``texts`` and, when given, ``context`` (one list of strings per line)."""
         ids, lengths = encode(tokenizer, texts)
-        return cls(ids, lengths, np.asarray(labels, dtype=np.int64))
+        context_ids = context_lengths = None
+        if context is not None:
+            context_ids, context_lengths = encode(tokenizer, [" ".join(item) for item in context])
+        return cls(ids, lengths, np.asarray(labels, dtype=np.int64), context_ids, context_lengths)
+
+    def context_batch(self, index: np.ndarray, device: torch.device) -> dict:
+        """The model's context arguments for the lines at ``index`` (empty for a split without context)."""
+        if self.context_ids is None:
+            return {}
+        width = max(1, int(self.context_lengths[index].max()))
+        return {"context_ids": torch.from_numpy(self.context_ids[index, :width]).to(device, non_blocking=True),
+                "context_lengths": torch.from_numpy(self.context_lengths[index])}
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -115,7 +130,8 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
 
 
 def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
-    logits = model.logits_from_ids(data.ids, data.lengths, batch_size=config.eval_batch_size, bf16=bf16)
+    logits = model.logits_from_ids(data.ids, data.lengths, batch_size=config.eval_batch_size, bf16=bf16,
+                                   context_ids=data.context_ids, context_lengths=data.context_lengths)
     loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(data.labels).float())
     return {"val_loss": float(loss), "val_auc": float(roc_auc_score(data.labels, logits)),
             "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0))}
@@ -146,6 +162,9 @@ def train(
     on Ctrl-C; ``resume=True`` continues from it and, on CPU with the same seed, ends with the same weights.
     """
     config = config or TrainingConfig()
+    if model.config.uses_context and (train_data.context_ids is None or validation_data.context_ids is None):
+        raise ValueError("a context model trains on lines with their context: encode the splits with "
+                         "EncodedSplit.from_texts(..., context=...)")
     device = resolve_device(config.device)
     use_bf16 = bf16_recommended(device, model.config) if config.bf16 is None else bool(config.bf16 and bf16_supported(device))
     torch.manual_seed(config.seed)
@@ -208,7 +227,8 @@ def train(
                 input_ids = torch.from_numpy(train_data.ids[index, :width]).to(device, non_blocking=True)
                 labels = torch.from_numpy(train_data.labels[index]).to(device, non_blocking=True)
                 with autocast(device, use_bf16):
-                    loss = model(input_ids, lengths=torch.from_numpy(lengths), labels=labels).loss
+                    loss = model(input_ids, lengths=torch.from_numpy(lengths), labels=labels,
+                                 **train_data.context_batch(index, device)).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:

@@ -20,13 +20,13 @@ from movie_gender.commands import common
 from movie_gender.corpus import DEFAULT_URL
 from movie_gender.dataset import BALANCE_MODES, SPLIT_MODES
 from movie_gender.glove import DEFAULT_GLOVE, UNKNOWN_INIT
-from movie_gender.modeling import POOLING
+from movie_gender.modeling import CONTEXT_ENCODERS, POOLING
 from movie_gender.pipeline import DataOptions, TrainOptions, train_model
 from movie_gender.presets import PRESETS
 from movie_gender.training import LR_SCHEDULES, TrainingConfig
 
 logger = logging.getLogger("train")
-MODEL_KEYS = ("hidden_size", "num_layers", "dropout", "pooling", "freeze_embeddings", "bidirectional")
+MODEL_KEYS = ("hidden_size", "num_layers", "dropout", "pooling", "freeze_embeddings", "bidirectional", "context_encoder")
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "weight_decay", "max_steps", "patience", "grad_clip",
                  "bucket_batches", "bf16", "device", "seed", "checkpoint_every")
 
@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
     p = argparse.ArgumentParser(prog="movie-gender train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="default: a small, fast BiLSTM that works best on CPU; tutorial: the seed tutorial exactly. "
+                   help="default: a small, fast BiLSTM that works best on CPU; context: the same plus a BiLSTM over "
+                        "the other speakers' lines around each line; tutorial: the seed tutorial exactly. "
                         "Options below marked (preset) take the preset's value unless given (default: %(default)s)")
     data = p.add_argument_group("data")
     data.add_argument("--corpus", default=DEFAULT_URL, help="corpus URL, zip, folder or collated file (default: the official zip)")
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="--split tutorial: test lines per gender (default: %(default)s)")
     data.add_argument("--drop-overlap", action="store_true", help="drop lines whose normalised text occurs in a higher-priority split")
     data.add_argument("--skip-bad-lines", action="store_true", help="count and skip malformed corpus lines instead of stopping")
+    data.add_argument("--context-size", type=common.non_negative_int, default=2,
+                      help="context models: up to K lines of other speakers before, and again after, each line "
+                           "(default: %(default)s)")
     data.add_argument("--encoding", default="latin-1", help="corpus text encoding; upstream is ISO-8859-1 (default: %(default)s)")
     vocab = p.add_argument_group("vocabulary and embeddings")
     vocab.add_argument("--glove", default=DEFAULT_GLOVE,
@@ -63,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--num-layers", type=common.positive_int, help="stacked LSTM layers (preset)")
     model.add_argument("--dropout", type=float, help="dropout between LSTM layers and in the classifier head (preset)")
     model.add_argument("--pooling", choices=POOLING, help="last: final hidden states (tutorial); max / mean_max over time (preset)")
+    model.add_argument("--context-encoder", choices=CONTEXT_ENCODERS,
+                       help="none: read the line alone; shared: the line's BiLSTM also reads its context; separate: a "
+                            "second BiLSTM reads the context (preset)")
     emb = model.add_mutually_exclusive_group()
     emb.add_argument("--freeze-embeddings", dest="freeze_embeddings", action="store_true", default=None,
                      help="keep the GloVe vectors fixed (preset)")
@@ -121,7 +128,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     data = DataOptions(corpus=args.corpus, dataset=args.dataset, split=args.split, balance=args.balance, seed=args.seed,
                        validation_size=args.validation_size, test_size=args.test_size,
                        test_per_class=args.test_per_class, drop_overlap=args.drop_overlap,
-                       skip_bad_lines=args.skip_bad_lines, encoding=args.encoding)
+                       skip_bad_lines=args.skip_bad_lines, encoding=args.encoding, context_size=args.context_size)
     return TrainOptions(output=args.output, data=data, glove=args.glove, glove_member=args.glove_member,
                         unknown_init=args.unknown_init, min_frequency=args.min_frequency,
                         max_vocab_size=args.max_vocab_size, max_length=args.max_length,
