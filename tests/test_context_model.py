@@ -163,3 +163,29 @@ def test_a_context_model_refuses_to_train_without_context() -> None:
     data = EncodedSplit.from_texts(model.tokenizer, LINES, [0, 1, 0, 1, 0])
     with pytest.raises(ValueError, match="context model trains on lines with their context"):
         train(model, data, data, TrainingConfig(epochs=1, checkpoint_every=0), progress=False)
+
+
+def test_train_script_with_the_context_preset_end_to_end(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_dialogues, write_corpus_folder, write_glove
+
+    corpus = write_corpus_folder(tmp_path / "c", *synthetic_dialogues(n_movies=12, conversations_per_movie=20, seed=3))
+    glove = write_glove(tmp_path / "glove.tiny.8d.txt.gz", ["line", ",", "."] + SHARED_WORDS + MALE_WORDS + FEMALE_WORDS)
+    out = tmp_path / "model"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
+    result = subprocess.run([sys.executable, str(script), "--preset", "context", "--corpus", str(corpus), "--glove",
+                             str(glove), "--output", str(out), "--epochs", "2", "--hidden-size", "8", "--batch-size", "32",
+                             "--bootstrap", "20", "--min-lines", "3"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["context_encoder"] == "separate" and config["context_size"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    for level in ("line", "character"):
+        assert {"model", "tfidf_logreg", "tfidf_context_logreg"} <= set(metrics[level])
+    assert metrics["line"]["tfidf_context_logreg"]["roc_auc"] > 0.5  # the other speakers' words are informative too
+    model = BiLSTMClassifier.from_pretrained(out)
+    assert model.config.uses_context and "context_lstm.weight_ih_l0" in model.state_dict()
+    scores = model.predict_proba(["Sir, go now, line 1."], context=[["Yes darling, line 2.", "Honey, line 3."]])
+    assert scores.shape == (1,) and 0 < scores[0] < 1

@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--drop-overlap", action="store_true", help="drop lines whose normalised text occurs in a higher-priority split")
     data.add_argument("--skip-bad-lines", action="store_true", help="count and skip malformed corpus lines instead of stopping")
     data.add_argument("--context-size", type=common.non_negative_int, default=2,
-                      help="context models: up to K lines of other speakers before, and again after, each line "
-                           "(default: %(default)s)")
+                      help="up to K lines of other speakers before, and again after, each line, in the context column "
+                           "that context models read (default: %(default)s)")
     data.add_argument("--encoding", default="latin-1", help="corpus text encoding; upstream is ISO-8859-1 (default: %(default)s)")
     vocab = p.add_argument_group("vocabulary and embeddings")
     vocab.add_argument("--glove", default=DEFAULT_GLOVE,
