@@ -16,7 +16,7 @@ PRESETS: dict[str, dict] = {
     "context": {
         "split": "movie", "balance": "oversample", "context_encoder": "separate",
         "hidden_size": 32, "num_layers": 1, "dropout": 0.5, "pooling": "mean_max", "freeze_embeddings": True,
-        "epochs": 10, "batch_size": 256, "learning_rate": 3e-3, "lr_schedule": "linear", "patience": 3, "grad_clip": 1.0,
+        "epochs": 2, "batch_size": 256, "learning_rate": 3e-3, "lr_schedule": "linear", "patience": 3, "grad_clip": 1.0,
     },
     # The seed tutorial, exactly: glove.6B.200d, 4 x 256 BiLSTM on the final hidden states, dropout 0.2, fine-tuned
     # embeddings, Adam 1e-3, batch 256, 25 epochs, the first 10,000 lines of each gender as test.
