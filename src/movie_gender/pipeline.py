@@ -167,6 +167,10 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
                    min_lines: int = 5, bootstrap: int = 1000, revision: str | None = None) -> tuple[dict, dict]:
     """Load a model folder or Hub repo and score it and the baselines on a split of the data."""
     model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
+    if model.config.uses_context and data.context_size != model.config.context_size:
+        logger.info("The model was trained with context of up to %d lines before and after each line: building the "
+                    "context column with that (not %d)", model.config.context_size, data.context_size)
+        data = replace(data, context_size=model.config.context_size)
     dataset, data_report = load_data(data)
     if split not in dataset:
         raise ValueError(f"no split {split!r}; the dataset has {', '.join(dataset)}")
