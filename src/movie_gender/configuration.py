@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 CONFIG_NAME = "config.json"
@@ -26,6 +27,10 @@ class BiLSTMConfig:
     unk_token_id: int = 1
     id2label: dict = field(default_factory=lambda: {"0": "male", "1": "female"})
     label2id: dict = field(default_factory=lambda: {"male": 0, "female": 1})
+    # Decision thresholds on P(female), chosen on the validation split by training (maximum balanced accuracy):
+    # a line is labelled female when P(female) >= threshold; a character when its P(female) >= character_threshold.
+    threshold: float = 0.5
+    character_threshold: float = 0.5
     model_type: str = "movie-gender-bilstm"
 
     def __post_init__(self) -> None:
@@ -36,6 +41,10 @@ class BiLSTMConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("threshold", "character_threshold"):
+            value = getattr(self, name)
+            if not (0 <= value <= 1 or value == math.nextafter(1.0, 2.0)):  # just above 1: nothing is female
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.id2label = {str(k): v for k, v in self.id2label.items()}
 
     @classmethod

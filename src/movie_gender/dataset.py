@@ -78,6 +78,23 @@ def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generato
     return tuple(idx[assigned == s] for s in (0, 1, 2))
 
 
+def _split_with_test_movies(idx: np.ndarray, movies: np.ndarray, in_test: np.ndarray, rng: np.random.Generator,
+                            val: float):
+    """Cross-validation folds: the lines of the movies marked ``in_test`` are test; whole movies holding about
+    ``val`` of all lines are drawn from the others as validation; the rest is train."""
+    test_idx = idx[in_test[movies[idx]]]
+    rest = idx[~in_test[movies[idx]]]
+    names, inverse, counts = np.unique(movies[rest], return_inverse=True, return_counts=True)
+    if len(names) < 2:
+        raise ValueError("a cross-validation fold needs at least 2 movies outside its test movies")
+    order = rng.permutation(len(names))
+    starts = np.cumsum(counts[order]) - counts[order]
+    held = np.zeros(len(names), dtype=bool)
+    held[order[starts < round(val * len(idx))]] = True
+    held[order[0]] = True  # never an empty validation split
+    return rest[~held[inverse]], rest[held[inverse]], test_idx
+
+
 def _stratified_holdout(idx: np.ndarray, labels: np.ndarray, size: float, rng: np.random.Generator):
     """(rest, held out): ``round(size * n)`` lines of each class, drawn at random, held out; both sorted."""
     held = []
@@ -154,8 +171,13 @@ def prepare_dataset(
     skip_bad_lines: bool = False,
     sha256: str | None = None,
     encoding: str = "latin-1",
+    test_movies: "list[str] | None" = None,
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
-    """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
+    """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of.
+
+    ``test_movies`` (with ``split="movie"``; used by cross-validation) names the movies whose lines are test instead
+    of drawing them; validation is then drawn from the other movies and ``test_size`` is unused.
+    """
     if split not in SPLIT_MODES:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_MODES)}")
     if balance not in BALANCE_MODES:
@@ -171,7 +193,8 @@ def prepare_dataset(
         corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)
     table = corpus.data.table
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
-    movies = np.asarray(pc.dictionary_encode(table.column("movie_id")).combine_chunks().indices.to_numpy(), dtype=np.int64)
+    movie_codes = pc.dictionary_encode(table.column("movie_id")).combine_chunks()
+    movies = np.asarray(movie_codes.indices.to_numpy(), dtype=np.int64)
     text = table.column("text")
     blank = pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))
     nonempty = ~np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
@@ -182,7 +205,12 @@ def prepare_dataset(
         logger.info("Dropped %d empty lines", report.empty_lines_dropped)
 
     rng = np.random.default_rng(seed)
-    if split == "movie":
+    if test_movies is not None:
+        if split != "movie":
+            raise ValueError(f"test_movies needs split='movie', not {split!r}")
+        in_test = np.isin(np.asarray(movie_codes.dictionary.to_pylist(), dtype=object), list(test_movies))
+        parts = list(_split_with_test_movies(idx, movies, in_test, rng, validation_size))
+    elif split == "movie":
         parts = list(_split_by_movie(idx, movies, rng, validation_size, test_size))
     elif split == "random":
         parts = list(_split_random(idx, labels, rng, validation_size, test_size))

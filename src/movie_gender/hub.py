@@ -49,10 +49,11 @@ def _fmt(value: float | None, ci: list[float] | None = None) -> str:
 
 
 def _rows(level: dict) -> list[dict]:
-    names = {"model": "**this model**", "always_male": "always male", "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression"}
+    names = {"model": "**this model**", "always_male": "always male", "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
+             "glove_mean_logreg": "mean GloVe vector + logistic regression"}
     rows = []
     for key, m in level.items():
-        if not isinstance(m, dict):
+        if not isinstance(m, dict) or "roc_auc" not in m:  # "difference" and other non-scorer entries
             continue
         ci = m.get("ci95", {})
         rows.append({"name": names.get(key, key), "n": f"{m['n']:,}", "accuracy": _fmt(m["accuracy"]),
@@ -100,7 +101,8 @@ def render_model_card(metrics: dict, *, repo_id: str | None = None, dataset_repo
         card_data, template_str=_template(),
         model_name=name, repo_id=repo_id or "PATH/TO/MODEL", dataset_repo=dataset_repo,
         eval_split=metrics.get("eval_split", "test"), split_protocol=_protocol(dataset),
-        bootstrap=metrics.get("bootstrap", 0),
+        bootstrap=(metrics.get("bootstrap") or {}).get("n", 0) if isinstance(metrics.get("bootstrap"), dict)
+        else metrics.get("bootstrap", 0),
         line_rows=_rows(metrics.get("line", {})), character_rows=_rows(metrics.get("character", {})),
         min_lines=metrics.get("character", {}).get("min_lines", ""),
         corpus_source=corpus.get("source", ""), corpus_male=f"{corpus.get('male', 0):,}",

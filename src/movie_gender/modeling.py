@@ -196,11 +196,17 @@ class BiLSTMClassifier(
         return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, batch_size=batch_size, bf16=bf16)))
 
     def predict(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> "list[dict[str, Any]]":
-        """``[{"label": "male"|"female", "score": probability of that label}]`` for each line."""
+        """``[{"label": "male"|"female", "score": probability of that label}]`` for each line.
+
+        A line is labelled female when P(female) >= ``config.threshold``: the threshold chosen on the validation
+        split when the model was trained (maximum balanced accuracy; 0.5 for an untrained config). The score stays
+        the model's probability of the label given, whatever the threshold.
+        """
         proba = self.predict_proba(texts, batch_size=batch_size, bf16=bf16)
-        names = self.config.id2label
-        return [{"label": names["1"], "score": float(p)} if p >= 0.5 else {"label": names["0"], "score": float(1 - p)}
+        names, threshold = self.config.id2label, self.config.threshold
+        return [{"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]
+
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`)."""

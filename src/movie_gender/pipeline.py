@@ -14,19 +14,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
+from .baselines import BaselineResources
 from .corpus import DEFAULT_URL
 from .dataset import prepare_dataset
 from .download import atomic_path
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
-from .glove import DEFAULT_GLOVE, load_glove
+from .glove import DEFAULT_GLOVE, GloveCoverage, load_glove
 from .hub import load_hub_dataset, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
 from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
-from .training import EncodedSplit, TrainingConfig, train
+from .training import EncodedSplit, TrainingConfig, TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class DataOptions:
     dataset: str | None = None  # a saved DatasetDict folder or Hub dataset repo id, instead of building one
     split: str = "movie"
     balance: str = "oversample"
-    seed: int = 42
+    seed: int = 42  # the split seed (--split-seed); the model's seed is TrainingConfig.seed (--seed)
     validation_size: float = 0.1
     test_size: float = 0.1
     test_per_class: int = 10_000
@@ -66,6 +68,7 @@ class TrainOptions:
     resume: bool = False
     min_lines: int = 5
     bootstrap: int = 1000
+    bootstrap_unit: str = "movie"  # "movie": resample whole movies (paired, all scorers); "line": the old way
     preset: str = "custom"
 
 
@@ -125,23 +128,29 @@ def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: 
     if metrics.get("training", {}).get("history"):
         plot_training(metrics["training"]["history"], folder / "training_curves.png")
     plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
-                   f"Lines, {metrics['eval_split']} split")
+                   f"Lines, {metrics['eval_split']} split (threshold {metrics['line']['model']['threshold']:.3f})")
     line = scores["line"]
-    plot_roc(line["labels"], {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}, folder / "roc_curve.png",
+    names = {"model": "this model", "tfidf_logreg": "TF-IDF + LR", "glove_mean_logreg": "mean GloVe + LR",
+             "tfidf_context_logreg": "TF-IDF (line + context) + LR"}
+    plot_roc(line["labels"], {names[k]: v for k, v in line.items() if k in names}, folder / "roc_curve.png",
              f"ROC, lines, {metrics['eval_split']} split")
     write_model_card(folder)
 
 
-def train_model(options: TrainOptions) -> dict:
-    """Train and evaluate; write the model folder. Returns the metrics written to metrics.json."""
-    started = time.perf_counter()
-    output = Path(options.output)
-    check_writable(output)
-    checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
-    check_writable(checkpoint_dir)
+@dataclass
+class FittedModel:
+    """A trained model with what it was built from: the tokenizer, the GloVe matrix it started from and coverage."""
 
-    dataset, data_report = load_data(options.data)
-    train_split, validation_split, test_split = dataset["train"], dataset["validation"], dataset["test"]
+    model: BiLSTMClassifier
+    matrix: np.ndarray
+    coverage: GloveCoverage
+    result: TrainResult
+
+
+def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_dir: Path | None = None,
+              progress: bool = True) -> FittedModel:
+    """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test)."""
+    train_split, validation_split = dataset["train"], dataset["validation"]
     tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
                                 max_vocab_size=options.max_vocab_size, max_length=options.max_length)
     train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"])
@@ -155,40 +164,83 @@ def train_model(options: TrainOptions) -> dict:
     model.tokenizer = tokenizer
     logger.info("Model: %s (%s trainable parameters)", config,
                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
-
     validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"])
     result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume)
+                   resume=options.resume, progress=progress)
     model.to("cpu")
-    report, scores = evaluate(model, train_split, test_split, min_lines=options.min_lines, bootstrap=options.bootstrap,
-                              seed=options.training.seed)
+    return FittedModel(model, matrix, coverage, result)
+
+
+def evaluate_fitted(options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *,
+                    bootstrap: int | None = None) -> tuple[dict, dict]:
+    """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's thresholds (line and
+    character, chosen on validation) are written into its config."""
+    resources = BaselineResources(seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix)
+    report, scores = evaluate(fitted.model, dataset["train"], dataset["validation"], dataset["test"],
+                              min_lines=options.min_lines,
+                              bootstrap=options.bootstrap if bootstrap is None else bootstrap,
+                              unit=options.bootstrap_unit, seed=options.data.seed, resources=resources)
+    config = fitted.model.config
+    config.threshold = report["line"]["model"]["threshold"]
+    if "character" in report:
+        config.character_threshold = report["character"]["model"]["threshold"]
+    return report, scores
+
+
+def protocol(options: TrainOptions, bootstrap: int | None = None) -> dict:
+    """The seeds and the bootstrap of a run, as metrics.json records them at the top level."""
+    return {"split_seed": options.data.seed, "seed": options.training.seed,
+            "bootstrap": {"unit": options.bootstrap_unit, "n": options.bootstrap if bootstrap is None else bootstrap,
+                          "seed": options.data.seed}}
+
+
+def train_model(options: TrainOptions) -> dict:
+    """Train and evaluate; write the model folder. Returns the metrics written to metrics.json."""
+    started = time.perf_counter()
+    output = Path(options.output)
+    check_writable(output)
+    checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    check_writable(checkpoint_dir)
+
+    dataset, data_report = load_data(options.data)
+    fitted = fit_model(options, dataset, checkpoint_dir)
+    report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
     glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
     metrics = {
-        "eval_split": "test", "bootstrap": options.bootstrap, **report,
+        "eval_split": "test", **protocol(options), **report,
         "dataset": data_report,
-        "model": config.to_dict(),
-        "glove": {"name": glove_name, "source": str(options.glove), **coverage.to_dict()},
-        "training": {**asdict(options.training), **result.to_dict(), "preset": options.preset, "hardware": hardware(),
-                     "total_seconds": time.perf_counter() - started},
+        "model": fitted.model.config.to_dict(),
+        "glove": {"name": glove_name, "source": str(options.glove), **fitted.coverage.to_dict()},
+        "training": {**asdict(options.training), **fitted.result.to_dict(), "preset": options.preset,
+                     "hardware": hardware(), "total_seconds": time.perf_counter() - started},
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
                       "max_length": options.max_length},
     }
-    write_outputs(output, model, metrics, scores)
+    write_outputs(output, fitted.model, metrics, scores)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
     return metrics
 
 
 def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by: tuple[str, ...] = ("line", "character"),
-                   min_lines: int = 5, bootstrap: int = 1000, revision: str | None = None) -> tuple[dict, dict]:
-    """Load a model folder or Hub repo and score it and the baselines on a split of the data."""
+                   min_lines: int = 5, bootstrap: int = 1000, unit: str = "movie",
+                   revision: str | None = None) -> tuple[dict, dict]:
+    """Load a model folder or Hub repo and score it and the baselines on a split of the data, by the same protocol
+    as training: thresholds chosen on the validation split, baselines fitted on the natural train split (the mean
+    GloVe baseline with the model's own embedding matrix), paired bootstrap by movie seeded by the split seed."""
     model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
     dataset, data_report = load_data(data)
     if split not in dataset:
         raise ValueError(f"no split {split!r}; the dataset has {', '.join(dataset)}")
-    report, scores = evaluate(model, dataset["train"], dataset[split], by=by, min_lines=min_lines, bootstrap=bootstrap,
-                              seed=data.seed)
-    return {"model": model_id, "eval_split": split, "bootstrap": bootstrap, **report, "dataset": data_report}, scores
+    report, scores = evaluate(model, dataset["train"], dataset["validation"], dataset[split], by=by, min_lines=min_lines,
+                              bootstrap=bootstrap, unit=unit, seed=data.seed)
+    stored = {"line": model.config.threshold, "character": model.config.character_threshold}
+    for level, threshold in stored.items():
+        if level in report:
+            report[level]["stored_threshold"] = threshold
+    return {"model": model_id, "eval_split": split, "split_seed": data.seed,
+            "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed}, **report, "dataset": data_report}, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "training_protocol"]
+__all__ = ["DataOptions", "TrainOptions", "FittedModel", "fit_model", "evaluate_fitted", "train_model", "evaluate_model",
+           "load_data", "training_protocol"]

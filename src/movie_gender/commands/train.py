@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", help="a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
     data.add_argument("--split", choices=SPLIT_MODES, help="how to split train/validation/test (preset)")
     data.add_argument("--balance", choices=BALANCE_MODES, help="how to balance train, after splitting (preset)")
+    data.add_argument("--split-seed", type=int, default=42,
+                      help="seed for the data split and train balancing, separate from --seed so that a seed sweep "
+                           "keeps the same test set (default: %(default)s)")
     data.add_argument("--validation-size", type=common.fraction, default=0.1, help="validation fraction (default: %(default)s)")
     data.add_argument("--test-size", type=common.fraction, default=0.1, help="test fraction, unused by --split tutorial (default: %(default)s)")
     data.add_argument("--test-per-class", type=common.positive_int, default=10_000,
@@ -86,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto: bf16 autocast where the hardware supports it and it is faster (CUDA; AMX/AVX-512 CPUs for "
                           "hidden size >= 128) (default: %(default)s)")
     opt.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ... (default: %(default)s)")
-    opt.add_argument("--seed", type=int, default=42, help="seed for the split, initialisation and batch order (default: %(default)s)")
+    opt.add_argument("--seed", type=int, default=42,
+                     help="seed for the model's initialisation and batch order; the data split has --split-seed "
+                          "(default: %(default)s)")
     out = p.add_argument_group("output and resuming")
     out.add_argument("--output", required=True, help="the model folder to write")
     out.add_argument("--checkpoint-dir", help="where resumable checkpoints go (default: OUTPUT.checkpoints, never pushed)")
@@ -96,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = p.add_argument_group("evaluation")
     ev.add_argument("--min-lines", type=common.positive_int, default=5, help="character level: characters with at least N lines (default: %(default)s)")
     ev.add_argument("--bootstrap", type=common.non_negative_int, default=1000, help="bootstrap resamples for 95%% intervals; 0 = none (default: %(default)s)")
+    ev.add_argument("--bootstrap-unit", choices=("movie", "line"), default="movie",
+                    help="what the bootstrap resamples: whole movies (lines of a movie are not independent) or single "
+                         "lines (the old, too narrow intervals) (default: %(default)s)")
+    ev.add_argument("--cv", type=common.positive_int, metavar="K",
+                    help="cross-validation by movie instead of one model: K folds, each holding out a disjoint 1/K of "
+                         "the movies as test (validation carved from the rest), the preset trained and the baselines "
+                         "fitted on each; writes OUTPUT/cv.json and OUTPUT/cv_scores.png, no model folder")
     ev.add_argument("--push-to-hub", metavar="REPO_ID", help="publish the model folder to this Hub model repo when done")
     ev.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo as private")
     p.add_argument("--verbose", action="store_true", help="debug logging")
@@ -118,7 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def options_from_args(args: argparse.Namespace) -> TrainOptions:
     bf16 = {"auto": None, "bf16": True, "fp32": False}[args.precision]
     training = TrainingConfig(**{k: getattr(args, k) for k in TRAINING_KEYS if k != "bf16"}, bf16=bf16)
-    data = DataOptions(corpus=args.corpus, dataset=args.dataset, split=args.split, balance=args.balance, seed=args.seed,
+    data = DataOptions(corpus=args.corpus, dataset=args.dataset, split=args.split, balance=args.balance, seed=args.split_seed,
                        validation_size=args.validation_size, test_size=args.test_size,
                        test_per_class=args.test_per_class, drop_overlap=args.drop_overlap,
                        skip_bad_lines=args.skip_bad_lines, encoding=args.encoding)
@@ -127,16 +139,24 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
                         max_vocab_size=args.max_vocab_size, max_length=args.max_length,
                         model={k: getattr(args, k) for k in MODEL_KEYS}, training=training,
                         checkpoint_dir=args.checkpoint_dir, resume=args.resume, min_lines=args.min_lines,
-                        bootstrap=args.bootstrap, preset=args.preset)
+                        bootstrap=args.bootstrap, bootstrap_unit=args.bootstrap_unit, preset=args.preset)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
+    if args.cv:
+        if args.push_to_hub or args.resume:
+            raise ValueError("--cv writes cv.json, not a model folder: it cannot be combined with --push-to-hub or --resume")
+        from movie_gender.crossval import cross_validate
+
+        cross_validate(options_from_args(args), args.cv)
+        return
     metrics = train_model(options_from_args(args))
     line = metrics["line"]
-    logger.info("Test ROC-AUC: model %.3f, TF-IDF %.3f; balanced accuracy: model %.3f, TF-IDF %.3f",
-                line["model"]["roc_auc"], line["tfidf_logreg"]["roc_auc"], line["model"]["balanced_accuracy"],
+    logger.info("Test ROC-AUC: model %.3f, TF-IDF %.3f, mean GloVe %.3f; balanced accuracy at the validation "
+                "threshold: model %.3f, TF-IDF %.3f", line["model"]["roc_auc"], line["tfidf_logreg"]["roc_auc"],
+                line.get("glove_mean_logreg", {}).get("roc_auc", float("nan")), line["model"]["balanced_accuracy"],
                 line["tfidf_logreg"]["balanced_accuracy"])
     if args.push_to_hub:
         from movie_gender.hub import push_model
