@@ -128,7 +128,8 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         raise ValueError(f"--cv holds out whole movies: it needs --split movie, not {data.split!r}")
     output = Path(options.output)
     check_writable(output)
-    corpus, stats = read_corpus(data.corpus, skip_bad_lines=data.skip_bad_lines, encoding=data.encoding)
+    corpus, stats = read_corpus(data.corpus, skip_bad_lines=data.skip_bad_lines, encoding=data.encoding,
+                                context_size=data.context_size)
     folds_movies = movie_folds(corpus["movie_id"], k, data.seed)
     folds: list[dict] = []
     pooled: dict = {}
