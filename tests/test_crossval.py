@@ -41,7 +41,8 @@ def test_summary_is_mean_and_sample_sd_over_folds() -> None:
 
 def test_train_cv_writes_cv_json_and_a_plot(tmp_path: Path) -> None:
     corpus = write_corpus_folder(tmp_path / "c", *synthetic_corpus(n_movies=9, lines_per_character=12, seed=2))
-    glove = write_glove(tmp_path / "glove.tiny.8d.txt", ["the", ".", "!", "?"] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS)
+    words = ["the", ".", "!", "?"] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS
+    glove = write_glove(tmp_path / "glove.tiny.8d.txt", words)
     out = tmp_path / "cv"
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--cv", "3", "--corpus", str(corpus),
                              "--glove", str(glove), "--output", str(out), "--epochs", "1", "--hidden-size", "8",

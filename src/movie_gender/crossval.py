@@ -41,7 +41,8 @@ def movie_folds(movie_ids: Sequence[str], k: int, seed: int) -> list[list[str]]:
     if k < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
     if len(names) < k + 2:
-        raise ValueError(f"{k}-fold cross-validation by movie needs at least {k + 2} movies, the corpus has {len(names)}")
+        raise ValueError(f"{k}-fold cross-validation by movie needs at least {k + 2} movies, "
+                         f"the corpus has {len(names)}")
     lines = np.zeros(k, dtype=np.int64)
     folds: list[list[str]] = [[] for _ in range(k)]
     for index in np.random.default_rng(seed).permutation(len(names)):

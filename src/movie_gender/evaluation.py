@@ -32,7 +32,8 @@ from .download import atomic_path
 
 logger = logging.getLogger(__name__)
 
-THRESHOLD_RULE = "chosen on the validation split to maximise balanced accuracy, applied unchanged to the evaluated split"
+THRESHOLD_RULE = ("chosen on the validation split to maximise balanced accuracy, applied unchanged to the evaluated "
+                  "split")
 LEVELS = ("line", "character")
 
 
@@ -215,7 +216,8 @@ def level_report(validation: dict, evaluated: dict, *, bootstrap: int = 1000, un
     """
     if unit not in UNITS:
         raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
-    thresholds = {name: choose_threshold(validation["labels"], validation["scores"][name]) for name in evaluated["scores"]}
+    thresholds = {name: choose_threshold(validation["labels"], validation["scores"][name])
+                  for name in evaluated["scores"]}
     report = {name: scorer_metrics(evaluated["labels"], s, thresholds[name]) for name, s in evaluated["scores"].items()}
     samples = None
     if bootstrap and len(np.unique(evaluated["labels"])) == 2:
@@ -230,7 +232,8 @@ def level_report(validation: dict, evaluated: dict, *, bootstrap: int = 1000, un
 
 def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[str] = LEVELS, min_lines: int = 5,
              bootstrap: int = 1000, unit: str = "movie", seed: int = 0, batch_size: int = 512,
-             baselines: Sequence[str] = DEFAULT_BASELINES, resources: BaselineResources | None = None) -> tuple[dict, dict]:
+             baselines: Sequence[str] = DEFAULT_BASELINES,
+             resources: BaselineResources | None = None) -> tuple[dict, dict]:
     """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
 
     ``resources`` default to the model's tokenizer and embedding matrix (the GloVe matrix it started from when the
@@ -250,7 +253,8 @@ def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[s
     for key, per in baseline_scores(names, natural, splits, resources).items():
         line_scores[key].update(per)
 
-    shared = set(np.unique(np.asarray(natural["character_id"]))) & set(np.unique(np.asarray(eval_split["character_id"])))
+    shared = set(np.unique(np.asarray(natural["character_id"])))
+    shared &= set(np.unique(np.asarray(eval_split["character_id"])))
     report: dict = {"thresholds": THRESHOLD_RULE,
                     "baselines": {"fitted_on": "the natural train split (before balancing), class-balanced weights",
                                   "train_lines": len(natural),
@@ -301,7 +305,8 @@ def format_report(report: dict) -> str:
                         f"{_ci(ci, 'balanced_accuracy')}   {m['macro_f1']:.3f}     {m['accuracy']:.3f}")
         if entries.get("speaker_leak"):
             rows.append(f"{level:<10} (speaker_leak: characters of this split also speak in train)")
-    differences = [(level, name, d) for level in LEVELS for name, d in report.get(level, {}).get("difference", {}).items()]
+    differences = [(level, name, d) for level in LEVELS
+                   for name, d in report.get(level, {}).get("difference", {}).items()]
     if differences:
         rows += ["", "paired difference, model - baseline (95% CI, same resamples)",
                  "level      baseline           ROC-AUC  [95% CI]           bal.acc  [95% CI]"]

@@ -178,7 +178,8 @@ def evaluate_fitted(options: TrainOptions, fitted: FittedModel, dataset: dataset
                     bootstrap: int | None = None) -> tuple[dict, dict]:
     """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's thresholds (line and
     character, chosen on validation) are written into its config."""
-    resources = BaselineResources(seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix)
+    resources = BaselineResources(seed=options.training.seed, tokenizer=fitted.model.tokenizer,
+                                  embeddings=fitted.matrix)
     report, scores = evaluate(fitted.model, dataset["train"], dataset["validation"], dataset["test"],
                               min_lines=options.min_lines,
                               bootstrap=options.bootstrap if bootstrap is None else bootstrap,
@@ -225,8 +226,8 @@ def train_model(options: TrainOptions) -> dict:
     return metrics
 
 
-def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by: tuple[str, ...] = ("line", "character"),
-                   min_lines: int = 5, bootstrap: int = 1000, unit: str = "movie",
+def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test",
+                   by: tuple[str, ...] = ("line", "character"), min_lines: int = 5, bootstrap: int = 1000, unit: str = "movie",
                    revision: str | None = None) -> tuple[dict, dict]:
     """Load a model folder or Hub repo and score it and the baselines on a split of the data, by the same protocol
     as training: thresholds chosen on the validation split, baselines fitted on the natural train split (the mean
@@ -235,8 +236,8 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
     dataset, data_report = load_data(data)
     if split not in dataset:
         raise ValueError(f"no split {split!r}; the dataset has {', '.join(dataset)}")
-    report, scores = evaluate(model, dataset["train"], dataset["validation"], dataset[split], by=by, min_lines=min_lines,
-                              bootstrap=bootstrap, unit=unit, seed=data.seed)
+    report, scores = evaluate(model, dataset["train"], dataset["validation"], dataset[split], by=by,
+                              min_lines=min_lines, bootstrap=bootstrap, unit=unit, seed=data.seed)
     stored = {"line": model.config.threshold, "character": model.config.character_threshold}
     for level, threshold in stored.items():
         if level in report:
@@ -245,5 +246,5 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
             "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed}, **report, "dataset": data_report}, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "FittedModel", "fit_model", "evaluate_fitted", "train_model", "evaluate_model",
-           "load_data", "training_protocol"]
+__all__ = ["DataOptions", "TrainOptions", "FittedModel", "fit_model", "evaluate_fitted", "train_model",
+           "evaluate_model", "load_data", "training_protocol"]
