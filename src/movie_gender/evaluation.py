@@ -226,7 +226,7 @@ def level_report(validation: dict, evaluated: dict, *, bootstrap: int = 1000, un
         for name in report:
             report[name]["ci95"] = intervals(samples[name])
     if reference in report:
-        report["difference"] = paired_differences({k: v for k, v in report.items()}, samples, reference)
+        report["difference"] = paired_differences(report, samples, reference)
     return report, thresholds
 
 
@@ -240,6 +240,8 @@ def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[s
     embeddings are frozen). Returns (report, scores): the report holds, per level, each scorer's metrics and the
     paired differences, plus the protocol; ``scores`` holds the evaluated split's labels and scores per level.
     """
+    if unit not in UNITS:
+        raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
     if resources is None:
         resources = BaselineResources(seed=seed, tokenizer=model.tokenizer,
                                       embeddings=model.embedding.weight.detach().float().cpu().numpy())
