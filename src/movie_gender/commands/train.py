@@ -65,8 +65,8 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     --split-seed the data split."""
     preset = PRESETS[args.preset]
     training = replace(preset.training, **common.given_options(args, TrainingConfig))
-    split_seed = {} if args.split_seed is None else {"seed": args.split_seed}
-    data = replace(preset.data, **{**common.given_options(args, DataOptions), **split_seed})
+    given = {k: v for k, v in common.given_options(args, DataOptions).items() if k != "seed"}  # args.seed: --seed
+    data = replace(preset.data, **given, **({} if args.split_seed is None else {"seed": args.split_seed}))
     model = replace(preset.model, **common.given_options(args, BiLSTMConfig))
     return TrainOptions(**{**common.given_options(args, TrainOptions), "data": data, "model": model,
                            "training": training, "preset": args.preset})
