@@ -23,6 +23,7 @@ from movie_gender.glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from movie_gender.modeling import POOLING
 from movie_gender.pipeline import DataOptions, TrainOptions, train_model
 from movie_gender.presets import PRESETS
+from movie_gender.tracking import REPORT_TO
 from movie_gender.training import LR_SCHEDULES, TrainingConfig
 
 logger = logging.getLogger("train")
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--checkpoint-every", type=common.non_negative_int, default=500,
                      help="also checkpoint every N steps; 0 = only at the end of each epoch (default: %(default)s)")
     out.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    out.add_argument("--report-to", choices=REPORT_TO, default="none",
+                     help="tensorboard: log the loss of every step and the validation metrics of every epoch (needs "
+                          "pip install \"movie-gender[tracking]\"); none: no tracking (default: %(default)s)")
+    out.add_argument("--logging-dir", help="where --report-to writes its logs (default: OUTPUT.logs, never pushed)")
     ev = p.add_argument_group("evaluation")
     ev.add_argument("--min-lines", type=common.positive_int, default=5, help="character level: characters with at least N lines (default: %(default)s)")
     ev.add_argument("--bootstrap", type=common.non_negative_int, default=1000, help="bootstrap resamples for 95%% intervals; 0 = none (default: %(default)s)")
@@ -127,7 +132,8 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
                         max_vocab_size=args.max_vocab_size, max_length=args.max_length,
                         model={k: getattr(args, k) for k in MODEL_KEYS}, training=training,
                         checkpoint_dir=args.checkpoint_dir, resume=args.resume, min_lines=args.min_lines,
-                        bootstrap=args.bootstrap, preset=args.preset)
+                        bootstrap=args.bootstrap, preset=args.preset, report_to=args.report_to,
+                        logging_dir=args.logging_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
