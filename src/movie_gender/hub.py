@@ -81,14 +81,14 @@ def select_examples(split, n: int = 6, seed: int = 42, min_words: int = 5, max_w
     """
     import numpy as np
 
-    texts, labels = split["text"], split["label"]
+    texts, labels = list(split["text"]), list(split["label"])
     names = split.features["label"].names if hasattr(split.features["label"], "names") else ["male", "female"]
     rng = np.random.default_rng(seed)
     chosen = []
     for label in (1, 0):
         pool = [i for i, (t, y) in enumerate(zip(texts, labels)) if y == label and min_words <= len(t.split()) <= max_words]
         take = (n + 1 - label) // 2
-        chosen += [{"text": texts[i], "label": names[label]} for i in rng.choice(pool, min(take, len(pool)), replace=False)]
+        chosen += [{"text": texts[int(i)], "label": names[label]} for i in rng.choice(pool, min(take, len(pool)), replace=False)]
     return chosen
 
 
