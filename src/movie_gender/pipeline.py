@@ -17,6 +17,7 @@ import datasets
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
+from .conversations import DEFAULT_CONTEXT_SIZE
 from .corpus import DEFAULT_URL
 from .dataset import prepare_dataset
 from .download import atomic_path
@@ -47,6 +48,7 @@ class DataOptions:
     drop_overlap: bool = False
     skip_bad_lines: bool = False
     encoding: str = "latin-1"
+    context_size: int = DEFAULT_CONTEXT_SIZE  # lines of other speakers before, and again after, each line
 
 
 @dataclass
@@ -98,7 +100,8 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
     dataset, report = prepare_dataset(
         options.corpus, split=options.split, balance=options.balance, seed=options.seed,
         validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding)
+        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
+        context_size=options.context_size)
     return dataset, report.to_dict()
 
 

@@ -11,6 +11,7 @@ import argparse
 import logging
 
 from movie_gender.commands import common
+from movie_gender.conversations import DEFAULT_CONTEXT_SIZE
 from movie_gender.corpus import DEFAULT_URL
 from movie_gender.dataset import BALANCE_MODES, SPLIT_MODES, prepare_dataset, save_dataset
 
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="count and skip malformed corpus lines (reported in the log and the card) instead of stopping")
     parser.add_argument("--encoding", default="latin-1",
                         help="text encoding of the corpus files; the upstream corpus is ISO-8859-1 (default: %(default)s)")
+    parser.add_argument("--context-size", type=common.non_negative_int, default=DEFAULT_CONTEXT_SIZE,
+                        help="the 'context' column: up to this many lines spoken by other characters before each line, "
+                             "and as many after it, within its conversation; 0 leaves it empty (default: %(default)s)")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the dataset to this Hub dataset repo")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo as private")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset, report = prepare_dataset(
         args.corpus, split=args.split, balance=args.balance, seed=args.seed, validation_size=args.validation_size,
         test_size=args.test_size, test_per_class=args.test_per_class, drop_overlap=args.drop_overlap,
-        skip_bad_lines=args.skip_bad_lines, sha256=args.sha256, encoding=args.encoding,
+        skip_bad_lines=args.skip_bad_lines, sha256=args.sha256, encoding=args.encoding, context_size=args.context_size,
     )
     output = save_dataset(dataset, args.output, report)
     logger.info("Wrote %s (load it with datasets.load_dataset(%r))", output, str(output))
