@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove, zip_folder
+from conftest import (FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove,
+                      zip_folder)
 from movie_gender import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,11 +116,12 @@ def test_installed_command_trains_and_writes_the_real_card(installed: dict) -> N
     corpus = zip_folder(write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=10, lines_per_character=12, seed=3)),
                         tmp / "corpus.zip")
     glove = write_glove(tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?"] + SHARED_WORDS + MALE_WORDS + FEMALE_WORDS)
-    result = _run(installed, "train", "--corpus", corpus, "--glove", glove, "--output", tmp / "model", "--max-steps", "5",
-                  "--epochs", "1", "--hidden-size", "8", "--batch-size", "16", "--bootstrap", "0", "--min-lines", "2")
+    result = _run(installed, "train", "--corpus", corpus, "--glove", glove, "--output", tmp / "model",
+                  "--max-steps", "5", "--epochs", "1", "--hidden-size", "8", "--batch-size", "16", "--bootstrap", "0", "--min-lines", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     folder = tmp / "model"
-    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json"} <= {p.name for p in folder.iterdir()}
+    written = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json"} <= written
     card = (folder / "README.md").read_text()
     assert "pip install movie-gender" in card and "## Results" in card and 'from_pretrained("model")' in card
     if "predict" not in cli.SUBCOMMANDS:

@@ -4,13 +4,10 @@ the entry point (save_pretrained, push_to_hub through the mixin, hub.push_model,
 from __future__ import annotations
 
 import json
-import os
-import sys
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 import torch
 import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
@@ -157,7 +154,8 @@ class _HubRecorder:
             return SimpleNamespace(repo_id=repo_id)
 
         def upload_folder(self, *, repo_id, folder_path, **kwargs):
-            files = {str(p.relative_to(folder_path)): p.read_bytes() for p in Path(folder_path).rglob("*") if p.is_file()}
+            files = {str(p.relative_to(folder_path)): p.read_bytes()
+                     for p in Path(folder_path).rglob("*") if p.is_file()}
             recorder.commits.append({"repo_id": repo_id, "files": files, **kwargs})
             return f"https://huggingface.co/{repo_id}/commit/abc"
 
@@ -178,7 +176,8 @@ def test_push_to_hub_through_the_mixin_uploads_the_real_card(monkeypatch) -> Non
     assert 'from_pretrained("org/movie-gender-bilstm")' in card and "[More Information Needed]" not in card
     assert MODEL_CARD_PATTERN.fullmatch(card), card
     published = json.loads(commit["files"]["metrics.json"])
-    assert published == public_metrics(full_metrics()) and "/home/someone" not in commit["files"]["metrics.json"].decode()
+    assert published == public_metrics(full_metrics())
+    assert "/home/someone" not in commit["files"]["metrics.json"].decode()
 
 
 def test_a_loaded_model_pushes_its_saved_metrics(tmp_path: Path, monkeypatch) -> None:
@@ -200,3 +199,10 @@ def test_write_model_card_replaces_a_stale_card_and_shows_the_plots(tmp_path: Pa
     (tmp_path / "m" / "roc_curve.png").write_bytes(b"\x89PNG")
     card = write_model_card(tmp_path / "m").read_text()
     assert "## Results" in card and "![ROC](roc_curve.png)" in card and "training_curves.png" not in card
+
+
+def test_save_pretrained_with_push_to_hub_names_the_repo_not_the_folder(tmp_path: Path, monkeypatch) -> None:
+    hub = _HubRecorder(monkeypatch)
+    tiny_model().save_pretrained(tmp_path / "local-name", push_to_hub=True, repo_id="org/hub-name")
+    assert 'from_pretrained("local-name")' in (tmp_path / "local-name" / "README.md").read_text()
+    assert 'from_pretrained("org/hub-name")' in hub.commits[0]["files"]["README.md"].decode()

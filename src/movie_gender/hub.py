@@ -86,9 +86,10 @@ def select_examples(split, n: int = 6, seed: int = 42, min_words: int = 5, max_w
     rng = np.random.default_rng(seed)
     chosen = []
     for label in (1, 0):
-        pool = [i for i, (t, y) in enumerate(zip(texts, labels)) if y == label and min_words <= len(t.split()) <= max_words]
-        take = (n + 1 - label) // 2
-        chosen += [{"text": texts[int(i)], "label": names[label]} for i in rng.choice(pool, min(take, len(pool)), replace=False)]
+        pool = [i for i, (t, y) in enumerate(zip(texts, labels))
+                if y == label and min_words <= len(t.split()) <= max_words]
+        take = min((n + 1 - label) // 2, len(pool))
+        chosen += [{"text": texts[int(i)], "label": names[label]} for i in rng.choice(pool, take, replace=False)]
     return chosen
 
 
@@ -126,7 +127,8 @@ def _fmt(value: float | None, ci: list[float] | None = None, signed: bool = Fals
 def _rows(level: dict) -> list[dict]:
     """One row per scorer (this model first), ROC-AUC leading; intervals where the bootstrap gave them."""
     rows = []
-    for key in sorted((k for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v), key=lambda k: k != "model"):
+    scorers = [k for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v]
+    for key in sorted(scorers, key=lambda k: k != "model"):
         m, ci = level[key], level[key].get("ci95", {})
         rows.append({"name": SCORER_NAMES.get(key, key), "n": f"{m['n']:,}" if "n" in m else "n/a",
                      "roc_auc": _fmt(m.get("roc_auc"), ci.get("roc_auc")),
@@ -143,7 +145,8 @@ def _differences(level: dict) -> list[dict]:
         if isinstance(d, dict):
             rows.append({"name": SCORER_NAMES.get(key, key),
                          "roc_auc": _fmt(d.get("roc_auc"), d.get("roc_auc_ci95"), signed=True),
-                         "balanced_accuracy": _fmt(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"), signed=True)})
+                         "balanced_accuracy": _fmt(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"),
+                                                   signed=True)})
     return rows
 
 
@@ -212,8 +215,8 @@ def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | No
     data.language = "en"
     data.metrics = ["roc_auc", "average_precision", "balanced_accuracy", "f1"]
     if examples:
-        data.widget = [{"text": e["text"], "example_title": f"{e['label']} character (validation line)"}
-                       for e in examples]
+        data.widget = [{"text": " ".join(e["text"].split()),  # one line, whatever whitespace the corpus had
+                        "example_title": f"{e['label']} character (validation line)"} for e in examples]
     training, glove, dataset = (metrics.get(k, {}) for k in ("training", "glove", "dataset"))
     corpus, counts = dataset.get("corpus", {}), dataset.get("class_counts", {})
     if dataset_repo is None and dataset.get("split") == "prepared" and _looks_like_repo_id(str(corpus.get("source"))):
@@ -224,8 +227,8 @@ def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | No
                         ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro F1")):
         value = metrics.get("line", {}).get("model", {}).get(key)
         if value is not None and value == value:
-            eval_results.append(EvalResult(task_type="text-classification", dataset_type=dataset_repo or "cornell_movie_dialog",
-                                           dataset_name="Cornell Movie-Dialogs (speaker gender)",
+            eval_results.append(EvalResult(task_type="text-classification",
+                                           dataset_type=dataset_repo or "cornell_movie_dialog", dataset_name="Cornell Movie-Dialogs (speaker gender)",
                                            dataset_split=metrics.get("eval_split", "test"), metric_type=key,
                                            metric_name=pretty, metric_value=round(value, 4)))
     data.datasets = [dataset_repo] if dataset_repo else None
@@ -236,7 +239,8 @@ def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | No
         has_results=has_results, examples=examples or [],
         plots=[{"markdown": f"![{t}]({f})"} for f, t in PLOTS if f in plots],
         threshold_note=("each scorer's threshold is chosen on the validation split, never on test."
-                        if "threshold" in metrics.get("line", {}).get("model", {}) else "a line counts as female at P >= 0.5."),
+                        if "threshold" in metrics.get("line", {}).get("model", {})
+                        else "a line counts as female at P >= 0.5."),
         eval_split=metrics.get("eval_split", "test"), split_protocol=_protocol(dataset),
         interval_note=_interval_note(metrics.get("bootstrap")), levels=_levels(metrics),
         corpus_source=_public_source(str(corpus.get("source", ""))), corpus_male=f"{corpus.get('male', 0):,}",

@@ -222,7 +222,7 @@ class BiLSTMClassifier(
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
         card, whose usage snippet names ``repo_id``); ``model_card_kwargs`` may add ``dataset_repo``."""
-        return super().push_to_hub(repo_id, model_card_kwargs={"repo_id": repo_id, **(model_card_kwargs or {})},
+        return super().push_to_hub(repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id},
                                    **kwargs)
 
     def generate_model_card(self, *args: Any, repo_id: str | None = None, dataset_repo: str | None = None,
@@ -270,7 +270,7 @@ class BiLSTMClassifier(
 
 
 def _saved_metrics(model_id: str, hub_kwargs: dict) -> dict | None:
-    """The metrics.json beside a model (folder or Hub repo) for its card; None when there is none or it is unreadable."""
+    """The metrics.json beside a model (folder or Hub repo), for its card; None when absent or unreadable."""
     try:
         return json.loads(Path(model_file(model_id, "metrics.json", **hub_kwargs)).read_text())
     except (ModelLoadError, HfHubHTTPError, OSError, ValueError):

@@ -33,7 +33,8 @@ class TensorBoardTracker:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ImportError('--report-to tensorboard needs TensorBoard: pip install "movie-gender[tracking]"') from None
+            raise ImportError('--report-to tensorboard needs TensorBoard: '
+                              'pip install "movie-gender[tracking]"') from None
         self.logging_dir = Path(logging_dir)
         self.writer = SummaryWriter(log_dir=str(self.logging_dir))
 
