@@ -3,6 +3,7 @@ per-epoch validation metrics; nothing is tracked unless asked."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,11 @@ def test_train_option_report_to_defaults_to_none() -> None:
     args = parse_args(["--output", "x"])
     assert args.report_to == "none"
     assert parse_args(["--output", "x", "--report-to", "tensorboard", "--logging-dir", "runs"]).logging_dir == "runs"
+
+
+def test_a_missing_tensorboard_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
+    from movie_gender.errors import MovieGenderError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the tracking extra were not installed
+    with pytest.raises(MovieGenderError, match=r'pip install "movie-gender\[tracking\]"'):
+        make_tracker("tensorboard", tmp_path / "logs")

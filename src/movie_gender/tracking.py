@@ -13,9 +13,15 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from .errors import MovieGenderError
+
 logger = logging.getLogger(__name__)
 
 REPORT_TO = ("none", "tensorboard")
+
+
+class TrackingUnavailable(MovieGenderError, ImportError):
+    """The tracker asked for is not installed (one clear line from the command, no traceback)."""
 
 
 class Tracker(Protocol):
@@ -33,8 +39,8 @@ class TensorBoardTracker:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ImportError('--report-to tensorboard needs TensorBoard: '
-                              'pip install "movie-gender[tracking]"') from None
+            raise TrackingUnavailable('--report-to tensorboard needs TensorBoard: '
+                                      'pip install "movie-gender[tracking]"') from None
         self.logging_dir = Path(logging_dir)
         self.writer = SummaryWriter(log_dir=str(self.logging_dir))
 
@@ -70,4 +76,4 @@ def epoch_values(row: dict) -> dict[str, float]:
     return values
 
 
-__all__ = ["REPORT_TO", "Tracker", "TensorBoardTracker", "make_tracker", "step_values", "epoch_values"]
+__all__ = ["REPORT_TO", "TrackingUnavailable", "Tracker", "TensorBoardTracker", "make_tracker", "step_values", "epoch_values"]
