@@ -13,15 +13,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .configuration import BiLSTMConfig
+from .configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
 from .corpus import load_cornell
 from .dataset import build_dataset, save_dataset
 from .glove import load_glove
 from .hub import load_hub_dataset, push_dataset, push_model, write_model_card
 from .modeling import BiLSTMClassifier, ClassifierOutput
-from .pipeline import DataOptions, TrainOptions, evaluate_model, train_model
+from .pipeline import evaluate_model, train_model
 from .tokenizer import train_tokenizer
-from .training import TrainingConfig, TrainResult
+from .training import TrainResult
 
 __all__ = [
     "__version__",
