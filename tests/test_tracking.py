@@ -61,11 +61,11 @@ def test_nothing_is_tracked_unless_asked(tmp_path: Path) -> None:
 
 
 def test_train_option_report_to_defaults_to_none() -> None:
-    from movie_gender.commands.train import parse_args
+    from movie_gender.commands.train import options_from_args, parse_args
 
-    args = parse_args(["--output", "x"])
-    assert args.report_to == "none"
-    assert parse_args(["--output", "x", "--report-to", "tensorboard", "--logging-dir", "runs"]).logging_dir == "runs"
+    assert options_from_args(parse_args(["--output", "x"])).report_to == "none"
+    options = options_from_args(parse_args(["--output", "x", "--report-to", "tensorboard", "--logging-dir", "runs"]))
+    assert (options.report_to, options.logging_dir) == ("tensorboard", "runs")
 
 
 def test_a_missing_tensorboard_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
