@@ -48,6 +48,12 @@ def test_top_level_help_lists_every_subcommand(capsys) -> None:
     assert exit_info.value.code == 2 and "unknown subcommand 'no-such-command'" in capsys.readouterr().err
 
 
+def test_top_level_help_does_not_load_torch() -> None:
+    code = "import sys; from movie_gender import cli; cli.main(['--help']); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip().endswith("False")  # the package's names load lazily
+
+
 # ------------------------------------------------------------------------------------------- a fresh virtual env
 def _outer_site_packages() -> list[str]:
     """Where this interpreter's dependencies live (torch, datasets ...), so the fresh venv downloads nothing."""
