@@ -25,9 +25,10 @@ from .download import atomic_path
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import GloveCoverage, load_glove
-from .hub import load_hub_dataset, write_model_card
+from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
 from .tokenizer import train_tokenizer
+from .tracking import make_tracker
 from .training import EncodedSplit, TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def hardware() -> str:
 
 def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
     """Model files, metrics.json, the plots and the rendered card."""
+    model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
     model.save_pretrained(folder)
     with atomic_path(folder / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -101,7 +103,7 @@ def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: 
              "tfidf_context_logreg": "TF-IDF (line + context) + LR"}
     plot_roc(line["labels"], {names[k]: v for k, v in line.items() if k in names}, folder / "roc_curve.png",
              f"ROC, lines, {metrics['eval_split']} split")
-    write_model_card(folder)
+    write_model_card(folder, model)
 
 
 @dataclass
@@ -115,8 +117,9 @@ class FittedModel:
 
 
 def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_dir: Path | None = None,
-              progress: bool = True) -> FittedModel:
-    """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test)."""
+              progress: bool = True, tracker=None) -> FittedModel:
+    """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
+    ``tracker`` (from :func:`movie_gender.tracking.make_tracker`) receives the training metrics."""
     train_split, validation_split = dataset["train"], dataset["validation"]
     tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
                                 max_vocab_size=options.max_vocab_size, max_length=options.max_length)
@@ -133,7 +136,7 @@ def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_d
                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
     validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"])
     result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume, progress=progress)
+                   resume=options.resume, tracker=tracker, progress=progress)
     model.to("cpu")
     return FittedModel(model, matrix, coverage, result)
 
@@ -171,7 +174,12 @@ def train_model(options: TrainOptions) -> dict:
     check_writable(checkpoint_dir)
 
     dataset, data_report = load_data(options.data)
-    fitted = fit_model(options, dataset, checkpoint_dir)
+    tracker = make_tracker(options.report_to, options.logging_dir or output.with_name(output.name + ".logs"))
+    try:
+        fitted = fit_model(options, dataset, checkpoint_dir, tracker=tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
     report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
     glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
@@ -184,6 +192,8 @@ def train_model(options: TrainOptions) -> dict:
                      "hardware": hardware(), "total_seconds": time.perf_counter() - started},
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
                       "max_length": options.max_length},
+        "versions": framework_versions(),
+        "examples": select_examples(dataset["validation"], seed=options.training.seed),
     }
     write_outputs(output, fitted.model, metrics, scores)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
