@@ -2,6 +2,7 @@
 
 from .corpus import load_cornell
 from .dataset import build_dataset, save_dataset
+from .export import export_onnx as export_onnx
 from .glove import load_glove
 from .modeling import BiLSTMClassifier, BiLSTMConfig
 from .tokenizer import train_tokenizer
