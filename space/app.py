@@ -47,16 +47,29 @@ def _logits(model: BiLSTMClassifier, rows: list[list[int]]) -> np.ndarray:
     return model(ids.to(model.device), lengths=lengths).logits.float().cpu().numpy()
 
 
-def word_effects(model: BiLSTMClassifier, line: str) -> list[tuple[str, float]]:
+def word_effects(model: BiLSTMClassifier, line: str) -> list[tuple[str, float, tuple[int, int]]]:
     """Occlusion: for each token of ``line``, the log-odds of the line minus the log-odds without that token
-    (positive: the token pushed towards female). Tokens in line order."""
+    (positive: the token pushed towards female), with its character span. Tokens in line order."""
     encoding = model.tokenizer.encode(line, add_special_tokens=False)
     ids = [i for i, m in zip(encoding.ids, encoding.attention_mask) if m]
     if not ids:
         return []
     logits = _logits(model, [ids] + [ids[:i] + ids[i + 1:] for i in range(len(ids))])
-    words = [line[start:end] for start, end in encoding.offsets[:len(ids)]]
-    return [(word, float(logits[0] - logits[i + 1])) for i, word in enumerate(words)]
+    spans = encoding.offsets[:len(ids)]
+    return [(line[start:end], float(logits[0] - logits[i + 1]), (start, end)) for i, (start, end) in enumerate(spans)]
+
+
+def highlight(line: str, effects: list[tuple[str, float, tuple[int, int]]]) -> list[tuple[str, float | None]]:
+    """The whole line as (text, effect) segments for gr.HighlightedText; the text between tokens has no effect."""
+    segments, position = [], 0
+    for _, effect, (start, end) in effects:
+        if start > position:
+            segments.append((line[position:start], None))
+        segments.append((line[start:end], round(effect, 4)))
+        position = end
+    if position < len(line):
+        segments.append((line[position:], None))
+    return segments
 
 
 def score_line(model: BiLSTMClassifier, line: str) -> tuple[str, float, list, list[list]]:
@@ -64,10 +77,9 @@ def score_line(model: BiLSTMClassifier, line: str) -> tuple[str, float, list, li
     label = model.predict([line])[0]["label"]
     p_female = float(model.predict_proba([line])[0])
     effects = word_effects(model, line)
-    highlighted = [(word, round(effect, 4)) for word, effect in effects]
     strongest = sorted(effects, key=lambda item: -abs(item[1]))[:TOP_WORDS]
-    table = [[word, round(effect, 4), model.config.id2label["1" if effect > 0 else "0"]] for word, effect in strongest]
-    return label, round(p_female, 6), highlighted, table
+    table = [[word, round(effect, 4), model.config.id2label["1" if effect > 0 else "0"]] for word, effect, _ in strongest]
+    return label, round(p_female, 6), highlight(line, effects), table
 
 
 def character_threshold(model: BiLSTMClassifier) -> float:
@@ -108,8 +120,8 @@ def build_demo(model: BiLSTMClassifier, name: str) -> gr.Blocks:
             table = gr.Dataframe(headers=["word", "effect on log-odds", "towards"], label="Words that moved the score most")
             gr.Examples(EXAMPLES, inputs=line)
             outputs = [label, p_female, highlighted, table]
-            button.click(lambda text: score_line(model, text), inputs=line, outputs=outputs, api_name="score_line")
-            line.submit(lambda text: score_line(model, text), inputs=line, outputs=outputs)
+            gr.on([button.click, line.submit], lambda text: score_line(model, text), inputs=line, outputs=outputs,
+                  api_name="score_line")
         with gr.Tab("One character"):
             lines = gr.Textbox(label="Lines of one character, one per line", lines=8, placeholder=CHARACTER_EXAMPLE)
             character_button = gr.Button("Score the character", variant="primary")
@@ -119,9 +131,8 @@ def build_demo(model: BiLSTMClassifier, name: str) -> gr.Blocks:
                 mean_logit = gr.Number(label="Mean log-odds")
                 count = gr.Number(label="Lines")
             note = gr.Markdown()
-            character_button.click(lambda text: score_character(model, text), inputs=lines,
-                                   outputs=[character_label, character_p, mean_logit, count, note],
-                                   api_name="score_character")
+            gr.on([character_button.click], lambda text: score_character(model, text), inputs=lines,
+                  outputs=[character_label, character_p, mean_logit, count, note], api_name="score_character")
     return demo
 
 
