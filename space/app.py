@@ -60,12 +60,14 @@ def word_effects(model: BiLSTMClassifier, line: str) -> list[tuple[str, float, t
 
 
 def highlight(line: str, effects: list[tuple[str, float, tuple[int, int]]]) -> list[tuple[str, float | None]]:
-    """The whole line as (text, effect) segments for gr.HighlightedText; the text between tokens has no effect."""
+    """The whole line as (text, shade) segments for gr.HighlightedText: each token's effect relative to the largest
+    one (from -1 to 1, so that the colours show); the text between tokens has none."""
     segments, position = [], 0
+    largest = max((abs(effect) for _, effect, _ in effects), default=0.0) or 1.0
     for _, effect, (start, end) in effects:
         if start > position:
             segments.append((line[position:start], None))
-        segments.append((line[start:end], round(effect, 4)))
+        segments.append((line[start:end], round(effect / largest, 4)))
         position = end
     if position < len(line):
         segments.append((line[position:], None))
@@ -78,7 +80,8 @@ def score_line(model: BiLSTMClassifier, line: str) -> tuple[str, float, list, li
     p_female = float(model.predict_proba([line])[0])
     effects = word_effects(model, line)
     strongest = sorted(effects, key=lambda item: -abs(item[1]))[:TOP_WORDS]
-    table = [[word, round(effect, 4), model.config.id2label["1" if effect > 0 else "0"]] for word, effect, _ in strongest]
+    names = model.config.id2label
+    table = [[word, round(effect, 4), names["1" if effect > 0 else "0"]] for word, effect, _ in strongest]
     return label, round(p_female, 6), highlight(line, effects), table
 
 
@@ -111,25 +114,27 @@ def build_demo(model: BiLSTMClassifier, name: str) -> gr.Blocks:
         gr.Markdown(f"# movie-gender\nWho speaks this movie line, a man or a woman? Model: `{shown}`."
                     f"\n\n{DISCLAIMER}")
         with gr.Tab("One line"):
-            line = gr.Textbox(label="A line of dialogue", lines=2, placeholder=EXAMPLES[0])
+            line = gr.Textbox(label="A line of dialogue", lines=2, value=EXAMPLES[0])
             button = gr.Button("Score the line", variant="primary")
             with gr.Row():
                 label = gr.Textbox(label="Predicted label")
-                p_female = gr.Number(label="P(female)")
-            highlighted = gr.HighlightedText(label="Words: effect on the log-odds of female (positive: towards female)")
-            table = gr.Dataframe(headers=["word", "effect on log-odds", "towards"], label="Words that moved the score most")
+                p_female = gr.Number(label="P(female)", value=None)
+            highlighted = gr.HighlightedText(label="Words: effect on the log-odds of female, relative to the strongest "
+                                                "(positive: towards female)")
+            table = gr.Dataframe(headers=["word", "effect on log-odds", "towards"],
+                                 label="Words that moved the score most")
             gr.Examples(EXAMPLES, inputs=line)
             outputs = [label, p_female, highlighted, table]
-            gr.on([button.click, line.submit], lambda text: score_line(model, text), inputs=line, outputs=outputs,
-                  api_name="score_line")
+            gr.on([demo.load, button.click, line.submit], lambda text: score_line(model, text), inputs=line,
+                  outputs=outputs, api_name="score_line")
         with gr.Tab("One character"):
             lines = gr.Textbox(label="Lines of one character, one per line", lines=8, placeholder=CHARACTER_EXAMPLE)
             character_button = gr.Button("Score the character", variant="primary")
             with gr.Row():
                 character_label = gr.Textbox(label="Character label")
-                character_p = gr.Number(label="P(female) from the mean log-odds")
-                mean_logit = gr.Number(label="Mean log-odds")
-                count = gr.Number(label="Lines")
+                character_p = gr.Number(label="P(female) from the mean log-odds", value=None)
+                mean_logit = gr.Number(label="Mean log-odds", value=None)
+                count = gr.Number(label="Lines", value=None)
             note = gr.Markdown()
             gr.on([character_button.click], lambda text: score_character(model, text), inputs=lines,
                   outputs=[character_label, character_p, mean_logit, count, note], api_name="score_character")

@@ -34,7 +34,8 @@ TOLERANCE = 1e-4
 def sample_lines() -> tuple[list[str], list[int]]:
     """2,000 real lines of the sample (every length, a few duplicates of nothing), plus an empty line."""
     if not SAMPLE_ZIP.exists():
-        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)")
+        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's "
+                    f"checkout and CI)")
     ds = load_cornell(SAMPLE_ZIP).shuffle(seed=0).select(range(2000))
     return list(ds["text"]) + [""], list(ds["label"]) + [0]
 
@@ -108,8 +109,8 @@ def test_exported_folder_and_graph_signature(sample_lines, tmp_path: Path) -> No
     elem = onnx.TensorProto
 
     def signature(values):
-        return {v.name: (v.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
-                for v in values}
+        return {v.name: (v.type.tensor_type.elem_type,
+                         [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values}
 
     assert signature(graph.input) == {"input_ids": (elem.INT64, ["batch", "time"]),
                                       "attention_mask": (elem.INT64, ["batch", "time"])}
@@ -132,7 +133,8 @@ def test_export_command_writes_the_folder(sample_lines, tmp_path: Path, capsys) 
 def test_context_model_is_refused_in_one_line(tokenizer, tmp_path: Path) -> None:
     model = _random_model(tokenizer, embedding_dim=8, hidden_size=4)
     model.config.context_size = 3  # what the context model's config says
-    with pytest.raises(ExportError, match=r"^the ONNX export does not yet support the context model \(context_size=3\)"):
+    refused = r"^the ONNX export does not yet support the context model \(context_size=3\)"
+    with pytest.raises(ExportError, match=refused):
         export_onnx(model, tmp_path / "onnx")
     model.config.context_size = 0
     model.context_encoder = torch.nn.Linear(2, 2)  # extra weights: not exported either

@@ -31,15 +31,16 @@ SPACE = ROOT / "space"
 LINES = ["I'll be in the car, darling.", "Get the gun, we're leaving!", "What?", "", "You know what I mean, honey"]
 # Where a stray outbound request would go: nowhere (it fails at once instead of reaching the internet).
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
-               "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+               **{name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+               **{name: "127.0.0.1,localhost" for name in ("NO_PROXY", "no_proxy")}}
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A small model trained for a few steps on 3,000 real lines of the sample, saved as a model folder."""
     if not SAMPLE_ZIP.exists():
-        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)")
+        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's "
+                    f"checkout and CI)")
     ds = load_cornell(SAMPLE_ZIP).shuffle(seed=0).select(range(3000))
     model = train_small_model(list(ds["text"]), list(ds["label"]), steps=60)
     folder = tmp_path_factory.mktemp("space") / "movie-gender-model"

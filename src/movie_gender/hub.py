@@ -232,7 +232,8 @@ def space_files(space_dir: str | os.PathLike, model_repo: str, dataset_repo: str
 
 
 def push_space(space_dir: str | os.PathLike, space_repo: str, model_repo: str, *, dataset_repo: str | None = None,
-               private: bool = False, token: str | None = None, commit_message: str = "Upload movie-gender demo") -> str:
+               private: bool = False, token: str | None = None,
+               commit_message: str = "Upload movie-gender demo") -> str:
     """Create (if needed) a Gradio Space and upload the demo with ``model_repo`` filled in, as one commit."""
     files = space_files(space_dir, model_repo, dataset_repo)
     api = HfApi(token=token)
