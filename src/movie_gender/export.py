@@ -35,6 +35,7 @@ from .precision import bf16_recommended
 logger = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
+EXPORT_FILES = (ONNX_NAME, TOKENIZER_NAME, CONFIG_NAME, "README.md")
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
@@ -200,6 +201,11 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
     tokenizer = model._require_tokenizer()
     module = OnnxBiLSTM(model).float()
     output_dir = Path(output_dir)
+    if output_dir.exists():
+        others = sorted({p.name for p in output_dir.iterdir()} - set(EXPORT_FILES)) if output_dir.is_dir() else ["?"]
+        if others:
+            raise ExportError(f"{output_dir}: exists and holds other files ({', '.join(others[:3])}); export to a new "
+                              f"or empty folder (an earlier export is replaced)")
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
