@@ -54,8 +54,9 @@ def _random_model(tokenizer, **options) -> BiLSTMClassifier:
 
 ARCHITECTURES = {
     # The two presets' architectures, exactly (50d embeddings, as with the sample's GloVe), random weights.
-    "default": {key: PRESETS["default"][key] for key in ("hidden_size", "num_layers", "pooling", "dropout")},
-    "tutorial": {key: PRESETS["tutorial"][key] for key in ("hidden_size", "num_layers", "pooling", "dropout")},
+    **{name: {key: getattr(PRESETS[name].model, key) for key in ("hidden_size", "num_layers", "pooling", "dropout",
+                                                                 "bidirectional")}
+       for name in ("default", "tutorial")},
     # The other poolings and a unidirectional stack.
     "max_2_layers": {"hidden_size": 12, "num_layers": 2, "pooling": "max"},
     "unidirectional_last": {"hidden_size": 12, "num_layers": 2, "pooling": "last", "bidirectional": False},
