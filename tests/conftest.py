@@ -205,3 +205,32 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("MOVIE_GENDER_CACHE", str(cache))
     return cache
+
+
+def train_small_model(texts: list[str], labels: list[int], steps: int = 40, seed: int = 0, **config):
+    """A small BiLSTMClassifier (tokenizer trained on ``texts``) after ``steps`` Adam steps on them: a real, quickly
+    trained model for tests that need one (export, demo)."""
+    import torch
+
+    from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+    from movie_gender.tokenizer import encode
+
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(texts)
+    options = {"embedding_dim": 16, "hidden_size": 16, "num_layers": 1, "pooling": "mean_max", **config}
+    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), **options))
+    model.tokenizer = tokenizer
+    ids, lengths = encode(tokenizer, texts)
+    targets = torch.tensor(labels, dtype=torch.float32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(seed)
+    model.train()
+    for _ in range(steps):
+        batch = rng.choice(len(texts), size=min(64, len(texts)), replace=False)
+        width = max(1, int(lengths[batch].max()))
+        loss = model(torch.from_numpy(ids[batch, :width]), lengths=torch.from_numpy(lengths[batch]),
+                     labels=targets[batch]).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()

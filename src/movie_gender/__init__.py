@@ -30,6 +30,7 @@ _EXPORTS = {
     "BiLSTMConfig": "configuration", "BiLSTMClassifier": "modeling", "ClassifierOutput": "modeling",
     # the Hub
     "push_model": "hub", "push_dataset": "hub", "load_hub_dataset": "hub", "write_model_card": "hub",
+    "export_onnx": "export",  # ONNX export (the onnx extra)
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
     from .corpus import load_cornell
     from .dataset import build_dataset, save_dataset
+    from .export import export_onnx
     from .glove import load_glove
     from .hub import load_hub_dataset, push_dataset, push_model, write_model_card
     from .modeling import BiLSTMClassifier, ClassifierOutput

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "score a model folder or Hub repo beside the baselines, with intervals"),
     "push": ("push", "publish a model folder (and a dataset folder) to the Hugging Face Hub"),
     "benchmark": ("benchmark", "measure the speed-ups side by side, as ratios"),
+    "export": ("export", "export a model to ONNX (runs with onnxruntime, tokenizers and numpy only)"),
 }
 
 

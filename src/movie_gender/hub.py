@@ -306,12 +306,14 @@ def _commit(repo_id: str, repo_type: str, operations: list, *, private: bool, re
 
 def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
                dataset_repo: str | None = None, token: str | None = None,
-               commit_message: str = "Upload movie-gender model") -> str:
+               commit_message: str = "Upload movie-gender model", extra_files: dict[str, str] | None = None) -> str:
     """Publish a model folder as one commit: config, weights, tokenizer, rendered card, metrics and plots.
 
     The card is rendered by the model class (:meth:`BiLSTMClassifier.generate_model_card`, the path
     ``save_pretrained`` / ``push_to_hub`` take too) with ``repo_id`` in its usage snippet and ``dataset_repo`` in its
-    ``datasets:`` metadata; metrics.json goes up without local file paths. Returns the commit URL.
+    ``datasets:`` metadata; metrics.json goes up without local file paths. ``extra_files``
+    (path in the repo -> local file) go into the same commit, e.g. an ONNX export under ``onnx/``. Returns the
+    commit URL.
     """
     folder = Path(folder)
     for required in ("config.json", "model.safetensors", "tokenizer.json"):
@@ -327,6 +329,7 @@ def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False
             operations.append(CommitOperationAdd(name, (json.dumps(published, indent=2) + "\n").encode("utf-8")))
         elif (folder / name).is_file():
             operations.append(CommitOperationAdd(name, str(folder / name)))
+    operations += [CommitOperationAdd(name, str(path)) for name, path in (extra_files or {}).items()]
     info = _commit(repo_id, "model", operations, private=private, revision=revision, token=token,
                    commit_message=commit_message)
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
@@ -350,6 +353,54 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
     info = _commit(repo_id, "dataset", operations, private=private, revision=revision, token=token,
                    commit_message=commit_message)
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
+    return info.commit_url
+
+
+SPACE_FILES = ("app.py", "requirements.txt", "README.md")
+
+
+def space_files(space_dir: str | os.PathLike, model_repo: str, dataset_repo: str | None = None) -> dict[str, bytes]:
+    """The files of the demo Space (``space/`` in the project) with ``model_repo`` filled in: ``DEFAULT_MODEL`` in
+    app.py, ``models:`` (and ``datasets:``, or none) in the README's YAML header."""
+    import re
+
+    import yaml
+
+    space_dir = Path(space_dir)
+    missing = [name for name in SPACE_FILES if not (space_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{space_dir}: not a Space folder (no {', '.join(missing)}); run from a checkout of "
+                                f"movie-gender or pass --space-dir")
+    app = (space_dir / "app.py").read_text(encoding="utf-8")
+    app, found = re.subn(r"^DEFAULT_MODEL = .*$", lambda _: f"DEFAULT_MODEL = {model_repo!r}", app, count=1, flags=re.M)
+    if not found:
+        raise ValueError(f"{space_dir / 'app.py'}: no 'DEFAULT_MODEL = ...' line to fill in")
+    readme = (space_dir / "README.md").read_text(encoding="utf-8")
+    parts = readme.split("---\n", 2)
+    if len(parts) != 3 or parts[0]:
+        raise ValueError(f"{space_dir / 'README.md'}: no YAML header between '---' lines")
+    header = yaml.safe_load(parts[1]) or {}
+    header["models"] = [model_repo]
+    if dataset_repo:
+        header["datasets"] = [dataset_repo]
+    else:
+        header.pop("datasets", None)
+    readme = "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n" + parts[2]
+    return {"app.py": app.encode("utf-8"), "requirements.txt": (space_dir / "requirements.txt").read_bytes(),
+            "README.md": readme.encode("utf-8")}
+
+
+def push_space(space_dir: str | os.PathLike, space_repo: str, model_repo: str, *, dataset_repo: str | None = None,
+               private: bool = False, token: str | None = None,
+               commit_message: str = "Upload movie-gender demo") -> str:
+    """Create (if needed) a Gradio Space and upload the demo with ``model_repo`` filled in, as one commit."""
+    files = space_files(space_dir, model_repo, dataset_repo)
+    api = HfApi(token=token)
+    with _hub_errors(space_repo):
+        api.create_repo(space_repo, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        info = api.create_commit(space_repo, [CommitOperationAdd(name, data) for name, data in files.items()],
+                                 commit_message=commit_message, repo_type="space")
+    logger.info("Pushed the demo Space to %s (model %s)", info.commit_url, model_repo)
     return info.commit_url
 
 

@@ -174,6 +174,28 @@ def bench_inference(name: str, make_config, tokenizer, texts: list[str], repeats
     return result
 
 
+def bench_onnx(tokenizer, texts: list[str], repeats: int) -> dict | None:
+    """onnxruntime vs PyTorch prediction (movie_gender.export.benchmark_onnx), both architectures; None without
+    the onnx extra."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        logger.info("onnxruntime not installed: no ONNX rows (pip install 'movie-gender[onnx]')")
+        return None
+    from movie_gender.export import benchmark_onnx
+
+    out = {}
+    for name, make_config in (("tutorial 4x256", tutorial_config), ("default preset", default_config)):
+        torch.manual_seed(0)
+        model = BiLSTMClassifier(make_config(tokenizer.get_vocab_size())).eval()
+        model.tokenizer = tokenizer
+        out[name] = benchmark_onnx(model, texts, repeats=repeats)
+        logger.info("onnx, %s: PyTorch %.0f lines/s (fp32 %.0f), onnxruntime %.0f lines/s: %.2fx (%.2fx)", name,
+                    out[name]["torch_lines_per_s"], out[name]["torch_fp32_lines_per_s"], out[name]["onnx_lines_per_s"],
+                    out[name]["ratio"], out[name]["ratio_fp32"])
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- 3. dataset
 def write_full_size_corpus(folder: Path, n_lines: int = 304_713, n_characters: int = 9_035, n_movies: int = 617,
                            seed: int = 0) -> Path:
@@ -328,6 +350,7 @@ def main(argv: list[str] | None = None) -> dict:
                                               tiny_val, steps, repeats, PRESETS["default"].training.batch_size)
     results["predict_tutorial"] = bench_inference("tutorial 4x256", tutorial_config, tokenizer, eval_texts, repeats)
     results["predict_default"] = bench_inference("default preset", default_config, tokenizer, eval_texts, repeats)
+    results["onnx"] = bench_onnx(tokenizer, eval_texts, repeats)
     results["glove"] = bench_glove(args.glove, tokenizer, repeats)
     results["memory"] = None if args.quick else bench_memory(args.corpus, args.glove, 30)
     if accuracy:
@@ -367,6 +390,14 @@ def format_table(r: dict) -> str:
         ("GloVe 50d: cold parse / cached load (s)", f"{r['glove_cold_parse_s']:.2f}", f"{r['glove_cached_load_s']:.3f}", ""),
         ("peak RSS, training run (MB)", "", f"{r['peak_rss_mb'] or float('nan'):.0f}", ""),
     ]
+    for name, row in (r.get("onnx") or {}).items():
+        precision = "bf16" if row["torch_bf16"] else "fp32"
+        rows.append((f"predict, {name}: PyTorch ({precision}) vs onnxruntime (lines/s)",
+                     f"{row['torch_lines_per_s']:.0f}", f"{row['onnx_lines_per_s']:.0f}", f"{row['ratio']:.2f}x"))
+        if row["torch_bf16"]:
+            rows.append((f"predict, {name}: PyTorch fp32 vs onnxruntime (lines/s)",
+                         f"{row['torch_fp32_lines_per_s']:.0f}", f"{row['onnx_lines_per_s']:.0f}",
+                         f"{row['ratio_fp32']:.2f}x"))
     for name, acc in r.get("accuracy", {}).items():
         rows.append((f"val ROC-AUC, default preset, {name}", "", f"{acc['best_val_auc']:.4f}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
