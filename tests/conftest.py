@@ -17,7 +17,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-SEP = " +++$+++ "
+from movie_gender.corpus import SEPARATOR  # noqa: E402  (after the offline flags: datasets reads them on import)
+
+SEP = SEPARATOR
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE_ZIP = SHARED_DATA / "cornell_movie_dialogs_corpus.sample.zip"
 GLOVE_50D = SHARED_DATA / "glove.6B.50d.txt.gz"

@@ -24,7 +24,7 @@ from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import load_glove
 from .hub import load_hub_dataset, write_model_card
-from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
+from .modeling import BiLSTMClassifier, model_file
 from .tokenizer import train_tokenizer
 from .training import EncodedSplit, train
 
