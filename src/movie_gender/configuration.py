@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from .conversations import DEFAULT_CONTEXT_SIZE
 from .corpus import DEFAULT_URL
 from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from .tokenizer import DEFAULT_MAX_LENGTH
@@ -68,6 +69,9 @@ class DataOptions:
     skip_bad_lines: bool = setting(False, "count and skip malformed corpus lines (reported in the log and the card) "
                                    "instead of stopping at the first")
     encoding: str = setting("latin-1", "text encoding of the corpus files; the upstream corpus is ISO-8859-1")
+    context_size: int = setting(DEFAULT_CONTEXT_SIZE, "the 'context' column: up to this many lines spoken by other "
+                                "characters before each line, and as many after it, within its conversation; 0 leaves "
+                                "it empty", check="non_negative")
 
 
 @dataclass

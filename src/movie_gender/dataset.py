@@ -155,6 +155,7 @@ def prepare_dataset(
     skip_bad_lines: bool = DataOptions.skip_bad_lines,
     sha256: str | None = DataOptions.sha256,
     encoding: str = DataOptions.encoding,
+    context_size: int = DataOptions.context_size,
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
     if split not in SPLIT_MODES:
@@ -167,7 +168,8 @@ def prepare_dataset(
     if isinstance(source, datasets.Dataset):
         corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
     else:
-        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)
+        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding,
+                                    context_size=context_size)
     # The rows as they are: a shuffled or selected Dataset is a mapping over a larger table, which this resolves.
     table = corpus.with_format("arrow")[:]
     base_fingerprint = content_fingerprint(table)
@@ -221,6 +223,7 @@ def build_dataset(
     skip_bad_lines: bool = DataOptions.skip_bad_lines,
     sha256: str | None = DataOptions.sha256,
     encoding: str = DataOptions.encoding,
+    context_size: int = DataOptions.context_size,
 ) -> datasets.DatasetDict:
     """Build the train / validation / test DatasetDict with a class-balanced train split.
 
@@ -239,10 +242,13 @@ def build_dataset(
         skip_bad_lines: count and skip malformed corpus lines instead of stopping (:func:`movie_gender.load_cornell`).
         sha256: the expected sha256 of the corpus file (:func:`movie_gender.load_cornell`).
         encoding: the corpus text encoding (:func:`movie_gender.load_cornell`).
+        context_size: the most lines of other speakers in ``context`` before, and again after, each line (passed
+            to :func:`movie_gender.load_cornell`; 0: empty context).
     """
     return prepare_dataset(source, split=split, balance=balance, seed=seed, validation_size=validation_size,
                            test_size=test_size, test_per_class=test_per_class, drop_overlap=drop_overlap,
-                           skip_bad_lines=skip_bad_lines, sha256=sha256, encoding=encoding)[0]
+                           skip_bad_lines=skip_bad_lines, sha256=sha256, encoding=encoding,
+                           context_size=context_size)[0]
 
 
 def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
@@ -309,6 +315,7 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
                   f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
                   f"(the full corpus gives {FULL_CORPUS['male']:,} male / {FULL_CORPUS['female']:,} female).",
                   f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
+                  *_conversation_lines(corpus),
                   f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
                   + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}") + ".",
                   "- Cross-split duplicates: " + (f"dropped {report.overlap_dropped} (test > validation > train)"
@@ -328,6 +335,29 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
               "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
               "  year={2011}", "}", "```", ""]
     return "\n".join(lines)
+
+
+def _conversation_lines(corpus: dict) -> list[str]:
+    """The card's lines on the conversation columns, from the corpus statistics (none for a Dataset given as is)."""
+    source = corpus.get("conversations_source")
+    if not source:
+        return []
+    k = corpus.get("context_size", 0)
+    if source == "movie_conversations.txt":
+        how = "the exchanges listed in the corpus' `movie_conversations.txt`"
+        if corpus.get("lines_outside_conversations"):
+            how += f" ({corpus['lines_outside_conversations']:,} lines it does not list are conversations of their own)"
+    else:
+        how = ("derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
+               "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
+               "the ids count as one")
+    lines = f"{k} line" if k == 1 else f"{k} lines"
+    return [f"- Conversations ({corpus.get('conversations', 0):,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
+            "`turn` the line's 0-based position in it.",
+            f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
+            "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
+            "lines of characters of unknown gender count (they are dropped as examples, not as context). "
+            "A model that reads `context` uses what other characters say, not only the speaker's words."]
 
 
 def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, report: DatasetReport | None = None) -> Path:

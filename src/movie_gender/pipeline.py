@@ -64,7 +64,7 @@ def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetRepor
         options.corpus, split=options.split, balance=options.balance, seed=options.seed,
         validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
         drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, sha256=options.sha256,
-        encoding=options.encoding)
+        encoding=options.encoding, context_size=options.context_size)
 
 
 def check_writable(folder: Path) -> None:
