@@ -254,11 +254,11 @@ def build_dataset(
 def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
     """How the lines were split, in words (the dataset card and the model card both say it this way)."""
     if split == "movie":
-        return "whole movies are assigned to one split only (no movie appears in two splits)"
+        return "split by movie: no movie appears in two splits"
     if split == "random":
-        return "lines are split at random, stratified by gender"
+        return "random split by line, stratified by gender"
     if split == "tutorial":
-        return f"the first {test_per_class or 0:,} lines of each gender (corpus order) are test, as in the tutorial"
+        return f"the tutorial's split: the first {test_per_class or 0:,} lines of each gender (corpus order) are test"
     return "a prepared dataset"
 
 
