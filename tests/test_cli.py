@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove,
+from tests.factories import (FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove,
                       zip_folder)
 from movie_gender import cli
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from conftest import SEP, synthetic_dialogues, write_corpus_folder, zip_folder
+from tests.factories import SEP, synthetic_dialogues, write_corpus_folder, zip_folder
 from movie_gender import build_dataset, load_cornell
 from movie_gender.corpus import read_corpus
 from movie_gender.dataset import prepare_dataset, render_dataset_card, save_dataset

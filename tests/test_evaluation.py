@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, f1_score,
                              roc_auc_score)
 
-from conftest import FEMALE_WORDS, MALE_WORDS
+from tests.factories import FEMALE_WORDS, MALE_WORDS
 from movie_gender import build_dataset, train_tokenizer
 from movie_gender.baselines import (BASELINES, DEFAULT_BASELINES, BaselineResources, TfidfLogreg, available_baselines,
                                     baseline_scores, fit_baseline, mean_vectors, register_baseline, score_baseline)
@@ -174,7 +174,7 @@ def test_character_level_keeps_each_characters_movie() -> None:
 # ------------------------------------------------------------------------------------------------ baselines
 @pytest.fixture(scope="module")
 def synthetic():
-    from conftest import synthetic_corpus, write_corpus_folder
+    from tests.factories import synthetic_corpus, write_corpus_folder
     import tempfile
     from pathlib import Path
 
@@ -298,7 +298,7 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
 
 
 def test_a_split_by_line_marks_character_results_as_leaking(synthetic, tmp_path, caplog) -> None:
-    from conftest import synthetic_corpus, write_corpus_folder
+    from tests.factories import synthetic_corpus, write_corpus_folder
 
     folder = write_corpus_folder(tmp_path, *synthetic_corpus(n_movies=8, lines_per_character=20, seed=1))
     dataset = build_dataset(folder, split="random", validation_size=0.2, test_size=0.3)

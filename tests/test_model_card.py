@@ -12,7 +12,7 @@ import torch
 import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
 
-from model_card_pattern import MODEL_CARD_PATTERN
+from tests.model_card_pattern import MODEL_CARD_PATTERN
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.hub import PROJECT_URL, card_template, public_metrics, write_model_card
 

@@ -20,7 +20,7 @@ import yaml
 pytest.importorskip("gradio", reason="the demo extra (pip install 'movie-gender[demo]', in dev) is not installed")
 gradio_client = pytest.importorskip("gradio_client", reason="the demo extra (in dev) is not installed")
 
-from conftest import SAMPLE_ZIP, train_small_model  # noqa: E402
+from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 from movie_gender import BiLSTMClassifier, load_cornell  # noqa: E402
 from movie_gender.commands import push as push_command  # noqa: E402
 from movie_gender.hub import space_files  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import synthetic_corpus, write_corpus_folder, zip_folder
+from tests.factories import synthetic_corpus, write_corpus_folder, zip_folder
 from movie_gender import BiLSTMClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("train")
     corpus = zip_folder(write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5)),
                         tmp / "corpus.zip")
-    from conftest import SHARED_WORDS, MALE_WORDS, FEMALE_WORDS, write_glove
+    from tests.factories import SHARED_WORDS, MALE_WORDS, FEMALE_WORDS, write_glove
 
     glove = write_glove(tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS)
     out = tmp / "model"

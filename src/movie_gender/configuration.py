@@ -33,8 +33,9 @@ BALANCE_MODES = ("oversample", "undersample", "none")
 
 
 def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **cli: Any) -> Any:
-    """A dataclass field with its ``help`` and, optionally, how the command line shows it (``cli`` keys):
+    """A dataclass field with its ``help`` and, optionally, how the command line shows it.
 
+    The ``cli`` keys:
     - ``flags``: option strings (default: ``--field-name``); ``negative``: a flag that sets a bool to False,
       ``negative_help`` its help;
     - ``check``: "positive", "non_negative", "fraction" (strictly between 0 and 1) or "probability" ([0, 1));

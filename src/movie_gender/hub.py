@@ -17,6 +17,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
+from .dataset import split_protocol
 from .download import atomic_path
 from .errors import HubError, MovieGenderError, first_line, redact
 
@@ -151,14 +152,7 @@ def _differences(level: dict) -> list[dict]:
 
 
 def _protocol(dataset: dict) -> str:
-    split = dataset.get("split")
-    if split == "movie":
-        return "split by movie: no movie appears in two splits"
-    if split == "random":
-        return "random stratified split by line"
-    if split == "tutorial":
-        return f"the tutorial's split: the first {dataset.get('test_per_class') or 0:,} lines of each gender are test"
-    return "a prepared dataset"
+    return split_protocol(dataset.get("split"), dataset.get("test_per_class"))
 
 
 def _interval_note(bootstrap) -> str:

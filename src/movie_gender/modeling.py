@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,7 @@ class BiLSTMClassifier(
             self.train(was_training)
         return out
 
-    def predict_logits(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
+    def predict_logits(self, texts: str | Sequence[str], batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
         """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) defaults to :func:`bf16_recommended`:
         on CUDA with bf16, and on AMX / AVX-512 CPUs for large enough layers."""
         texts = [texts] if isinstance(texts, str) else list(texts)

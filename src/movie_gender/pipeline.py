@@ -26,7 +26,7 @@ from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import GloveCoverage, load_glove
 from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
-from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
+from .modeling import BiLSTMClassifier, model_file
 from .tokenizer import train_tokenizer
 from .tracking import make_tracker
 from .training import EncodedSplit, TrainResult, train

@@ -21,7 +21,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
-from .configuration import LR_SCHEDULES, TrainingConfig
+from .configuration import TrainingConfig
 from .download import atomic_path
 from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported
 from .tokenizer import encode

@@ -35,12 +35,12 @@ import numpy as np
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, load_glove, train_tokenizer
-from movie_gender.corpus import DEFAULT_URL
+from movie_gender.corpus import DEFAULT_URL, SEPARATOR
 from movie_gender.glove import DEFAULT_GLOVE
 from movie_gender.presets import PRESETS
 from movie_gender.training import EncodedSplit, TrainingConfig, bf16_supported, resolve_device, train
 
-SEP = " +++$+++ "
+SEP = SEPARATOR
 logger = logging.getLogger("benchmark")
 
 
