@@ -27,6 +27,7 @@ class BiLSTMConfig:
     id2label: dict = field(default_factory=lambda: {"0": "male", "1": "female"})
     label2id: dict = field(default_factory=lambda: {"male": 0, "female": 1})
     model_type: str = "movie-gender-bilstm"
+    character_threshold: float = 0.5  # P(female) of a character (mean log-odds of its lines) at which it is female
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLING:

@@ -525,9 +525,10 @@ def read_corpus(
     )
     outside = (f"; {stats.lines_outside_conversations:,} lines it does not list are conversations of their own"
                if stats.lines_outside_conversations else "")
-    logger.info("Conversations from %s: %s conversations%s; context: up to %d lines of other speakers before and "
-                "%d after each line", stats.conversations_source, f"{stats.conversations:,}", outside, context_size,
-                context_size)
+    context = (f"up to {context_size} lines of other speakers before and {context_size} after each line"
+               if context_size else "off (context_size 0)")
+    logger.info("Conversations from %s: %s conversations%s; context: %s", stats.conversations_source,
+                f"{stats.conversations:,}", outside, context)
     return dataset, stats
 
 
