@@ -426,7 +426,7 @@ def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender
 def content_fingerprint(table: pa.Table) -> str:
     """An xxhash of the table's Arrow buffers: what ``datasets`` would otherwise get by pickling the whole table, at
     a fraction of the cost."""
-    hasher = xxhash.xxh64(repr((table.schema, table.num_rows)).encode())
+    hasher = xxhash.xxh3_64(repr((table.schema, table.num_rows)).encode())
     for column in table.columns:
         for chunk in column.chunks:
             hasher.update(f"{chunk.offset}:{len(chunk)}".encode())
