@@ -116,7 +116,8 @@ def test_file_scores_every_line_in_order(model_folder: Path, tmp_path: Path, cap
     assert table.column_names == ["text", "p_female", "predicted_label"] and table.num_rows == 3
 
 
-def test_corpus_by_character_includes_unknown_gender_characters(model_folder: Path, corpus, tmp_path: Path, capsys) -> None:
+def test_corpus_by_character_includes_unknown_gender_characters(model_folder: Path, corpus, tmp_path: Path,
+                                                                capsys) -> None:
     folder, lines, characters = corpus
     output = tmp_path / "characters.parquet"
     code, _, err = _cli(capsys, model_folder, "--corpus", folder, "--by", "character", "--output", output)
@@ -174,11 +175,13 @@ def test_dataset_split_by_line_prints_json_lines(model_folder: Path, corpus, tmp
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--corpus", "C", "--output", "out.xlsx"], "out.xlsx: unknown output format '.xlsx'; use one of .parquet, .csv, .jsonl"),
+    (["--corpus", "C", "--output", "out.xlsx"],
+     "out.xlsx: unknown output format '.xlsx'; use one of .parquet, .csv, .jsonl"),
     (["--corpus", "missing.zip"], "missing.zip: no such file or folder"),
     (["--file", "missing.txt"], "missing.txt"),
 ])
-def test_bad_input_is_one_line(model_folder: Path, corpus, tmp_path: Path, capsys, args: list[str], message: str) -> None:
+def test_bad_input_is_one_line(model_folder: Path, corpus, tmp_path: Path, capsys, args: list[str],
+                               message: str) -> None:
     args = [str(corpus[0]) if a == "C" else str(tmp_path / a) if a.startswith(("out.", "missing")) else a for a in args]
     code, _, err = _cli(capsys, model_folder, *args)
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err

@@ -40,7 +40,8 @@ def aggregate_logits(character_ids: Sequence[str], logits: Sequence[float]) -> C
     names, first, inverse, counts = np.unique(ids, return_index=True, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     # Rounded so that equal line scores give exactly equal character scores (no float-summation order ties).
-    mean = np.round(np.bincount(inverse, weights=np.asarray(logits, dtype=np.float64), minlength=len(names)) / counts, 9)
+    sums = np.bincount(inverse, weights=np.asarray(logits, dtype=np.float64), minlength=len(names))
+    mean = np.round(sums / counts, 9)
     return CharacterScores(names, first, inverse, counts, mean)
 
 

@@ -1,8 +1,9 @@
 """Conversations and context: which exchange each line belongs to, and the lines of the other speakers around it.
 
-Everything here works on whole arrays (numpy / Arrow), never line by line: a corpus of 304,713 lines takes a few
-milliseconds. The lines are the ones that take part in conversations (every line of a character the metadata knows,
-whatever its gender), so the context of a line of known gender can hold lines of characters of unknown gender.
+Everything here works on whole arrays (numpy / Arrow), never line by line: conversations and context positions of
+304,713 lines take about 20 ms of CPU, copying the ~0.9 million context strings out about 25 ms more. The lines are
+the ones that take part in conversations (every line of a character the metadata knows, whatever its gender), so
+the context of a line of known gender can hold lines of characters of unknown gender.
 
 Two sources of conversations:
 
@@ -130,7 +131,8 @@ def by_adjacency(movie: pa.Array, numbers: np.ndarray) -> Conversations:
     new = np.ones(n, dtype=bool)
     if n > 1:
         new[1:] = ~_bool(pc.equal(sorted_movie.slice(1), sorted_movie.slice(0, n - 1)))
-        new[1:] |= (sorted_numbers[1:] != sorted_numbers[:-1] + 1) | (sorted_numbers[:-1] < 0) | (sorted_numbers[1:] < 0)
+        new[1:] |= sorted_numbers[1:] != sorted_numbers[:-1] + 1
+        new[1:] |= (sorted_numbers[:-1] < 0) | (sorted_numbers[1:] < 0)
     return Conversations(order, np.cumsum(new) - 1, SOURCE_ADJACENCY)
 
 

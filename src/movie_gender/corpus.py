@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from .conversations import (DEFAULT_CONTEXT_SIZE, SOURCE_ADJACENCY, SOURCE_FILE, Conversations, by_adjacency,
-                            context_lists, context_positions, from_lists, line_numbers)
+from .conversations import (DEFAULT_CONTEXT_SIZE, Conversations, by_adjacency, context_lists, context_positions,
+                            from_lists, line_numbers)
 from .download import fetch
 from .errors import CorpusFormatError
 
@@ -332,7 +332,8 @@ def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) 
     well_formed = _numpy(pc.match_substring_regex(lists, _ID_LIST))
     for row in np.flatnonzero(~well_formed):
         reader.bad(name, int(records.numbers[row]),
-                   f"expected the conversation's line ids as a list like ['L194', 'L195'], found {lists[row].as_py()[:60]!r}")
+                   "expected the conversation's line ids as a list like ['L194', 'L195'], "
+                   f"found {lists[row].as_py()[:60]!r}")
     rows = np.flatnonzero(well_formed)
     split = pc.split_pattern(pc.replace_substring_regex(lists.filter(pa.array(well_formed)), r"[\[\]'\s]", ""), ",")
     ids = pc.list_flatten(split)
@@ -348,7 +349,8 @@ def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) 
             bad.setdefault(int(conversation[i]), i)
         for c, i in sorted(bad.items()):
             earlier = int(listed.numbers[conversation[first[codes[i]]]])
-            reader.bad(name, int(listed.numbers[c]), f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}")
+            reader.bad(name, int(listed.numbers[c]),
+                       f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}")
         listed = listed.without(np.array(sorted(bad)))
     return listed
 
@@ -403,7 +405,8 @@ def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender
     positions = context_positions(conversations, speaker, keep, context_size)
     rows = pool[keep]
     with ThreadPoolExecutor(max_workers=_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
-        others = {k: executor.submit(records.field, fields[k], rows) for k in ("text", "character_id", "character_name")}
+        others = {k: executor.submit(records.field, fields[k], rows)
+                  for k in ("text", "character_id", "character_name")}
         context = context_lists(positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS,
                                 mapper=executor.map)
         others = {k: future.result() for k, future in others.items()}
@@ -511,7 +514,8 @@ def read_corpus(
         records, rows, gender = _read_collated(path, reader, encoding)
         speaker, fields = None, COLLATED_FIELDS
     stats.lines_read = len(rows)
-    columns, labels = _assemble(records, rows, fields, gender, speaker, reader, listed, int(context_size), include_unknown)
+    columns, labels = _assemble(records, rows, fields, gender, speaker, reader, listed, int(context_size),
+                                include_unknown)
 
     if stats.skipped_bad_lines:
         logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))

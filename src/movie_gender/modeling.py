@@ -203,8 +203,8 @@ class BiLSTMClassifier(
         return [{"label": names["1"], "score": float(p)} if p >= 0.5 else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]
 
-    def predict_characters(self, texts: "list[str]", character_ids: "list[str]", context: "list[list[str]] | None" = None,
-                           batch_size: int = 512) -> "list[dict[str, Any]]":
+    def predict_characters(self, texts: "list[str]", character_ids: "list[str]",
+                           context: "list[list[str]] | None" = None, batch_size: int = 512) -> "list[dict[str, Any]]":
         """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
         ``config.character_threshold`` or above.
 

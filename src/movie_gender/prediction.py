@@ -44,7 +44,8 @@ def line_logits(model, texts: list[str], context: list[list[str]] | None = None,
             if context is None:
                 out[start:end] = model.predict_logits(texts[start:end], batch_size=batch_size)
             else:
-                out[start:end] = model.predict_logits(texts[start:end], context=context[start:end], batch_size=batch_size)
+                out[start:end] = model.predict_logits(texts[start:end], context=context[start:end],
+                                                      batch_size=batch_size)
             bar.update(end - start)
     return out
 
@@ -70,7 +71,8 @@ def score_lines(model, dataset: datasets.Dataset, *, batch_size: int = 512, prog
     p = 1 / (1 + np.exp(-logits.astype(np.float64)))
     threshold = float(getattr(model.config, "threshold", 0.5))
     columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
-    columns.update(text=texts, p_female=pa.array(p, pa.float64()), predicted_label=_label_names(model, (p >= threshold).astype(int)))
+    columns.update(text=texts, p_female=pa.array(p, pa.float64()),
+                   predicted_label=_label_names(model, (p >= threshold).astype(int)))
     if "label" in dataset.column_names:
         columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64))
     return pa.table(columns)
@@ -81,7 +83,8 @@ def score_characters(model, dataset: datasets.Dataset, *, batch_size: int = 512,
     characters' first lines; P(female) from the mean log-odds of the character's lines (as
     :meth:`BiLSTMClassifier.predict_characters`), labelled at ``config.character_threshold``."""
     if "character_id" not in dataset.column_names:
-        raise ValueError("the data has no 'character_id' column, so lines cannot be grouped by character; use --by line")
+        raise ValueError("the data has no 'character_id' column, so lines cannot be grouped by character; "
+                         "use --by line")
     texts = dataset["text"]
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
     characters = aggregate_logits(dataset["character_id"], logits)

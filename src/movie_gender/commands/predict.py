@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_argument_group("many lines (instead of TEXT)")
     source.add_argument("--file", help="a UTF-8 text file with one line of dialogue per line ('-': standard input); "
                                        "prints one JSON object per line, in order")
-    source.add_argument("--dataset", help="a saved DatasetDict folder (build-dataset --output) or a Hub dataset repo id; "
-                                          "scores the lines of --split")
+    source.add_argument("--dataset", help="a saved DatasetDict folder (build-dataset --output) or a Hub dataset "
+                                          "repo id; scores the lines of --split")
     source.add_argument("--split", default="test", help="with --dataset: the split to score (default: %(default)s)")
     source.add_argument("--corpus", metavar="SRC",
                         help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "character_id, text, p_female, predicted_label, corpus_label) (default: %(default)s)")
     p.add_argument("--output", type=Path, metavar="FILE",
                    help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines")
-    p.add_argument("--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)")
+    p.add_argument("--batch-size", type=common.positive_int, default=512,
+                   help="lines per forward pass (default: %(default)s)")
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model or of --dataset")
     corpus = p.add_argument_group("with --corpus")
     corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file")
