@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "prints one JSON object per line, in order")
     source.add_argument("--dataset", help="a saved DatasetDict folder (build-dataset --output) or a Hub dataset "
                                           "repo id; scores the lines of --split")
-    source.add_argument("--split", default="test", help="with --dataset: the split to score (default: %(default)s)")
+    source.add_argument("--split", default="test",
+                        help="with --dataset: the split to score; train is balanced by oversampling, so its lines "
+                             "repeat (default: %(default)s)")
     source.add_argument("--corpus", metavar="SRC",
                         help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
                              "every line, including those of characters of unknown gender")
