@@ -22,15 +22,13 @@ import yaml
 from imblearn.under_sampling import RandomUnderSampler
 from imblearn.over_sampling import RandomOverSampler
 
-from .conversations import DEFAULT_CONTEXT_SIZE
+from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
 from .corpus import DEFAULT_URL, LABEL_NAMES, CorpusStats, read_corpus
 from .download import atomic_path
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-SPLIT_MODES = ("movie", "random", "tutorial")
-BALANCE_MODES = ("oversample", "undersample", "none")
 
 
 @dataclass
@@ -143,19 +141,19 @@ def _counts(labels: np.ndarray) -> dict[str, int]:
 
 
 def prepare_dataset(
-    source: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    source: str | os.PathLike | datasets.Dataset = DataOptions.corpus,
     *,
-    split: str = "movie",
-    balance: str = "oversample",
-    seed: int = 42,
-    validation_size: float = 0.1,
-    test_size: float = 0.1,
-    test_per_class: int = 10_000,
-    drop_overlap: bool = False,
-    skip_bad_lines: bool = False,
-    sha256: str | None = None,
-    encoding: str = "latin-1",
-    context_size: int = DEFAULT_CONTEXT_SIZE,
+    split: str = DataOptions.split,
+    balance: str = DataOptions.balance,
+    seed: int = DataOptions.seed,
+    validation_size: float = DataOptions.validation_size,
+    test_size: float = DataOptions.test_size,
+    test_per_class: int = DataOptions.test_per_class,
+    drop_overlap: bool = DataOptions.drop_overlap,
+    skip_bad_lines: bool = DataOptions.skip_bad_lines,
+    sha256: str | None = DataOptions.sha256,
+    encoding: str = DataOptions.encoding,
+    context_size: int = DataOptions.context_size,
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
     if split not in SPLIT_MODES:
@@ -211,19 +209,19 @@ def prepare_dataset(
 
 
 def build_dataset(
-    source: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    source: str | os.PathLike | datasets.Dataset = DataOptions.corpus,
     *,
-    split: str = "movie",
-    balance: str = "oversample",
-    seed: int = 42,
-    validation_size: float = 0.1,
-    test_size: float = 0.1,
-    test_per_class: int = 10_000,
-    drop_overlap: bool = False,
-    skip_bad_lines: bool = False,
-    sha256: str | None = None,
-    encoding: str = "latin-1",
-    context_size: int = DEFAULT_CONTEXT_SIZE,
+    split: str = DataOptions.split,
+    balance: str = DataOptions.balance,
+    seed: int = DataOptions.seed,
+    validation_size: float = DataOptions.validation_size,
+    test_size: float = DataOptions.test_size,
+    test_per_class: int = DataOptions.test_per_class,
+    drop_overlap: bool = DataOptions.drop_overlap,
+    skip_bad_lines: bool = DataOptions.skip_bad_lines,
+    sha256: str | None = DataOptions.sha256,
+    encoding: str = DataOptions.encoding,
+    context_size: int = DataOptions.context_size,
 ) -> datasets.DatasetDict:
     """Build the train / validation / test DatasetDict with a class-balanced train split.
 
