@@ -388,27 +388,25 @@ def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender
     pool, gender = rows[member], gender[member]
     stats.unknown_gender += int((gender == -1).sum())
     keep = np.flatnonzero(gender >= (-1 if include_unknown else 0))
+    ids = records.columns({"line_id": fields["line_id"], "movie_id": fields["movie_id"]}, pool)
+    line_id, movie_id = (_trim(ids[k], records.trimmed) for k in ("line_id", "movie_id"))
+    if listed is not None:
+        conversations = _listed_conversations(listed, line_id, movie_id, reader)
+        stats.lines_outside_conversations = conversations.outside
+    else:
+        conversations = by_adjacency(movie_id, line_numbers(line_id))
+    stats.conversations_source, stats.conversations = conversations.source, conversations.count
+    if speaker is None:
+        speaker = np.asarray(pc.dictionary_encode(_trim(records.field(fields["character_id"], pool), records.trimmed))
+                             .indices.to_numpy(zero_copy_only=False))
+    else:
+        speaker = speaker[member]
+    conversation, turn, openers = conversations.rows(keep)
+    positions = context_positions(conversations, speaker, keep, context_size)
     rows = pool[keep]
-    # Arrow's take releases the GIL: the columns are cut out by worker threads while numpy works out the
-    # conversations and the context here; the identifiers, needed first, are asked for first.
-    with ThreadPoolExecutor(max_workers=_CPUS) as executor:
-        ids = {k: executor.submit(records.field, fields[k], pool) for k in ("line_id", "movie_id")}
+    with ThreadPoolExecutor(max_workers=_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
         others = {k: executor.submit(records.field, fields[k], rows)
                   for k in ("text", "character_id", "character_name")}
-        line_id, movie_id = (_trim(ids[k].result(), records.trimmed) for k in ("line_id", "movie_id"))
-        if listed is not None:
-            conversations = _listed_conversations(listed, line_id, movie_id, reader)
-            stats.lines_outside_conversations = conversations.outside
-        else:
-            conversations = by_adjacency(movie_id, line_numbers(line_id))
-        stats.conversations_source, stats.conversations = conversations.source, conversations.count
-        if speaker is None:
-            speaker = np.asarray(pc.dictionary_encode(_trim(records.field(fields["character_id"], pool),
-                                                            records.trimmed)).indices.to_numpy(zero_copy_only=False))
-        else:
-            speaker = speaker[member]
-        conversation, turn, openers = conversations.rows(keep)
-        positions = context_positions(conversations, speaker, keep, context_size)
         context = context_lists(positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS,
                                 mapper=executor.map)
         others = {k: future.result() for k, future in others.items()}
