@@ -104,6 +104,8 @@ class BiLSTMConfig:
     character_threshold: float = setting(0.5, "character-level decision threshold on P(female), chosen on validation",
                                          cli=False)
     model_type: str = setting("movie-gender-bilstm", "the model family, for loaders", cli=False)
+    character_threshold: float = setting(0.5, "P(female) of a character (the mean log-odds of its lines) at or above "
+                                         "which predict_characters calls it female", cli=False)
 
     def __post_init__(self) -> None:
         for name in ("threshold", "character_threshold"):

@@ -27,6 +27,8 @@ from sklearn.metrics import (accuracy_score, average_precision_score, balanced_a
 
 from .baselines import BASELINES, DEFAULT_BASELINES, BaselineResources, available_baselines, baseline_scores
 from .bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
+from .characters import aggregate_logits
+from .characters import logit as _logit
 from .corpus import LABEL_NAMES
 from .download import atomic_path
 
@@ -102,21 +104,11 @@ def natural_train(train_split):
 def aggregate_by_character(character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float],
                            min_lines: int = 5) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
-    ids = np.asarray(character_ids)
-    labels = np.asarray(labels)
-    logits = _logit(np.asarray(scores, dtype=np.float64))
-    names, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    # Rounded so that equal line scores give exactly equal character scores (no float-summation order ties).
-    mean_logit = np.round(np.bincount(inverse, weights=logits) / counts, 9)
-    character_label = np.zeros(len(names), dtype=np.int64)
-    character_label[inverse] = labels
-    keep = counts >= min_lines
-    return names[keep].tolist(), character_label[keep], 1 / (1 + np.exp(-mean_logit[keep])), counts[keep]
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
+    characters = aggregate_logits(character_ids, _logit(np.asarray(scores, dtype=np.float64)))
+    character_label = np.zeros(len(characters.ids), dtype=np.int64)
+    character_label[characters.inverse] = np.asarray(labels)
+    keep = characters.n_lines >= min_lines
+    return characters.ids[keep].tolist(), character_label[keep], characters.p_female[keep], characters.n_lines[keep]
 
 
 # ------------------------------------------------------------------------------------------------------- plots

@@ -25,6 +25,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .characters import aggregate_logits
 from .configuration import POOLING, BiLSTMConfig
 from .download import atomic_path
 from .errors import ModelLoadError, first_line
@@ -210,6 +211,36 @@ class BiLSTMClassifier(
         return [{"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]
 
+    def predict_characters(self, texts: "list[str]", character_ids: "list[str]",
+                           context: "list[list[str]] | None" = None, batch_size: int = 512) -> "list[dict[str, Any]]":
+        """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
+        ``config.character_threshold`` or above.
+
+        ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
+        context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
+        probability of ``label``), one per character in order of first appearance.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        character_ids = [character_ids] if isinstance(character_ids, str) else list(character_ids)
+        if len(character_ids) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(character_ids)} character ids; give one per text")
+        if not texts:
+            return []
+        if context is None:
+            logits = self.predict_logits(texts, batch_size=batch_size)
+        else:
+            if not getattr(self.config, "context_size", 0):
+                raise ValueError("this model reads single lines and takes no context; call without context")
+            logits = self.predict_logits(texts, context=context, batch_size=batch_size)
+        characters = aggregate_logits(character_ids, logits)
+        threshold, names = self.config.character_threshold, self.config.id2label
+        out = []
+        for entry in np.argsort(characters.first_line, kind="stable"):
+            p = float(characters.p_female[entry])
+            female = p >= threshold
+            out.append({"character_id": str(characters.ids[entry]), "n_lines": int(characters.n_lines[entry]),
+                        "p_female": p, "label": names["1" if female else "0"], "score": p if female else 1 - p})
+        return out
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`), and
