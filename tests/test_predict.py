@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import SEP, synthetic_dialogues, write_corpus_folder
+from tests.factories import SEP, synthetic_dialogues, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell, train_tokenizer
 from movie_gender.cli import main as cli_main
 from movie_gender.commands import predict as predict_command
