@@ -13,7 +13,8 @@ from movie_gender import precision
 from movie_gender.precision import bf16_recommended, native_bf16_cpu, parse_cpuinfo, resolve_bf16
 
 CPU = torch.device("cpu")
-LARGE, SMALL = BiLSTMConfig(hidden_size=256), BiLSTMConfig(hidden_size=32, num_layers=1, embedding_dim=50)
+LARGE = BiLSTMConfig(embedding_dim=200, hidden_size=256, num_layers=4)
+SMALL = BiLSTMConfig(embedding_dim=50, hidden_size=32, num_layers=1)
 AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
 AVX512_ONLY = frozenset({"avx2", "avx512f", "avx512_vnni"})
 

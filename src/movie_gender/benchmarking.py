@@ -24,7 +24,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 SEP = " +++$+++ "
 FULL_SIZE = {"n_lines": 304_713, "n_characters": 9_035, "n_movies": 617}
-MODEL_KEYS = ("hidden_size", "num_layers", "dropout", "pooling", "freeze_embeddings")
 
 
 # ----------------------------------------------------------------------------------------------- machine
@@ -132,15 +131,13 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> floa
 
 # ----------------------------------------------------------------------------------------------- models
 def tutorial_config(vocab_size: int, embedding_dim: int = 200) -> BiLSTMConfig:
-    """The tutorial's architecture: 200d embeddings, 4 x 256 BiLSTM on the final hidden states."""
-    return BiLSTMConfig(vocab_size=vocab_size, embedding_dim=embedding_dim, hidden_size=256, num_layers=4,
-                        dropout=0.2, pooling="last", freeze_embeddings=False)
+    """The tutorial preset's architecture (4 x 256 BiLSTM on the final hidden states) over 200d embeddings."""
+    return replace(PRESETS["tutorial"].model, vocab_size=vocab_size, embedding_dim=embedding_dim)
 
 
 def default_config(vocab_size: int, embedding_dim: int = 50) -> BiLSTMConfig:
-    """The default preset's architecture over 50d GloVe."""
-    preset = PRESETS["default"]
-    return BiLSTMConfig(vocab_size=vocab_size, embedding_dim=embedding_dim, **{k: preset[k] for k in MODEL_KEYS})
+    """The default preset's architecture over ``embedding_dim`` GloVe."""
+    return replace(PRESETS["default"].model, vocab_size=vocab_size, embedding_dim=embedding_dim)
 
 
 # ----------------------------------------------------------------------------------------------- references
@@ -368,13 +365,13 @@ def bench_glove(glove: str, tokenizer, repeats: int) -> dict:
 
 def _memory_child(corpus: str, glove: str, steps: int, queue) -> None:
     """In a fresh (spawned) process: a short default-preset training run; reports the process' peak RSS (VmHWM)."""
-    from .pipeline import DataOptions, TrainOptions, train_model
+    from .configuration import DataOptions, TrainOptions
+    from .pipeline import train_model
 
-    preset = PRESETS["default"]
     with tempfile.TemporaryDirectory() as out:
         train_model(TrainOptions(output=out + "/m", data=DataOptions(corpus=corpus), glove=glove,
-                                 model={k: preset[k] for k in MODEL_KEYS},
-                                 training=TrainingConfig(epochs=1, max_steps=steps, batch_size=256), bootstrap=0))
+                                 training=replace(PRESETS["default"].training, epochs=1, max_steps=steps),
+                                 bootstrap=0))
     with open("/proc/self/status", encoding="utf-8") as status:
         queue.put(next(int(line.split()[1]) for line in status if line.startswith("VmHWM")))
 
@@ -400,7 +397,7 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
     matrix, _ = load_glove(glove, data.tokenizer)
     dataset = data.dataset
     val = EncodedSplit.from_texts(data.tokenizer, dataset["validation"]["text"], dataset["validation"]["label"])
-    preset = PRESETS["default"]
+    preset = PRESETS["default"].training
     results = {}
     runs = (("auto precision + length buckets", {}), ("fp32 + buckets", {"bf16": False}),
             ("bf16 + buckets", {"bf16": True}), ("auto precision, no buckets", {"bucket_batches": 1}))
@@ -408,9 +405,7 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
         torch.manual_seed(0)
         model = BiLSTMClassifier(default_config(data.tokenizer.get_vocab_size(), matrix.shape[1]))
         model.load_embeddings(matrix)
-        config = TrainingConfig(epochs=preset["epochs"], batch_size=preset["batch_size"],
-                                learning_rate=preset["learning_rate"], patience=preset["patience"], checkpoint_every=0,
-                                **overrides)
+        config = replace(preset, checkpoint_every=0, **overrides)
         r = train(model, data.encoded, val, config, progress=False)
         results[name] = {"best_val_auc": r.best_validation_auc, "best_epoch": r.best_epoch, "seconds": r.seconds,
                          "precision": "bf16" if r.bf16 else "fp32"}
@@ -461,7 +456,7 @@ def run_benchmark(options: BenchOptions) -> dict:
     tutorial_steps = max(4, steps // 2)
     results["train_tutorial"] = bench_training("tutorial 4x256", tutorial, data, tutorial_steps, repeats, 256)
     results["train_default"] = bench_training("default preset", default, data, steps, repeats,
-                                              PRESETS["default"]["batch_size"])
+                                              PRESETS["default"].training.batch_size)
     results["predict_tutorial"] = bench_inference("tutorial 4x256", tutorial, data, repeats)
     results["predict_default"] = bench_inference("default preset", default, data, repeats)
     results["glove"] = glove

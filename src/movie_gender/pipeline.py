@@ -10,63 +10,25 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import datasets
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
-from .corpus import DEFAULT_URL
-from .dataset import prepare_dataset
+from .configuration import DataOptions, TrainOptions
+from .dataset import DatasetReport, prepare_dataset
 from .download import atomic_path
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
-from .glove import DEFAULT_GLOVE, load_glove
+from .glove import load_glove
 from .hub import load_hub_dataset, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
-from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
-from .training import EncodedSplit, TrainingConfig, train
+from .tokenizer import train_tokenizer
+from .training import EncodedSplit, train
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DataOptions:
-    """Where the data comes from and how it is split (see :func:`movie_gender.build_dataset`)."""
-
-    corpus: str = DEFAULT_URL
-    dataset: str | None = None  # a saved DatasetDict folder or Hub dataset repo id, instead of building one
-    split: str = "movie"
-    balance: str = "oversample"
-    seed: int = 42
-    validation_size: float = 0.1
-    test_size: float = 0.1
-    test_per_class: int = 10_000
-    drop_overlap: bool = False
-    skip_bad_lines: bool = False
-    encoding: str = "latin-1"
-
-
-@dataclass
-class TrainOptions:
-    """Everything scripts/train.py sets: data, vocabulary, GloVe, architecture, optimisation, evaluation."""
-
-    output: str
-    data: DataOptions = field(default_factory=DataOptions)
-    glove: str = DEFAULT_GLOVE
-    glove_member: str | None = None
-    unknown_init: str = "zeros"
-    min_frequency: int = 1
-    max_vocab_size: int | None = None
-    max_length: int = DEFAULT_MAX_LENGTH
-    model: dict = field(default_factory=dict)  # BiLSTMConfig fields other than vocab_size / embedding_dim
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    checkpoint_dir: str | None = None  # default: OUTPUT.checkpoints beside the output folder (never pushed)
-    resume: bool = False
-    min_lines: int = 5
-    bootstrap: int = 1000
-    preset: str = "custom"
 
 
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
@@ -92,11 +54,17 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
         counts = {s: {"male": d["label"].count(0), "female": d["label"].count(1)} for s, d in dataset.items()}
         return dataset, {"split": "prepared", "balance": "as prepared", "corpus": {"source": options.dataset},
                          "class_counts": counts}
-    dataset, report = prepare_dataset(
+    dataset, report = build_data(options)
+    return dataset, report.to_dict()
+
+
+def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
+    """Build the DatasetDict from ``options.corpus`` as ``options`` say (:func:`movie_gender.dataset.prepare_dataset`)."""
+    return prepare_dataset(
         options.corpus, split=options.split, balance=options.balance, seed=options.seed,
         validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding)
-    return dataset, report.to_dict()
+        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, sha256=options.sha256,
+        encoding=options.encoding, context_size=options.context_size)
 
 
 def check_writable(folder: Path) -> None:
@@ -148,7 +116,7 @@ def train_model(options: TrainOptions) -> dict:
     matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member,
                                   unknown_init=options.unknown_init, seed=options.training.seed,
                                   encoded=(train_data.ids, train_data.lengths))
-    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **options.model)
+    config = replace(options.model, vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]))
     torch.manual_seed(options.training.seed)
     model = BiLSTMClassifier(config)
     model.load_embeddings(matrix)
@@ -191,4 +159,4 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
     return {"model": model_id, "eval_split": split, "bootstrap": bootstrap, **report, "dataset": data_report}, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "training_protocol"]
+__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "build_data", "training_protocol"]
