@@ -105,7 +105,7 @@ def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def time_both(run: Callable[[], None], device: torch.device, repeats: int = 3) -> tuple[float, float]:
+def time_both(run: Callable[[], None], device: torch.device, repeats: int = 2) -> tuple[float, float]:
     """Best-of-``repeats`` seconds of ``run()`` in fp32 and under bf16 autocast, interleaved (after one warm-up each)."""
     best = {False: float("inf"), True: float("inf")}
     for attempt in range(repeats + 1):
