@@ -142,6 +142,7 @@ def bf16_recommended(device: torch.device, config: BiLSTMConfig, *, training: bo
     """
     forced = precision_override()
     if forced != "auto":
+        _log_once(("forced", forced), logging.INFO, f"precision forced by {ENV_VAR}={forced}")
         return resolve_bf16(forced == "bf16", device, config)
     shape = (config.embedding_dim, config.hidden_size, config.num_layers, config.bidirectional)
     key = (device.type, shape, training, probe is not None)
