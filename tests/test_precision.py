@@ -61,16 +61,18 @@ def test_with_native_bf16_the_faster_precision_wins_by_a_margin(monkeypatch) -> 
     fake_timings(monkeypatch, fp32_s=1.0, bf16_s=0.4)
     assert bf16_recommended(CPU, LARGE, probe=lambda: None)
     precision.clear_decisions()
-    fake_timings(monkeypatch, fp32_s=1.0, bf16_s=1.3)  # small layers: bf16 slower
-    assert not bf16_recommended(CPU, SMALL, probe=lambda: None)
+    fake_timings(monkeypatch, fp32_s=1.0, bf16_s=1.3)  # bf16 slower
+    assert not bf16_recommended(CPU, LARGE, training=True, probe=lambda: None)
     precision.clear_decisions()
     fake_timings(monkeypatch, fp32_s=1.0, bf16_s=0.95)  # a gain within noise is not worth the precision
     assert not bf16_recommended(CPU, LARGE, probe=lambda: None)
 
 
-def test_without_a_probe_the_rule_is_conservative(monkeypatch) -> None:
+def test_small_layers_stay_fp32_without_timing_and_large_ones_need_a_probe_to_be_timed(monkeypatch) -> None:
     fake_cpu(monkeypatch, AMX)
-    assert bf16_recommended(CPU, LARGE) and not bf16_recommended(CPU, SMALL)
+    calls = fake_timings(monkeypatch, fp32_s=1.0, bf16_s=0.1)
+    assert not bf16_recommended(CPU, SMALL, probe=lambda: None) and calls == []  # the same answer in every process
+    assert bf16_recommended(CPU, LARGE)  # no probe to time: native bf16 and large layers
 
 
 def test_the_decision_is_taken_once_per_process_and_shape_and_logged_once(monkeypatch, caplog) -> None:
