@@ -57,7 +57,7 @@ def test_the_reference_loops_compute_the_same_model() -> None:
 def test_the_synthetic_corpus_is_read_alike_by_both_sides(tmp_path) -> None:
     folder = bench.write_full_size_corpus(tmp_path, n_lines=3000, n_characters=80, n_movies=12)
     ours = build_dataset(folder, split="tutorial", test_per_class=100)
-    x, y, valid, test = bench.pandas_reference(folder, test_per_class=100)
+    _, y, valid, test = bench.pandas_reference(folder, test_per_class=100)
     assert len(test) == len(ours["test"]) == 200
     assert len(valid) + len(y) > 0 and set(np.unique(y)) == {0, 1}
     assert sorted(ours["test"]["text"]) == sorted(test["text"])

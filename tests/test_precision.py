@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender import precision
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, precision, train_tokenizer
 from movie_gender.precision import bf16_recommended, native_bf16_cpu, parse_cpuinfo, resolve_bf16
 
 CPU = torch.device("cpu")
@@ -83,8 +82,8 @@ def test_the_decision_is_taken_once_per_process_and_shape_and_logged_once(monkey
             assert bf16_recommended(CPU, LARGE, probe=lambda: None)
     assert len(calls) == 1
     assert [r.getMessage() for r in caplog.records if "precision for" in r.getMessage()] == [
-        "precision for 4x256 LSTM (inference) on cpu: bf16 autocast (native bf16; timed 1000.0 ms fp32 vs "
-        "400.0 ms bf16)"]
+        ("precision for 4x256 LSTM (inference) on cpu: bf16 autocast (native bf16; timed 1000.0 ms fp32 vs "
+         "400.0 ms bf16)")]
     bf16_recommended(CPU, LARGE, training=True, probe=lambda: None)
     assert len(calls) == 2  # training is timed separately (backward pass)
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from ..benchmarking import BenchOptions, format_table, run_benchmark
 from ..corpus import DEFAULT_URL
-from .common import positive_int
 from ..glove import DEFAULT_GLOVE
+from .common import positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
