@@ -75,6 +75,21 @@ def test_card_holds_the_real_metric_values(trained) -> None:
     assert "Limitations and bias" in card and "real person" in card
 
 
+def test_card_widget_lines_are_validation_lines_stored_at_training(trained) -> None:
+    from movie_gender.dataset import prepare_dataset
+
+    corpus, _, out = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    validation = prepare_dataset(corpus)[0]["validation"]  # the same defaults (movie split, seed 42) as the run
+    examples = metrics["examples"]
+    assert len(examples) == 6 and {e["label"] for e in examples} == {"male", "female"}
+    by_text = dict(zip(validation["text"], validation.features["label"].int2str(validation["label"])))
+    assert all(by_text[e["text"]] == e["label"] for e in examples)
+    header = yaml.safe_load((out / "README.md").read_text().split("---")[1])
+    assert [w["text"] for w in header["widget"]] == [" ".join(e["text"].split()) for e in examples]
+    assert set(metrics["versions"]) >= {"torch", "datasets", "tokenizers", "huggingface_hub", "movie-gender"}
+
+
 def test_folder_loads_and_reproduces_the_test_scores(trained) -> None:
     corpus, _, out = trained
     model = BiLSTMClassifier.from_pretrained(out)

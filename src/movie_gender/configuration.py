@@ -20,6 +20,7 @@ from .conversations import DEFAULT_CONTEXT_SIZE
 from .corpus import DEFAULT_URL
 from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from .tokenizer import DEFAULT_MAX_LENGTH
+from .tracking import REPORT_TO
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -186,6 +187,11 @@ class TrainOptions:
     bootstrap: int = setting(1000, "bootstrap resamples over movies for 95% intervals; 0 = none", check="non_negative",
                              group="evaluation")
     preset: str = setting("custom", "the name of the preset the settings came from, for metrics.json", cli=False)
+    report_to: str = setting("none", "tensorboard: log the loss of every step and the validation metrics of every "
+                             "epoch (needs pip install \"movie-gender[tracking]\"); none: no tracking",
+                             choices=REPORT_TO, group="output and resuming")
+    logging_dir: str | None = setting(None, "where --report-to writes its logs (default: OUTPUT.logs beside the output "
+                                      "folder, never pushed)", group="output and resuming")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):  # the older form: BiLSTMConfig fields other than vocab_size / embedding_dim

@@ -10,6 +10,7 @@ features and on the hidden layer, with a ReLU between fc1 and fc2.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,19 +18,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from tokenizers import Tokenizer
 from torch import nn
 
 from .configuration import POOLING, BiLSTMConfig
+from .download import atomic_path
 from .errors import ModelLoadError, first_line
+from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
 from .persistence import load_model_folder, model_file, save_model_folder
 from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
 from .tokenizer import encode
-
-# Where the project lives; the Hub mixin records it in generated cards.
-PROJECT_URL = "https://github.com/movie-gender/movie-gender"
 
 
 @dataclass
@@ -44,7 +44,7 @@ class BiLSTMClassifier(
     nn.Module,
     PyTorchModelHubMixin,
     library_name="movie-gender",
-    tags=["text-classification", "gender", "movie-dialogue", "glove", "bilstm", "movie-gender"],
+    tags=list(TAGS),
     license="mit",
     pipeline_tag="text-classification",
     repo_url=PROJECT_URL,
@@ -52,7 +52,9 @@ class BiLSTMClassifier(
     """Embedding (GloVe) -> BiLSTM -> pooled features -> dropout -> fc1 -> ReLU -> dropout -> fc2 -> one logit.
 
     Sequences are packed, so padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels
-    with the model in save_pretrained / from_pretrained and is what ``predict`` uses.
+    with the model in save_pretrained / from_pretrained and is what ``predict`` uses. ``metrics`` (the metrics.json of
+    its training run, set by :func:`movie_gender.train_model` and restored by ``from_pretrained``) is what the model
+    card reports; without it ``save_pretrained`` / ``push_to_hub`` write a short card that says no results exist.
     """
 
     def __init__(self, config: BiLSTMConfig) -> None:
@@ -60,8 +62,8 @@ class BiLSTMClassifier(
         if isinstance(config, dict):
             config = BiLSTMConfig.from_dict(config)
         self.config = config
-        self._hub_mixin_config = config
         self.tokenizer: Tokenizer | None = None
+        self.metrics: dict | None = None
         directions = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding.weight.requires_grad = not config.freeze_embeddings
@@ -259,8 +261,41 @@ class BiLSTMClassifier(
                 for p in proba]
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`)."""
+        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`), and
+        metrics.json without local file paths when the model carries its training metrics."""
         save_model_folder(self, save_directory)
+        if self.metrics:
+            with atomic_path(save_directory / "metrics.json") as tmp:
+                tmp.write_text(json.dumps(public_metrics(self.metrics), indent=2) + "\n")
+
+    def save_pretrained(self, save_directory: str | Path, *, model_card_kwargs: dict[str, Any] | None = None,
+                        **kwargs: Any) -> str | None:
+        """huggingface_hub's ``save_pretrained``; the card (README.md, kept if one exists) names the folder in its
+        usage snippet unless ``model_card_kwargs`` gives ``repo_id``."""
+        card = {"repo_id": Path(save_directory).name, **(model_card_kwargs or {})}
+        return super().save_pretrained(save_directory, model_card_kwargs=card, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
+        card, whose usage snippet names ``repo_id``); ``model_card_kwargs`` may add ``dataset_repo``."""
+        return super().push_to_hub(repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id},
+                                   **kwargs)
+
+    def generate_model_card(self, *args: Any, repo_id: str | None = None, dataset_repo: str | None = None,
+                            plots: tuple[str, ...] = (), **kwargs: Any) -> ModelCard:
+        """The movie-gender card (root ``model_card.md``): results, baselines, data, training, versions and limits
+        from ``self.metrics``, or a short card saying no results are recorded. The mixin's metadata (library,
+        licence, tags, pipeline tag) is the card's metadata."""
+        base = super().generate_model_card().data
+        examples = [dict(e) for e in (self.metrics or {}).get("examples", [])]
+        if examples and self.tokenizer is not None:
+            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples])):
+                example["score"] = f"{p:.2f}"
+        for example in examples:
+            example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
+            example.setdefault("score", "n/a")
+        return ModelCard(render_model_card(base, self.config.to_dict(), self.metrics, repo_id=repo_id,
+                                           dataset_repo=dataset_repo, examples=examples, plots=plots, **kwargs))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> BiLSTMClassifier:
@@ -285,7 +320,17 @@ class BiLSTMClassifier(
                          **model_kwargs: Any) -> BiLSTMClassifier:
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
                           local_files_only=local_files_only, token=token)
-        return load_model_folder(cls, model_id, config, hub_kwargs, map_location)
+        model = load_model_folder(cls, model_id, config, hub_kwargs, map_location)
+        model.metrics = _saved_metrics(model_id, hub_kwargs)
+        return model
+
+
+def _saved_metrics(model_id: str, hub_kwargs: dict) -> dict | None:
+    """The metrics.json beside a model (folder or Hub repo), for its card; None when absent or unreadable."""
+    try:
+        return json.loads(Path(model_file(model_id, "metrics.json", **hub_kwargs)).read_text())
+    except (ModelLoadError, HfHubHTTPError, OSError, ValueError):
+        return None
 
 
 __all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "POOLING", "PROJECT_URL", "model_file",

@@ -23,9 +23,10 @@ from .download import atomic_path
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import load_glove
-from .hub import load_hub_dataset, write_model_card
+from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
 from .tokenizer import train_tokenizer
+from .tracking import make_tracker
 from .training import EncodedSplit, train
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def hardware() -> str:
 
 def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
     """Model files, metrics.json, the plots and the rendered card."""
+    model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
     model.save_pretrained(folder)
     with atomic_path(folder / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -97,7 +99,7 @@ def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: 
     line = scores["line"]
     plot_roc(line["labels"], {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}, folder / "roc_curve.png",
              f"ROC, lines, {metrics['eval_split']} split")
-    write_model_card(folder)
+    write_model_card(folder, model)
 
 
 def train_model(options: TrainOptions) -> dict:
@@ -125,8 +127,13 @@ def train_model(options: TrainOptions) -> dict:
                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
 
     validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"])
-    result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume)
+    tracker = make_tracker(options.report_to, options.logging_dir or output.with_name(output.name + ".logs"))
+    try:
+        result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
+                       resume=options.resume, tracker=tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
     model.to("cpu")
     report, scores = evaluate(model, train_split, test_split, min_lines=options.min_lines, bootstrap=options.bootstrap,
                               seed=options.training.seed)
@@ -141,6 +148,8 @@ def train_model(options: TrainOptions) -> dict:
                      "total_seconds": time.perf_counter() - started},
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
                       "max_length": options.max_length},
+        "versions": framework_versions(),
+        "examples": select_examples(validation_split, seed=options.training.seed),
     }
     write_outputs(output, model, metrics, scores)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)

@@ -26,6 +26,7 @@ from .download import atomic_path
 from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported  # noqa: F401 (re-exported)
 from .precision import resolve_bf16
 from .tokenizer import encode
+from .tracking import Tracker, epoch_values, step_values
 
 logger = logging.getLogger(__name__)
 
@@ -109,12 +110,14 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
+    tracker: Tracker | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the weights of the best epoch on validation ROC-AUC.
 
     The test split is never seen here. With ``checkpoint_dir``, a checkpoint (model, optimizer, RNG state, epoch,
     step, best weights, history) is written atomically every ``checkpoint_every`` steps, at the end of each epoch and
     on Ctrl-C; ``resume=True`` continues from it and, on CPU with the same seed, ends with the same weights.
+    ``tracker`` (:mod:`movie_gender.tracking`) gets the loss of every step and the validation metrics of every epoch.
     """
     config = config or TrainingConfig()
     device = resolve_device(config.device)
@@ -191,6 +194,8 @@ def train(
                 result.steps += 1
                 rng_at_boundary = torch.get_rng_state()
                 losses.append(loss.item())
+                if tracker is not None:
+                    tracker.log(step_values(losses[-1], scheduler.get_last_lr()[0]), result.steps)
                 lines += len(index)
                 tokens += int(lengths.sum())
                 rate = lines / max(time.perf_counter() - epoch_start, 1e-9)
@@ -205,6 +210,8 @@ def train(
                    **metrics, "seconds": seconds, "lines_per_s": lines / max(seconds, 1e-9),
                    "tokens_per_s": tokens / max(seconds, 1e-9)}
             result.history.append(row)
+            if tracker is not None:
+                tracker.log(epoch_values(row), result.steps)
             improved = not (metrics["val_auc"] <= result.best_validation_auc)  # the first epoch (nan) improves
             if improved:
                 result.best_epoch, result.best_validation_auc, stale = epoch + 1, metrics["val_auc"], 0
