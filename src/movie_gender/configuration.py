@@ -150,8 +150,9 @@ class TrainingConfig:
                                "tutorial", choices=LR_SCHEDULES)
     bucket_batches: int = setting(50, "batches per length bucket (fewer padded steps); 1 = plain shuffled batches",
                                   check="positive")
-    bf16: bool | None = setting(None, "auto: bf16 autocast where the hardware supports it and it is faster (CUDA; "
-                                "AMX/AVX-512 CPUs for hidden size >= 128); bf16 / fp32: always / never",
+    bf16: bool | None = setting(None, "auto: bf16 autocast where the hardware has it natively and it is faster (CUDA; "
+                                "CPUs with AMX / AVX512_BF16, timed once per process); bf16 / fp32: always / never "
+                                "(also: MOVIE_GENDER_PRECISION=auto|bf16|fp32)",
                                 flags=("--precision",), values={"auto": None, "bf16": True, "fp32": False})
     device: str = setting("auto", "auto (CUDA if available), cpu, cuda, cuda:1 ...")
     seed: int = setting(42, "seed for the model's initialisation and batch order; the data split has --split-seed")

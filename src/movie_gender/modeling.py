@@ -23,7 +23,6 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from tokenizers import Tokenizer
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .characters import aggregate_logits
 from .configuration import POOLING, BiLSTMConfig
@@ -31,12 +30,8 @@ from .download import atomic_path
 from .errors import ModelLoadError, first_line
 from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
 from .persistence import load_model_folder, model_file, save_model_folder
-from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported
+from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
 from .tokenizer import encode
-
-# A batch with at most this many distinct line lengths runs one unpadded LSTM call per length (fast fused kernels);
-# a batch with more (e.g. drawn at random) runs one packed call.
-MAX_LENGTH_GROUPS = 8
 
 
 @dataclass
@@ -104,12 +99,7 @@ class BiLSTMClassifier(
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
             lengths = mask.sum(dim=1)
         lengths = lengths.clamp(min=1)  # an empty line reads one [PAD]
-        embedded = self.embedding(input_ids)
-        groups = torch.unique(lengths)
-        if len(groups) <= MAX_LENGTH_GROUPS:
-            features = self._features_by_length(embedded, lengths, groups)
-        else:
-            features = self._features_packed(embedded, lengths)
+        features = self._encode(self.lstm, self.embedding(input_ids), lengths)
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
         logits = self.fc2(self.dropout(hidden_layer)).squeeze(-1)
         loss = None
@@ -117,37 +107,68 @@ class BiLSTMClassifier(
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return ClassifierOutput(logits=logits, loss=loss)
 
-    def _pool(self, steps, hidden: torch.Tensor) -> torch.Tensor:
-        """Features: the final hidden states ("last"), or max / mean+max over the time steps of unpadded sequences."""
-        if self.config.pooling == "last":
-            return torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
+    def _encode(self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor,
+                pooling: str | None = None) -> torch.Tensor:
+        """Pooled features ``[batch, features]`` of right-padded lines ``embedded`` ``[batch, time, dim]`` through
+        ``lstm`` (this model's, or another encoder with the same layout); padding never enters a valid state.
+
+        Lines of one length (``predict`` cuts its batches so) run in one fused call of the whole LSTM. A mix of
+        lengths runs one call per layer and direction over the whole batch: the forward direction reads the padded
+        lines as they are (padding comes after every valid step), the backward direction reads each line reversed
+        within its own length, so it too starts on a valid token. Fused kernels, no per-step path, no packing.
+        """
+        pooling = pooling or self.config.pooling
+        lengths = lengths.to(embedded.device)
+        width = embedded.shape[1]
+        if int(lengths.min()) == width:
+            steps, (hidden, _) = lstm(embedded)
+            last = torch.cat([hidden[-2], hidden[-1]], dim=1) if lstm.bidirectional else hidden[-1]
+            return self._pool(steps, last, lengths, pooling, padded=False)
+        steps, last = self._run_padded(lstm, embedded, lengths)
+        return self._pool(steps, last, lengths, pooling, padded=True)
+
+    def _run_padded(self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor):
+        """Outputs ``[batch, time, directions * hidden]`` (junk at padded steps) and the final hidden states of the
+        last layer ``[batch, directions * hidden]``, one unidirectional LSTM call per layer and direction."""
+        batch, width, _ = embedded.shape
+        positions = torch.arange(width, device=embedded.device)[None, :]
+        ends = lengths[:, None]
+        # Row of the flattened [batch * time] input that each step reads in the backward pass: reversed within
+        # the line's length, padding left in place. Reversing twice restores the order.
+        reverse = torch.where(positions < ends, ends - 1 - positions, positions)
+        reverse = (reverse + torch.arange(batch, device=embedded.device)[:, None] * width).reshape(-1)
+        last_step = (lengths - 1 + torch.arange(batch, device=embedded.device) * width)
+        zeros = embedded.new_zeros(1, batch, lstm.hidden_size)
+        x = embedded
+        for layer in range(lstm.num_layers):
+            outputs, finals = [], []
+            for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
+                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in
+                           (("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh"))]
+                source = x if not suffix else x.reshape(batch * width, -1).index_select(0, reverse).view(batch, width, -1)
+                out = torch.lstm(source, (zeros, zeros), weights, lstm.bias, 1, 0.0, self.training, False, True)[0]
+                flat = out.reshape(batch * width, -1)
+                finals.append(flat.index_select(0, last_step))
+                outputs.append(out if not suffix else flat.index_select(0, reverse).view(batch, width, -1))
+            x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+            if lstm.dropout and self.training and layer + 1 < lstm.num_layers:
+                x = nn.functional.dropout(x, lstm.dropout, training=True)
+        return x, torch.cat(finals, dim=1) if len(finals) > 1 else finals[0]
+
+    @staticmethod
+    def _pool(steps: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, pooling: str, padded: bool) -> torch.Tensor:
+        """Features: the final hidden states ("last"), or max / mean+max over the valid time steps."""
+        if pooling == "last":
+            return last
+        if padded:
+            valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
+            if pooling == "max":
+                return maxed
+            mean = (steps * valid).sum(dim=1) / lengths[:, None].to(steps.dtype)
+            return torch.cat([mean, maxed], dim=1)
         maxed = steps.amax(dim=1)
-        return maxed if self.config.pooling == "max" else torch.cat([steps.mean(dim=1), maxed], dim=1)
-
-    def _features_by_length(self, embedded: torch.Tensor, lengths: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        """Run each group of equal-length lines without padding: oneDNN's fused LSTM kernels need equal lengths."""
-        parts, rows = [], []
-        for length in groups.tolist():
-            index = torch.nonzero(lengths == length).squeeze(1).to(embedded.device)
-            steps, (hidden, _) = self.lstm(embedded[index, :length])
-            parts.append(self._pool(steps, hidden))
-            rows.append(index)
-        features = torch.cat(parts)
-        return features[torch.argsort(torch.cat(rows))]
-
-    def _features_packed(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Many different lengths: one packed LSTM call; padded steps are masked out of the pooling."""
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, (hidden, _) = self.lstm(packed)
-        if self.config.pooling == "last":
-            return self._pool(output, hidden)  # the final hidden states need no unpacking
-        steps, _ = pad_packed_sequence(output, batch_first=True)
-        valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths.to(steps.device)[:, None]).unsqueeze(-1)
-        maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
-        if self.config.pooling == "max":
-            return maxed
-        mean = (steps * valid).sum(dim=1) / lengths.to(steps.device)[:, None].to(steps.dtype)
-        return torch.cat([mean, maxed], dim=1)
+        return maxed if pooling == "max" else torch.cat([steps.mean(dim=1), maxed], dim=1)
 
     # ----------------------------------------------------------------------------------------------- predict
     def _require_tokenizer(self) -> Tokenizer:
@@ -155,11 +176,46 @@ class BiLSTMClassifier(
             raise ValueError("this model has no tokenizer; set model.tokenizer or load it with from_pretrained")
         return self.tokenizer
 
+    def precision_for(self, training: bool = False) -> bool:
+        """Whether ``auto`` precision runs this model in bf16 autocast on its device (decided once per process and
+        shape, see :func:`movie_gender.precision.bf16_recommended`; on a native-bf16 CPU by timing both)."""
+        return bf16_recommended(self.device, self.config, training=training, probe=self._precision_probe(training))
+
+    def _precision_probe(self, training: bool):
+        """A callable running one small batch of this model (forward; and backward when ``training``) without
+        touching its weights, gradients, mode or the global RNG: what the precision policy times both ways."""
+        generator = torch.Generator().manual_seed(0)
+        batch, width = 64, 12
+        ids = torch.randint(0, self.config.vocab_size, (batch, width), generator=generator).to(self.device)
+        # Training batches mix a few lengths (the padded path); predict batches have one (the fused path).
+        lengths = torch.full((batch,), width) - (torch.arange(batch) % 3 if training else 0)
+        parameters = [p for p in self.lstm.parameters() if p.requires_grad]
+
+        def run() -> None:
+            was_training = self.training
+            self.eval()  # no dropout: the probe must not draw from the global RNG
+            try:
+                if training and parameters:
+                    with torch.enable_grad():
+                        logits = self(ids, lengths=lengths).logits
+                        torch.autograd.grad(logits.float().sum(), parameters)
+                else:
+                    with torch.inference_mode():
+                        self(ids, lengths=lengths)
+            finally:
+                self.train(was_training)
+
+        return run
+
     @torch.inference_mode()
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False,
-                        max_lengths_per_batch: int = 1) -> np.ndarray:
-        """Logits for pre-encoded lines: sorted by length, cut into batches of at most ``max_lengths_per_batch``
-        distinct lengths (1: every batch is unpadded, one fused LSTM call), then restored to the input order."""
+                        max_padding: float = 0.125) -> np.ndarray:
+        """Logits for pre-encoded lines, in input order.
+
+        Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
+        while its longest line is at most ``max_padding`` longer than its shortest (``0``: one length per batch,
+        no padding at all), so batches stay full where few lines share a length, with little padding.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.zeros(len(lengths), dtype=np.float32)
@@ -172,14 +228,15 @@ class BiLSTMClassifier(
             start = 0
             while start < len(order):
                 end = min(start + batch_size, len(order))
-                _, firsts = np.unique(-sorted_lengths[start:end], return_index=True)
-                if len(firsts) > max_lengths_per_batch:
-                    end = start + int(np.sort(firsts)[max_lengths_per_batch])
+                longest = int(sorted_lengths[start])
+                shortest_allowed = longest / (1 + max_padding)
+                # sorted_lengths is non-increasing: the first line too short for this batch ends it
+                end = start + int(np.searchsorted(-sorted_lengths[start:end], -shortest_allowed, side="right"))
+                end = max(end, start + 1)
                 batch = order[start:end]
-                width = int(sorted_lengths[start])
-                input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :width])).to(device, non_blocking=True)
+                input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :longest])).to(device, non_blocking=True)
                 with autocast(device, bf16):
-                    logits = self(input_ids, lengths=torch.from_numpy(lengths[batch])).logits
+                    logits = self(input_ids, lengths=torch.from_numpy(sorted_lengths[start:end])).logits
                 out[batch] = logits.float().cpu().numpy()
                 start = end
         finally:
@@ -187,12 +244,11 @@ class BiLSTMClassifier(
         return out
 
     def predict_logits(self, texts: str | Sequence[str], batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
-        """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) defaults to :func:`bf16_recommended`:
-        on CUDA with bf16, and on AMX / AVX-512 CPUs for large enough layers."""
+        """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) ``None``: the precision policy's choice
+        (:meth:`precision_for`: bf16 on CUDA, and on CPUs with native bf16 where it is faster for this model)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         ids, lengths = encode(self._require_tokenizer(), texts)
-        if bf16 is None:
-            bf16 = bf16_recommended(self.device, self.config)
+        bf16 = resolve_bf16(bf16, self.device, self.config, probe=self._precision_probe(False))
         return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16)
 
     def predict_proba(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:

@@ -3,8 +3,8 @@ early stopping on validation ROC-AUC, and resumable checkpoints.
 
 Speed-ups (measured in scripts/benchmark.py): every line is tokenized once with the Rust batch encoder; batches
 are drawn from buckets of similar length (shuffle, cut into chunks of ``bucket_batches`` batches, sort each chunk
-by length, shuffle the batches), so an LSTM step runs over few padded positions; bf16 autocast uses AMX/AVX-512
-on CPUs that have it and tensor cores on CUDA.
+by length, shuffle the batches), so an LSTM step runs over few padded positions; bf16 autocast uses AMX/AVX512_BF16
+on CPUs that have it natively (where it is faster) and tensor cores on CUDA.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from .configuration import TrainingConfig
 from .download import atomic_path
-from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported
+from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported  # noqa: F401 (re-exported)
+from .precision import resolve_bf16
 from .tokenizer import encode
 from .tracking import Tracker, epoch_values, step_values
 
@@ -120,9 +121,10 @@ def train(
     """
     config = config or TrainingConfig()
     device = resolve_device(config.device)
-    use_bf16 = bf16_recommended(device, model.config) if config.bf16 is None else bool(config.bf16 and bf16_supported(device))
-    torch.manual_seed(config.seed)
     model.to(device)
+    # None: the precision policy (bf16 only where native and timed faster for this model; MOVIE_GENDER_PRECISION)
+    use_bf16 = resolve_bf16(config.bf16, device, model.config, training=True, probe=model._precision_probe(True))
+    torch.manual_seed(config.seed)
     # foreach: one multi-tensor kernel per update step instead of a Python loop over the parameters (the default on
     # CPU), ~10% faster for the tutorial's 4 x 256 on 2 cores.
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
