@@ -414,6 +414,28 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
     return results
 
 
+def bench_onnx(data: BenchData, repeats: int) -> dict | None:
+    """onnxruntime vs PyTorch prediction (:func:`movie_gender.export.benchmark_onnx`) for both architectures; None
+    without the onnx extra."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        logger.info("onnxruntime not installed: no ONNX rows (pip install 'movie-gender[onnx]')")
+        return None
+    from .export import benchmark_onnx
+
+    out = {}
+    for name, make_config in (("tutorial 4x256", tutorial_config), ("default preset", default_config)):
+        torch.manual_seed(0)
+        model = BiLSTMClassifier(make_config(data.tokenizer.get_vocab_size())).eval()
+        model.tokenizer = data.tokenizer
+        out[name] = benchmark_onnx(model, data.predict_texts, repeats=repeats)
+        logger.info("onnx, %s: PyTorch %.0f lines/s (fp32 %.0f), onnxruntime %.0f lines/s: %.2fx (%.2fx)", name,
+                    out[name]["torch_lines_per_s"], out[name]["torch_fp32_lines_per_s"], out[name]["onnx_lines_per_s"],
+                    out[name]["ratio"], out[name]["ratio_fp32"])
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- the whole run
 @dataclass
 class BenchOptions:
