@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_dialogues, write_corpus_folder, write_glove
+from tests.factories import (FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_dialogues, write_corpus_folder,
+                             write_glove)
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.training import EncodedSplit, TrainingConfig, train

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from conftest import SEP, synthetic_dialogues, write_corpus_folder, zip_folder
+from tests.factories import SEP, synthetic_dialogues, write_corpus_folder, zip_folder
 from movie_gender import build_dataset, load_cornell
 from movie_gender.corpus import read_corpus
 from movie_gender.dataset import prepare_dataset, render_dataset_card, save_dataset
@@ -62,8 +62,9 @@ def test_the_official_file_decides_when_ids_do_not(tmp_path: Path, dialogue_file
     k = next(i for i, c in enumerate(conversations) if len(ast.literal_eval(c.split(SEP)[3])) >= 4)
     head, ids = conversations[k].split(SEP)[:3], ast.literal_eval(conversations[k].split(SEP)[3])
     # Two conversations back to back with no gap in the ids: only the file can tell them apart.
-    split = conversations[:k] + [SEP.join(head + [str(ids[:2])]), SEP.join(head + [str(ids[2:])])] + conversations[k + 1:]
-    official = _by_line(load_cornell(write_corpus_folder(tmp_path / "c", lines, characters, split), include_unknown=True))
+    two = [SEP.join(head + [str(ids[:2])]), SEP.join(head + [str(ids[2:])])]
+    folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations[:k] + two + conversations[k + 1:])
+    official = _by_line(load_cornell(folder, include_unknown=True))
     derived = _by_line(load_cornell(write_corpus_folder(tmp_path / "d", lines, characters), include_unknown=True))
     movie = head[2]
     assert [official[i][:2] for i in ids] == ([(f"{movie}:{ids[0]}", t) for t in range(2)]
@@ -77,7 +78,8 @@ def test_zip_with_conversations_file(tmp_path: Path, dialogue_folder: Path) -> N
     assert read_corpus(archive)[1].conversations_source == "movie_conversations.txt"
 
 
-def test_context_includes_unknown_gender_speakers_and_their_lines_can_be_kept(dialogue_folder: Path, dialogue_files) -> None:
+def test_context_includes_unknown_gender_speakers_and_their_lines_can_be_kept(dialogue_folder: Path,
+                                                                              dialogue_files) -> None:
     lines, characters, _ = dialogue_files
     narrator_texts = {line.split(SEP)[4] for line in lines if line.split(SEP)[3] == "NARRATOR"}
     labelled = load_cornell(dialogue_folder)
@@ -95,7 +97,8 @@ def test_context_includes_unknown_gender_speakers_and_their_lines_can_be_kept(di
 def test_lines_the_file_does_not_list_are_conversations_of_their_own(tmp_path: Path, dialogue_files) -> None:
     lines, characters, conversations = dialogue_files
     listed = ast.literal_eval(conversations[1].split(SEP)[3])
-    ds, stats = read_corpus(write_corpus_folder(tmp_path / "c", lines, characters, conversations[:1] + conversations[2:]))
+    folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations[:1] + conversations[2:])
+    ds, stats = read_corpus(folder)
     rows = _by_line(ds)
     assert stats.lines_outside_conversations == len(listed)
     for line_id in (i for i in listed if i in rows):
@@ -157,9 +160,9 @@ def test_build_dataset_passes_context_size(dialogue_folder: Path) -> None:
 
 @pytest.mark.parametrize("bad, message", [
     ("u0 +++$+++ u1 +++$+++ m0", r"movie_conversations.txt:3: expected 4 fields"),
-    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ L1, L2", r"movie_conversations.txt:3: expected the conversation's line ids as a list"),
-    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ []", r"movie_conversations.txt:3: expected the conversation's line ids as a list"),
-    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2'", r"movie_conversations.txt:3: expected the conversation's line ids"),
+    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ L1, L2", r"movie_conversations.txt:3: expected the conversation's line ids as"),
+    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ []", r"movie_conversations.txt:3: expected the conversation's line ids as a"),
+    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2'", r"movie_conversations.txt:3: expected the conversation's line"),
 ])
 def test_malformed_conversation_lines(tmp_path: Path, dialogue_files, bad: str, message: str) -> None:
     lines, characters, conversations = dialogue_files
@@ -168,7 +171,8 @@ def test_malformed_conversation_lines(tmp_path: Path, dialogue_files, bad: str, 
         load_cornell(folder)
     ds, stats = read_corpus(folder, skip_bad_lines=True)
     assert stats.skipped_bad_lines == 1 and "movie_conversations.txt:3" in stats.skipped_examples[0]
-    assert ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)).to_dict()
+    assert ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)
+                                        ).to_dict()
 
 
 def test_a_line_in_two_conversations(tmp_path: Path, dialogue_files) -> None:
@@ -180,7 +184,8 @@ def test_a_line_in_two_conversations(tmp_path: Path, dialogue_files) -> None:
         load_cornell(folder)
     ds, stats = read_corpus(folder, skip_bad_lines=True)
     assert stats.skipped_bad_lines == 1
-    assert ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)).to_dict()
+    assert ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)
+                                        ).to_dict()
 
 
 def test_a_conversation_listing_a_line_of_another_movie(tmp_path: Path, dialogue_files) -> None:
@@ -188,8 +193,9 @@ def test_a_conversation_listing_a_line_of_another_movie(tmp_path: Path, dialogue
     fields = conversations[1].split(SEP)
     wrong = SEP.join(fields[:2] + ["m5"] + fields[3:])
     folder = write_corpus_folder(tmp_path / "c", lines, characters, [conversations[0], wrong] + conversations[2:])
-    with pytest.raises(CorpusFormatError, match=r"movie_conversations.txt:2: conversation of movie 'm5' lists 'L\d+', a "
-                                                r"line of movie 'm0'"):
+    with pytest.raises(CorpusFormatError,
+                       match=r"movie_conversations.txt:2: conversation of movie 'm5' lists 'L\d+', a line of "
+                             r"movie 'm0'"):
         load_cornell(folder)
     ds, stats = read_corpus(folder, skip_bad_lines=True)
     assert stats.skipped_bad_lines == 1 and stats.lines_outside_conversations == len(ast.literal_eval(fields[3]))

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import SEP, write_corpus_folder
+from tests.factories import SEP, write_corpus_folder
 from movie_gender import load_cornell
 from movie_gender.corpus import read_corpus
 from movie_gender.errors import CorpusFormatError, DownloadError

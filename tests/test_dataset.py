@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from datasets import load_dataset
 
-from conftest import synthetic_corpus, write_corpus_folder
+from tests.factories import synthetic_corpus, write_corpus_folder
 from movie_gender import build_dataset, load_cornell
 from movie_gender.dataset import normalise_text, prepare_dataset, save_dataset
 

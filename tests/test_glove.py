@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_glove
+from tests.factories import write_glove
 from movie_gender import load_glove, train_tokenizer
 from movie_gender.errors import GloveFormatError
 

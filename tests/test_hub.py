@@ -18,7 +18,7 @@ import yaml
 from huggingface_hub import HfApi
 from safetensors.torch import load as load_safetensors
 
-from conftest import synthetic_corpus, write_corpus_folder
+from tests.factories import synthetic_corpus, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.dataset import prepare_dataset, save_dataset
 from movie_gender.errors import ModelLoadError

@@ -57,14 +57,31 @@ def test_padding_never_changes_a_logit(pooling: str) -> None:
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean_max"])
-def test_many_lengths_take_the_packed_path_with_the_same_result(pooling: str) -> None:
+def test_a_batch_of_many_lengths_gives_each_line_its_own_logit(pooling: str) -> None:
     model = _model(pooling)
-    lines = [" ".join(["go"] * n) for n in range(1, 13)]  # 12 distinct lengths: more than MAX_LENGTH_GROUPS
+    lines = [" ".join(["go"] * n) for n in range(1, 13)]  # 12 lengths: the padded path, backward pass reversed per line
     alone = np.array([model.predict_logits([line], bf16=False)[0] for line in lines])
     ids, _ = encode(model.tokenizer, lines)
     with torch.no_grad():
         batch = model(torch.from_numpy(ids)).logits.numpy()
     np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-6)
+    for max_padding in (0.0, 0.5, 100.0):  # predict's batches: one length each, a few lengths, all lengths
+        np.testing.assert_allclose(model.logits_from_ids(*encode(model.tokenizer, lines), max_padding=max_padding),
+                                   alone, rtol=0, atol=1e-6)
+
+
+def test_training_through_the_padded_path_matches_the_unpadded_gradients() -> None:
+    model = _model("mean_max", num_layers=2, dropout=0.0).train()
+    lines = ["go go go", "the car", "darling honey sweet love you"]
+    ids, lengths = encode(model.tokenizer, lines)
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    model(torch.from_numpy(ids), lengths=torch.from_numpy(lengths), labels=labels).loss.backward()
+    padded = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    loss = sum(model(torch.from_numpy(ids[i:i + 1, :lengths[i]]), labels=labels[i:i + 1]).loss for i in range(3)) / 3
+    loss.backward()
+    for name, grad in padded.items():
+        torch.testing.assert_close(grad, model.get_parameter(name).grad, rtol=1e-4, atol=1e-6)
 
 
 def test_predict_and_predict_proba() -> None:
@@ -158,27 +175,8 @@ def test_hub_metadata_labels_the_repo() -> None:
 
 # --- Precision and device: the decisions run everywhere; the CUDA run needs a GPU ------------------------------
 
-def test_bf16_is_recommended_where_it_pays(monkeypatch) -> None:
-    from movie_gender.modeling import BF16_MIN_HIDDEN_ON_CPU, bf16_recommended
-
-    small, large = BiLSTMConfig(hidden_size=32), BiLSTMConfig(hidden_size=BF16_MIN_HIDDEN_ON_CPU)
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
-    assert bf16_recommended(torch.device("cpu"), large) and not bf16_recommended(torch.device("cpu"), small)
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
-    assert not bf16_recommended(torch.device("cpu"), large)  # no AMX / AVX-512: bf16 would be emulated, slowly
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert bf16_recommended(torch.device("cuda"), small)  # on a GPU, for every size
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert not bf16_recommended(torch.device("cuda"), large)
-
-
 def test_bf16_predictions_stay_close_to_fp32() -> None:
-    from movie_gender.modeling import bf16_supported
-
-    if not bf16_supported(torch.device("cpu")):
-        pytest.skip("this CPU has no AMX / AVX-512 bf16 kernels")
-    model = _model(hidden_size=16)
+    model = _model(hidden_size=16)  # forced bf16 runs everywhere (natively with AMX / AVX512_BF16, else emulated)
     np.testing.assert_allclose(model.predict_proba(LINES, bf16=True), model.predict_proba(LINES, bf16=False), atol=0.02)
 
 

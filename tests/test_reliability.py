@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import SEP, synthetic_corpus, write_corpus_folder
+from tests.factories import SEP, synthetic_corpus, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, load_cornell, train_tokenizer
 from movie_gender import training as training_module
 from movie_gender.download import atomic_path

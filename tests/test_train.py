@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import synthetic_corpus, write_corpus_folder, zip_folder
+from tests.factories import synthetic_corpus, write_corpus_folder, zip_folder
 from movie_gender import BiLSTMClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("train")
     corpus = zip_folder(write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5)),
                         tmp / "corpus.zip")
-    from conftest import SHARED_WORDS, MALE_WORDS, FEMALE_WORDS, write_glove
+    from tests.factories import SHARED_WORDS, MALE_WORDS, FEMALE_WORDS, write_glove
 
     glove = write_glove(tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS)
     out = tmp / "model"
@@ -62,6 +62,38 @@ def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:
     assert metrics["dataset"]["split"] == "movie"
 
 
+def test_metrics_record_the_protocol_thresholds_and_paired_differences(trained) -> None:
+    out = trained[2]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["bootstrap"] == {"unit": "movie", "n": 50, "seed": 42}
+    assert (metrics["split_seed"], metrics["seed"]) == (42, 42)
+    assert "validation" in metrics["thresholds"] and metrics["speaker_leak"] is False
+    for level in ("line", "character"):
+        for scorer in ("model", "always_male", "tfidf_logreg", "glove_mean_logreg"):
+            m = metrics[level][scorer]
+            assert {"threshold", "roc_auc", "average_precision", "balanced_accuracy", "ci95"} <= set(m)
+        for baseline in ("always_male", "tfidf_logreg", "glove_mean_logreg"):
+            d = metrics[level]["difference"][baseline]
+            assert set(d) == {"roc_auc", "roc_auc_ci95", "balanced_accuracy", "balanced_accuracy_ci95"}
+            assert d["roc_auc"] == pytest.approx(metrics[level]["model"]["roc_auc"] - metrics[level][baseline]["roc_auc"])
+    # The thresholds chosen on validation travel with the model, and predict() labels with the line threshold.
+    config = json.loads((out / "config.json").read_text())
+    assert config["threshold"] == metrics["line"]["model"]["threshold"] == metrics["model"]["threshold"]
+    assert config["character_threshold"] == metrics["character"]["model"]["threshold"]
+    model = BiLSTMClassifier.from_pretrained(out)
+    lines = ["Darling, the dress is lovely.", "Buddy, get the car.", "What?", "Honey, sweet mother.", "Beer money, boss."]
+    proba = model.predict_proba(lines)
+    assert [p["label"] == "female" for p in model.predict(lines)] == [bool(p >= config["threshold"]) for p in proba]
+
+
+def test_split_seed_and_seed_are_separate_options() -> None:
+    train = _load_script("train.py")
+    options = train.options_from_args(train.parse_args(["--output", "x", "--seed", "3", "--split-seed", "9"]))
+    assert (options.data.seed, options.training.seed) == (9, 3)
+    options = train.options_from_args(train.parse_args(["--output", "x", "--seed", "3"]))
+    assert options.data.seed == 42  # a seed sweep keeps the test set
+
+
 def test_card_holds_the_real_metric_values(trained) -> None:
     out = trained[2]
     card = (out / "README.md").read_text()
@@ -73,6 +105,21 @@ def test_card_holds_the_real_metric_values(trained) -> None:
     assert f"{metrics['line']['model']['roc_auc']:.3f}" in card
     assert f"{metrics['line']['tfidf_logreg']['roc_auc']:.3f}" in card
     assert "Limitations and bias" in card and "real person" in card
+
+
+def test_card_widget_lines_are_validation_lines_stored_at_training(trained) -> None:
+    from movie_gender.dataset import prepare_dataset
+
+    corpus, _, out = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    validation = prepare_dataset(corpus)[0]["validation"]  # the same defaults (movie split, seed 42) as the run
+    examples = metrics["examples"]
+    assert len(examples) == 6 and {e["label"] for e in examples} == {"male", "female"}
+    by_text = dict(zip(validation["text"], validation.features["label"].int2str(validation["label"])))
+    assert all(by_text[e["text"]] == e["label"] for e in examples)
+    header = yaml.safe_load((out / "README.md").read_text().split("---")[1])
+    assert [w["text"] for w in header["widget"]] == [" ".join(e["text"].split()) for e in examples]
+    assert set(metrics["versions"]) >= {"torch", "datasets", "tokenizers", "huggingface_hub", "movie-gender"}
 
 
 def test_folder_loads_and_reproduces_the_test_scores(trained) -> None:
@@ -181,9 +228,10 @@ def test_evaluate_split_options_come_from_training_unless_given(tmp_path: Path, 
         (str(corpus), "random", 7, 0.2, 0.15, "undersample", True)
     assert data.test_per_class == 10_000  # not recorded (None): the default
     with caplog.at_level("WARNING"):
-        data = evaluate.data_options(evaluate.parse_args([str(model), "--seed", "8", "--no-drop-overlap"]))
+        data = evaluate.data_options(evaluate.parse_args([str(model), "--split-seed", "8", "--no-drop-overlap"]))
     assert data.seed == 8 and data.drop_overlap is False
-    assert "--seed 8 differs from the model's training (7)" in caplog.text
+    assert "--split-seed 8 differs from the model's training (7)" in caplog.text
+    assert evaluate.data_options(evaluate.parse_args([str(model), "--seed", "9"])).seed == 9  # the old name still works
     assert "--drop-overlap False differs" in caplog.text
 
 

@@ -1,11 +1,61 @@
-"""movie-gender: predict the gender of a movie character from one line of dialogue, the Hugging Face way."""
+"""movie-gender: predict the gender of a movie character from one line of dialogue, the Hugging Face way.
 
-from .corpus import load_cornell
-from .dataset import build_dataset, save_dataset
-from .glove import load_glove
-from .modeling import BiLSTMClassifier, BiLSTMConfig
-from .tokenizer import train_tokenizer
+The Python API a notebook needs (the ``movie-gender`` command is a thin front end over the same functions)::
 
-__all__ = ["load_cornell", "build_dataset", "save_dataset", "train_tokenizer", "load_glove", "BiLSTMConfig",
-           "BiLSTMClassifier"]
+    from movie_gender import BiLSTMClassifier, DataOptions, TrainOptions, train_model
+
+    metrics = train_model(TrainOptions(output="out/model", data=DataOptions(corpus="corpus.zip"), glove="glove.txt.gz"))
+    model = BiLSTMClassifier.from_pretrained("out/model")
+    model.predict(["I'll be in the car, darling."])
+
+The names load on first use (as transformers does), so ``movie-gender --help`` does not wait for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS = {
+    # the end-to-end jobs
+    "train_model": "pipeline", "evaluate_model": "pipeline", "TrainOptions": "configuration",
+    "DataOptions": "configuration", "TrainingConfig": "configuration", "TrainResult": "training",
+    # the steps
+    "load_cornell": "corpus", "build_dataset": "dataset", "save_dataset": "dataset", "train_tokenizer": "tokenizer",
+    "load_glove": "glove",
+    # the model
+    "BiLSTMConfig": "configuration", "BiLSTMClassifier": "modeling", "ClassifierOutput": "modeling",
+    # the Hub
+    "push_model": "hub", "push_dataset": "hub", "load_hub_dataset": "hub", "write_model_card": "hub",
+    "export_onnx": "export",  # ONNX export (the onnx extra)
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
+    from .corpus import load_cornell
+    from .dataset import build_dataset, save_dataset
+    from .export import export_onnx
+    from .glove import load_glove
+    from .hub import load_hub_dataset, push_dataset, push_model, write_model_card
+    from .modeling import BiLSTMClassifier, ClassifierOutput
+    from .pipeline import evaluate_model, train_model
+    from .tokenizer import train_tokenizer
+    from .training import TrainResult

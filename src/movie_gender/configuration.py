@@ -13,6 +13,7 @@ setting is one field here. BiLSTMConfig is saved as the model's config.json (pla
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -20,6 +21,7 @@ from .conversations import DEFAULT_CONTEXT_SIZE
 from .corpus import DEFAULT_URL
 from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from .tokenizer import DEFAULT_MAX_LENGTH
+from .tracking import REPORT_TO
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -34,8 +36,9 @@ BALANCE_MODES = ("oversample", "undersample", "none")
 
 
 def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **cli: Any) -> Any:
-    """A dataclass field with its ``help`` and, optionally, how the command line shows it (``cli`` keys):
+    """A dataclass field with its ``help`` and, optionally, how the command line shows it.
 
+    The ``cli`` keys:
     - ``flags``: option strings (default: ``--field-name``); ``negative``: a flag that sets a bool to False,
       ``negative_help`` its help;
     - ``check``: "positive", "non_negative", "fraction" (strictly between 0 and 1) or "probability" ([0, 1));
@@ -61,7 +64,7 @@ class DataOptions:
                          choices=SPLIT_MODES)
     balance: str = setting("oversample", "how to balance the train split, only train and after splitting (validation "
                            "and test keep the corpus's imbalance)", choices=BALANCE_MODES)
-    seed: int = setting(42, "seed for the split and the resampling")
+    seed: int = setting(42, "seed for the split and the resampling (movie-gender train: --split-seed)")
     validation_size: float = setting(0.1, "fraction of lines for validation", check="fraction")
     test_size: float = setting(0.1, "fraction of lines for test; not used by --split tutorial", check="fraction")
     test_per_class: int = setting(10_000, "--split tutorial: lines of each gender held out as test, as in the tutorial",
@@ -103,9 +106,20 @@ class BiLSTMConfig:
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
     label2id: dict = setting(help="label ids by name", factory=lambda: {"male": 0, "female": 1}, cli=False)
+    # Decision thresholds on P(female), chosen by training on the validation split (maximum balanced accuracy):
+    # predict() calls a line female when P(female) >= threshold; a character when its P(female) >= character_threshold.
+    threshold: float = setting(0.5, "line-level decision threshold on P(female), chosen on validation", cli=False)
+    character_threshold: float = setting(0.5, "character-level decision threshold on P(female), chosen on validation",
+                                         cli=False)
     model_type: str = setting("movie-gender-bilstm", "the model family, for loaders", cli=False)
+    character_threshold: float = setting(0.5, "P(female) of a character (the mean log-odds of its lines) at or above "
+                                         "which predict_characters calls it female", cli=False)
 
     def __post_init__(self) -> None:
+        for name in ("threshold", "character_threshold"):
+            value = getattr(self, name)
+            if not (0 <= value <= 1 or value == math.nextafter(1.0, 2.0)):  # just above 1: nothing is female
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.pooling not in POOLING:
             raise ValueError(f"pooling must be one of {POOLING}, got {self.pooling!r}")
         if self.context_encoder not in CONTEXT_ENCODERS:
@@ -153,11 +167,12 @@ class TrainingConfig:
                                "tutorial", choices=LR_SCHEDULES)
     bucket_batches: int = setting(50, "batches per length bucket (fewer padded steps); 1 = plain shuffled batches",
                                   check="positive")
-    bf16: bool | None = setting(None, "auto: bf16 autocast where the hardware supports it and it is faster (CUDA; "
-                                "AMX/AVX-512 CPUs for hidden size >= 128); bf16 / fp32: always / never",
+    bf16: bool | None = setting(None, "auto: bf16 autocast where the hardware has it natively and it is faster (CUDA; "
+                                "CPUs with AMX / AVX512_BF16, timed once per process); bf16 / fp32: always / never "
+                                "(also: MOVIE_GENDER_PRECISION=auto|bf16|fp32)",
                                 flags=("--precision",), values={"auto": None, "bf16": True, "fp32": False})
     device: str = setting("auto", "auto (CUDA if available), cpu, cuda, cuda:1 ...")
-    seed: int = setting(42, "seed for the split, initialisation and batch order")
+    seed: int = setting(42, "seed for the model's initialisation and batch order; the data split has --split-seed")
     eval_batch_size: int = setting(512, "lines per batch when scoring validation", check="positive")
     checkpoint_every: int = setting(500, "also checkpoint every N steps; 0 = only at the end of each epoch",
                                     check="non_negative", group="output and resuming")
@@ -201,7 +216,15 @@ class TrainOptions:
                              group="evaluation")
     bootstrap: int = setting(1000, "bootstrap resamples over movies for 95% intervals; 0 = none", check="non_negative",
                              group="evaluation")
+    bootstrap_unit: str = setting("movie", "what the bootstrap resamples: whole movies (the lines of a movie are not "
+                                  "independent; the same resamples for every scorer) or single lines (the old, too "
+                                  "narrow intervals)", choices=("movie", "line"), group="evaluation")
     preset: str = setting("custom", "the name of the preset the settings came from, for metrics.json", cli=False)
+    report_to: str = setting("none", "tensorboard: log the loss of every step and the validation metrics of every "
+                             "epoch (needs pip install \"movie-gender[tracking]\"); none: no tracking",
+                             choices=REPORT_TO, group="output and resuming")
+    logging_dir: str | None = setting(None, "where --report-to writes its logs (default: OUTPUT.logs beside the output "
+                                      "folder, never pushed)", group="output and resuming")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):  # the older form: BiLSTMConfig fields other than vocab_size / embedding_dim

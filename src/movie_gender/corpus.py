@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from .conversations import (DEFAULT_CONTEXT_SIZE, SOURCE_ADJACENCY, SOURCE_FILE, Conversations, by_adjacency,
-                            context_lists, context_positions, from_lists, line_numbers)
+from .conversations import (DEFAULT_CONTEXT_SIZE, Conversations, by_adjacency, context_lists, context_positions,
+                            from_lists, line_numbers)
 from .download import fetch
 from .errors import CorpusFormatError
 
@@ -332,7 +332,8 @@ def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) 
     well_formed = _numpy(pc.match_substring_regex(lists, _ID_LIST))
     for row in np.flatnonzero(~well_formed):
         reader.bad(name, int(records.numbers[row]),
-                   f"expected the conversation's line ids as a list like ['L194', 'L195'], found {lists[row].as_py()[:60]!r}")
+                   "expected the conversation's line ids as a list like ['L194', 'L195'], "
+                   f"found {lists[row].as_py()[:60]!r}")
     rows = np.flatnonzero(well_formed)
     split = pc.split_pattern(pc.replace_substring_regex(lists.filter(pa.array(well_formed)), r"[\[\]'\s]", ""), ",")
     ids = pc.list_flatten(split)
@@ -348,7 +349,8 @@ def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) 
             bad.setdefault(int(conversation[i]), i)
         for c, i in sorted(bad.items()):
             earlier = int(listed.numbers[conversation[first[codes[i]]]])
-            reader.bad(name, int(listed.numbers[c]), f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}")
+            reader.bad(name, int(listed.numbers[c]),
+                       f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}")
         listed = listed.without(np.array(sorted(bad)))
     return listed
 
@@ -399,20 +401,27 @@ def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender
                              .indices.to_numpy(zero_copy_only=False))
     else:
         speaker = speaker[member]
-    opener, turn = conversations.rows(keep)
-    keep_array, opener_array = pa.array(keep), pa.array(opener)
-    context = context_lists(context_positions(conversations, speaker, keep, context_size),
-                            lambda positions: records.field(fields["text"], pool[positions]))
-    columns = records.columns({k: fields[k] for k in ("text", "character_id", "character_name")}, pool[keep])
+    conversation, turn, openers = conversations.rows(keep)
+    positions = context_positions(conversations, speaker, keep, context_size)
+    rows = pool[keep]
+    with ThreadPoolExecutor(max_workers=_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
+        others = {k: executor.submit(records.field, fields[k], rows)
+                  for k in ("text", "character_id", "character_name")}
+        context = context_lists(positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS,
+                                mapper=executor.map)
+        others = {k: future.result() for k, future in others.items()}
+    openers = pa.array(openers)
+    conversation_ids = pc.binary_join_element_wise(movie_id.take(openers), line_id.take(openers), ":")
+    keep_array = pa.array(keep)
     columns = {
         "line_id": line_id.take(keep_array),
         "movie_id": movie_id.take(keep_array),
-        "character_id": _trim(columns["character_id"], records.trimmed),
-        "character_name": _trim(columns["character_name"], records.trimmed),
-        "text": columns["text"],
-        "conversation_id": pc.binary_join_element_wise(movie_id.take(opener_array), line_id.take(opener_array), ":"),
+        "character_id": _trim(others["character_id"], records.trimmed),
+        "character_name": _trim(others["character_name"], records.trimmed),
+        "text": others["text"],
+        "conversation_id": conversation_ids.take(pa.array(conversation)),
         "turn": pa.array(turn, pa.int32()),
-        "context": context,
+        "context": pa.chunked_array(context, FEATURES.arrow_schema.field("context").type),
     }
     return columns, gender[keep]
 
@@ -420,7 +429,7 @@ def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender
 def content_fingerprint(table: pa.Table) -> str:
     """An xxhash of the table's Arrow buffers: what ``datasets`` would otherwise get by pickling the whole table, at
     a fraction of the cost."""
-    hasher = xxhash.xxh64(repr((table.schema, table.num_rows)).encode())
+    hasher = xxhash.xxh3_64(repr((table.schema, table.num_rows)).encode())
     for column in table.columns:
         for chunk in column.chunks:
             hasher.update(f"{chunk.offset}:{len(chunk)}".encode())
@@ -505,7 +514,8 @@ def read_corpus(
         records, rows, gender = _read_collated(path, reader, encoding)
         speaker, fields = None, COLLATED_FIELDS
     stats.lines_read = len(rows)
-    columns, labels = _assemble(records, rows, fields, gender, speaker, reader, listed, int(context_size), include_unknown)
+    columns, labels = _assemble(records, rows, fields, gender, speaker, reader, listed, int(context_size),
+                                include_unknown)
 
     if stats.skipped_bad_lines:
         logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
@@ -525,9 +535,10 @@ def read_corpus(
     )
     outside = (f"; {stats.lines_outside_conversations:,} lines it does not list are conversations of their own"
                if stats.lines_outside_conversations else "")
-    logger.info("Conversations from %s: %s conversations%s; context: up to %d lines of other speakers before and "
-                "%d after each line", stats.conversations_source, f"{stats.conversations:,}", outside, context_size,
-                context_size)
+    context = (f"up to {context_size} lines of other speakers before and {context_size} after each line"
+               if context_size else "off (context_size 0)")
+    logger.info("Conversations from %s: %s conversations%s; context: %s", stats.conversations_source,
+                f"{stats.conversations:,}", outside, context)
     return dataset, stats
 
 

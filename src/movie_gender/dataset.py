@@ -19,11 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 import yaml
-from imblearn.under_sampling import RandomUnderSampler
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCardData
 from imblearn.over_sampling import RandomOverSampler
+from imblearn.under_sampling import RandomUnderSampler
 
 from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
-from .corpus import DEFAULT_URL, LABEL_NAMES, CorpusStats, read_corpus
+from .corpus import FULL_CORPUS, LABEL_NAMES, CorpusStats, content_fingerprint, read_corpus
 from .download import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class DatasetReport:
     movies: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of every field."""
         return asdict(self)
 
 
@@ -75,6 +78,23 @@ def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generato
             split_of_movie[order[position]] = split_id
     assigned = split_of_movie[inverse]
     return tuple(idx[assigned == s] for s in (0, 1, 2))
+
+
+def _split_with_test_movies(idx: np.ndarray, movies: np.ndarray, in_test: np.ndarray, rng: np.random.Generator,
+                            val: float):
+    """Cross-validation folds: the lines of the movies marked ``in_test`` are test; whole movies holding about
+    ``val`` of all lines are drawn from the others as validation; the rest is train."""
+    test_idx = idx[in_test[movies[idx]]]
+    rest = idx[~in_test[movies[idx]]]
+    names, inverse, counts = np.unique(movies[rest], return_inverse=True, return_counts=True)
+    if len(names) < 2:
+        raise ValueError("a cross-validation fold needs at least 2 movies outside its test movies")
+    order = rng.permutation(len(names))
+    starts = np.cumsum(counts[order]) - counts[order]
+    held = np.zeros(len(names), dtype=bool)
+    held[order[starts < round(val * len(idx))]] = True
+    held[order[0]] = True  # never an empty validation split
+    return rest[~held[inverse]], rest[held[inverse]], test_idx
 
 
 def _stratified_holdout(idx: np.ndarray, labels: np.ndarray, size: float, rng: np.random.Generator):
@@ -128,12 +148,11 @@ def _balance(train_idx: np.ndarray, labels: np.ndarray, mode: str, seed: int, rn
     return rng.permutation(resampled.ravel())
 
 
-def _select(corpus: datasets.Dataset, rows: np.ndarray, name: str) -> datasets.Dataset:
-    """``corpus.select(rows)``: the same indices mapping over the same table, built from the numpy array directly
-    (``select`` turns it into a Python list first) and fingerprinted by an xxhash of the rows."""
-    fingerprint = xxhash.xxh64(f"{corpus._fingerprint}:{name}:".encode() + rows.astype(np.int64).tobytes()).hexdigest()
-    indices = pa.table({"indices": pa.array(rows, pa.uint64())})
-    return datasets.Dataset(corpus.data, info=corpus.info, split=name, indices_table=indices, fingerprint=fingerprint)
+def _select(corpus: datasets.Dataset, rows: np.ndarray, name: str, base_fingerprint: str) -> datasets.Dataset:
+    """``corpus.select(rows)``, fingerprinted by an xxhash of the corpus content, the split name and the rows (what
+    ``select`` would otherwise get by pickling the rows). A list of Python ints selects twice as fast as the array."""
+    fingerprint = xxhash.xxh64(f"{base_fingerprint}:{name}:".encode() + rows.astype(np.int64).tobytes()).hexdigest()
+    return corpus.select(rows.tolist(), new_fingerprint=fingerprint)
 
 
 def _counts(labels: np.ndarray) -> dict[str, int]:
@@ -154,8 +173,13 @@ def prepare_dataset(
     sha256: str | None = DataOptions.sha256,
     encoding: str = DataOptions.encoding,
     context_size: int = DataOptions.context_size,
+    test_movies: "list[str] | None" = None,
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
-    """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
+    """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of.
+
+    ``test_movies`` (with ``split="movie"``; used by cross-validation) names the movies whose lines are test instead
+    of drawing them; validation is then drawn from the other movies and ``test_size`` is unused.
+    """
     if split not in SPLIT_MODES:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_MODES)}")
     if balance not in BALANCE_MODES:
@@ -164,15 +188,16 @@ def prepare_dataset(
         raise ValueError("validation_size and test_size must be in (0, 1) and sum to less than 1")
 
     if isinstance(source, datasets.Dataset):
-        # A shuffled or selected Dataset is a mapping over its table: make the rows real before indexing the table.
-        corpus = source.flatten_indices() if getattr(source, "_indices", None) is not None else source
-        stats = CorpusStats(source="<Dataset>", male=0, female=0)
+        corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
     else:
         corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding,
                                     context_size=context_size)
-    table = corpus.data.table
+    # The rows as they are: a shuffled or selected Dataset is a mapping over a larger table, which this resolves.
+    table = corpus.with_format("arrow")[:]
+    base_fingerprint = content_fingerprint(table)
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
-    movies = np.asarray(pc.dictionary_encode(table.column("movie_id")).combine_chunks().indices.to_numpy(), dtype=np.int64)
+    movie_codes = pc.dictionary_encode(table.column("movie_id")).combine_chunks()
+    movies = np.asarray(movie_codes.indices.to_numpy(), dtype=np.int64)
     text = table.column("text")
     blank = pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))
     nonempty = ~np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
@@ -183,7 +208,12 @@ def prepare_dataset(
         logger.info("Dropped %d empty lines", report.empty_lines_dropped)
 
     rng = np.random.default_rng(seed)
-    if split == "movie":
+    if test_movies is not None:
+        if split != "movie":
+            raise ValueError(f"test_movies needs split='movie', not {split!r}")
+        in_test = np.isin(np.asarray(movie_codes.dictionary.to_pylist(), dtype=object), list(test_movies))
+        parts = list(_split_with_test_movies(idx, movies, in_test, rng, validation_size))
+    elif split == "movie":
         parts = list(_split_by_movie(idx, movies, rng, validation_size, test_size))
     elif split == "random":
         parts = list(_split_random(idx, labels, rng, validation_size, test_size))
@@ -204,7 +234,7 @@ def prepare_dataset(
     report.movies = {name: int(np.count_nonzero(np.bincount(movies[part]))) for name, part in zip(SPLITS, parts)}
     logger.info("Split %r, balance %r: %s", split, balance,
                 ", ".join(f"{n} {sum(c.values()):,} ({c['male']:,} male / {c['female']:,} female)" for n, c in report.class_counts.items()))
-    dataset = datasets.DatasetDict({name: _select(corpus, part, name) for name, part in zip(SPLITS, parts)})
+    dataset = datasets.DatasetDict({name: _select(corpus, part, name, base_fingerprint) for name, part in zip(SPLITS, parts)})
     return dataset, report
 
 
@@ -232,11 +262,14 @@ def build_dataset(
         balance: ``"oversample"`` (RandomOverSampler, the tutorial's choice), ``"undersample"`` or ``"none"``;
             applied to train only, after splitting.
         seed: makes the split and the resampling deterministic.
-        validation_size, test_size: fractions of the (non-empty) lines; ``test_size`` is unused by ``"tutorial"``.
+        validation_size: fraction of the (non-empty) lines for validation.
+        test_size: fraction of the (non-empty) lines for test; unused by ``"tutorial"``.
         test_per_class: lines per gender held out by ``split="tutorial"``.
         drop_overlap: drop lines whose normalised text also occurs in a higher-priority split
             (test > validation > train), so "Yes." cannot sit in both train and test.
-        skip_bad_lines, sha256, encoding: passed to :func:`movie_gender.load_cornell`.
+        skip_bad_lines: count and skip malformed corpus lines instead of stopping (:func:`movie_gender.load_cornell`).
+        sha256: the expected sha256 of the corpus file (:func:`movie_gender.load_cornell`).
+        encoding: the corpus text encoding (:func:`movie_gender.load_cornell`).
         context_size: the most lines of other speakers in ``context`` before, and again after, each line (passed
             to :func:`movie_gender.load_cornell`; 0: empty context).
     """
@@ -246,6 +279,17 @@ def build_dataset(
                            context_size=context_size)[0]
 
 
+def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
+    """How the lines were split, in words (the dataset card and the model card both say it this way)."""
+    if split == "movie":
+        return "split by movie: no movie appears in two splits"
+    if split == "random":
+        return "random split by line, stratified by gender"
+    if split == "tutorial":
+        return f"the tutorial's split: the first {test_per_class or 0:,} lines of each gender (corpus order) are test"
+    return "a prepared dataset"
+
+
 def _size_category(n: int) -> str:
     for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < bound:
@@ -253,9 +297,19 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
+def _dataset_info(dataset: datasets.DatasetDict) -> dict:
+    """The card's ``dataset_info`` (features and split sizes) as ``datasets`` itself writes it into a card."""
+    splits = datasets.SplitDict()
+    for name, part in dataset.items():
+        splits.add(datasets.SplitInfo(name, num_bytes=int(part.data.nbytes), num_examples=len(part)))
+    info = datasets.DatasetInfo(features=next(iter(dataset.values())).features, splits=splits, config_name="default")
+    card_data = DatasetCardData()
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    return card_data.to_dict()
+
+
 def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | None = None) -> str:
     """The dataset card (README.md): YAML metadata the Hub and ``load_dataset`` read, then the protocol."""
-    features = next(iter(dataset.values())).features
     total = sum(len(d) for d in dataset.values())
     metadata = {
         "pretty_name": "Cornell Movie-Dialogs: speaker gender",
@@ -266,9 +320,7 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
         "size_categories": [_size_category(total)],
         "configs": [{"config_name": "default",
                      "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}],
-        "dataset_info": {"features": features._to_yaml_list(),
-                         "splits": [{"name": s, "num_bytes": int(d.data.nbytes), "num_examples": len(d)}
-                                    for s, d in dataset.items()]},
+        **_dataset_info(dataset),
     }
     lines = ["---", yaml.safe_dump(metadata, sort_keys=False).rstrip(), "---", "",
              "# Cornell Movie-Dialogs: speaker gender", "",
@@ -283,18 +335,13 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
         movies = report.movies.get(name, "") if report else ""
         lines.append(f"| {name} | {len(part):,} | {counts.get('male', 0):,} | {counts.get('female', 0):,} | {movies} |")
     if report is not None:
-        if report.split == "movie":
-            protocol = "whole movies are assigned to one split only (no movie straddles two splits)"
-        elif report.split == "random":
-            protocol = "lines are split at random, stratified by gender"
-        else:
-            protocol = f"the first {report.test_per_class:,} lines of each gender (corpus order) are test, as in the tutorial"
+        protocol = split_protocol(report.split, report.test_per_class)
         corpus = report.corpus
         lines += ["", "## How it was built", "",
                   f"- Source: `{corpus.get('source', '')}`: {corpus.get('lines_read', 0):,} lines read, "
                   f"{corpus.get('male', 0):,} male and {corpus.get('female', 0):,} female lines kept, "
                   f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
-                  f"(the full corpus gives 170,768 male / 71,255 female).",
+                  f"(the full corpus gives {FULL_CORPUS['male']:,} male / {FULL_CORPUS['female']:,} female).",
                   f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
                   *_conversation_lines(corpus),
                   f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"

@@ -1,4 +1,19 @@
-"""Metrics (scikit-learn), bootstrap intervals, the two baselines, character-level aggregation, and plots."""
+"""The evaluation protocol: thresholds chosen on validation, metrics at line and character level beside the
+baselines (fitted on the natural train split), paired movie-level bootstrap intervals, and plots.
+
+Protocol (what :func:`evaluate` does, for the model and every baseline alike):
+
+1. Baselines are fitted on the natural train split: the balanced (oversampled) train split de-duplicated by
+   ``line_id``, with class-balanced weights (see :mod:`movie_gender.baselines`).
+2. Every scorer scores the validation and the evaluated split; character scores are the sigmoid of the mean
+   log-odds of a character's lines (characters with at least ``min_lines`` lines).
+3. For each scorer and level, the decision threshold is the one that maximises balanced accuracy on validation;
+   it is applied unchanged to the evaluated split.
+4. Threshold-free metrics (ROC-AUC, average precision) and thresholded ones (balanced accuracy, macro-F1,
+   accuracy, per-class precision/recall/F1, confusion matrix) on the evaluated split, with 95% intervals from a
+   paired bootstrap over movies (the same resamples for every scorer) and the difference model - baseline with
+   its own interval.
+"""
 
 from __future__ import annotations
 
@@ -7,129 +22,93 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score,
-                             roc_auc_score, roc_curve)
+from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, classification_report,
+                             confusion_matrix, f1_score, roc_auc_score, roc_curve)
 
+from .baselines import BASELINES, DEFAULT_BASELINES, BaselineResources, available_baselines, baseline_scores
+from .bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
+from .characters import aggregate_logits
+from .characters import logit as _logit
 from .corpus import LABEL_NAMES
 from .download import atomic_path
 
 logger = logging.getLogger(__name__)
 
+THRESHOLD_RULE = ("chosen on the validation split to maximise balanced accuracy, applied unchanged to the evaluated "
+                  "split")
+LEVELS = ("line", "character")
 
-def line_metrics(labels: Sequence[int], scores: Sequence[float], *, threshold: float = 0.5, bootstrap: int = 1000,
-                 seed: int = 0) -> dict:
-    """Accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, ROC-AUC, confusion matrix.
 
-    ``scores`` are P(female); a line is predicted female when its score >= ``threshold``. With ``bootstrap`` > 0,
-    95% percentile intervals for balanced accuracy and ROC-AUC from that many resamples.
+def choose_threshold(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """The threshold t (predict female when score >= t) that maximises balanced accuracy on (labels, scores).
+
+    Candidates are the lowest score (everything female), the midpoints between consecutive distinct scores and a
+    value above the highest score (everything male); among equally good ones the one closest to 0.5 wins. With a
+    single class present there is nothing to choose: 0.5.
     """
+    labels = np.asarray(labels, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    positives, negatives = int((labels == 1).sum()), int((labels == 0).sum())
+    if positives == 0 or negatives == 0:
+        return 0.5
+    values, inverse = np.unique(scores, return_inverse=True)
+    pos = np.bincount(inverse, weights=labels == 1, minlength=len(values))
+    neg = np.bincount(inverse, weights=labels == 0, minlength=len(values))
+    # Candidate i predicts female for the values of index >= i (i = len(values): nothing female).
+    true_positive = np.r_[np.cumsum(pos[::-1])[::-1], 0.0]
+    true_negative = np.r_[0.0, np.cumsum(neg)]
+    balanced = (true_positive / positives + true_negative / negatives) / 2
+    middle = values[:-1] + (values[1:] - values[:-1]) / 2
+    middle = np.where(middle > values[:-1], middle, values[1:])  # adjacent floats: the midpoint rounds down
+    top = max((values[-1] + 1) / 2, float(np.nextafter(values[-1], np.inf)))
+    candidates = np.r_[values[0], middle, top]
+    best = np.flatnonzero(balanced >= balanced.max() - 1e-12)
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+def scorer_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict:
+    """The metrics of one scorer: threshold-free (ROC-AUC, average precision) first, then those at ``threshold``
+    (predict female when score >= threshold): balanced accuracy, macro-F1, accuracy, per class, confusion matrix."""
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     predicted = (scores >= threshold).astype(np.int64)
     report = classification_report(labels, predicted, labels=[0, 1], target_names=LABEL_NAMES, output_dict=True,
                                    zero_division=0)
     two_classes = len(np.unique(labels)) == 2
-    metrics = {
+    return {
         "n": int(len(labels)),
-        "accuracy": float(accuracy_score(labels, predicted)),
+        "roc_auc": float(roc_auc_score(labels, scores)) if two_classes else float("nan"),
+        "average_precision": float(average_precision_score(labels, scores)) if two_classes else float("nan"),
+        "threshold": float(threshold),
         "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
         "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
-        "roc_auc": float(roc_auc_score(labels, scores)) if two_classes else float("nan"),
+        "accuracy": float(accuracy_score(labels, predicted)),
         "per_class": {name: {k: float(report[name][k]) for k in ("precision", "recall", "f1-score", "support")}
                       for name in LABEL_NAMES},
         "confusion_matrix": confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
     }
-    if bootstrap and two_classes:
-        metrics["ci95"] = bootstrap_intervals(labels, scores, predicted, bootstrap, seed)
-    return metrics
 
 
-def bootstrap_intervals(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray, n: int, seed: int) -> dict:
-    """95% percentile bootstrap intervals of balanced accuracy and ROC-AUC."""
-    rng = np.random.default_rng(seed)
-    bacc, auc = [], []
-    for _ in range(n):
-        sample = rng.integers(0, len(labels), len(labels))
-        y = labels[sample]
-        if y.min() == y.max():
-            continue
-        bacc.append(balanced_accuracy_score(y, predicted[sample]))
-        auc.append(roc_auc_score(y, scores[sample]))
-    return {"balanced_accuracy": [float(np.percentile(bacc, 2.5)), float(np.percentile(bacc, 97.5))],
-            "roc_auc": [float(np.percentile(auc, 2.5)), float(np.percentile(auc, 97.5))]}
-
-
-def tfidf_baseline(train_texts: Sequence[str], train_labels: Sequence[int], seed: int = 0):
-    """TF-IDF of word 1-2 grams + logistic regression, fitted on the train split; returns a scorer of P(female)."""
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    classifier = LogisticRegression(max_iter=2000, random_state=seed)
-    classifier.fit(vectorizer.fit_transform(train_texts), train_labels)
-    return lambda texts: classifier.predict_proba(vectorizer.transform(texts))[:, 1]
-
-
-def baseline_scores(train_texts: Sequence[str], train_labels: Sequence[int], texts: Sequence[str], seed: int = 0) -> dict:
-    """Scores of the two baselines on ``texts``: always-male (P(female) = 0) and TF-IDF + logistic regression."""
-    return {"always_male": np.zeros(len(texts)), "tfidf_logreg": tfidf_baseline(train_texts, train_labels, seed)(texts)}
-
-
-class TfidfContextLogreg:
-    """TF-IDF + logistic regression on the line plus its context: word 1-2 gram TF-IDF of the line and, in a
-    vocabulary of its own, of the context (the other speakers' lines around it, joined), side by side, with
-    class-balanced logistic regression. The context baseline beside a context model."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.line = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.context = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-
-    def features(self, texts: Sequence[str], context: Sequence[Sequence[str]], fit: bool = False):
-        if len(context) != len(texts):
-            raise ValueError(f"context must hold one list of strings per line: {len(texts)} lines, {len(context)} contexts")
-        joined = [" ".join(item) for item in context]
-        if fit:
-            return hstack([self.line.fit_transform(texts), self.context.fit_transform(joined)]).tocsr()
-        return hstack([self.line.transform(texts), self.context.transform(joined)]).tocsr()
-
-    def fit(self, texts: Sequence[str], labels: Sequence[int], *, context: Sequence[Sequence[str]]) -> TfidfContextLogreg:
-        self.classifier.fit(self.features(list(texts), list(context), fit=True), np.asarray(labels))
-        return self
-
-    def score(self, texts: Sequence[str], *, context: Sequence[Sequence[str]]) -> np.ndarray:
-        return self.classifier.predict_proba(self.features(list(texts), list(context)))[:, 1]
+def natural_train(train_split):
+    """The train split without its oversampled copies: the first row of each ``line_id`` (the split itself when
+    there is no ``line_id`` column or no duplicate). An undersampled train split cannot be restored: it is returned
+    as it is."""
+    if "line_id" not in train_split.column_names:
+        return train_split
+    _, first = np.unique(np.asarray(train_split["line_id"]), return_index=True)
+    if len(first) == len(train_split):
+        return train_split
+    return train_split.select(np.sort(first))
 
 
 def aggregate_by_character(character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float],
                            min_lines: int = 5) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
-    ids = np.asarray(character_ids)
-    labels = np.asarray(labels)
-    logits = _logit(np.asarray(scores, dtype=np.float64))
-    names, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    # Rounded so that equal line scores give exactly equal character scores (no float-summation order ties).
-    mean_logit = np.round(np.bincount(inverse, weights=logits) / counts, 9)
-    character_label = np.zeros(len(names), dtype=np.int64)
-    character_label[inverse] = labels
-    keep = counts >= min_lines
-    return names[keep].tolist(), character_label[keep], 1 / (1 + np.exp(-mean_logit[keep])), counts[keep]
-
-
-def _unique_rows(split) -> dict:
-    """text, label and context of each line of ``split`` once (an oversampled train split repeats lines)."""
-    seen, rows = set(), []
-    for i, line_id in enumerate(split["line_id"]):
-        if line_id not in seen:
-            seen.add(line_id)
-            rows.append(i)
-    part = split.select(rows)
-    return {"text": part["text"], "label": part["label"], "context": part["context"]}
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
+    characters = aggregate_logits(character_ids, _logit(np.asarray(scores, dtype=np.float64)))
+    character_label = np.zeros(len(characters.ids), dtype=np.int64)
+    character_label[characters.inverse] = np.asarray(labels)
+    keep = characters.n_lines >= min_lines
+    return characters.ids[keep].tolist(), character_label[keep], characters.p_female[keep], characters.n_lines[keep]
 
 
 # ------------------------------------------------------------------------------------------------------- plots
@@ -200,52 +179,143 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def evaluate(model, train_split, eval_split, *, by: Sequence[str] = ("line", "character"), min_lines: int = 5,
-             bootstrap: int = 1000, seed: int = 0, batch_size: int = 512) -> tuple[dict, dict]:
-    """Score ``model`` and the two baselines (fitted on ``train_split``) on ``eval_split`` (a datasets.Dataset).
+def _uses_context(model) -> bool:
+    """Whether ``model`` reads the ``context`` column (a context model; anything without a config does not)."""
+    return bool(getattr(getattr(model, "config", None), "uses_context", False))
 
-    Returns (report, scores): the report holds, for each level in ``by``, the metrics of the model and of each
-    baseline; ``scores`` holds the raw labels and P(female) per scorer and level, for plots.
+
+def model_scores(model, split, batch_size: int = 512) -> np.ndarray:
+    """P(female) of the model for every line of ``split`` (a datasets.Dataset); a context model also reads the
+    split's ``context`` column (without one it scores each line alone, and says so)."""
+    if _uses_context(model) and "context" in split.column_names:
+        return np.asarray(model.predict_proba(split["text"], context=split["context"], batch_size=batch_size),
+                          dtype=np.float64)
+    return np.asarray(model.predict_proba(split["text"], batch_size=batch_size), dtype=np.float64)
+
+
+def level_data(split, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
+    """``{"labels", "movies", "scores": {scorer: ...}}`` of a split at ``level``: its lines, or its characters with
+    at least ``min_lines`` lines (scored by :func:`aggregate_by_character`), each with the movie it belongs to."""
+    labels = np.asarray(split["label"], dtype=np.int64)
+    movies = np.asarray(split["movie_id"])
+    if level == "line":
+        return {"labels": labels, "movies": movies, "scores": dict(scores)}
+    characters = np.asarray(split["character_id"])
+    names, first = np.unique(characters, return_index=True)
+    movie_of = dict(zip(names.tolist(), movies[first].tolist()))
+    per_scorer = {name: aggregate_by_character(characters, labels, s, min_lines) for name, s in scores.items()}
+    ids, character_labels = next(iter(per_scorer.values()))[:2]
+    return {"labels": character_labels, "movies": np.asarray([movie_of[c] for c in ids]), "ids": ids,
+            "scores": {name: agg[2] for name, agg in per_scorer.items()}}
+
+
+def level_report(validation: dict, evaluated: dict, *, bootstrap: int = 1000, unit: str = "movie", seed: int = 0,
+                 reference: str = "model") -> tuple[dict, dict]:
+    """Thresholds from ``validation``, metrics and paired intervals on ``evaluated`` (both from :func:`level_data`).
+
+    Returns ({scorer: metrics with ``ci95``, ..., "difference": {baseline: ...}}, thresholds).
     """
-    texts, labels = eval_split["text"], np.asarray(eval_split["label"])
-    uses_context = model.config.uses_context
-    context = eval_split["context"] if uses_context else None
-    line_scores = {"model": model.predict_proba(texts, context=context, batch_size=batch_size),
-                   **baseline_scores(train_split["text"], train_split["label"], texts, seed)}
-    if uses_context:
-        # Fitted on the natural train lines (each line once), like the eval baselines of issue #13.
-        natural = _unique_rows(train_split)
-        line_scores["tfidf_context_logreg"] = TfidfContextLogreg(seed).fit(
-            natural["text"], natural["label"], context=natural["context"]).score(texts, context=context)
-    report: dict = {}
+    if unit not in UNITS:
+        raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
+    thresholds = {name: choose_threshold(validation["labels"], validation["scores"][name])
+                  for name in evaluated["scores"]}
+    report = {name: scorer_metrics(evaluated["labels"], s, thresholds[name]) for name, s in evaluated["scores"].items()}
+    samples = None
+    if bootstrap and len(np.unique(evaluated["labels"])) == 2:
+        samples = bootstrap_samples(evaluated["labels"], evaluated["scores"], thresholds,
+                                    evaluated["movies"] if unit == "movie" else None, bootstrap, seed)
+        for name in report:
+            report[name]["ci95"] = intervals(samples[name])
+    if reference in report:
+        report["difference"] = paired_differences(report, samples, reference)
+    return report, thresholds
+
+
+def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[str] = LEVELS, min_lines: int = 5,
+             bootstrap: int = 1000, unit: str = "movie", seed: int = 0, batch_size: int = 512,
+             baselines: Sequence[str] = DEFAULT_BASELINES,
+             resources: BaselineResources | None = None) -> tuple[dict, dict]:
+    """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
+
+    ``resources`` default to the model's tokenizer and embedding matrix (the GloVe matrix it started from when the
+    embeddings are frozen). Returns (report, scores): the report holds, per level, each scorer's metrics and the
+    paired differences, plus the protocol; ``scores`` holds the evaluated split's labels and scores per level.
+    """
+    if unit not in UNITS:
+        raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
+    if resources is None:
+        resources = BaselineResources(seed=seed, tokenizer=model.tokenizer,
+                                      embeddings=model.embedding.weight.detach().float().cpu().numpy())
+    natural = natural_train(train_split)
+    if len(natural) < len(train_split):
+        logger.info("Baselines fitted on the natural train split: %d lines (%d oversampled copies left out)",
+                    len(natural), len(train_split) - len(natural))
+    if _uses_context(model) and "tfidf_context_logreg" not in baselines:
+        baselines = (*baselines, "tfidf_context_logreg")  # a context model is compared with TF-IDF + context too
+    names = available_baselines(baselines, resources, eval_split.column_names)
+    splits = {"validation": validation_split, "evaluated": eval_split}
+    line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
+    for key, per in baseline_scores(names, natural, splits, resources).items():
+        line_scores[key].update(per)
+
+    shared = set(np.unique(np.asarray(natural["character_id"])))
+    shared &= set(np.unique(np.asarray(eval_split["character_id"])))
+    report: dict = {"thresholds": THRESHOLD_RULE,
+                    "baselines": {"fitted_on": "the natural train split (before balancing), class-balanced weights",
+                                  "train_lines": len(natural),
+                                  "names": {n: BASELINES[n].description for n in names}},
+                    "speaker_leak": bool(shared)}
     scores: dict = {}
-    if "line" in by:
-        report["line"] = {name: line_metrics(labels, s, bootstrap=bootstrap, seed=seed) for name, s in line_scores.items()}
-        scores["line"] = {"labels": labels, **line_scores}
-    if "character" in by:
-        characters = eval_split["character_id"]
-        per_character = {name: aggregate_by_character(characters, labels, s, min_lines) for name, s in line_scores.items()}
-        character_labels = next(iter(per_character.values()))[1]
-        if len(character_labels) == 0:
+    for level in by:
+        validation = level_data(validation_split, line_scores["validation"], level, min_lines)
+        evaluated = level_data(eval_split, line_scores["evaluated"], level, min_lines)
+        if len(evaluated["labels"]) == 0:
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
-        else:
-            report["character"] = {name: line_metrics(character_labels, agg[2], bootstrap=bootstrap, seed=seed)
-                                   for name, agg in per_character.items()}
-            report["character"]["min_lines"] = min_lines
-            scores["character"] = {"labels": character_labels, **{name: agg[2] for name, agg in per_character.items()}}
+            continue
+        if len(np.unique(validation["labels"])) < 2:
+            logger.warning("The validation split has too few %ss of one gender to choose a %s-level threshold: "
+                           "using 0.5", level, level)
+        report[level], _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
+        if level == "character":
+            report[level]["min_lines"] = min_lines
+            report[level]["speaker_leak"] = bool(shared)
+            if shared:
+                logger.warning("%d characters of the evaluated split also speak in train (split by line, not by "
+                               "movie): character-level results are marked speaker_leak and overstate what the "
+                               "scorers do on unseen speakers", len(shared))
+        scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
     return report, scores
 
 
+def scorers(level: dict) -> dict[str, dict]:
+    """The scorer entries of a level of the report (not ``difference``, ``min_lines``, ``speaker_leak``)."""
+    return {k: v for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v}
+
+
+def _ci(ci: dict, metric: str) -> str:
+    return "[{:.3f}, {:.3f}]".format(*ci[metric]) if metric in ci else " " * 14
+
+
 def format_report(report: dict) -> str:
-    """A plain-text table of the headline metrics for the log and the terminal."""
-    rows = ["level      scorer         n      accuracy  bal.acc  [95% CI]         macro-F1  ROC-AUC  [95% CI]"]
-    for level in ("line", "character"):
-        for name, m in report.get(level, {}).items():
-            if not isinstance(m, dict):
-                continue
+    """A plain-text table for the log and the terminal: ROC-AUC first, then the thresholded metrics, then the
+    paired differences model - baseline."""
+    rows = ["level      scorer             n      ROC-AUC  [95% CI]         AP      threshold  bal.acc  [95% CI]"
+            "         macro-F1  accuracy"]
+    for level in LEVELS:
+        entries = report.get(level, {})
+        for name, m in scorers(entries).items():
             ci = m.get("ci95", {})
-            bacc_ci = "[{:.3f}, {:.3f}]".format(*ci["balanced_accuracy"]) if ci else " " * 14
-            auc_ci = "[{:.3f}, {:.3f}]".format(*ci["roc_auc"]) if ci else ""
-            rows.append(f"{level:<10} {name:<14} {m['n']:<6} {m['accuracy']:.3f}     {m['balanced_accuracy']:.3f}    "
-                        f"{bacc_ci}   {m['macro_f1']:.3f}     {m['roc_auc']:.3f}    {auc_ci}")
+            rows.append(f"{level:<10} {name:<18} {m['n']:<6} {m['roc_auc']:.3f}    {_ci(ci, 'roc_auc')}   "
+                        f"{m['average_precision']:.3f}   {m['threshold']:<9.3f}  {m['balanced_accuracy']:.3f}    "
+                        f"{_ci(ci, 'balanced_accuracy')}   {m['macro_f1']:.3f}     {m['accuracy']:.3f}")
+        if entries.get("speaker_leak"):
+            rows.append(f"{level:<10} (speaker_leak: characters of this split also speak in train)")
+    differences = [(level, name, d) for level in LEVELS
+                   for name, d in report.get(level, {}).get("difference", {}).items()]
+    if differences:
+        rows += ["", "paired difference, model - baseline (95% CI, same resamples)",
+                 "level      baseline           ROC-AUC  [95% CI]           bal.acc  [95% CI]"]
+        for level, name, d in differences:
+            rows.append(f"{level:<10} {name:<18} {d['roc_auc']:+.3f}   {_ci(d, 'roc_auc_ci95')}    "
+                        f"{d['balanced_accuracy']:+.3f}   {_ci(d, 'balanced_accuracy_ci95')}")
     return "\n".join(rows)

@@ -137,8 +137,8 @@ def _token_coverage(tokenizer: Tokenizer, found_mask: np.ndarray, texts: Sequenc
 
 
 def load_glove(
-    source: str | os.PathLike = DEFAULT_GLOVE,
-    tokenizer: Tokenizer | None = None,
+    source: str | os.PathLike,
+    tokenizer: Tokenizer,
     *,
     member: str | None = None,
     unknown_init: str = "zeros",
@@ -151,7 +151,7 @@ def load_glove(
     """A float32 matrix ``[vocab_size, dim]`` aligned to ``tokenizer``'s ids, and its coverage.
 
     Args:
-        source: GloVe URL, .zip, .txt or .txt.gz (any dimension).
+        source: GloVe URL, .zip, .txt or .txt.gz (any dimension); ``DEFAULT_GLOVE`` is the official glove.6B.zip.
         tokenizer: the tokenizer whose ids the rows follow.
         member: the file inside a zip (default: its only .txt, else ``glove.6B.200d.txt``).
         unknown_init: rows of words GloVe lacks: ``"zeros"`` (the tutorial) or ``"random"`` (normal, GloVe's std).
@@ -166,8 +166,8 @@ def load_glove(
     Raises:
         GloveFormatError: naming file and line of a malformed vector.
     """
-    if tokenizer is None:
-        raise TypeError("load_glove needs the tokenizer whose ids the matrix rows follow")
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"load_glove needs the tokenizers.Tokenizer whose ids the matrix rows follow, got {tokenizer!r}")
     if unknown_init not in UNKNOWN_INIT:
         raise ValueError(f"unknown_init must be one of {UNKNOWN_INIT}, got {unknown_init!r}")
     path = fetch(source, sha256=sha256)

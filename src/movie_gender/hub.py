@@ -10,12 +10,14 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
+from .dataset import split_protocol
 from .download import atomic_path
 from .errors import HubError, MovieGenderError, first_line, redact
 
@@ -38,103 +40,250 @@ def _hub_errors(repo_id: str) -> Iterator[None]:
         raise HubError(f"{repo_id}: Hub request failed ({type(error).__name__}: {redact(first_line(error))})") from None
 
 
-def _template() -> str:
+# Where the project lives: [project.urls] in pyproject.toml, the mixin's repo_url and every card link here.
+PROJECT_URL = "https://github.com/movie-gender/movie-gender"
+# The Hub tags of every movie-gender model; the mixin adds "model_hub_mixin" and "pytorch_model_hub_mixin".
+TAGS = ("text-classification", "gender", "movie-dialogue", "glove", "bilstm", "movie-gender")
+SCORER_NAMES = {"model": "**this model**", "always_male": "always male",
+                "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
+                "glove_mean_logreg": "mean GloVe vector + logistic regression",
+                "tfidf_context_logreg": "TF-IDF with context + logistic regression"}
+VERSIONED = ("python", "movie-gender", "torch", "datasets", "tokenizers", "huggingface_hub", "safetensors")
+PLOTS = (("training_curves.png", "training curves"), ("confusion_matrix.png", "confusion matrix"),
+         ("roc_curve.png", "ROC"))
+
+
+def card_template() -> str:
+    """The card template: the repository's ``model_card.md``, shipped in the package as templates/model_card.md."""
     return resources.files("movie_gender").joinpath("templates/model_card.md").read_text(encoding="utf-8")
 
 
-def _fmt(value: float | None, ci: list[float] | None = None) -> str:
+def framework_versions() -> dict[str, str]:
+    """The versions of Python and the libraries a model is trained and saved with."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    found = {"python": platform.python_version(), "movie-gender": __version__}
+    for name in VERSIONED[2:]:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def select_examples(split, n: int = 6, seed: int = 42, min_words: int = 5, max_words: int = 25) -> list[dict]:
+    """A few real lines of a split (validation, never test), half of each label, for the card's widget and table.
+
+    Lines of ``min_words`` to ``max_words`` words are drawn at random (seeded), so the examples are typical lines,
+    not ones the model happens to get right.
+    """
+    import numpy as np
+
+    texts, labels = list(split["text"]), list(split["label"])
+    names = split.features["label"].names if hasattr(split.features["label"], "names") else ["male", "female"]
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in (1, 0):
+        pool = [i for i, (t, y) in enumerate(zip(texts, labels))
+                if y == label and min_words <= len(t.split()) <= max_words]
+        take = min((n + 1 - label) // 2, len(pool))
+        chosen += [{"text": texts[int(i)], "label": names[label]} for i in rng.choice(pool, take, replace=False)]
+    return chosen
+
+
+def public_metrics(metrics: dict) -> dict:
+    """metrics.json as published: local file paths (corpus, GloVe, output folders) reduced to their file names."""
+    out = json.loads(json.dumps(metrics))
+    for section, key in (("dataset", "corpus"), (None, "glove")):
+        holder = out.get(section, {}).get(key) if section else out.get(key)
+        if isinstance(holder, dict) and isinstance(holder.get("source"), str):
+            holder["source"] = _public_source(holder["source"])
+    for key in ("output", "checkpoint_dir", "logging_dir"):
+        if isinstance(out.get("training", {}).get(key), str):
+            out["training"][key] = _public_source(out["training"][key])
+    return out
+
+
+def _public_source(source: str) -> str:
+    """A URL or Hub id as it is; a local path as its file name (local paths are never published)."""
+    if "://" in source or (_looks_like_repo_id(source) and not os.path.exists(source)):
+        return source
+    return Path(source).name
+
+
+def _looks_like_repo_id(source: str) -> bool:
+    return re.fullmatch(r"[\w.-]+/[\w.-]+", source) is not None and not source.startswith(".")
+
+
+def _fmt(value: float | None, ci: list[float] | None = None, signed: bool = False) -> str:
     if value is None or value != value:
         return "n/a"
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    spec = "+.3f" if signed else ".3f"
+    return f"{value:{spec}}" + (f" [{ci[0]:{spec}}, {ci[1]:{spec}}]" if ci else "")
 
 
 def _rows(level: dict) -> list[dict]:
-    names = {"model": "**this model**", "always_male": "always male", "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression"}
+    """One row per scorer (this model first), ROC-AUC leading; intervals where the bootstrap gave them."""
     rows = []
-    for key, m in level.items():
-        if not isinstance(m, dict):
-            continue
-        ci = m.get("ci95", {})
-        rows.append({"name": names.get(key, key), "n": f"{m['n']:,}", "accuracy": _fmt(m["accuracy"]),
-                     "balanced_accuracy": _fmt(m["balanced_accuracy"], ci.get("balanced_accuracy")),
-                     "macro_f1": _fmt(m["macro_f1"]), "roc_auc": _fmt(m["roc_auc"], ci.get("roc_auc"))})
+    scorers = [k for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v]
+    for key in sorted(scorers, key=lambda k: k != "model"):
+        m, ci = level[key], level[key].get("ci95", {})
+        rows.append({"name": SCORER_NAMES.get(key, key), "n": f"{m['n']:,}" if "n" in m else "n/a",
+                     "roc_auc": _fmt(m.get("roc_auc"), ci.get("roc_auc")),
+                     "average_precision": _fmt(m.get("average_precision"), ci.get("average_precision")),
+                     "balanced_accuracy": _fmt(m.get("balanced_accuracy"), ci.get("balanced_accuracy")),
+                     "macro_f1": _fmt(m.get("macro_f1")), "threshold": _fmt(m.get("threshold"))})
+    return rows
+
+
+def _differences(level: dict) -> list[dict]:
+    """Paired differences (this model minus a baseline) from a level's ``difference`` entry, when present."""
+    rows = []
+    for key, d in (level.get("difference") or {}).items():
+        if isinstance(d, dict):
+            rows.append({"name": SCORER_NAMES.get(key, key),
+                         "roc_auc": _fmt(d.get("roc_auc"), d.get("roc_auc_ci95"), signed=True),
+                         "balanced_accuracy": _fmt(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"),
+                                                   signed=True)})
     return rows
 
 
 def _protocol(dataset: dict) -> str:
-    split = dataset.get("split")
-    if split == "movie":
-        return "split by movie: no movie appears in two splits"
-    if split == "random":
-        return "random stratified split by line"
-    if split == "tutorial":
-        return f"the tutorial's split: the first {dataset.get('test_per_class') or 0:,} lines of each gender are test"
-    return "a prepared dataset"
+    return split_protocol(dataset.get("split"), dataset.get("test_per_class"))
 
 
-def render_model_card(metrics: dict, *, repo_id: str | None = None, dataset_repo: str | None = None) -> str:
-    """Render model_card.md with the values of a metrics.json (as written by scripts/train.py)."""
-    training, model, glove, dataset = (metrics.get(k, {}) for k in ("training", "model", "glove", "dataset"))
-    line = metrics.get("line", {}).get("model", {})
-    eval_results = []
-    for key, pretty in (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("roc_auc", "ROC-AUC"),
-                        ("macro_f1", "macro F1")):
-        if key in line:
-            eval_results.append(EvalResult(task_type="text-classification", dataset_type=dataset_repo or "cornell_movie_dialog",
-                                           dataset_name="Cornell Movie-Dialogs (speaker gender)",
-                                           dataset_split=metrics.get("eval_split", "test"), metric_type=key,
-                                           metric_name=pretty, metric_value=round(line[key], 4)))
-    name = (repo_id or "movie-gender-bilstm").split("/")[-1]
-    card_data = ModelCardData(
-        language="en", license="mit", library_name="movie-gender", pipeline_tag="text-classification",
-        tags=["text-classification", "gender", "movie-dialogue", "glove", "bilstm", "pytorch"],
-        datasets=[dataset_repo] if dataset_repo else None,
-        metrics=["accuracy", "balanced_accuracy", "roc_auc", "f1"],
-        model_name=name, eval_results=eval_results or None,
-        base_embeddings=glove.get("name"),
-    )
-    corpus = dataset.get("corpus", {})
-    counts = dataset.get("class_counts", {})
-    hidden, layers = model.get("hidden_size"), model.get("num_layers")
-    card = ModelCard.from_template(
-        card_data, template_str=_template(),
-        model_name=name, repo_id=repo_id or "PATH/TO/MODEL", dataset_repo=dataset_repo,
-        eval_split=metrics.get("eval_split", "test"), split_protocol=_protocol(dataset),
-        bootstrap=metrics.get("bootstrap", 0),
-        line_rows=_rows(metrics.get("line", {})), character_rows=_rows(metrics.get("character", {})),
-        min_lines=metrics.get("character", {}).get("min_lines", ""),
-        corpus_source=corpus.get("source", ""), corpus_male=f"{corpus.get('male', 0):,}",
-        corpus_female=f"{corpus.get('female', 0):,}", balance=dataset.get("balance", "n/a"),
-        split_sizes=", ".join(f"{k} {sum(v.values()):,}" for k, v in counts.items()),
-        architecture=(f"{layers} x {hidden} {'bidirectional ' if model.get('bidirectional') else ''}LSTM, "
-                      f"{model.get('pooling')} pooling, fc {hidden} + ReLU, dropout {model.get('dropout')}"),
-        embeddings=(f"{glove.get('name', 'GloVe')} ({model.get('embedding_dim')}d), "
-                    f"{'frozen' if model.get('freeze_embeddings') else 'fine-tuned'}"),
-        vocab_size=f"{model.get('vocab_size', 0):,}",
-        type_coverage=_pct(glove.get("type_coverage")), token_coverage=_pct(glove.get("token_coverage")),
-        optimisation=(f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
-                      f"batch {training.get('batch_size')}, "
-                      f"up to {training.get('epochs')} epochs, early stopping patience {training.get('patience')}, "
-                      f"gradient clip {training.get('grad_clip')}, seed {training.get('seed')}"),
-        epochs_run=len(training.get("history", [])), best_epoch=training.get("best_epoch"),
-        best_val_auc=_fmt(training.get("best_validation_auc")),
-        hardware=f"{training.get('hardware', '')}, {'bf16 autocast' if training.get('bf16') else 'fp32'}",
-        training_time=f"{training.get('seconds', 0) / 60:.1f} min", preset=training.get("preset", "custom"),
-    )
-    return str(card)
+def _interval_note(bootstrap) -> str:
+    if isinstance(bootstrap, dict) and bootstrap.get("n"):
+        unit = bootstrap.get("unit", "line")
+        return (f"Intervals are 95% bootstrap intervals ({bootstrap['n']:,} resamples of whole {unit}s, paired across "
+                f"scorers).")
+    if isinstance(bootstrap, int) and bootstrap:
+        return f"Intervals are 95% bootstrap intervals ({bootstrap:,} resamples)."
+    return "No bootstrap intervals were computed."
 
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def write_model_card(folder: str | os.PathLike, *, repo_id: str | None = None, dataset_repo: str | None = None) -> Path:
-    """(Re)write folder/README.md from folder/metrics.json."""
+def _levels(metrics: dict) -> list[dict]:
+    levels = []
+    if metrics.get("line"):
+        levels.append({"title": "Line level", "unit": "lines", "rows": _rows(metrics["line"]),
+                       "differences": _differences(metrics["line"]),
+                       "intro": "Each line of dialogue scored on its own."})
+    if metrics.get("character"):
+        levels.append({"title": "Character level", "unit": "characters", "rows": _rows(metrics["character"]),
+                       "differences": _differences(metrics["character"]),
+                       "intro": f"Each character with at least {metrics['character'].get('min_lines', '?')} lines in "
+                                f"the split, scored by the mean log-odds of its lines."})
+    return levels
+
+
+def _architecture(config: dict) -> dict:
+    hidden, layers = config.get("hidden_size"), config.get("num_layers")
+    return {
+        "architecture": (f"{layers} x {hidden} {'bidirectional ' if config.get('bidirectional') else ''}LSTM, "
+                         f"{config.get('pooling')} pooling, fc {hidden} + ReLU, dropout {config.get('dropout')}"),
+        "vocab_size": f"{config.get('vocab_size', 0):,}",
+    }
+
+
+def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | None = None, *,
+                      repo_id: str | None = None, dataset_repo: str | None = None,
+                      examples: list[dict] | None = None, plots: tuple[str, ...] = (), **extra) -> str:
+    """Render model_card.md: the full card when ``metrics`` (a metrics.json of ``movie-gender train``) has results,
+    an honest short card without them.
+
+    ``card_data`` is the mixin's metadata (library, licence, pipeline tag, tags); ``config`` the model's config;
+    ``repo_id`` the Hub repo or folder name shown in the usage snippet; ``examples`` ``{text, label, score}`` rows
+    (also the Hub widget); ``plots`` the plot files published beside the card.
+    """
+    metrics = metrics or {}
+    has_results = bool(metrics.get("line", {}).get("model"))
+    repo_id = repo_id or "movie-gender-bilstm"
+    data = ModelCardData(**card_data.to_dict())
+    data.language = "en"
+    data.metrics = ["roc_auc", "average_precision", "balanced_accuracy", "f1"]
+    if examples:
+        data.widget = [{"text": " ".join(e["text"].split()),  # one line, whatever whitespace the corpus had
+                        "example_title": f"{e['label']} character (validation line)"} for e in examples]
+    training, glove, dataset = (metrics.get(k, {}) for k in ("training", "glove", "dataset"))
+    corpus, counts = dataset.get("corpus", {}), dataset.get("class_counts", {})
+    if dataset_repo is None and dataset.get("split") == "prepared" and _looks_like_repo_id(str(corpus.get("source"))):
+        dataset_repo = corpus["source"]  # trained on a Hub dataset repo: link it
+    recorded = metrics.get("versions")
+    eval_results = []
+    for key, pretty in (("roc_auc", "ROC-AUC"), ("average_precision", "average precision"),
+                        ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro F1")):
+        value = metrics.get("line", {}).get("model", {}).get(key)
+        if value is not None and value == value:
+            eval_results.append(EvalResult(task_type="text-classification",
+                                           dataset_type=dataset_repo or "cornell_movie_dialog", dataset_name="Cornell Movie-Dialogs (speaker gender)",
+                                           dataset_split=metrics.get("eval_split", "test"), metric_type=key,
+                                           metric_name=pretty, metric_value=round(value, 4)))
+    data.datasets = [dataset_repo] if dataset_repo else None
+    if eval_results:
+        data.eval_results, data.model_name = eval_results, repo_id.split("/")[-1]
+    values = dict(
+        model_name=repo_id.split("/")[-1], repo_id=repo_id, project_url=PROJECT_URL, dataset_repo=dataset_repo,
+        has_results=has_results, examples=examples or [],
+        plots=[{"markdown": f"![{t}]({f})"} for f, t in PLOTS if f in plots],
+        threshold_note=("each scorer's threshold is chosen on the validation split, never on test."
+                        if "threshold" in metrics.get("line", {}).get("model", {})
+                        else "a line counts as female at P >= 0.5."),
+        eval_split=metrics.get("eval_split", "test"), split_protocol=_protocol(dataset),
+        interval_note=_interval_note(metrics.get("bootstrap")), levels=_levels(metrics),
+        corpus_source=_public_source(str(corpus.get("source", ""))), corpus_male=f"{corpus.get('male', 0):,}",
+        corpus_female=f"{corpus.get('female', 0):,}", balance=dataset.get("balance", "n/a"),
+        split_sizes=", ".join(f"{k} {sum(v.values()):,}" for k, v in counts.items()) or "n/a",
+        **_architecture(config),
+        embeddings=(f"{glove.get('name', 'GloVe')} ({config.get('embedding_dim')}d), "
+                    f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}"),
+        type_coverage=_pct(glove.get("type_coverage")), token_coverage=_pct(glove.get("token_coverage")),
+        optimisation=(f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
+                      f"batch {training.get('batch_size')}, up to {training.get('epochs')} epochs, early stopping "
+                      f"patience {training.get('patience')}, gradient clip {training.get('grad_clip')}, "
+                      f"seed {training.get('seed')}"),
+        epochs_run=len(training.get("history", [])), best_epoch=training.get("best_epoch"),
+        best_val_auc=_fmt(training.get("best_validation_auc")),
+        hardware=f"{training.get('hardware', 'n/a')}, {'bf16 autocast' if training.get('bf16') else 'fp32'}",
+        training_time=(f"{training.get('seconds', 0) / 60:.1f} min training"
+                       + (f", {training['total_seconds'] / 60:.1f} min in all (data, training, evaluation)"
+                          if training.get("total_seconds") else "")),
+        preset=training.get("preset", "custom"),
+        versions=list((recorded or framework_versions()).items()),
+        versions_note=("Trained with:" if recorded else "Saved with (no training record):"),
+    )
+    values.update(extra)
+    card = str(ModelCard.from_template(data, template_str=card_template(), **values))
+    return re.sub(r"\n{3,}", "\n\n", card)
+
+
+def write_model_card(folder: str | os.PathLike, model=None, *, repo_id: str | None = None,
+                     dataset_repo: str | None = None) -> Path:
+    """(Re)write folder/README.md with the model's card (``model`` or the one saved in ``folder``), replacing any
+    card already there; the plots in ``folder`` are shown."""
     folder = Path(folder)
-    metrics = json.loads((folder / "metrics.json").read_text())
+    card = _card_for_folder(folder, model, repo_id=repo_id or folder.name, dataset_repo=dataset_repo)
     with atomic_path(folder / "README.md") as tmp:
-        tmp.write_text(render_model_card(metrics, repo_id=repo_id, dataset_repo=dataset_repo), encoding="utf-8")
+        tmp.write_text(card, encoding="utf-8")
     return folder / "README.md"
+
+
+def _card_for_folder(folder: Path, model=None, **kwargs) -> str:
+    """The card of a model folder, rendered by the model class, with its metrics.json (if any) and plots."""
+    if model is None:
+        from .modeling import BiLSTMClassifier
+
+        model = BiLSTMClassifier.from_pretrained(folder)
+    if (folder / "metrics.json").is_file():
+        model.metrics = json.loads((folder / "metrics.json").read_text())
+    plots = tuple(name for name, _ in PLOTS if (folder / name).is_file())
+    return str(model.generate_model_card(plots=plots, **kwargs))
 
 
 def _commit(repo_id: str, repo_type: str, operations: list, *, private: bool, revision: str | None,
@@ -151,10 +300,13 @@ def _commit(repo_id: str, repo_type: str, operations: list, *, private: bool, re
 
 def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
                dataset_repo: str | None = None, token: str | None = None,
-               commit_message: str = "Upload movie-gender model") -> str:
+               commit_message: str = "Upload movie-gender model", extra_files: dict[str, str] | None = None) -> str:
     """Publish a model folder as one commit: config, weights, tokenizer, rendered card, metrics and plots.
 
-    The card is re-rendered with ``repo_id`` (and ``dataset_repo`` in its ``datasets:`` metadata). Returns the
+    The card is rendered by the model class (:meth:`BiLSTMClassifier.generate_model_card`, the path
+    ``save_pretrained`` / ``push_to_hub`` take too) with ``repo_id`` in its usage snippet and ``dataset_repo`` in its
+    ``datasets:`` metadata; metrics.json goes up without local file paths. ``extra_files``
+    (path in the repo -> local file) go into the same commit, e.g. an ONNX export under ``onnx/``. Returns the
     commit URL.
     """
     folder = Path(folder)
@@ -163,12 +315,15 @@ def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False
             raise FileNotFoundError(f"{folder}: not a model folder (no {required})")
     operations = []
     for name in MODEL_FILES:
-        if name == "README.md" and (folder / "metrics.json").is_file():
-            card = render_model_card(json.loads((folder / "metrics.json").read_text()), repo_id=repo_id,
-                                     dataset_repo=dataset_repo)
+        if name == "README.md":
+            card = _card_for_folder(folder, repo_id=repo_id, dataset_repo=dataset_repo)
             operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))
+        elif name == "metrics.json" and (folder / name).is_file():
+            published = public_metrics(json.loads((folder / name).read_text()))
+            operations.append(CommitOperationAdd(name, (json.dumps(published, indent=2) + "\n").encode("utf-8")))
         elif (folder / name).is_file():
             operations.append(CommitOperationAdd(name, str(folder / name)))
+    operations += [CommitOperationAdd(name, str(path)) for name, path in (extra_files or {}).items()]
     info = _commit(repo_id, "model", operations, private=private, revision=revision, token=token,
                    commit_message=commit_message)
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
@@ -192,6 +347,54 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
     info = _commit(repo_id, "dataset", operations, private=private, revision=revision, token=token,
                    commit_message=commit_message)
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
+    return info.commit_url
+
+
+SPACE_FILES = ("app.py", "requirements.txt", "README.md")
+
+
+def space_files(space_dir: str | os.PathLike, model_repo: str, dataset_repo: str | None = None) -> dict[str, bytes]:
+    """The files of the demo Space (``space/`` in the project) with ``model_repo`` filled in: ``DEFAULT_MODEL`` in
+    app.py, ``models:`` (and ``datasets:``, or none) in the README's YAML header."""
+    import re
+
+    import yaml
+
+    space_dir = Path(space_dir)
+    missing = [name for name in SPACE_FILES if not (space_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{space_dir}: not a Space folder (no {', '.join(missing)}); run from a checkout of "
+                                f"movie-gender or pass --space-dir")
+    app = (space_dir / "app.py").read_text(encoding="utf-8")
+    app, found = re.subn(r"^DEFAULT_MODEL = .*$", lambda _: f"DEFAULT_MODEL = {model_repo!r}", app, count=1, flags=re.M)
+    if not found:
+        raise ValueError(f"{space_dir / 'app.py'}: no 'DEFAULT_MODEL = ...' line to fill in")
+    readme = (space_dir / "README.md").read_text(encoding="utf-8")
+    parts = readme.split("---\n", 2)
+    if len(parts) != 3 or parts[0]:
+        raise ValueError(f"{space_dir / 'README.md'}: no YAML header between '---' lines")
+    header = yaml.safe_load(parts[1]) or {}
+    header["models"] = [model_repo]
+    if dataset_repo:
+        header["datasets"] = [dataset_repo]
+    else:
+        header.pop("datasets", None)
+    readme = "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n" + parts[2]
+    return {"app.py": app.encode("utf-8"), "requirements.txt": (space_dir / "requirements.txt").read_bytes(),
+            "README.md": readme.encode("utf-8")}
+
+
+def push_space(space_dir: str | os.PathLike, space_repo: str, model_repo: str, *, dataset_repo: str | None = None,
+               private: bool = False, token: str | None = None,
+               commit_message: str = "Upload movie-gender demo") -> str:
+    """Create (if needed) a Gradio Space and upload the demo with ``model_repo`` filled in, as one commit."""
+    files = space_files(space_dir, model_repo, dataset_repo)
+    api = HfApi(token=token)
+    with _hub_errors(space_repo):
+        api.create_repo(space_repo, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        info = api.create_commit(space_repo, [CommitOperationAdd(name, data) for name, data in files.items()],
+                                 commit_message=commit_message, repo_type="space")
+    logger.info("Pushed the demo Space to %s (model %s)", info.commit_url, model_repo)
     return info.commit_url
 
 

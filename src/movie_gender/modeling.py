@@ -10,34 +10,31 @@ features and on the hidden layer, with a ReLU between fc1 and fc2.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from tokenizers import Tokenizer
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .characters import aggregate_logits
 from .configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
+from .download import atomic_path
 from .errors import ModelLoadError, first_line
+from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
 from .persistence import load_model_folder, model_file, save_model_folder
-from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported
+from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
 from .tokenizer import encode
 
 logger = logging.getLogger(__name__)
-
-# Where the project lives; the Hub mixin records it in generated cards.
-PROJECT_URL = "https://github.com/movie-gender/movie-gender"
-
-# A batch with at most this many distinct line lengths runs one unpadded LSTM call per length (fast fused kernels);
-# a batch with more (e.g. drawn at random) runs one packed call.
-MAX_LENGTH_GROUPS = 8
 
 
 @dataclass
@@ -52,7 +49,7 @@ class BiLSTMClassifier(
     nn.Module,
     PyTorchModelHubMixin,
     library_name="movie-gender",
-    tags=["text-classification", "gender", "movie-dialogue", "glove", "bilstm", "movie-gender"],
+    tags=list(TAGS),
     license="mit",
     pipeline_tag="text-classification",
     repo_url=PROJECT_URL,
@@ -64,7 +61,9 @@ class BiLSTMClassifier(
     ``context_lstm.*`` weights) or the line's ("shared"); the two pooled feature vectors are concatenated before fc1.
 
     Sequences are packed, so padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels
-    with the model in save_pretrained / from_pretrained and is what ``predict`` uses.
+    with the model in save_pretrained / from_pretrained and is what ``predict`` uses. ``metrics`` (the metrics.json of
+    its training run, set by :func:`movie_gender.train_model` and restored by ``from_pretrained``) is what the model
+    card reports; without it ``save_pretrained`` / ``push_to_hub`` write a short card that says no results exist.
     """
 
     def __init__(self, config: BiLSTMConfig) -> None:
@@ -72,8 +71,8 @@ class BiLSTMClassifier(
         if isinstance(config, dict):
             config = BiLSTMConfig.from_dict(config)
         self.config = config
-        self._hub_mixin_config = config
         self.tokenizer: Tokenizer | None = None
+        self.metrics: dict | None = None
         directions = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding.weight.requires_grad = not config.freeze_embeddings
@@ -118,14 +117,10 @@ class BiLSTMClassifier(
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
             lengths = mask.sum(dim=1)
         lengths = lengths.clamp(min=1)  # an empty line reads one [PAD]
-        embedded = self.embedding(input_ids)
-        groups = torch.unique(lengths)
-        if len(groups) <= MAX_LENGTH_GROUPS:
-            features = self._features_by_length(embedded, lengths, groups)
-        else:
-            features = self._features_packed(embedded, lengths)
+        features = self._encode(self.lstm, self.embedding(input_ids), lengths)
         if self.config.uses_context:
-            features = torch.cat([features, self._context_features(input_ids.shape[0], context_ids, context_lengths)], dim=1)
+            features = torch.cat([features, self._context_features(input_ids.shape[0], context_ids, context_lengths)],
+                                 dim=1)
         elif context_ids is not None:
             raise ValueError("this is a single-line model (context_encoder='none'); it takes no context_ids")
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
@@ -137,7 +132,8 @@ class BiLSTMClassifier(
 
     def _context_features(self, batch: int, context_ids: torch.Tensor | None,
                           context_lengths: torch.Tensor | None) -> torch.Tensor:
-        """Pooled features of each line's context (one packed call; an empty context reads one [PAD])."""
+        """Pooled features of each line's context through :meth:`_encode`, padding-safe like the line's
+        (an empty context reads one [PAD])."""
         pad = self.config.pad_token_id
         if context_ids is None:
             context_ids = torch.full((batch, 1), pad, dtype=torch.long, device=self.device)
@@ -145,50 +141,70 @@ class BiLSTMClassifier(
             context_lengths = context_ids.ne(pad).sum(dim=1)
         context_lengths = context_lengths.clamp(min=1)
         lstm = self.context_lstm if self.config.context_encoder == "separate" else self.lstm
-        packed = pack_padded_sequence(self.embedding(context_ids), context_lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        output, (hidden, _) = lstm(packed)
-        if self.config.pooling == "last":
-            return self._pool(output, hidden)
-        steps, _ = pad_packed_sequence(output, batch_first=True)
-        lengths = context_lengths.to(steps.device)
-        valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-        maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
-        if self.config.pooling == "max":
-            return maxed
-        return torch.cat([(steps * valid).sum(dim=1) / lengths[:, None].to(steps.dtype), maxed], dim=1)
+        return self._encode(lstm, self.embedding(context_ids), context_lengths)
 
-    def _pool(self, steps, hidden: torch.Tensor) -> torch.Tensor:
-        """Features: the final hidden states ("last"), or max / mean+max over the time steps of unpadded sequences."""
-        if self.config.pooling == "last":
-            return torch.cat([hidden[-2], hidden[-1]], dim=1) if self.config.bidirectional else hidden[-1]
+    def _encode(self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor,
+                pooling: str | None = None) -> torch.Tensor:
+        """Pooled features ``[batch, features]`` of right-padded lines ``embedded`` ``[batch, time, dim]`` through
+        ``lstm`` (this model's, or another encoder with the same layout); padding never enters a valid state.
+
+        Lines of one length (``predict`` cuts its batches so) run in one fused call of the whole LSTM. A mix of
+        lengths runs one call per layer and direction over the whole batch: the forward direction reads the padded
+        lines as they are (padding comes after every valid step), the backward direction reads each line reversed
+        within its own length, so it too starts on a valid token. Fused kernels, no per-step path, no packing.
+        """
+        pooling = pooling or self.config.pooling
+        lengths = lengths.to(embedded.device)
+        width = embedded.shape[1]
+        if int(lengths.min()) == width:
+            steps, (hidden, _) = lstm(embedded)
+            last = torch.cat([hidden[-2], hidden[-1]], dim=1) if lstm.bidirectional else hidden[-1]
+            return self._pool(steps, last, lengths, pooling, padded=False)
+        steps, last = self._run_padded(lstm, embedded, lengths)
+        return self._pool(steps, last, lengths, pooling, padded=True)
+
+    def _run_padded(self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor):
+        """Outputs ``[batch, time, directions * hidden]`` (junk at padded steps) and the final hidden states of the
+        last layer ``[batch, directions * hidden]``, one unidirectional LSTM call per layer and direction."""
+        batch, width, _ = embedded.shape
+        positions = torch.arange(width, device=embedded.device)[None, :]
+        ends = lengths[:, None]
+        # Row of the flattened [batch * time] input that each step reads in the backward pass: reversed within
+        # the line's length, padding left in place. Reversing twice restores the order.
+        reverse = torch.where(positions < ends, ends - 1 - positions, positions)
+        reverse = (reverse + torch.arange(batch, device=embedded.device)[:, None] * width).reshape(-1)
+        last_step = (lengths - 1 + torch.arange(batch, device=embedded.device) * width)
+        zeros = embedded.new_zeros(1, batch, lstm.hidden_size)
+        x = embedded
+        for layer in range(lstm.num_layers):
+            outputs, finals = [], []
+            for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
+                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in
+                           (("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh"))]
+                source = x if not suffix else x.reshape(batch * width, -1).index_select(0, reverse).view(batch, width, -1)
+                out = torch.lstm(source, (zeros, zeros), weights, lstm.bias, 1, 0.0, self.training, False, True)[0]
+                flat = out.reshape(batch * width, -1)
+                finals.append(flat.index_select(0, last_step))
+                outputs.append(out if not suffix else flat.index_select(0, reverse).view(batch, width, -1))
+            x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+            if lstm.dropout and self.training and layer + 1 < lstm.num_layers:
+                x = nn.functional.dropout(x, lstm.dropout, training=True)
+        return x, torch.cat(finals, dim=1) if len(finals) > 1 else finals[0]
+
+    @staticmethod
+    def _pool(steps: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, pooling: str, padded: bool) -> torch.Tensor:
+        """Features: the final hidden states ("last"), or max / mean+max over the valid time steps."""
+        if pooling == "last":
+            return last
+        if padded:
+            valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
+            if pooling == "max":
+                return maxed
+            mean = (steps * valid).sum(dim=1) / lengths[:, None].to(steps.dtype)
+            return torch.cat([mean, maxed], dim=1)
         maxed = steps.amax(dim=1)
-        return maxed if self.config.pooling == "max" else torch.cat([steps.mean(dim=1), maxed], dim=1)
-
-    def _features_by_length(self, embedded: torch.Tensor, lengths: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        """Run each group of equal-length lines without padding: oneDNN's fused LSTM kernels need equal lengths."""
-        parts, rows = [], []
-        for length in groups.tolist():
-            index = torch.nonzero(lengths == length).squeeze(1).to(embedded.device)
-            steps, (hidden, _) = self.lstm(embedded[index, :length])
-            parts.append(self._pool(steps, hidden))
-            rows.append(index)
-        features = torch.cat(parts)
-        return features[torch.argsort(torch.cat(rows))]
-
-    def _features_packed(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Many different lengths: one packed LSTM call; padded steps are masked out of the pooling."""
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, (hidden, _) = self.lstm(packed)
-        if self.config.pooling == "last":
-            return self._pool(output, hidden)  # the final hidden states need no unpacking
-        steps, _ = pad_packed_sequence(output, batch_first=True)
-        valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths.to(steps.device)[:, None]).unsqueeze(-1)
-        maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
-        if self.config.pooling == "max":
-            return maxed
-        mean = (steps * valid).sum(dim=1) / lengths.to(steps.device)[:, None].to(steps.dtype)
-        return torch.cat([mean, maxed], dim=1)
+        return maxed if pooling == "max" else torch.cat([steps.mean(dim=1), maxed], dim=1)
 
     # ----------------------------------------------------------------------------------------------- predict
     def _require_tokenizer(self) -> Tokenizer:
@@ -196,13 +212,51 @@ class BiLSTMClassifier(
             raise ValueError("this model has no tokenizer; set model.tokenizer or load it with from_pretrained")
         return self.tokenizer
 
+    def precision_for(self, training: bool = False) -> bool:
+        """Whether ``auto`` precision runs this model in bf16 autocast on its device (decided once per process and
+        shape, see :func:`movie_gender.precision.bf16_recommended`; on a native-bf16 CPU by timing both)."""
+        return bf16_recommended(self.device, self.config, training=training, probe=self._precision_probe(training))
+
+    def _precision_probe(self, training: bool):
+        """A callable running one small batch of this model (forward; and backward when ``training``) without
+        touching its weights, gradients, mode or the global RNG: what the precision policy times both ways."""
+        generator = torch.Generator().manual_seed(0)
+        batch, width = 64, 12
+        ids = torch.randint(0, self.config.vocab_size, (batch, width), generator=generator).to(self.device)
+        # Training batches mix a few lengths (the padded path); predict batches have one (the fused path).
+        lengths = torch.full((batch,), width) - (torch.arange(batch) % 3 if training else 0)
+        # A context model reads a context too (here the same ids), through its own encoder or the line's.
+        context = {"context_ids": ids, "context_lengths": lengths} if self.config.uses_context else {}
+        encoders = [self.lstm] + ([self.context_lstm] if self.config.context_encoder == "separate" else [])
+        parameters = [p for encoder in encoders for p in encoder.parameters() if p.requires_grad]
+
+        def run() -> None:
+            was_training = self.training
+            self.eval()  # no dropout: the probe must not draw from the global RNG
+            try:
+                if training and parameters:
+                    with torch.enable_grad():
+                        logits = self(ids, lengths=lengths, **context).logits
+                        torch.autograd.grad(logits.float().sum(), parameters)
+                else:
+                    with torch.inference_mode():
+                        self(ids, lengths=lengths, **context)
+            finally:
+                self.train(was_training)
+
+        return run
+
     @torch.inference_mode()
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False,
-                        max_lengths_per_batch: int = 1, context_ids: np.ndarray | None = None,
+                        max_padding: float = 0.125, context_ids: np.ndarray | None = None,
                         context_lengths: np.ndarray | None = None) -> np.ndarray:
-        """Logits for pre-encoded lines: sorted by length, cut into batches of at most ``max_lengths_per_batch``
-        distinct lengths (1: every batch is unpadded, one fused LSTM call), then restored to the input order.
-        A context model also takes the encoded contexts (``context_ids``, ``context_lengths``), one row per line."""
+        """Logits for pre-encoded lines, in input order.
+
+        Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
+        while its longest line is at most ``max_padding`` longer than its shortest (``0``: one length per batch,
+        no padding at all), so batches stay full where few lines share a length, with little padding.
+        A context model also takes the encoded contexts (``context_ids``, ``context_lengths``), one row per line.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.zeros(len(lengths), dtype=np.float32)
@@ -215,19 +269,21 @@ class BiLSTMClassifier(
             start = 0
             while start < len(order):
                 end = min(start + batch_size, len(order))
-                _, firsts = np.unique(-sorted_lengths[start:end], return_index=True)
-                if len(firsts) > max_lengths_per_batch:
-                    end = start + int(np.sort(firsts)[max_lengths_per_batch])
+                longest = int(sorted_lengths[start])
+                shortest_allowed = longest / (1 + max_padding)
+                # sorted_lengths is non-increasing: the first line too short for this batch ends it
+                end = start + int(np.searchsorted(-sorted_lengths[start:end], -shortest_allowed, side="right"))
+                end = max(end, start + 1)
                 batch = order[start:end]
-                width = int(sorted_lengths[start])
-                input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :width])).to(device, non_blocking=True)
+                input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :longest])).to(device, non_blocking=True)
                 extra = {}
                 if context_ids is not None:
                     context_width = max(1, int(context_lengths[batch].max()))
-                    extra = {"context_ids": torch.from_numpy(np.ascontiguousarray(context_ids[batch, :context_width])).to(device),
+                    extra = {"context_ids": torch.from_numpy(np.ascontiguousarray(context_ids[batch, :context_width]))
+                             .to(device, non_blocking=True),
                              "context_lengths": torch.from_numpy(context_lengths[batch])}
                 with autocast(device, bf16):
-                    logits = self(input_ids, lengths=torch.from_numpy(lengths[batch]), **extra).logits
+                    logits = self(input_ids, lengths=torch.from_numpy(sorted_lengths[start:end]), **extra).logits
                 out[batch] = logits.float().cpu().numpy()
                 start = end
         finally:
@@ -260,15 +316,15 @@ class BiLSTMClassifier(
                 raise ValueError(f"context[{i}] must be a list of strings (the lines around line {i}), got {item!r:.80}")
         return encode(self._require_tokenizer(), [" ".join(item) for item in context])
 
-    def predict_logits(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
-                       bf16: bool | None = None) -> np.ndarray:
-        """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) defaults to :func:`bf16_recommended`:
-        on CUDA with bf16, and on AMX / AVX-512 CPUs for large enough layers. ``context``: see :meth:`predict_proba`."""
+    def predict_logits(self, texts: str | Sequence[str], context: "Sequence[Sequence[str]] | None" = None,
+                       batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
+        """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) ``None``: the precision policy's choice
+        (:meth:`precision_for`: bf16 on CUDA, and on CPUs with native bf16 where it is faster for this model).
+        ``context``: see :meth:`predict_proba`."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         encoded_context = self.encode_context(context, len(texts))
         ids, lengths = encode(self._require_tokenizer(), texts)
-        if bf16 is None:
-            bf16 = bf16_recommended(self.device, self.config)
+        bf16 = resolve_bf16(bf16, self.device, self.config, probe=self._precision_probe(False))
         context_ids, context_lengths = encoded_context if encoded_context is not None else (None, None)
         return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16, context_ids=context_ids,
                                     context_lengths=context_lengths)
@@ -285,15 +341,81 @@ class BiLSTMClassifier(
     def predict(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
                 bf16: bool | None = None) -> "list[dict[str, Any]]":
         """``[{"label": "male"|"female", "score": probability of that label}]`` for each line (``context``: see
-        :meth:`predict_proba`)."""
+        :meth:`predict_proba`).
+
+        A line is labelled female when P(female) >= ``config.threshold``: the threshold chosen on the validation
+        split when the model was trained (maximum balanced accuracy; 0.5 for an untrained config). The score stays
+        the model's probability of the label given, whatever the threshold.
+        """
         proba = self.predict_proba(texts, context=context, batch_size=batch_size, bf16=bf16)
-        names = self.config.id2label
-        return [{"label": names["1"], "score": float(p)} if p >= 0.5 else {"label": names["0"], "score": float(1 - p)}
+        names, threshold = self.config.id2label, self.config.threshold
+        return [{"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]
+
+    def predict_characters(self, texts: "list[str]", character_ids: "list[str]",
+                           context: "list[list[str]] | None" = None, batch_size: int = 512) -> "list[dict[str, Any]]":
+        """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
+        ``config.character_threshold`` or above.
+
+        ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
+        context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
+        probability of ``label``), one per character in order of first appearance.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        character_ids = [character_ids] if isinstance(character_ids, str) else list(character_ids)
+        if len(character_ids) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(character_ids)} character ids; give one per text")
+        if not texts:
+            return []
+        if context is not None and not self.config.uses_context:
+            raise ValueError("this model reads single lines and takes no context; call without context")
+        logits = self.predict_logits(texts, context=context, batch_size=batch_size)
+        characters = aggregate_logits(character_ids, logits)
+        threshold, names = self.config.character_threshold, self.config.id2label
+        out = []
+        for entry in np.argsort(characters.first_line, kind="stable"):
+            p = float(characters.p_female[entry])
+            female = p >= threshold
+            out.append({"character_id": str(characters.ids[entry]), "n_lines": int(characters.n_lines[entry]),
+                        "p_female": p, "label": names["1" if female else "0"], "score": p if female else 1 - p})
+        return out
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`)."""
+        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`), and
+        metrics.json without local file paths when the model carries its training metrics."""
         save_model_folder(self, save_directory)
+        if self.metrics:
+            with atomic_path(save_directory / "metrics.json") as tmp:
+                tmp.write_text(json.dumps(public_metrics(self.metrics), indent=2) + "\n")
+
+    def save_pretrained(self, save_directory: str | Path, *, model_card_kwargs: dict[str, Any] | None = None,
+                        **kwargs: Any) -> str | None:
+        """huggingface_hub's ``save_pretrained``; the card (README.md, kept if one exists) names the folder in its
+        usage snippet unless ``model_card_kwargs`` gives ``repo_id``."""
+        card = {"repo_id": Path(save_directory).name, **(model_card_kwargs or {})}
+        return super().save_pretrained(save_directory, model_card_kwargs=card, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
+        card, whose usage snippet names ``repo_id``); ``model_card_kwargs`` may add ``dataset_repo``."""
+        return super().push_to_hub(repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id},
+                                   **kwargs)
+
+    def generate_model_card(self, *args: Any, repo_id: str | None = None, dataset_repo: str | None = None,
+                            plots: tuple[str, ...] = (), **kwargs: Any) -> ModelCard:
+        """The movie-gender card (root ``model_card.md``): results, baselines, data, training, versions and limits
+        from ``self.metrics``, or a short card saying no results are recorded. The mixin's metadata (library,
+        licence, tags, pipeline tag) is the card's metadata."""
+        base = super().generate_model_card().data
+        examples = [dict(e) for e in (self.metrics or {}).get("examples", [])]
+        if examples and self.tokenizer is not None:
+            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples])):
+                example["score"] = f"{p:.2f}"
+        for example in examples:
+            example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
+            example.setdefault("score", "n/a")
+        return ModelCard(render_model_card(base, self.config.to_dict(), self.metrics, repo_id=repo_id,
+                                           dataset_repo=dataset_repo, examples=examples, plots=plots, **kwargs))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> BiLSTMClassifier:
@@ -318,8 +440,18 @@ class BiLSTMClassifier(
                          **model_kwargs: Any) -> BiLSTMClassifier:
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
                           local_files_only=local_files_only, token=token)
-        return load_model_folder(cls, model_id, config, hub_kwargs, map_location)
+        model = load_model_folder(cls, model_id, config, hub_kwargs, map_location)
+        model.metrics = _saved_metrics(model_id, hub_kwargs)
+        return model
 
 
-__all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "CONTEXT_ENCODERS", "POOLING", "PROJECT_URL", "model_file",
-           "autocast", "bf16_supported", "bf16_recommended", "BF16_MIN_HIDDEN_ON_CPU"]
+def _saved_metrics(model_id: str, hub_kwargs: dict) -> dict | None:
+    """The metrics.json beside a model (folder or Hub repo), for its card; None when absent or unreadable."""
+    try:
+        return json.loads(Path(model_file(model_id, "metrics.json", **hub_kwargs)).read_text())
+    except (ModelLoadError, HfHubHTTPError, OSError, ValueError):
+        return None
+
+
+__all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "CONTEXT_ENCODERS", "POOLING", "PROJECT_URL",
+           "model_file", "autocast", "bf16_supported", "bf16_recommended", "BF16_MIN_HIDDEN_ON_CPU"]

@@ -10,23 +10,26 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import datasets
+import numpy as np
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
+from .baselines import BaselineResources
 from .configuration import DataOptions, TrainOptions
 from .dataset import DatasetReport, prepare_dataset
 from .download import atomic_path
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
-from .glove import load_glove
-from .hub import load_hub_dataset, write_model_card
-from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
+from .glove import GloveCoverage, load_glove
+from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
+from .modeling import BiLSTMClassifier, model_file
 from .tokenizer import train_tokenizer
-from .training import EncodedSplit, train
+from .tracking import make_tracker
+from .training import EncodedSplit, TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -97,31 +100,37 @@ def hardware() -> str:
 
 def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
     """Model files, metrics.json, the plots and the rendered card."""
+    model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
     model.save_pretrained(folder)
     with atomic_path(folder / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     if metrics.get("training", {}).get("history"):
         plot_training(metrics["training"]["history"], folder / "training_curves.png")
     plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
-                   f"Lines, {metrics['eval_split']} split")
+                   f"Lines, {metrics['eval_split']} split (threshold {metrics['line']['model']['threshold']:.3f})")
     line = scores["line"]
-    curves = {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}
-    if "tfidf_context_logreg" in line:
-        curves["TF-IDF + context + LR"] = line["tfidf_context_logreg"]
-    plot_roc(line["labels"], curves, folder / "roc_curve.png", f"ROC, lines, {metrics['eval_split']} split")
-    write_model_card(folder)
+    names = {"model": "this model", "tfidf_logreg": "TF-IDF + LR", "glove_mean_logreg": "mean GloVe + LR",
+             "tfidf_context_logreg": "TF-IDF (line + context) + LR"}
+    plot_roc(line["labels"], {names[k]: v for k, v in line.items() if k in names}, folder / "roc_curve.png",
+             f"ROC, lines, {metrics['eval_split']} split")
+    write_model_card(folder, model)
 
 
-def train_model(options: TrainOptions) -> dict:
-    """Train and evaluate; write the model folder. Returns the metrics written to metrics.json."""
-    started = time.perf_counter()
-    output = Path(options.output)
-    check_writable(output)
-    checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
-    check_writable(checkpoint_dir)
+@dataclass
+class FittedModel:
+    """A trained model with what it was built from: the tokenizer, the GloVe matrix it started from and coverage."""
 
-    dataset, data_report = load_data(options.data)
-    train_split, validation_split, test_split = dataset["train"], dataset["validation"], dataset["test"]
+    model: BiLSTMClassifier
+    matrix: np.ndarray
+    coverage: GloveCoverage
+    result: TrainResult
+
+
+def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_dir: Path | None = None,
+              progress: bool = True, tracker=None) -> FittedModel:
+    """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
+    ``tracker`` (from :func:`movie_gender.tracking.make_tracker`) receives the training metrics."""
+    train_split, validation_split = dataset["train"], dataset["validation"]
     tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
                                 max_vocab_size=options.max_vocab_size, max_length=options.max_length)
     uses_context = options.model.uses_context
@@ -138,34 +147,79 @@ def train_model(options: TrainOptions) -> dict:
     model.tokenizer = tokenizer
     logger.info("Model: %s (%s trainable parameters)", config,
                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
-
     validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"],
                                               context_column(validation_split, uses_context))
     result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume)
+                   resume=options.resume, tracker=tracker, progress=progress)
     model.to("cpu")
-    report, scores = evaluate(model, train_split, test_split, min_lines=options.min_lines, bootstrap=options.bootstrap,
-                              seed=options.training.seed)
+    return FittedModel(model, matrix, coverage, result)
+
+
+def evaluate_fitted(options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *,
+                    bootstrap: int | None = None) -> tuple[dict, dict]:
+    """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's thresholds (line and
+    character, chosen on validation) are written into its config."""
+    resources = BaselineResources(seed=options.training.seed, tokenizer=fitted.model.tokenizer,
+                                  embeddings=fitted.matrix)
+    report, scores = evaluate(fitted.model, dataset["train"], dataset["validation"], dataset["test"],
+                              min_lines=options.min_lines,
+                              bootstrap=options.bootstrap if bootstrap is None else bootstrap,
+                              unit=options.bootstrap_unit, seed=options.data.seed, resources=resources)
+    config = fitted.model.config
+    config.threshold = report["line"]["model"]["threshold"]
+    if "character" in report:
+        config.character_threshold = report["character"]["model"]["threshold"]
+    return report, scores
+
+
+def protocol(options: TrainOptions, bootstrap: int | None = None) -> dict:
+    """The seeds and the bootstrap of a run, as metrics.json records them at the top level."""
+    return {"split_seed": options.data.seed, "seed": options.training.seed,
+            "bootstrap": {"unit": options.bootstrap_unit, "n": options.bootstrap if bootstrap is None else bootstrap,
+                          "seed": options.data.seed}}
+
+
+def train_model(options: TrainOptions) -> dict:
+    """Train and evaluate; write the model folder. Returns the metrics written to metrics.json."""
+    started = time.perf_counter()
+    output = Path(options.output)
+    check_writable(output)
+    checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    check_writable(checkpoint_dir)
+
+    dataset, data_report = load_data(options.data)
+    tracker = make_tracker(options.report_to, options.logging_dir or output.with_name(output.name + ".logs"))
+    try:
+        fitted = fit_model(options, dataset, checkpoint_dir, tracker=tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
+    report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
     glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
     metrics = {
-        "eval_split": "test", "bootstrap": options.bootstrap, **report,
+        "eval_split": "test", **protocol(options), **report,
         "dataset": data_report,
-        "model": config.to_dict(),
-        "glove": {"name": glove_name, "source": str(options.glove), **coverage.to_dict()},
-        "training": {**asdict(options.training), **result.to_dict(), "preset": options.preset, "hardware": hardware(),
-                     "total_seconds": time.perf_counter() - started},
+        "model": fitted.model.config.to_dict(),
+        "glove": {"name": glove_name, "source": str(options.glove), **fitted.coverage.to_dict()},
+        "training": {**asdict(options.training), **fitted.result.to_dict(), "preset": options.preset,
+                     "hardware": hardware(), "total_seconds": time.perf_counter() - started},
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
                       "max_length": options.max_length},
+        "versions": framework_versions(),
+        "examples": select_examples(dataset["validation"], seed=options.training.seed),
     }
-    write_outputs(output, model, metrics, scores)
+    write_outputs(output, fitted.model, metrics, scores)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
     return metrics
 
 
-def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by: tuple[str, ...] = ("line", "character"),
-                   min_lines: int = 5, bootstrap: int = 1000, revision: str | None = None) -> tuple[dict, dict]:
-    """Load a model folder or Hub repo and score it and the baselines on a split of the data."""
+def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test",
+                   by: tuple[str, ...] = ("line", "character"), min_lines: int = 5, bootstrap: int = 1000, unit: str = "movie",
+                   revision: str | None = None) -> tuple[dict, dict]:
+    """Load a model folder or Hub repo and score it and the baselines on a split of the data, by the same protocol
+    as training: thresholds chosen on the validation split, baselines fitted on the natural train split (the mean
+    GloVe baseline with the model's own embedding matrix), paired bootstrap by movie seeded by the split seed."""
     model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
     if model.config.uses_context and data.context_size != model.config.context_size:
         logger.info("The model was trained with context of up to %d lines before and after each line: building the "
@@ -174,9 +228,15 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
     dataset, data_report = load_data(data)
     if split not in dataset:
         raise ValueError(f"no split {split!r}; the dataset has {', '.join(dataset)}")
-    report, scores = evaluate(model, dataset["train"], dataset[split], by=by, min_lines=min_lines, bootstrap=bootstrap,
-                              seed=data.seed)
-    return {"model": model_id, "eval_split": split, "bootstrap": bootstrap, **report, "dataset": data_report}, scores
+    report, scores = evaluate(model, dataset["train"], dataset["validation"], dataset[split], by=by,
+                              min_lines=min_lines, bootstrap=bootstrap, unit=unit, seed=data.seed)
+    stored = {"line": model.config.threshold, "character": model.config.character_threshold}
+    for level, threshold in stored.items():
+        if level in report:
+            report[level]["stored_threshold"] = threshold
+    return {"model": model_id, "eval_split": split, "split_seed": data.seed,
+            "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed}, **report, "dataset": data_report}, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "build_data", "training_protocol"]
+__all__ = ["DataOptions", "TrainOptions", "FittedModel", "fit_model", "evaluate_fitted", "train_model",
+           "evaluate_model", "load_data", "build_data", "training_protocol"]

@@ -71,9 +71,37 @@ def _values(config: Any) -> dict[str, Any]:
 
 
 def _base_type(hint: Any) -> type:
-    """int for ``int`` and ``int | None``, and so on."""
+    """The type of a field: int for ``int`` and ``int | None``, and so on."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
+
+
+def _help(f: dataclasses.Field, shown_configs: list[tuple[str, dict[str, Any]]]) -> str:
+    """A field's help with its default, and the presets' values where they differ (``%`` escaped for argparse)."""
+    meta = f.metadata
+    (_, base), *others = shown_configs
+    shown = [f"default: {_show(base[f.name], meta)}"] if f.name in base else []
+    shown += [f"{name}: {_show(config[f.name], meta)}" for name, config in others
+              if f.name in config and config[f.name] != base.get(f.name)]
+    suffix = "" if not shown or ("default:" in meta["help"] and len(shown) == 1) else f" ({'; '.join(shown)})"
+    return (meta["help"] + suffix).replace("%", "%%")
+
+
+def _argument(f: dataclasses.Field, kind: type, help_text: str) -> dict[str, Any]:
+    """The add_argument keywords of a field that takes a value: type (with its check), choices, required."""
+    meta = f.metadata
+    options: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+    if "values" in meta:
+        options.update(type=_words(meta["values"]), metavar="{" + ",".join(meta["values"]) + "}")
+    elif "check" in meta:
+        options["type"] = CHECKS[meta["check"], kind]
+    elif kind in (int, float):
+        options["type"] = kind
+    if "choices" in meta:
+        options["choices"] = meta["choices"]
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        options.update(required=True, default=None)
+    return options
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: dict[str, Any] | None = None,
@@ -85,7 +113,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: di
     The options default to "not given" (absent from the parsed namespace; :func:`given_options` reads them back), so
     that a preset can fill in the rest. ``defaults`` maps a name to an instance of ``cls`` whose values --help shows:
     the first is shown as the default, the others where they differ (e.g. ``{"default": ..., "tutorial": ...}``);
-    by default the field defaults of ``cls``. ``groups`` collects the sections by title across calls."""
+    by default the field defaults of ``cls``. ``groups`` collects the sections by title across calls.
+    """
     groups = {} if groups is None else groups
     shown_configs = [(name, _values(config)) for name, config in (defaults or {"default": cls}).items()]
     hints = typing.get_type_hints(cls)
@@ -94,21 +123,12 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: di
         if f.name in skip or not meta.get("help") or meta.get("cli", True) is False:
             continue
         title = meta.get("group", group)
-        if title is None:
-            target = parser
-        else:
-            if title not in groups:
-                groups[title] = parser.add_argument_group(title)
-            target = groups[title]
-        (_, base), *others = shown_configs
-        shown = [f"default: {_show(base[f.name], meta)}"] if f.name in base else []
-        shown += [f"{name}: {_show(config[f.name], meta)}" for name, config in others
-                  if f.name in config and config[f.name] != base.get(f.name)]
-        suffix = "" if not shown or ("default:" in meta["help"] and len(shown) == 1) else f" ({'; '.join(shown)})"
-        help_text = (meta["help"] + suffix).replace("%", "%%")
+        if title is not None and title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        target = parser if title is None else groups[title]
+        help_text, kind = _help(f, shown_configs), _base_type(hints[f.name])
         flags = meta.get("flags", ("--" + f.name.replace("_", "-"),))
-        kind = _base_type(hints[f.name])
-        if kind is bool and "values" not in meta:
+        if kind is bool and "values" not in meta:  # a switch, with an opposite flag where the field says so
             negative = meta.get("negative")
             target = target.add_mutually_exclusive_group() if negative else target
             target.add_argument(*flags, dest=f.name, action="store_const", const=True, default=argparse.SUPPRESS,
@@ -116,19 +136,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: di
             if negative:
                 target.add_argument(negative, dest=f.name, action="store_const", const=False,
                                     default=argparse.SUPPRESS, help=meta.get("negative_help", help_text))
-            continue
-        options: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
-        if "values" in meta:
-            options.update(type=_words(meta["values"]), metavar="{" + ",".join(meta["values"]) + "}")
-        elif "check" in meta:
-            options["type"] = CHECKS[meta["check"], kind]
-        elif kind in (int, float):
-            options["type"] = kind
-        if "choices" in meta:
-            options["choices"] = meta["choices"]
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            options.update(required=True, default=None)
-        target.add_argument(*flags, **options)
+        else:
+            target.add_argument(*flags, **_argument(f, kind, help_text))
 
 
 def given_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:

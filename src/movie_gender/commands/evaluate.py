@@ -1,8 +1,12 @@
-"""Evaluate a trained model (folder or Hub repo id) beside two baselines, at line and character level.
+"""Evaluate a trained model (folder or Hub repo id) beside the baselines, at line and character level.
 
-Prints accuracy, balanced accuracy, macro-F1 and ROC-AUC (95% bootstrap intervals) for the model, always-male and
-TF-IDF (word 1-2 grams) + logistic regression, both baselines fitted on the same train split; writes the full
-report (per-class precision/recall/F1, confusion matrices) as JSON with --json, and plots with --plots.
+The protocol of training: the baselines (always-male; TF-IDF word 1-2 grams + logistic regression; the mean of
+the line's GloVe vectors, from the model's embedding matrix, + logistic regression) are fitted on the natural
+train split with class-balanced weights; each scorer's decision threshold is chosen on the validation split
+(maximum balanced accuracy) and applied unchanged to the scored split. Prints ROC-AUC and average precision,
+then balanced accuracy, macro-F1 and accuracy at that threshold, with 95% intervals from a paired bootstrap over
+movies, and the differences model - baseline with their intervals. --json writes the full report (per-class
+precision/recall/F1, confusion matrices), --plots the plots.
 
 The data is split as in training (corpus and split options from the model's metrics.json), so that the test
 split holds no line the model was trained on; options given on the command line override it, with a warning.
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     same = "ignored with --dataset; default: as in training, from the model's metrics.json, else %s"
     p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % DataOptions.split + ")")
     p.add_argument("--balance", choices=BALANCE_MODES, help="train balancing for the baselines (" + same % DataOptions.balance + ")")
-    p.add_argument("--seed", type=int, help="the split seed (" + same % DataOptions.seed + ")")
+    p.add_argument("--split-seed", "--seed", dest="seed", type=int,
+                   help="the data split seed; also seeds the bootstrap (" + same % DataOptions.seed + ")")
     p.add_argument("--validation-size", type=common.fraction, help="validation share (" + same % DataOptions.validation_size + ")")
     p.add_argument("--test-size", type=common.fraction, help="test share (" + same % DataOptions.test_size + ")")
     p.add_argument("--test-per-class", type=common.positive_int,
@@ -54,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-lines", type=common.positive_int, default=5,
                    help="character level: only characters with at least N lines in the split (default: %(default)s)")
     p.add_argument("--bootstrap", type=common.non_negative_int, default=1000, help="bootstrap resamples; 0 = no intervals (default: %(default)s)")
+    p.add_argument("--bootstrap-unit", choices=("movie", "line"), default="movie",
+                   help="resample whole movies (paired across scorers) or single lines, the old too-narrow way "
+                        "(default: %(default)s)")
     p.add_argument("--json", type=Path, help="write the full report to this JSON file")
     p.add_argument("--plots", type=Path, help="write confusion_matrix.png and roc_curve.png into this folder")
     p.add_argument("--verbose", action="store_true", help="debug logging")
@@ -82,7 +90,7 @@ def data_options(args: argparse.Namespace) -> DataOptions:
         raise FileNotFoundError(f"{args.model} was trained on {data.corpus}, which is not here: pass --corpus with the "
                                 "same corpus, or --dataset")
     given = {"split": ("--split-mode", args.split_mode), "balance": ("--balance", args.balance),
-             "seed": ("--seed", args.seed), "validation_size": ("--validation-size", args.validation_size),
+             "seed": ("--split-seed", args.seed), "validation_size": ("--validation-size", args.validation_size),
              "test_size": ("--test-size", args.test_size), "test_per_class": ("--test-per-class", args.test_per_class),
              "drop_overlap": ("--drop-overlap", args.drop_overlap)}
     for key, (flag, value) in given.items():
@@ -104,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     common.setup_logging(args.verbose)
     data = data_options(args)
     report, scores = evaluate_model(args.model, data, split=args.eval_split, by=tuple(args.by or ("line", "character")),
-                                    min_lines=args.min_lines, bootstrap=args.bootstrap, revision=args.revision)
+                                    min_lines=args.min_lines, bootstrap=args.bootstrap, unit=args.bootstrap_unit,
+                                    revision=args.revision)
     print(format_report(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,210 @@
+"""Baselines the model is compared with, in a small registry.
+
+A baseline is fitted on the natural train lines (never the oversampled copies) with class-balanced weights, then
+scores P(female) for other lines. :func:`fit_baseline` builds one by name; a new baseline is one
+:func:`register_baseline` call: a factory taking :class:`BaselineResources` (seed, tokenizer, embedding matrix)
+and returning an object with ``fit(texts, labels, **inputs)`` and ``score(texts, **inputs)``, where ``inputs`` are
+the extra dataset columns the baseline declares (e.g. ``context``).
+
+- ``always_male``: P(female) = 0 for every line.
+- ``tfidf_logreg``: TF-IDF of word 1-2 grams + logistic regression.
+- ``glove_mean_logreg``: the mean of the line's word vectors (the same matrix the model starts from) + logistic
+  regression: what a bag of GloVe vectors gets without the LSTM.
+- ``tfidf_context_logreg``: TF-IDF of the line and, in a vocabulary of its own, of its context (the lines of other
+  speakers around it) + logistic regression: the baseline beside a context model (not in the defaults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from .tokenizer import encode
+
+DEFAULT_BASELINES = ("always_male", "tfidf_logreg", "glove_mean_logreg")
+
+
+class Baseline(Protocol):
+    """A fitted-then-scoring baseline; ``inputs`` are the extra columns named in its registry entry."""
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> Baseline: ...
+
+    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray: ...
+
+
+@dataclass
+class BaselineResources:
+    """What a baseline may need besides the lines: a seed, and the model's tokenizer and embedding matrix."""
+
+    seed: int = 0
+    tokenizer: Any = None  # a tokenizers.Tokenizer
+    embeddings: np.ndarray | None = None  # [vocab_size, dim], rows aligned with the tokenizer's ids
+
+
+@dataclass
+class BaselineSpec:
+    """A registry entry: how to build the baseline, which extra columns it reads, which resources it needs."""
+
+    name: str
+    factory: Callable[[BaselineResources], Baseline]
+    inputs: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    description: str = ""
+
+
+BASELINES: dict[str, BaselineSpec] = {}
+
+
+def register_baseline(name: str, factory: Callable[[BaselineResources], Baseline], *, inputs: tuple[str, ...] = (),
+                      needs: tuple[str, ...] = (), description: str = "") -> BaselineSpec:
+    """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without."""
+    spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description)
+    BASELINES[name] = spec
+    return spec
+
+
+def available_baselines(names: Sequence[str], resources: BaselineResources, columns: Sequence[str]) -> list[str]:
+    """The baselines of ``names`` whose resources are present and whose extra columns the data has."""
+    missing = [n for n in names if n not in BASELINES]
+    if missing:
+        raise ValueError(f"unknown baseline(s) {', '.join(missing)}; known: {', '.join(BASELINES)}")
+    return [n for n in names
+            if all(getattr(resources, r) is not None for r in BASELINES[n].needs)
+            and all(c in columns for c in BASELINES[n].inputs)]
+
+
+def _columns(split: Any, names: Sequence[str]) -> dict[str, list]:
+    return {name: list(split[name]) for name in names}
+
+
+def fit_baseline(name: str, train: Any, resources: BaselineResources | None = None) -> Baseline:
+    """Fit baseline ``name`` on ``train`` (a datasets.Dataset or a mapping of columns: text, label, + its inputs)."""
+    spec = BASELINES[name]
+    baseline = spec.factory(resources or BaselineResources())
+    return baseline.fit(list(train["text"]), np.asarray(train["label"]), **_columns(train, spec.inputs))
+
+
+def score_baseline(name: str, baseline: Baseline, split: Any) -> np.ndarray:
+    """P(female) of every line of ``split`` (a datasets.Dataset or a mapping of columns)."""
+    return np.asarray(baseline.score(list(split["text"]), **_columns(split, BASELINES[name].inputs)), dtype=np.float64)
+
+
+def baseline_scores(names: Sequence[str], train: Any, splits: Mapping[str, Any],
+                    resources: BaselineResources | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Fit each baseline once on ``train``; ``{split name: {baseline: P(female) per line}}`` for each of ``splits``."""
+    out: dict[str, dict[str, np.ndarray]] = {key: {} for key in splits}
+    for name in names:
+        baseline = fit_baseline(name, train, resources)
+        for key, split in splits.items():
+            out[key][name] = score_baseline(name, baseline, split)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- the baselines
+class AlwaysMale:
+    """P(female) = 0: the majority class, the floor every scorer must clear."""
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> AlwaysMale:
+        return self
+
+    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        return np.zeros(len(texts))
+
+
+class TfidfLogreg:
+    """TF-IDF of word 1-2 grams (sublinear tf) + class-balanced logistic regression."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+
+    def features(self, texts: Sequence[str], fit: bool = False, **inputs: Sequence[Any]):
+        return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> TfidfLogreg:
+        self.classifier.fit(self.features(texts, fit=True, **inputs), np.asarray(labels))
+        return self
+
+    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        return self.classifier.predict_proba(self.features(texts, **inputs))[:, 1]
+
+
+def mean_vectors(tokenizer: Any, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """``[n, dim]``: the mean of each line's token vectors (tokens as the model's tokenizer cuts them; an empty
+    line gets zeros). Computed as a sparse count matrix times the embedding matrix, never ``[n, time, dim]``."""
+    ids, lengths = encode(tokenizer, texts)
+    n = len(lengths)
+    if n == 0:
+        return np.zeros((0, embeddings.shape[1]), dtype=np.float64)
+    mask = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    rows = np.repeat(np.arange(n), lengths)
+    counts = sparse.csr_matrix((np.ones(len(rows)), (rows, ids[mask])), shape=(n, embeddings.shape[0]))
+    return np.asarray(counts @ embeddings.astype(np.float64)) / np.maximum(lengths, 1)[:, None]
+
+
+class GloveMeanLogreg:
+    """Mean GloVe vector of the line (standardised) + class-balanced logistic regression."""
+
+    def __init__(self, tokenizer: Any, embeddings: np.ndarray, seed: int = 0) -> None:
+        self.tokenizer, self.embeddings = tokenizer, np.asarray(embeddings)
+        self.scaler = StandardScaler()
+        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> GloveMeanLogreg:
+        features = self.scaler.fit_transform(mean_vectors(self.tokenizer, self.embeddings, texts))
+        self.classifier.fit(features, np.asarray(labels))
+        return self
+
+    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        features = self.scaler.transform(mean_vectors(self.tokenizer, self.embeddings, texts))
+        return self.classifier.predict_proba(features)[:, 1]
+
+
+class TfidfContextLogreg:
+    """TF-IDF + logistic regression on the line plus its context: word 1-2 gram TF-IDF of the line and, in a
+    vocabulary of its own, of the context (the other speakers' lines around it, joined), side by side, with
+    class-balanced logistic regression. The context baseline beside a context model."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.line = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.context = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+
+    def features(self, texts: Sequence[str], context: Sequence[Sequence[str]], fit: bool = False):
+        texts, context = list(texts), list(context)
+        if len(context) != len(texts):
+            raise ValueError(f"context must hold one list of strings per line: {len(texts)} lines, "
+                             f"{len(context)} contexts")
+        joined = [" ".join(item) for item in context]
+        if fit:
+            return sparse.hstack([self.line.fit_transform(texts), self.context.fit_transform(joined)]).tocsr()
+        return sparse.hstack([self.line.transform(texts), self.context.transform(joined)]).tocsr()
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int], *, context: Sequence[Sequence[str]],
+            **inputs: Sequence[Any]) -> TfidfContextLogreg:
+        self.classifier.fit(self.features(texts, context, fit=True), np.asarray(labels))
+        return self
+
+    def score(self, texts: Sequence[str], *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]) -> np.ndarray:
+        return self.classifier.predict_proba(self.features(texts, context))[:, 1]
+
+
+register_baseline("always_male", lambda r: AlwaysMale(), description="always male (P(female) = 0)")
+register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed),
+                  description="TF-IDF (1-2 grams) + logistic regression")
+register_baseline("glove_mean_logreg", lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
+                  needs=("tokenizer", "embeddings"), description="mean GloVe vector + logistic regression")
+# Not a default: evaluate() adds it for context models (the lines of other speakers are not the line's own).
+register_baseline("tfidf_context_logreg", lambda r: TfidfContextLogreg(r.seed), inputs=("context",),
+                  description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression")
+
+__all__ = ["Baseline", "BaselineResources", "BaselineSpec", "BASELINES", "DEFAULT_BASELINES", "register_baseline",
+           "available_baselines", "fit_baseline", "score_baseline", "baseline_scores", "mean_vectors", "AlwaysMale",
+           "TfidfLogreg", "GloveMeanLogreg", "TfidfContextLogreg"]

@@ -1,0 +1,159 @@
+"""Predict the gender of the speaker of lines, or of whole characters, with a trained model.
+
+Lines given on the command line (or with --file) print one JSON object per line, {"text", "label", "score"}, where
+score is the probability of the label. --dataset and --corpus score many lines at once, per line or per character
+(--by), with a progress bar, and print JSON lines or write a table (--output FILE.parquet|.csv|.jsonl).
+
+--corpus reads every line of the corpus, including those of the characters whose gender the corpus marks unknown
+('?'): for them the output is the only estimate there is, and their corpus_label is null. Per character, P(female)
+is the mean log-odds of the character's lines, labelled with the model's character threshold (config.json).
+
+Examples (offline):
+    movie-gender predict out/model "I'll be in the car, darling." "Get the gun."
+    movie-gender predict out/model --file lines.txt
+    movie-gender predict out/model --corpus ../shared/data/cornell_movie_dialogs_corpus.sample.zip \\
+        --by character --output characters.parquet
+A context model (one trained with conversation context) is given each line's context from --corpus and --dataset;
+lines from the command line or --file have none, so it scores them alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from movie_gender.commands import common
+
+logger = logging.getLogger("predict")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
+    p = argparse.ArgumentParser(prog="movie-gender predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a model folder written by train.py, or a Hub model repo id")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="lines of dialogue to score (each one JSON line out)")
+    source = p.add_argument_group("many lines (instead of TEXT)")
+    source.add_argument("--file", help="a UTF-8 text file with one line of dialogue per line ('-': standard input); "
+                                       "prints one JSON object per line, in order")
+    source.add_argument("--dataset", help="a saved DatasetDict folder (build-dataset --output) or a Hub dataset "
+                                          "repo id; scores the lines of --split")
+    source.add_argument("--split", default="test",
+                        help="with --dataset: the split to score; train is balanced by oversampling, so its lines "
+                             "repeat (default: %(default)s)")
+    source.add_argument("--corpus", metavar="SRC",
+                        help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
+                             "every line, including those of characters of unknown gender")
+    p.add_argument("--by", choices=("character", "line"), default="character",
+                   help="with --dataset / --corpus: one row per character (movie_id, character_id, character_name, "
+                        "n_lines, p_female, predicted_label, corpus_label) or per line (line_id, movie_id, "
+                        "character_id, text, p_female, predicted_label, corpus_label) (default: %(default)s)")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines")
+    p.add_argument("--batch-size", type=common.positive_int, default=512,
+                   help="lines per forward pass (default: %(default)s)")
+    p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model or of --dataset")
+    corpus = p.add_argument_group("with --corpus")
+    corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file")
+    corpus.add_argument("--skip-bad-lines", action="store_true",
+                        help="count and skip malformed corpus lines (reported in the log) instead of stopping")
+    corpus.add_argument("--encoding", default="latin-1",
+                        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    given = [name for name, value in (("TEXT", args.texts), ("--file", args.file), ("--dataset", args.dataset),
+                                      ("--corpus", args.corpus)) if value]
+    if not given:
+        parser.error("nothing to score: give lines (TEXT ...), --file, --dataset or --corpus")
+    if len(given) > 1:
+        parser.error(f"give one of TEXT, --file, --dataset or --corpus, not {' and '.join(given)}")
+    return args
+
+
+def read_lines(path: str) -> list[str]:
+    """The lines of a UTF-8 text file (or standard input for '-'), split on '\\n' only; a final newline ends the
+    last line, it does not start an empty one."""
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = Path(path).read_bytes()[: error.start].count(b"\n") + 1
+            raise ValueError(f"{path}:{line}: not UTF-8 ({error.reason})") from None
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{path}: no lines to score")
+    return lines
+
+
+def _emit(rows, output: Path | None, table=None) -> None:
+    """Print JSON lines, or write the table to ``output``."""
+    from movie_gender.prediction import write_table
+
+    if output is not None:
+        write_table(table, output)
+        logger.info("Wrote %s rows to %s", f"{table.num_rows:,}", output)
+        return
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    common.setup_logging(args.verbose)
+    from movie_gender.prediction import check_output
+
+    if args.output is not None:
+        check_output(args.output)  # before any work
+    import numpy as np
+    import pyarrow as pa
+
+    from movie_gender.modeling import BiLSTMClassifier
+    from movie_gender.prediction import context_size, line_logits, score_characters, score_lines
+
+    model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
+    if args.texts or args.file:
+        texts = args.texts or read_lines(args.file)
+        logits = line_logits(model, texts, batch_size=args.batch_size, progress=bool(args.file))
+        p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        threshold = float(getattr(model.config, "threshold", 0.5))
+        names = model.config.id2label
+        labels = [names["1"] if v >= threshold else names["0"] for v in p]
+        rows = [{"text": t, "label": label, "score": float(v if label == names["1"] else 1 - v)}
+                for t, label, v in zip(texts, labels, p)]
+        table = pa.table({"text": texts, "p_female": pa.array(p, pa.float64()), "predicted_label": labels})
+        _emit(rows, args.output, table)
+        return
+    if args.dataset:
+        from movie_gender.hub import load_hub_dataset
+
+        data = load_hub_dataset(args.dataset, revision=args.revision)
+        if isinstance(data, dict):
+            if args.split not in data:
+                raise ValueError(f"{args.dataset}: no split {args.split!r}; it has {', '.join(data)}")
+            data = data[args.split]
+    else:
+        from movie_gender.corpus import read_corpus
+
+        data, stats = read_corpus(args.corpus, sha256=args.sha256, skip_bad_lines=args.skip_bad_lines,
+                                  encoding=args.encoding, context_size=context_size(model), include_unknown=True)
+        logger.info("Scoring %s lines of %s characters, %s of them lines of characters of unknown gender",
+                    f"{len(data):,}", f"{stats.characters:,}", f"{stats.unknown_gender:,}")
+    score = score_characters if args.by == "character" else score_lines
+    table = score(model, data, batch_size=args.batch_size)
+    _emit(table.to_pylist() if args.output is None else (), args.output, table)
+
+
+if __name__ == "__main__":
+    common.run(main)

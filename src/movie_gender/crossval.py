@@ -1,0 +1,185 @@
+"""Cross-validation by movie: K models of one preset, each tested on a disjoint 1/K of the movies.
+
+One split of about ten test movies is one draw; the gap between the model and a baseline moves a lot from one set
+of movies to another. ``movie-gender train --cv K`` shows how much: the movies are dealt into K folds of about
+equal line counts; for fold i its movies are test, whole movies holding ``validation_size`` of the lines are drawn
+from the others as validation, the rest is train (balanced as usual). Each fold trains the model, fits the
+baselines on its natural train lines and evaluates by the same protocol as a single run (thresholds chosen on the
+fold's validation split). OUTPUT/cv.json holds every fold, the mean and standard deviation over folds of each
+metric per scorer and level, and the pooled out-of-fold ROC-AUC; OUTPUT/cv_scores.png compares the scorers fold
+by fold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from .bootstrap import DIFFERENCE_METRICS, METRICS
+from .corpus import read_corpus
+from .dataset import prepare_dataset
+from .download import atomic_path
+from .evaluation import LEVELS, _figure, _save, scorers
+from .pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
+
+logger = logging.getLogger(__name__)
+
+CV_NAME = "cv.json"
+PLOT_NAME = "cv_scores.png"
+
+
+def movie_folds(movie_ids: Sequence[str], k: int, seed: int) -> list[list[str]]:
+    """Deal the movies into ``k`` disjoint folds of about equal line counts (one id per line in ``movie_ids``):
+    movies in a random order (``seed``), each to the fold with the fewest lines so far. Folds are sorted lists."""
+    names, counts = np.unique(np.asarray(movie_ids), return_counts=True)
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    if len(names) < k + 2:
+        raise ValueError(f"{k}-fold cross-validation by movie needs at least {k + 2} movies, "
+                         f"the corpus has {len(names)}")
+    lines = np.zeros(k, dtype=np.int64)
+    folds: list[list[str]] = [[] for _ in range(k)]
+    for index in np.random.default_rng(seed).permutation(len(names)):
+        target = int(np.argmin(lines))
+        folds[target].append(str(names[index]))
+        lines[target] += counts[index]
+    return [sorted(fold) for fold in folds]
+
+
+def _fold_entry(report: dict) -> dict:
+    """The per-fold record: each scorer's metrics and threshold, and the differences, per level (no intervals)."""
+    entry: dict = {}
+    for level in LEVELS:
+        if level not in report:
+            continue
+        entry[level] = {name: {key: m[key] for key in ("n", "threshold", *METRICS)}
+                        for name, m in scorers(report[level]).items()}
+        entry[level]["difference"] = {name: {metric: d[metric] for metric in DIFFERENCE_METRICS}
+                                      for name, d in report[level].get("difference", {}).items()}
+    return entry
+
+
+def _mean_sd(values: list[float]) -> dict:
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(np.nanmean(values)), "sd": float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def summarise(folds: list[dict]) -> dict:
+    """``{level: {scorer: {metric: {"mean", "sd"}}, "difference": {baseline: {metric: {"mean", "sd"}}}}}`` over
+    the folds (sample standard deviation)."""
+    summary: dict = {}
+    for level in LEVELS:
+        present = [f[level] for f in folds if level in f]
+        if not present:
+            continue
+        names = [n for n in present[0] if n != "difference"]
+        summary[level] = {name: {metric: _mean_sd([f[name][metric] for f in present]) for metric in METRICS}
+                          for name in names}
+        summary[level]["difference"] = {
+            name: {metric: _mean_sd([f["difference"][name][metric] for f in present]) for metric in DIFFERENCE_METRICS}
+            for name in present[0]["difference"]}
+    return summary
+
+
+def pooled_auc(pooled: dict) -> dict:
+    """ROC-AUC of the out-of-fold scores of all folds together, per level and scorer."""
+    out: dict = {}
+    for level, data in pooled.items():
+        labels = np.concatenate(data["labels"])
+        out[level] = {name: {"roc_auc": float(roc_auc_score(labels, np.concatenate(parts))), "n": int(len(labels))}
+                      for name, parts in data.items() if name != "labels"}
+    return out
+
+
+def plot_cv(cv: dict, path: str | Path) -> Path:
+    """ROC-AUC of each scorer in each fold (one grey line per fold), mean +- sd in black, line and character level."""
+    plt = _figure()
+    levels = [level for level in LEVELS if level in cv["summary"]]
+    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4), squeeze=False)
+    for axis, level in zip(axes[0], levels):
+        names = [n for n in cv["summary"][level] if n != "difference"]
+        x = np.arange(len(names))
+        for fold in cv["folds"]:
+            if level in fold:
+                axis.plot(x, [fold[level][n]["roc_auc"] for n in names], "o-", color="grey", alpha=0.5, lw=0.8)
+        means = [cv["summary"][level][n]["roc_auc"]["mean"] for n in names]
+        sds = [cv["summary"][level][n]["roc_auc"]["sd"] for n in names]
+        axis.errorbar(x, means, yerr=sds, fmt="s", color="black", capsize=4, label="mean +- sd over folds")
+        axis.axhline(0.5, color="grey", lw=0.8, ls="--")
+        axis.set_xticks(x, names, rotation=15)
+        axis.set_ylabel("test ROC-AUC"), axis.set_title(f"{level.capitalize()} level, {cv['k']} folds by movie")
+        axis.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def cross_validate(options: TrainOptions, k: int) -> dict:
+    """Run ``k``-fold cross-validation by movie with ``options`` (the preset as resolved); write OUTPUT/cv.json and
+    OUTPUT/cv_scores.png. Returns what cv.json holds."""
+    started = time.perf_counter()
+    data = options.data
+    if data.dataset:
+        raise ValueError("--cv builds its folds from a corpus: pass --corpus, not --dataset")
+    if data.split != "movie":
+        raise ValueError(f"--cv holds out whole movies: it needs --split movie, not {data.split!r}")
+    output = Path(options.output)
+    check_writable(output)
+    corpus, stats = read_corpus(data.corpus, skip_bad_lines=data.skip_bad_lines, encoding=data.encoding,
+                                context_size=data.context_size)
+    folds_movies = movie_folds(corpus["movie_id"], k, data.seed)
+    folds: list[dict] = []
+    pooled: dict = {}
+    for i, test_movies in enumerate(folds_movies, start=1):
+        fold_started = time.perf_counter()
+        logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
+        dataset, data_report = prepare_dataset(
+            corpus, split="movie", balance=data.balance, seed=data.seed, validation_size=data.validation_size,
+            test_size=data.test_size, drop_overlap=data.drop_overlap, test_movies=test_movies)
+        fitted = fit_model(options, dataset)
+        report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
+        entry = {"fold": i, "test_movies": test_movies, "class_counts": data_report.class_counts,
+                 "movies": data_report.movies, "best_epoch": fitted.result.best_epoch,
+                 "best_validation_auc": fitted.result.best_validation_auc, **_fold_entry(report),
+                 "seconds": time.perf_counter() - fold_started}
+        folds.append(entry)
+        for level, level_scores in scores.items():
+            target = pooled.setdefault(level, {})
+            for name, values in level_scores.items():
+                target.setdefault(name, []).append(np.asarray(values))
+        line = entry["line"]
+        logger.info("Fold %d/%d: test ROC-AUC model %.3f, TF-IDF %.3f, mean GloVe %s (%.0f s)", i, k,
+                    line["model"]["roc_auc"], line["tfidf_logreg"]["roc_auc"],
+                    f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
+                    entry["seconds"])
+    cv = {"k": k, "unit": "movie", "split_seed": data.seed, "seed": options.training.seed, "preset": options.preset,
+          "corpus": {"source": str(data.corpus), "male": stats.male, "female": stats.female},
+          "thresholds": "chosen on each fold's validation split (maximum balanced accuracy)",
+          "summary": summarise(folds), "pooled": pooled_auc(pooled), "folds": folds,
+          "min_lines": options.min_lines, "hardware": hardware(), "total_seconds": time.perf_counter() - started}
+    with atomic_path(output / CV_NAME) as tmp:
+        tmp.write_text(json.dumps(cv, indent=2) + "\n")
+    plot_cv(cv, output / PLOT_NAME)
+    logger.info("Cross-validation, %d folds by movie (mean +- sd of test ROC-AUC):\n%s", k, format_cv(cv))
+    logger.info("Wrote %s and %s in %.1f min", output / CV_NAME, output / PLOT_NAME, cv["total_seconds"] / 60)
+    return cv
+
+
+def format_cv(cv: dict) -> str:
+    """One row per level and scorer: ROC-AUC and balanced accuracy, mean +- sd over folds, and the pooled ROC-AUC."""
+    rows = ["level      scorer             ROC-AUC mean +- sd   pooled   bal.acc mean +- sd"]
+    for level, per in cv["summary"].items():
+        for name, m in per.items():
+            if name == "difference":
+                continue
+            pooled = cv["pooled"].get(level, {}).get(name, {}).get("roc_auc", float("nan"))
+            rows.append(f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
+                        f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}")
+    return "\n".join(rows)
+
+
+__all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv"]

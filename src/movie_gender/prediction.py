@@ -1,0 +1,138 @@
+"""Scoring many lines with a model: a table per line or per character, with a progress bar, and writing it out.
+
+The tables carry the corpus' own label beside the prediction (``corpus_label``, null for characters whose gender
+the corpus marks unknown), so the same output serves checking a model and labelling the characters it never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from .characters import aggregate_logits
+from .download import atomic_path
+
+logger = logging.getLogger(__name__)
+
+LINE_COLUMNS = ("line_id", "movie_id", "character_id", "text", "p_female", "predicted_label", "corpus_label")
+CHARACTER_COLUMNS = ("movie_id", "character_id", "character_name", "n_lines", "p_female", "predicted_label",
+                     "corpus_label")
+OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
+CHUNK = 8192  # lines per progress step
+
+
+def context_size(model) -> int:
+    """How many context lines on each side a model reads (0: a single-line model)."""
+    return int(getattr(model.config, "context_size", 0) or 0)
+
+
+def line_logits(model, texts: list[str], context: list[list[str]] | None = None, *, batch_size: int = 512,
+                progress: bool = True) -> np.ndarray:
+    """The model's log-odds of female for each line, chunk by chunk under a progress bar; ``context`` (one list of
+    strings per line) only for a context model."""
+    out = np.zeros(len(texts), dtype=np.float32)
+    with tqdm(total=len(texts), unit=" lines", unit_scale=True, desc="Scoring", disable=not progress) as bar:
+        for start in range(0, len(texts), CHUNK):
+            end = min(start + CHUNK, len(texts))
+            if context is None:
+                out[start:end] = model.predict_logits(texts[start:end], batch_size=batch_size)
+            else:
+                out[start:end] = model.predict_logits(texts[start:end], context=context[start:end],
+                                                      batch_size=batch_size)
+            bar.update(end - start)
+    return out
+
+
+def _label_names(model, labels: np.ndarray) -> pa.Array:
+    names = model.config.id2label
+    return pa.array([names[str(int(v))] if v >= 0 else None for v in labels], pa.string())
+
+
+def _dataset_context(model, dataset: datasets.Dataset) -> list[list[str]] | None:
+    if not context_size(model):
+        return None
+    if "context" not in dataset.column_names:
+        logger.warning("The model reads context but the data has no 'context' column: scoring each line alone")
+        return None
+    return dataset["context"]
+
+
+def score_lines(model, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True) -> pa.Table:
+    """One row per line of ``dataset``: :data:`LINE_COLUMNS` (columns the data lacks are left out)."""
+    texts = dataset["text"]
+    logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    threshold = float(getattr(model.config, "threshold", 0.5))
+    columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
+    columns.update(text=texts, p_female=pa.array(p, pa.float64()),
+                   predicted_label=_label_names(model, (p >= threshold).astype(int)))
+    if "label" in dataset.column_names:
+        columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64))
+    return pa.table(columns)
+
+
+def score_characters(model, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True) -> pa.Table:
+    """One row per character of ``dataset`` (needs ``character_id``): :data:`CHARACTER_COLUMNS`, in order of the
+    characters' first lines; P(female) from the mean log-odds of the character's lines (as
+    :meth:`BiLSTMClassifier.predict_characters`), labelled at ``config.character_threshold``."""
+    if "character_id" not in dataset.column_names:
+        raise ValueError("the data has no 'character_id' column, so lines cannot be grouped by character; "
+                         "use --by line")
+    texts = dataset["text"]
+    logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
+    characters = aggregate_logits(dataset["character_id"], logits)
+    order = np.argsort(characters.first_line, kind="stable")
+    first = characters.first_line[order]
+    p = characters.p_female[order]
+    columns = {}
+    for name in ("movie_id", "character_id", "character_name"):
+        if name in dataset.column_names:
+            columns[name] = pa.array(dataset[name]).take(pa.array(first))
+    columns["n_lines"] = pa.array(characters.n_lines[order], pa.int64())
+    columns["p_female"] = pa.array(p, pa.float64())
+    columns["predicted_label"] = _label_names(model, (p >= model.config.character_threshold).astype(int))
+    if "label" in dataset.column_names:
+        columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64)[first])
+    return pa.table(columns)
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """The output path, if its format is one :func:`write_table` writes and its folder exists."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise ValueError(f"{path}: unknown output format {path.suffix or '(no extension)'!r}; use one of "
+                         f"{', '.join(OUTPUT_FORMATS)}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for the output")
+    return path
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write ``table`` as Parquet, CSV or JSON lines (by the extension), atomically."""
+    path = check_output(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
+        elif suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, tmp)
+        else:
+            with open(tmp, "w", encoding="utf-8") as stream:
+                for row in table.to_pylist():
+                    stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+__all__ = ["LINE_COLUMNS", "CHARACTER_COLUMNS", "OUTPUT_FORMATS", "context_size", "line_logits", "score_lines",
+           "score_characters", "check_output", "write_table"]

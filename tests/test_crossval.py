@@ -1,0 +1,65 @@
+"""Cross-validation by movie: the folds, and `train --cv K` end to end on a tiny synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove
+from movie_gender.crossval import movie_folds, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_movie_folds_are_disjoint_complete_and_balanced() -> None:
+    movies = [f"m{i}" for i in range(23) for _ in range(10 + i % 4)]
+    folds = movie_folds(movies, 5, seed=1)
+    flat = [m for fold in folds for m in fold]
+    assert len(flat) == len(set(flat)) == 23
+    lines = [sum(movies.count(m) for m in fold) for fold in folds]
+    assert max(lines) - min(lines) <= 13  # at most about one movie apart
+    assert movie_folds(movies, 5, seed=1) == folds and movie_folds(movies, 5, seed=2) != folds
+    with pytest.raises(ValueError, match="at least 7 movies"):
+        movie_folds(movies[:40], 5, seed=0)
+
+
+def test_summary_is_mean_and_sample_sd_over_folds() -> None:
+    folds = [{"line": {"model": {m: v for m in ("roc_auc", "average_precision", "balanced_accuracy", "macro_f1",
+                                                 "accuracy")},
+                       "difference": {"tfidf_logreg": {"roc_auc": v - 0.6, "balanced_accuracy": 0.0}}}}
+             for v in (0.6, 0.7, 0.8)]
+    summary = summarise(folds)
+    assert summary["line"]["model"]["roc_auc"]["mean"] == pytest.approx(0.7)
+    assert summary["line"]["model"]["roc_auc"]["sd"] == pytest.approx(np.std([0.6, 0.7, 0.8], ddof=1))
+    assert summary["line"]["difference"]["tfidf_logreg"]["roc_auc"]["mean"] == pytest.approx(0.1)
+
+
+def test_train_cv_writes_cv_json_and_a_plot(tmp_path: Path) -> None:
+    corpus = write_corpus_folder(tmp_path / "c", *synthetic_corpus(n_movies=9, lines_per_character=12, seed=2))
+    words = ["the", ".", "!", "?"] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS
+    glove = write_glove(tmp_path / "glove.tiny.8d.txt", words)
+    out = tmp_path / "cv"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--cv", "3", "--corpus", str(corpus),
+                             "--glove", str(glove), "--output", str(out), "--epochs", "1", "--hidden-size", "8",
+                             "--batch-size", "32", "--min-lines", "3"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p.name for p in out.iterdir()} == {"cv.json", "cv_scores.png"}  # no model folder
+    assert (out / "cv_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cv = json.loads((out / "cv.json").read_text())
+    assert cv["k"] == 3 and len(cv["folds"]) == 3
+    tested = [m for fold in cv["folds"] for m in fold["test_movies"]]
+    assert sorted(tested) == sorted(f"m{i}" for i in range(9))  # every movie tested exactly once
+    for level in ("line", "character"):
+        for scorer in ("model", "always_male", "tfidf_logreg", "glove_mean_logreg"):
+            auc = cv["summary"][level][scorer]["roc_auc"]
+            assert set(auc) == {"mean", "sd"}
+            assert auc["mean"] == pytest.approx(np.mean([f[level][scorer]["roc_auc"] for f in cv["folds"]]))
+            assert 0 <= cv["pooled"][level][scorer]["roc_auc"] <= 1
+    assert cv["summary"]["line"]["always_male"]["roc_auc"] == {"mean": 0.5, "sd": 0.0}
+    assert cv["pooled"]["line"]["model"]["n"] == sum(sum(f["class_counts"]["test"].values()) for f in cv["folds"])
+    assert "Cross-validation, 3 folds by movie" in result.stderr
