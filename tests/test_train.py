@@ -47,6 +47,25 @@ def test_train_writes_a_complete_model_folder(trained) -> None:
     assert (out.parent / "model.checkpoints" / "checkpoint.pt").exists()  # checkpoints live outside the folder
 
 
+def test_no_local_path_is_published(trained) -> None:
+    corpus, glove, out = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"]["corpus"]["source"] == "corpus.zip" and metrics["glove"]["source"] == glove.name
+    for published in ("metrics.json", "README.md"):
+        assert str(corpus.parent) not in (out / published).read_text(), published
+
+
+def test_resuming_with_other_settings_is_refused_in_one_line(trained, tmp_path: Path) -> None:
+    corpus, glove, out = trained
+    checkpoints = out.parent / "model.checkpoints"
+    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", tmp_path / "other",
+                        "--checkpoint-dir", checkpoints, "--resume", *QUICK, "--hidden-size", "12", "--seed", "7")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {checkpoints / 'checkpoint.pt'}: belongs to another run (")
+    assert "hidden_size 16 -> 12" in line and "seed 42 -> 7" in line
+
+
 def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:
     metrics = json.loads((trained[2] / "metrics.json").read_text())
     for level in ("line", "character"):

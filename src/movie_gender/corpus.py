@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from .download import fetch
+from .download import fetch, public_source
 from .errors import CorpusFormatError
 
 logger = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ def read_corpus(
     encoding: str = "latin-1",
 ) -> tuple[datasets.Dataset, CorpusStats]:
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
-    stats = CorpusStats(source=str(source))
+    stats = CorpusStats(source=public_source(source))  # published in cards and metrics.json: no local path
     reader = _Reader(stats, skip_bad_lines)
     path = fetch(source, sha256=sha256)
     if path.is_dir():

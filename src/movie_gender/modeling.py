@@ -25,7 +25,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .configuration import POOLING, BiLSTMConfig
 from .errors import ModelLoadError, first_line
-from .persistence import load_model_folder, model_file, save_model_folder
+from .atomic import atomic_folder
+from .persistence import MODEL_FOLDER_CONTENT, load_model_folder, model_file, save_model_folder
 from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported
 from .tokenizer import encode
 
@@ -202,6 +203,18 @@ class BiLSTMClassifier(
         return [{"label": names["1"], "score": float(p)} if p >= 0.5 else {"label": names["0"], "score": float(1 - p)}
                 for p in proba]
     # ----------------------------------------------------------------------------------------------- persistence
+    def save_pretrained(self, save_directory: str | Path, *, config: Any = None, repo_id: str | None = None,
+                        push_to_hub: bool = False, model_card_kwargs: dict | None = None, **push_to_hub_kwargs: Any):
+        """As huggingface_hub's, but the folder is replaced whole and in one step: written as a temporary sibling,
+        flushed to disk, swapped into place. A reader (or a process killed midway) never finds two models mixed.
+        The card, metrics and plots of the model that was there go with it; other files stay."""
+        with atomic_folder(save_directory, replaces=MODEL_FOLDER_CONTENT) as tmp:
+            super().save_pretrained(tmp, config=config, model_card_kwargs=model_card_kwargs)
+        if push_to_hub:
+            return self.push_to_hub(repo_id=repo_id or Path(save_directory).name, config=config,
+                                    model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+        return None
+
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`)."""
         save_model_folder(self, save_directory)
@@ -221,7 +234,9 @@ class BiLSTMClassifier(
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError) as error:
-            raise ModelLoadError(f"{name}: cannot load the model ({type(error).__name__}: {first_line(error)})") from None
+            where = "" if os.path.isdir(name) else ": no such model folder, and no reachable Hub repo of that name"
+            raise ModelLoadError(f"{name}: cannot load the model{where} ({type(error).__name__}: "
+                                 f"{first_line(error)})") from None
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any, force_download: bool,

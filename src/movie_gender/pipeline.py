@@ -5,6 +5,7 @@ scripts/train.py and scripts/evaluate.py are thin front ends over :func:`train_m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,14 +18,16 @@ import datasets
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
+from .atomic import atomic_folder
 from .corpus import DEFAULT_URL
 from .dataset import prepare_dataset
-from .download import atomic_path
+from .download import is_url, public_source
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import DEFAULT_GLOVE, load_glove
 from .hub import load_hub_dataset, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
+from .persistence import MODEL_FOLDER_CONTENT
 from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
 from .training import EncodedSplit, TrainingConfig, train
 
@@ -46,6 +49,7 @@ class DataOptions:
     drop_overlap: bool = False
     skip_bad_lines: bool = False
     encoding: str = "latin-1"
+    sha256: str | None = None  # expected checksum of the corpus zip/file
 
 
 @dataclass
@@ -56,6 +60,7 @@ class TrainOptions:
     data: DataOptions = field(default_factory=DataOptions)
     glove: str = DEFAULT_GLOVE
     glove_member: str | None = None
+    glove_sha256: str | None = None  # expected checksum of the GloVe file or zip
     unknown_init: str = "zeros"
     min_frequency: int = 1
     max_vocab_size: int | None = None
@@ -69,6 +74,9 @@ class TrainOptions:
     preset: str = "custom"
 
 
+# Local paths of the corpus and GloVe a model folder was trained on, for `evaluate` on this machine; never pushed
+# (hub.MODEL_FILES does not list it), while metrics.json and the card publish only file names or URLs.
+LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
 
@@ -79,7 +87,12 @@ def training_protocol(model_id: str, revision: str | None = None) -> dict:
         report = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get("dataset", {})
     except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError, AttributeError):
         return {}
-    return {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
+    protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
+    local = Path(model_id) / LOCAL_SOURCES
+    if local.is_file():  # metrics.json publishes the corpus by name only; the local path is kept beside it
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            protocol["corpus"] = {**protocol.get("corpus", {}), "source": json.loads(local.read_text())["corpus"]}
+    return protocol
 
 
 def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
@@ -95,7 +108,8 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
     dataset, report = prepare_dataset(
         options.corpus, split=options.split, balance=options.balance, seed=options.seed,
         validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding)
+        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
+        sha256=options.sha256)
     return dataset, report.to_dict()
 
 
@@ -117,11 +131,19 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
-    """Model files, metrics.json, the plots and the rendered card."""
+def write_outputs(output: Path, model: BiLSTMClassifier, metrics: dict, scores: dict,
+                  local_sources: dict | None = None) -> None:
+    """Model files, metrics.json, the plots and the rendered card, swapped into place as one folder."""
+    with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LOCAL_SOURCES)) as folder:
+        _write_outputs(folder, model, metrics, scores, local_sources)
+
+
+def _write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict,
+                   local_sources: dict | None) -> None:
     model.save_pretrained(folder)
-    with atomic_path(folder / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if local_sources:
+        (folder / LOCAL_SOURCES).write_text(json.dumps(local_sources, indent=2) + "\n")
     if metrics.get("training", {}).get("history"):
         plot_training(metrics["training"]["history"], folder / "training_curves.png")
     plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
@@ -130,6 +152,27 @@ def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: 
     plot_roc(line["labels"], {"this model": line["model"], "TF-IDF + LR": line["tfidf_logreg"]}, folder / "roc_curve.png",
              f"ROC, lines, {metrics['eval_split']} split")
     write_model_card(folder)
+
+
+COMPLETE_FOLDER = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json")
+
+
+def _local(source: str) -> str:
+    """A path as an absolute path (for this machine only); URLs and Hub ids as they are."""
+    return source if is_url(source) or not os.path.exists(source) else os.path.abspath(source)
+
+
+def run_settings(options: TrainOptions) -> dict:
+    """The settings of a run, beyond architecture and optimisation, that a checkpoint must match to be resumed: the
+    data protocol and its seeds, the vocabulary and the embeddings. Named as the options are; other features add
+    theirs here."""
+    data = options.data
+    return {"corpus": public_source(data.corpus), "dataset": data.dataset, "split": data.split, "balance": data.balance,
+            "seed": data.seed, "validation_size": data.validation_size, "test_size": data.test_size,
+            "test_per_class": data.test_per_class, "drop_overlap": data.drop_overlap, "encoding": data.encoding,
+            "glove": public_source(options.glove), "glove_member": options.glove_member,
+            "unknown_init": options.unknown_init, "min_frequency": options.min_frequency,
+            "max_vocab_size": options.max_vocab_size, "max_length": options.max_length}
 
 
 def train_model(options: TrainOptions) -> dict:
@@ -145,7 +188,7 @@ def train_model(options: TrainOptions) -> dict:
     tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
                                 max_vocab_size=options.max_vocab_size, max_length=options.max_length)
     train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"])
-    matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member,
+    matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member, sha256=options.glove_sha256,
                                   unknown_init=options.unknown_init, seed=options.training.seed,
                                   encoded=(train_data.ids, train_data.lengths))
     config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **options.model)
@@ -158,8 +201,11 @@ def train_model(options: TrainOptions) -> dict:
 
     validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"])
     result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume)
+                   resume=options.resume, fingerprint=run_settings(options))
     model.to("cpu")
+    if result.already_complete and all((output / name).is_file() for name in COMPLETE_FOLDER):
+        logger.info("%s already holds this run's outputs: nothing to write", output)
+        return json.loads((output / "metrics.json").read_text())
     report, scores = evaluate(model, train_split, test_split, min_lines=options.min_lines, bootstrap=options.bootstrap,
                               seed=options.training.seed)
     logger.info("Test split:\n%s", format_report(report))
@@ -168,13 +214,14 @@ def train_model(options: TrainOptions) -> dict:
         "eval_split": "test", "bootstrap": options.bootstrap, **report,
         "dataset": data_report,
         "model": config.to_dict(),
-        "glove": {"name": glove_name, "source": str(options.glove), **coverage.to_dict()},
+        "glove": {"name": glove_name, "source": public_source(options.glove), **coverage.to_dict()},
         "training": {**asdict(options.training), **result.to_dict(), "preset": options.preset, "hardware": hardware(),
                      "total_seconds": time.perf_counter() - started},
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
                       "max_length": options.max_length},
     }
-    write_outputs(output, model, metrics, scores)
+    local = {"corpus": _local(options.data.dataset or options.data.corpus), "glove": _local(options.glove)}
+    write_outputs(output, model, metrics, scores, local_sources=local)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
     return metrics
 

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "Options below marked (preset) take the preset's value unless given (default: %(default)s)")
     data = p.add_argument_group("data")
     data.add_argument("--corpus", default=DEFAULT_URL, help="corpus URL, zip, folder or collated file (default: the official zip)")
+    data.add_argument("--sha256", help="expected sha256 of the corpus zip/file: a download (or cached copy) that differs "
+                                       "is refused (default: not checked)")
     data.add_argument("--dataset", help="a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
     data.add_argument("--split", choices=SPLIT_MODES, help="how to split train/validation/test (preset)")
     data.add_argument("--balance", choices=BALANCE_MODES, help="how to balance train, after splitting (preset)")
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     vocab = p.add_argument_group("vocabulary and embeddings")
     vocab.add_argument("--glove", default=DEFAULT_GLOVE,
                        help="GloVe URL, .zip, .txt or .txt.gz (default: the official glove.6B.zip, member glove.6B.200d.txt)")
+    vocab.add_argument("--glove-sha256", help="expected sha256 of the GloVe file or zip: a download (or cached copy) "
+                                              "that differs is refused (default: not checked)")
     vocab.add_argument("--glove-member", help="the file inside a GloVe zip (default: glove.6B.200d.txt)")
     vocab.add_argument("--unknown-init", choices=UNKNOWN_INIT, default="zeros",
                        help="vectors of words GloVe lacks: zeros (the tutorial) or small random (default: %(default)s)")
@@ -121,8 +125,9 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     data = DataOptions(corpus=args.corpus, dataset=args.dataset, split=args.split, balance=args.balance, seed=args.seed,
                        validation_size=args.validation_size, test_size=args.test_size,
                        test_per_class=args.test_per_class, drop_overlap=args.drop_overlap,
-                       skip_bad_lines=args.skip_bad_lines, encoding=args.encoding)
+                       skip_bad_lines=args.skip_bad_lines, encoding=args.encoding, sha256=args.sha256)
     return TrainOptions(output=args.output, data=data, glove=args.glove, glove_member=args.glove_member,
+                        glove_sha256=args.glove_sha256,
                         unknown_init=args.unknown_init, min_frequency=args.min_frequency,
                         max_vocab_size=args.max_vocab_size, max_length=args.max_length,
                         model={k: getattr(args, k) for k in MODEL_KEYS}, training=training,
