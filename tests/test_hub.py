@@ -180,8 +180,15 @@ def test_a_hub_error_carrying_the_token_is_printed_redacted(model_folder: Path, 
     monkeypatch.setenv("HF_TOKEN", secret)
 
     def rejecting_create_repo(self, repo_id, **kwargs):
-        raise HfHubHTTPError(f"401 Client Error: Unauthorized for url https://huggingface.co/api/repos/create "
-                             f"(token {self.token or os.environ['HF_TOKEN']} is invalid)")
+        url = "https://huggingface.co/api/repos/create"
+        message = f"401 Client Error: Unauthorized for url {url} (token {self.token or os.environ['HF_TOKEN']} is invalid)"
+        try:
+            error = HfHubHTTPError(message)
+        except TypeError:  # huggingface_hub >= 1.0 wants the httpx response
+            import httpx
+
+            error = HfHubHTTPError(message, response=httpx.Response(401, request=httpx.Request("POST", url)))
+        raise error
 
     monkeypatch.setattr(HfApi, "create_repo", rejecting_create_repo)
     with pytest.raises(SystemExit) as exit_:
