@@ -54,12 +54,56 @@ def synthetic_corpus(n_movies: int = 12, lines_per_character: int = 30, seed: in
     return lines, characters
 
 
-def write_corpus_folder(root: Path, lines: list[str], characters: list[str]) -> Path:
-    """Write the two corpus files (ISO-8859-1, '\\n'-terminated) in a 'cornell movie-dialogs corpus' folder."""
+def synthetic_dialogues(n_movies: int = 6, conversations_per_movie: int = 12, seed: int = 0
+                        ) -> tuple[list[str], list[str], list[str]]:
+    """(movie_lines.txt, movie_characters_metadata.txt, movie_conversations.txt lines) of a corpus in conversations.
+
+    Each movie has the cast of :func:`synthetic_corpus` (two male characters, one female, one of unknown gender);
+    each conversation is between two of them, mostly alternating, sometimes with two lines in a row by one speaker,
+    and 1 to 7 lines long. Line ids are consecutive within a conversation and skip at least one number between
+    conversations (as the official corpus does wherever an exchange ends a scene). movie_lines.txt lists each movie's
+    lines newest first, as upstream. Every text is unique (it ends with its line id in words), so a test can tell
+    which line a context string came from.
+    """
+    rng = random.Random(seed)
+    lines, characters, conversations = [], [], []
+    line_no, char_no = 194, 0
+    for movie in range(n_movies):
+        cast = []
+        for code, name in (("m", "JOHN"), ("M", "PETE"), ("f" if movie % 2 else "F", "MARY"), ("?", "NARRATOR")):
+            cid = f"u{char_no}"
+            char_no += 1
+            characters.append(SEP.join([cid, name, f"m{movie}", f"movie number {movie}", code, "?"]))
+            cast.append((cid, name, code))
+        movie_lines = []
+        for _ in range(conversations_per_movie):
+            first, second = rng.sample(cast, 2)
+            ids, speaker = [], first
+            for turn in range(rng.randint(1, 7)):
+                if turn and rng.random() < 0.75:
+                    speaker = second if speaker is first else first
+                cid, name, code = speaker
+                favoured = FEMALE_WORDS if code in "fF" else MALE_WORDS if code in "mM" else SHARED_WORDS
+                text = " ".join(rng.sample(SHARED_WORDS, 2) + rng.sample(favoured, 2)).capitalize() + f", line {line_no}."
+                movie_lines.append(SEP.join([f"L{line_no}", cid, f"m{movie}", name, text]))
+                ids.append(f"L{line_no}")
+                line_no += 1
+            conversations.append(SEP.join([first[0], second[0], f"m{movie}", str(ids)]))
+            line_no += rng.randint(1, 40)
+        lines += movie_lines[::-1]
+    return lines, characters, conversations
+
+
+def write_corpus_folder(root: Path, lines: list[str], characters: list[str],
+                        conversations: list[str] | None = None) -> Path:
+    """Write the corpus files (ISO-8859-1, '\\n'-terminated) in a 'cornell movie-dialogs corpus' folder; with
+    ``conversations``, movie_conversations.txt too."""
     folder = root / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "movie_lines.txt").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     (folder / "movie_characters_metadata.txt").write_bytes(("\n".join(characters) + "\n").encode("latin-1"))
+    if conversations is not None:
+        (folder / "movie_conversations.txt").write_bytes(("\n".join(conversations) + "\n").encode("latin-1"))
     return root
 
 
@@ -80,6 +124,17 @@ def corpus_files(tmp_path: Path) -> tuple[list[str], list[str]]:
 @pytest.fixture
 def corpus_folder(tmp_path: Path, corpus_files) -> Path:
     return write_corpus_folder(tmp_path / "extracted", *corpus_files)
+
+
+@pytest.fixture
+def dialogue_files() -> tuple[list[str], list[str], list[str]]:
+    return synthetic_dialogues()
+
+
+@pytest.fixture
+def dialogue_folder(tmp_path: Path, dialogue_files) -> Path:
+    """A corpus folder with movie_conversations.txt."""
+    return write_corpus_folder(tmp_path / "dialogues", *dialogue_files)
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ def _expected(lines: list[str], characters: list[str]) -> tuple[int, int]:
 def test_zip_gives_joined_lines_with_classlabel(corpus_zip: Path, corpus_files) -> None:
     ds = load_cornell(corpus_zip)
     male, female = _expected(*corpus_files)
-    assert ds.column_names == ["line_id", "movie_id", "character_id", "character_name", "text", "label"]
+    assert ds.column_names == ["line_id", "movie_id", "character_id", "character_name", "text", "label",
+                               "conversation_id", "turn", "context"]
     assert ds.features["label"].names == ["male", "female"]
     assert ds["label"].count(0) == male and ds["label"].count(1) == female
     assert len(set(ds["movie_id"])) == 12

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.errors import ModelLoadError
+from movie_gender.presets import PRESETS
 from movie_gender.tokenizer import encode
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "", "What?", "Honey, I love this dress so much."]
@@ -27,11 +29,11 @@ def _model(pooling: str = "last", **overrides) -> BiLSTMClassifier:
     return model.eval()
 
 
-def test_defaults_are_the_tutorial_architecture() -> None:
-    config = BiLSTMConfig()
+def test_the_tutorial_preset_is_the_tutorial_architecture() -> None:
+    config = PRESETS["tutorial"].model
     assert (config.embedding_dim, config.hidden_size, config.num_layers, config.bidirectional, config.dropout) == (
         200, 256, 4, True, 0.2)
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=10))
+    model = BiLSTMClassifier(replace(config, vocab_size=10))
     assert (model.fc1.in_features, model.fc1.out_features, model.fc2.out_features) == (512, 256, 1)
 
 

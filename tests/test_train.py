@@ -152,7 +152,7 @@ def _load_script(name: str):
 
 
 @pytest.mark.parametrize("bad, message", [(["--epochs", "-1"], "must be at least 1"), (["--batch-size", "0"], "must be at least 1"),
-                                          (["--split", "bogus"], "invalid choice"), (["--dropout", "1.5"], "--dropout must be in"),
+                                          (["--split", "bogus"], "invalid choice"), (["--dropout", "1.5"], "--dropout: must be in [0, 1)"),
                                           (["--lr", "0"], "must be greater than 0")])
 def test_impossible_options_are_rejected_by_argument_parsing(bad: list[str], message: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -1,32 +1,101 @@
-"""BiLSTMConfig: the architecture and labels of a model, saved as config.json (plain JSON)."""
+"""Every setting of movie-gender and its default, in one place: data, model, optimisation and the training run.
+
+The defaults are the ``default`` preset: what worked best on the validation split of the sample within a CPU budget
+(README, "Why the default differs from the tutorial"): whole movies per split, oversampled train, a single small
+BiLSTM layer (32 per direction) over frozen 200d GloVe vectors, mean+max pooled, 10 epochs of Adam at 3e-3 with a
+linear decay, early stopping after 3 epochs without a better validation ROC-AUC. The seed tutorial is a preset
+(:mod:`movie_gender.presets`) that overrides some of them.
+
+Each field carries its help text (and how it appears on the command line) in its metadata, made with
+:func:`setting`; ``movie-gender train`` and ``build-dataset`` derive their options from these dataclasses, so a new
+setting is one field here. BiLSTMConfig is saved as the model's config.json (plain JSON).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from .conversations import DEFAULT_CONTEXT_SIZE
+from .corpus import DEFAULT_URL
+from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
+from .tokenizer import DEFAULT_MAX_LENGTH
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLING = ("last", "max", "mean_max")
+LR_SCHEDULES = ("linear", "constant")
+SPLIT_MODES = ("movie", "random", "tutorial")
+BALANCE_MODES = ("oversample", "undersample", "none")
+
+
+def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **cli: Any) -> Any:
+    """A dataclass field with its ``help`` and, optionally, how the command line shows it (``cli`` keys):
+
+    - ``flags``: option strings (default: ``--field-name``); ``negative``: a flag that sets a bool to False,
+      ``negative_help`` its help;
+    - ``check``: "positive", "non_negative", "fraction" (strictly between 0 and 1) or "probability" ([0, 1));
+    - ``choices``: allowed values; ``values``: command-line word -> field value (e.g. "fp32" -> False);
+    - ``group``: the --help section; ``cli=False``: not a command-line option (set by the code, e.g. vocab_size).
+    """
+    metadata = {"help": help, **cli}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class DataOptions:
+    """Where the data comes from and how it is split and balanced (see :func:`movie_gender.build_dataset`)."""
+
+    corpus: str = setting(DEFAULT_URL, "the corpus: the official zip URL, an http(s)/file:// URL, a local .zip, an "
+                          "extracted folder, or the tutorial's collated 7-field file")
+    dataset: str | None = setting(None, "a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
+    sha256: str | None = setting(None, "expected sha256 of the corpus zip/file; the build stops if it differs")
+    split: str = setting("movie", "movie: whole movies in one split only (no movie leaks into test); random: "
+                         "stratified by line; tutorial: the first --test-per-class lines of each gender are test",
+                         choices=SPLIT_MODES)
+    balance: str = setting("oversample", "how to balance the train split, only train and after splitting (validation "
+                           "and test keep the corpus's imbalance)", choices=BALANCE_MODES)
+    seed: int = setting(42, "seed for the split and the resampling")
+    validation_size: float = setting(0.1, "fraction of lines for validation", check="fraction")
+    test_size: float = setting(0.1, "fraction of lines for test; not used by --split tutorial", check="fraction")
+    test_per_class: int = setting(10_000, "--split tutorial: lines of each gender held out as test, as in the tutorial",
+                                  check="positive")
+    drop_overlap: bool = setting(False, "drop lines whose normalised text also occurs in a higher-priority split "
+                                 "(test > validation > train)")
+    skip_bad_lines: bool = setting(False, "count and skip malformed corpus lines (reported in the log and the card) "
+                                   "instead of stopping at the first")
+    encoding: str = setting("latin-1", "text encoding of the corpus files; the upstream corpus is ISO-8859-1")
+    context_size: int = setting(DEFAULT_CONTEXT_SIZE, "the 'context' column: up to this many lines spoken by other "
+                                "characters before each line, and as many after it, within its conversation; 0 leaves "
+                                "it empty", check="non_negative")
 
 
 @dataclass
 class BiLSTMConfig:
-    """Architecture and labels; the defaults are the tutorial's architecture (200d GloVe, 4 x 256 BiLSTM)."""
+    """Architecture and labels of a model (its config.json); the defaults are the ``default`` preset's."""
 
-    vocab_size: int = 30_000
-    embedding_dim: int = 200
-    hidden_size: int = 256
-    num_layers: int = 4
-    bidirectional: bool = True
-    dropout: float = 0.2
-    pooling: str = "last"  # "last": final hidden states (tutorial); "max" / "mean_max": over time
-    freeze_embeddings: bool = False
-    pad_token_id: int = 0
-    unk_token_id: int = 1
-    id2label: dict = field(default_factory=lambda: {"0": "male", "1": "female"})
-    label2id: dict = field(default_factory=lambda: {"male": 0, "female": 1})
-    model_type: str = "movie-gender-bilstm"
+    vocab_size: int = setting(30_000, "rows of the embedding matrix (from the tokenizer)", cli=False)
+    embedding_dim: int = setting(200, "GloVe vector size (from the GloVe file): glove.6B.200d by default", cli=False)
+    hidden_size: int = setting(32, "LSTM hidden size per direction; 32 scored better on validation of the sample than "
+                               "64, 128 or the tutorial's 256 (README, Presets)", check="positive")
+    num_layers: int = setting(1, "stacked LSTM layers", check="positive")
+    bidirectional: bool = setting(True, "a bidirectional LSTM (reads the line both ways)",
+                                  negative="--unidirectional", negative_help="a forward-only LSTM instead of a "
+                                  "bidirectional one")
+    dropout: float = setting(0.5, "dropout between LSTM layers and in the classifier head", check="probability")
+    pooling: str = setting("mean_max", "how the LSTM outputs become one vector: last: the final hidden states (the "
+                           "tutorial); max / mean_max: over time, which uses every word of a long line", choices=POOLING)
+    freeze_embeddings: bool = setting(True, "keep the GloVe vectors fixed: fewer parameters, less overfitting on a "
+                                      "small corpus", negative="--finetune-embeddings",
+                                      negative_help="train the GloVe vectors too (the tutorial)")
+    pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
+    unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
+    id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
+    label2id: dict = setting(help="label ids by name", factory=lambda: {"male": 0, "female": 1}, cli=False)
+    model_type: str = setting("movie-gender-bilstm", "the model family, for loaders", cli=False)
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLING:
@@ -40,8 +109,85 @@ class BiLSTMConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> BiLSTMConfig:
+        """The config from a config.json dict; unknown keys are ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of every field."""
         return asdict(self)
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings; the defaults are the ``default`` preset's (the architecture is in BiLSTMConfig)."""
+
+    epochs: int = setting(10, "maximum epochs; early stopping usually ends sooner", check="positive")
+    batch_size: int = setting(256, "lines per optimizer step (the tutorial's)", check="positive")
+    learning_rate: float = setting(3e-3, "Adam learning rate; small frozen-embedding models take a larger one",
+                                   check="positive", flags=("--learning-rate", "--lr"))
+    weight_decay: float = setting(0.0, "Adam weight decay", check="non_negative")
+    max_steps: int | None = setting(None, "stop after this many optimizer steps in total (quick runs; default: no "
+                                    "limit)", check="positive")
+    patience: int = setting(3, "early stopping: epochs without a better validation ROC-AUC; 0 = off",
+                            check="non_negative")
+    grad_clip: float = setting(1.0, "max gradient norm, 0 = off", check="non_negative")
+    lr_schedule: str = setting("linear", "linear: decay the learning rate to 0 over the planned steps; constant: as the "
+                               "tutorial", choices=LR_SCHEDULES)
+    bucket_batches: int = setting(50, "batches per length bucket (fewer padded steps); 1 = plain shuffled batches",
+                                  check="positive")
+    bf16: bool | None = setting(None, "auto: bf16 autocast where the hardware supports it and it is faster (CUDA; "
+                                "AMX/AVX-512 CPUs for hidden size >= 128); bf16 / fp32: always / never",
+                                flags=("--precision",), values={"auto": None, "bf16": True, "fp32": False})
+    device: str = setting("auto", "auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    seed: int = setting(42, "seed for the split, initialisation and batch order")
+    eval_batch_size: int = setting(512, "lines per batch when scoring validation", check="positive")
+    checkpoint_every: int = setting(500, "also checkpoint every N steps; 0 = only at the end of each epoch",
+                                    check="non_negative", group="output and resuming")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.bucket_batches < 1:
+            raise ValueError("epochs, batch_size and bucket_batches must be at least 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be greater than 0, got {self.learning_rate}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+
+
+VOCAB = "vocabulary and embeddings"
+
+
+@dataclass
+class TrainOptions:
+    """One training run: data, vocabulary, GloVe, architecture, optimisation, output and evaluation."""
+
+    output: str = setting(help="the model folder to write", group="output and resuming")
+    data: DataOptions = setting(help="where the data comes from and how it is split", factory=DataOptions, cli=False)
+    glove: str = setting(DEFAULT_GLOVE, "GloVe URL, .zip, .txt or .txt.gz (default: the official glove.6B.zip, member "
+                         "glove.6B.200d.txt)", group=VOCAB)
+    glove_member: str | None = setting(None, "the file inside a GloVe zip (default: glove.6B.200d.txt)", group=VOCAB)
+    glove_sha256: str | None = setting(None, "expected sha256 of the GloVe file or zip: a download, or a cached copy, "
+                                       "that differs is refused (default: not checked)", group=VOCAB)
+    unknown_init: str = setting("zeros", "vectors of words GloVe lacks: zeros (the tutorial) or small random",
+                                choices=UNKNOWN_INIT, group=VOCAB)
+    min_frequency: int = setting(1, "words seen fewer times in train become [UNK]", check="positive", group=VOCAB)
+    max_vocab_size: int | None = setting(None, "keep only the most frequent words (default: all)", check="positive",
+                                         group=VOCAB)
+    max_length: int = setting(DEFAULT_MAX_LENGTH, "truncate lines to this many tokens", check="positive", group=VOCAB)
+    model: BiLSTMConfig = setting(help="the architecture (vocab_size and embedding_dim come from the data)",
+                                  factory=BiLSTMConfig, cli=False)
+    training: TrainingConfig = setting(help="the optimisation settings", factory=TrainingConfig, cli=False)
+    checkpoint_dir: str | None = setting(None, "where resumable checkpoints go (default: OUTPUT.checkpoints beside the "
+                                         "output folder, never pushed)", group="output and resuming")
+    resume: bool = setting(False, "continue from the checkpoint in --checkpoint-dir", group="output and resuming")
+    min_lines: int = setting(5, "character level: characters with at least N lines", check="positive",
+                             group="evaluation")
+    bootstrap: int = setting(1000, "bootstrap resamples over movies for 95% intervals; 0 = none", check="non_negative",
+                             group="evaluation")
+    preset: str = setting("custom", "the name of the preset the settings came from, for metrics.json", cli=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):  # the older form: BiLSTMConfig fields other than vocab_size / embedding_dim
+            self.model = BiLSTMConfig(**self.model)

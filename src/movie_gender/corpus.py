@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from .conversations import (DEFAULT_CONTEXT_SIZE, SOURCE_ADJACENCY, SOURCE_FILE, Conversations, by_adjacency,
+                            context_lists, context_positions, from_lists, line_numbers)
 from .download import fetch, public_source
 from .errors import CorpusFormatError
 
@@ -29,6 +31,7 @@ DEFAULT_URL = "https://www.cs.cornell.edu/~cristian/data/cornell_movie_dialogs_c
 SEPARATOR = " +++$+++ "
 LINES_FILE = "movie_lines.txt"
 CHARACTERS_FILE = "movie_characters_metadata.txt"
+CONVERSATIONS_FILE = "movie_conversations.txt"
 LABEL_NAMES = ["male", "female"]
 # Facts of the complete official corpus, logged so a user can check a real download against them.
 FULL_CORPUS = {"lines": 304_713, "male": 170_768, "female": 71_255, "unknown": 62_690}
@@ -41,6 +44,9 @@ FEATURES = datasets.Features(
         "character_name": datasets.Value("string"),
         "text": datasets.Value("string"),
         "label": datasets.ClassLabel(names=LABEL_NAMES),
+        "conversation_id": datasets.Value("string"),
+        "turn": datasets.Value("int32"),
+        "context": datasets.List(datasets.Value("string")),
     }
 )
 
@@ -59,6 +65,11 @@ class CorpusStats:
     skipped_bad_lines: int = 0
     skipped_examples: list[str] = field(default_factory=list)
     blank_lines: int = 0
+    conversations_source: str = ""  # "movie_conversations.txt" or "line-id adjacency"
+    conversations: int = 0
+    lines_outside_conversations: int = 0  # movie_conversations.txt lists no conversation for them
+    context_size: int = DEFAULT_CONTEXT_SIZE
+    include_unknown: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -255,33 +266,155 @@ def _find_member(names: list[str], wanted: str) -> str | None:
     return min(candidates, key=len) if candidates else None
 
 
-def _read_pair_from_zip(path: Path) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
+def _read_from_zip(path: Path) -> list[tuple[str, bytes] | None]:
+    """(name, bytes) of movie_lines.txt, movie_characters_metadata.txt and movie_conversations.txt (None if absent)."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
         raise CorpusFormatError(path, f"not a readable zip file ({error}); is the download truncated?") from None
     with archive:
         names = archive.namelist()
-        found = []
-        for wanted in (LINES_FILE, CHARACTERS_FILE):
+        found: list[tuple[str, bytes] | None] = []
+        for wanted in (LINES_FILE, CHARACTERS_FILE, CONVERSATIONS_FILE):
             member = _find_member(names, wanted)
             if member is None:
+                if wanted == CONVERSATIONS_FILE:
+                    found.append(None)
+                    continue
                 raise CorpusFormatError(path, f"the zip holds no {wanted} (expected the 'cornell movie-dialogs corpus/' folder)")
             try:
                 found.append((f"{path}!{member}", archive.read(member)))
             except (zipfile.BadZipFile, OSError, EOFError) as error:
                 raise CorpusFormatError(path, f"cannot read {member} from the zip ({error})") from None
-        return found[0], found[1]
+        return found
 
 
-def _read_pair_from_folder(path: Path) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
-    found = []
-    for wanted in (LINES_FILE, CHARACTERS_FILE):
+def _read_from_folder(path: Path) -> list[tuple[str, bytes] | None]:
+    """Like :func:`_read_from_zip`, for an extracted folder."""
+    found: list[tuple[str, bytes] | None] = []
+    for wanted in (LINES_FILE, CHARACTERS_FILE, CONVERSATIONS_FILE):
         matches = sorted(p for p in path.rglob(wanted) if "__MACOSX" not in p.parts)
         if not matches:
+            if wanted == CONVERSATIONS_FILE:
+                found.append(None)
+                continue
             raise CorpusFormatError(path, f"the folder holds no {wanted}")
         found.append((str(matches[0]), matches[0].read_bytes()))
-    return found[0], found[1]
+    return found
+
+
+@dataclass
+class _Listed:
+    """The well-formed conversations of movie_conversations.txt: the line ids of all of them, flattened in order,
+    the conversation (0, 1, ...) of each id, and per conversation its movie and the line of the file it came from."""
+
+    name: str
+    ids: pa.Array
+    conversation: np.ndarray
+    movie: pa.Array
+    numbers: np.ndarray
+
+    def without(self, conversations: np.ndarray) -> _Listed:
+        """The same, minus some conversations (numbered as before)."""
+        keep = ~np.isin(self.conversation, conversations)
+        return _Listed(self.name, self.ids.filter(pa.array(keep)), self.conversation[keep], self.movie, self.numbers)
+
+
+# ['L194', 'L195', 'L196']: one or more quoted ids (no quote, bracket, comma or space inside), comma-separated.
+_ID_LIST = r"^\[\s*'[^'\[\],\s]+'(\s*,\s*'[^'\[\],\s]+')*\s*\]$"
+
+
+def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) -> _Listed:
+    """movie_conversations.txt (``u0 +++$+++ u2 +++$+++ m0 +++$+++ ['L194', 'L195']``): a malformed list of ids, or
+    an id that an earlier conversation already holds, is a bad line (raised, or counted and skipped)."""
+    records = reader.records(name, data, 4, encoding)
+    lists = pc.utf8_trim_whitespace(records.field(3))
+    well_formed = _numpy(pc.match_substring_regex(lists, _ID_LIST))
+    for row in np.flatnonzero(~well_formed):
+        reader.bad(name, int(records.numbers[row]),
+                   f"expected the conversation's line ids as a list like ['L194', 'L195'], found {lists[row].as_py()[:60]!r}")
+    rows = np.flatnonzero(well_formed)
+    split = pc.split_pattern(pc.replace_substring_regex(lists.filter(pa.array(well_formed)), r"[\[\]'\s]", ""), ",")
+    ids = pc.list_flatten(split)
+    conversation = np.asarray(pc.list_parent_indices(split).to_numpy(zero_copy_only=False), dtype=np.int64)
+    movie = pc.utf8_trim_whitespace(records.field(2, rows))
+    listed = _Listed(name, ids, conversation, movie, records.numbers[rows])
+    codes = np.asarray(pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False))
+    _, first = np.unique(codes, return_index=True)
+    repeated = np.flatnonzero(first[codes] != np.arange(len(codes)))
+    if len(repeated):
+        bad = {}
+        for i in repeated:  # one report per conversation, naming the first repeated id
+            bad.setdefault(int(conversation[i]), i)
+        for c, i in sorted(bad.items()):
+            earlier = int(listed.numbers[conversation[first[codes[i]]]])
+            reader.bad(name, int(listed.numbers[c]), f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}")
+        listed = listed.without(np.array(sorted(bad)))
+    return listed
+
+
+def _listed_conversations(listed: _Listed, line_id: pa.Array, movie: pa.Array, reader: _Reader) -> Conversations:
+    """Conversations from movie_conversations.txt; one that lists a line of another movie is a bad line."""
+    position = _numpy(pc.fill_null(pc.index_in(line_id, value_set=listed.ids), -1))
+    found = np.flatnonzero(position >= 0)
+    conversation = listed.conversation[position[found]]
+    mismatch = _numpy(pc.not_equal(movie.take(pa.array(found)), listed.movie.take(pa.array(conversation))))
+    if mismatch.any():
+        bad = {}
+        for i in np.flatnonzero(mismatch):
+            bad.setdefault(int(conversation[i]), int(found[i]))
+        for c, line in sorted(bad.items()):
+            reader.bad(listed.name, int(listed.numbers[c]),
+                       f"conversation of movie {listed.movie[c].as_py()!r} lists {line_id[line].as_py()!r}, a line of "
+                       f"movie {movie[line].as_py()!r}")
+        listed = listed.without(np.array(sorted(bad)))
+    return from_lists(line_id, listed.ids, listed.conversation)
+
+
+def _trim(array: pa.Array, trimmed: bool) -> pa.Array:
+    return array if trimmed else pc.utf8_trim_whitespace(array)
+
+
+def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender: np.ndarray,
+              speaker: np.ndarray | None, reader: _Reader, listed: _Listed | None, context_size: int,
+              include_unknown: bool) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """The columns of the records at ``rows`` (``gender`` per row: 0, 1, -1 for ?, -2 for a bad line already
+    reported): conversations and context come from every line whose character is known, the output holds the lines
+    of known gender (and those of unknown gender too with ``include_unknown``)."""
+    stats = reader.stats
+    member = gender != -2
+    pool, gender = rows[member], gender[member]
+    stats.unknown_gender += int((gender == -1).sum())
+    keep = np.flatnonzero(gender >= (-1 if include_unknown else 0))
+    ids = records.columns({"line_id": fields["line_id"], "movie_id": fields["movie_id"]}, pool)
+    line_id, movie_id = (_trim(ids[k], records.trimmed) for k in ("line_id", "movie_id"))
+    if listed is not None:
+        conversations = _listed_conversations(listed, line_id, movie_id, reader)
+        stats.lines_outside_conversations = conversations.outside
+    else:
+        conversations = by_adjacency(movie_id, line_numbers(line_id))
+    stats.conversations_source, stats.conversations = conversations.source, conversations.count
+    if speaker is None:
+        speaker = np.asarray(pc.dictionary_encode(_trim(records.field(fields["character_id"], pool), records.trimmed))
+                             .indices.to_numpy(zero_copy_only=False))
+    else:
+        speaker = speaker[member]
+    opener, turn = conversations.rows(keep)
+    keep_array, opener_array = pa.array(keep), pa.array(opener)
+    context = context_lists(context_positions(conversations, speaker, keep, context_size),
+                            lambda positions: records.field(fields["text"], pool[positions]))
+    columns = records.columns({k: fields[k] for k in ("text", "character_id", "character_name")}, pool[keep])
+    columns = {
+        "line_id": line_id.take(keep_array),
+        "movie_id": movie_id.take(keep_array),
+        "character_id": _trim(columns["character_id"], records.trimmed),
+        "character_name": _trim(columns["character_name"], records.trimmed),
+        "text": columns["text"],
+        "conversation_id": pc.binary_join_element_wise(movie_id.take(opener_array), line_id.take(opener_array), ":"),
+        "turn": pa.array(turn, pa.int32()),
+        "context": context,
+    }
+    return columns, gender[keep]
 
 
 def content_fingerprint(table: pa.Table) -> str:
@@ -297,39 +430,34 @@ def content_fingerprint(table: pa.Table) -> str:
     return hasher.hexdigest()
 
 
-def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray, trimmed: bool) -> datasets.Dataset:
-    """The Dataset of the joined columns; identifiers are trimmed of whitespace unless known to be ``trimmed``."""
-    arrays = {**{k: v if trimmed or k == "text" else pc.utf8_trim_whitespace(v) for k, v in columns.items()},
-              "label": pa.array(labels, pa.int64())}
-    table = pa.table(arrays, schema=FEATURES.arrow_schema)
+def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray) -> datasets.Dataset:
+    """The Dataset of the assembled columns (see :data:`FEATURES`)."""
+    table = pa.table({**columns, "label": pa.array(labels, pa.int64())}, schema=FEATURES.arrow_schema)
     return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint=content_fingerprint(table))
 
 
-def _known_rows(gender: np.ndarray, stats: CorpusStats) -> np.ndarray:
-    """Positions of the lines of known gender; those of unknown gender (?) are counted, bad ones were reported."""
-    stats.unknown_gender += int((gender == -1).sum())
-    return np.flatnonzero(gender >= 0)
-
-
-def _join(lines: Records, characters: Records, names: tuple[str, str], reader: _Reader):
-    """movie_lines x movie_characters_metadata on the character id (vectorised with Arrow)."""
+def _join_genders(lines: Records, characters: Records, names: tuple[str, str], reader: _Reader):
+    """movie_lines x movie_characters_metadata on the character id (vectorised with Arrow): the gender of each line
+    (0, 1, -1 for ?, -2 for a bad line, reported) and its speaker (the character's row in the metadata)."""
     lines_name, characters_name = names
     char_gender = reader.genders(characters_name, characters.numbers, characters.field(4))
     valid = char_gender != -2  # a character whose metadata line was bad (already reported) has no entry
     char_ids = pc.utf8_trim_whitespace(characters.field(0)).filter(pa.array(valid))
     char_gender = char_gender[valid]
-    character_id = lines.field(1) if lines.trimmed else pc.utf8_trim_whitespace(lines.field(1))
+    character_id = _trim(lines.field(1), lines.trimmed)
     position = _numpy(pc.fill_null(pc.index_in(character_id, value_set=char_ids), -1))
     for row in np.flatnonzero(position < 0):
         reader.bad(lines_name, int(lines.numbers[row]),
                    f"character {character_id[row].as_py()!r} has no valid entry in {CHARACTERS_FILE}")
-    gender = np.where(position >= 0, char_gender[np.maximum(position, 0)], -2)
-    rows = _known_rows(gender, reader.stats)
-    columns = lines.columns({"text": 4, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}, rows)
-    return columns, gender[rows], lines.trimmed
+    return np.where(position >= 0, char_gender[np.maximum(position, 0)], -2), position
 
 
-def _read_collated(path: Path, reader: _Reader, encoding: str):
+LINES_FIELDS = {"line_id": 0, "character_id": 1, "movie_id": 2, "character_name": 3, "text": 4}
+COLLATED_FIELDS = {"line_id": 0, "character_id": 1, "movie_id": 2, "character_name": 3, "text": 5}
+
+
+def _read_collated(path: Path, reader: _Reader, encoding: str) -> tuple[Records, np.ndarray, np.ndarray]:
+    """The records of the tutorial's collated 7-field file, the rows that are lines (not the header), their gender."""
     records = reader.records(str(path), path.read_bytes(), 7, encoding)
     rows = np.arange(len(records.numbers))
     if len(rows) and records.field(4, rows[:1])[0].as_py().strip().lower() in {"gender", "sex"}:
@@ -337,11 +465,7 @@ def _read_collated(path: Path, reader: _Reader, encoding: str):
         rows = rows[1:]
     if not len(rows) and not reader.stats.skipped_bad_lines:
         raise CorpusFormatError(path, "no records: is this a collated corpus file (7 fields separated by '+++$+++')?")
-    gender = reader.genders(str(path), records.numbers[rows], records.field(4, rows))
-    known = _known_rows(gender, reader.stats)
-    fields = {"text": 5, "line_id": 0, "movie_id": 2, "character_id": 1, "character_name": 3}
-    columns = records.columns(fields, rows[known])
-    return columns, gender[known], records.trimmed, len(rows)
+    return records, rows, reader.genders(str(path), records.numbers[rows], records.field(4, rows))
 
 
 def read_corpus(
@@ -350,44 +474,61 @@ def read_corpus(
     sha256: str | None = None,
     skip_bad_lines: bool = False,
     encoding: str = "latin-1",
+    context_size: int = DEFAULT_CONTEXT_SIZE,
+    include_unknown: bool = False,
 ) -> tuple[datasets.Dataset, CorpusStats]:
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
-    stats = CorpusStats(source=public_source(source))  # published in cards and metrics.json: no local path
+    if isinstance(context_size, bool) or not isinstance(context_size, (int, np.integer)) or context_size < 0:
+        raise ValueError(f"context_size must be an integer >= 0, got {context_size!r}")
+    stats = CorpusStats(source=public_source(source),  # published: no local path
+                         context_size=int(context_size), include_unknown=include_unknown)
     reader = _Reader(stats, skip_bad_lines)
     path = fetch(source, sha256=sha256)
     if path.is_dir():
-        pair = _read_pair_from_folder(path)
+        files = _read_from_folder(path)
     elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-        pair = _read_pair_from_zip(path)
+        files = _read_from_zip(path)
     else:
-        pair = None
-    if pair is not None:
-        (lines_name, lines_data), (characters_name, characters_data) = pair
+        files = None
+    listed = None
+    if files is not None:
+        (lines_name, lines_data), (characters_name, characters_data), conversations_file = files
         characters = reader.records(characters_name, characters_data, 6, encoding)
-        lines = reader.records(lines_name, lines_data, 5, encoding)
-        if not len(lines.numbers):
+        records = reader.records(lines_name, lines_data, 5, encoding)
+        if not len(records.numbers):
             raise CorpusFormatError(lines_name, "no dialogue lines found")
-        stats.lines_read = len(lines.numbers)
-        columns, labels, trimmed = _join(lines, characters, (lines_name, characters_name), reader)
+        if conversations_file is not None:
+            listed = _read_conversations(*conversations_file, reader, encoding)
+        rows = np.arange(len(records.numbers))
+        gender, speaker = _join_genders(records, characters, (lines_name, characters_name), reader)
+        fields = LINES_FIELDS
     else:
-        columns, labels, trimmed, stats.lines_read = _read_collated(path, reader, encoding)
+        records, rows, gender = _read_collated(path, reader, encoding)
+        speaker, fields = None, COLLATED_FIELDS
+    stats.lines_read = len(rows)
+    columns, labels = _assemble(records, rows, fields, gender, speaker, reader, listed, int(context_size), include_unknown)
 
     if stats.skipped_bad_lines:
         logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
-    if not len(labels):
+    if not (labels >= 0).any() and not (include_unknown and len(labels)):
         raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
-    dataset = _to_dataset(columns, labels, trimmed)
-    stats.female = int(labels.sum())
-    stats.male = len(labels) - stats.female
+    dataset = _to_dataset(columns, labels)
+    stats.female = int((labels == 1).sum())
+    stats.male = int((labels == 0).sum())
     stats.movies = len(pc.unique(dataset.data.column("movie_id")))
     stats.characters = len(pc.unique(dataset.data.column("character_id")))
     logger.info(
-        "Read %s lines from %s: %s male, %s female, %s of unknown gender (dropped), %s movies, %s characters. "
+        "Read %s lines from %s: %s male, %s female, %s of unknown gender (%s), %s movies, %s characters. "
         "The full official corpus gives %s lines: %s male / %s female / %s unknown.",
         f"{stats.lines_read:,}", source, f"{stats.male:,}", f"{stats.female:,}", f"{stats.unknown_gender:,}",
-        stats.movies, f"{stats.characters:,}",
+        "kept, label -1" if include_unknown else "dropped", stats.movies, f"{stats.characters:,}",
         *(f"{FULL_CORPUS[k]:,}" for k in ("lines", "male", "female", "unknown")),
     )
+    outside = (f"; {stats.lines_outside_conversations:,} lines it does not list are conversations of their own"
+               if stats.lines_outside_conversations else "")
+    logger.info("Conversations from %s: %s conversations%s; context: up to %d lines of other speakers before and "
+                "%d after each line", stats.conversations_source, f"{stats.conversations:,}", outside, context_size,
+                context_size)
     return dataset, stats
 
 
@@ -397,6 +538,8 @@ def load_cornell(
     sha256: str | None = None,
     skip_bad_lines: bool = False,
     encoding: str = "latin-1",
+    context_size: int = DEFAULT_CONTEXT_SIZE,
+    include_unknown: bool = False,
 ) -> datasets.Dataset:
     """Load the corpus as a Dataset of lines spoken by characters of known gender.
 
@@ -406,13 +549,23 @@ def load_cornell(
         sha256: optional checksum of the zip or file.
         skip_bad_lines: count and skip malformed lines (reported in the log) instead of raising.
         encoding: text encoding of the files (upstream: ISO-8859-1).
+        context_size: ``K``, the most lines of other speakers taken before, and again after, each line for
+            ``context`` (0: no context).
+        include_unknown: keep the lines of characters of unknown gender (``?``) too, with ``label`` -1 (no label):
+            for predictions, not for training.
 
     Returns:
-        Columns line_id, movie_id, character_id, character_name, text, label (ClassLabel male=0, female=1), in
-        corpus order. Lines whose character's gender is ``?`` are dropped (and counted in the log).
+        Columns line_id, movie_id, character_id, character_name, text, label (ClassLabel male=0, female=1),
+        conversation_id (``MOVIE:FIRST_LINE_ID``), turn (0-based position in the conversation) and context (up to
+        ``K`` lines of other speakers before the line, then up to ``K`` after it, in the order spoken), in corpus
+        order. Conversations come from ``movie_conversations.txt`` when the corpus has it, else from line-id
+        adjacency (see :mod:`movie_gender.conversations`); context draws on every line of the conversation,
+        including those of characters of unknown gender. Lines whose character's gender is ``?`` are dropped
+        (and counted in the log) unless ``include_unknown``.
 
     Raises:
         CorpusFormatError: naming the file and line of the first malformed record.
         DownloadError: when a URL cannot be fetched.
     """
-    return read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)[0]
+    return read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding,
+                       context_size=context_size, include_unknown=include_unknown)[0]

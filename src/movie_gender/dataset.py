@@ -22,14 +22,13 @@ import yaml
 from imblearn.under_sampling import RandomUnderSampler
 from imblearn.over_sampling import RandomOverSampler
 
+from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
 from .corpus import DEFAULT_URL, LABEL_NAMES, CorpusStats, read_corpus
 from .atomic import atomic_folder
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-SPLIT_MODES = ("movie", "random", "tutorial")
-BALANCE_MODES = ("oversample", "undersample", "none")
 
 
 @dataclass
@@ -142,18 +141,19 @@ def _counts(labels: np.ndarray) -> dict[str, int]:
 
 
 def prepare_dataset(
-    source: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    source: str | os.PathLike | datasets.Dataset = DataOptions.corpus,
     *,
-    split: str = "movie",
-    balance: str = "oversample",
-    seed: int = 42,
-    validation_size: float = 0.1,
-    test_size: float = 0.1,
-    test_per_class: int = 10_000,
-    drop_overlap: bool = False,
-    skip_bad_lines: bool = False,
-    sha256: str | None = None,
-    encoding: str = "latin-1",
+    split: str = DataOptions.split,
+    balance: str = DataOptions.balance,
+    seed: int = DataOptions.seed,
+    validation_size: float = DataOptions.validation_size,
+    test_size: float = DataOptions.test_size,
+    test_per_class: int = DataOptions.test_per_class,
+    drop_overlap: bool = DataOptions.drop_overlap,
+    skip_bad_lines: bool = DataOptions.skip_bad_lines,
+    sha256: str | None = DataOptions.sha256,
+    encoding: str = DataOptions.encoding,
+    context_size: int = DataOptions.context_size,
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of."""
     if split not in SPLIT_MODES:
@@ -168,7 +168,8 @@ def prepare_dataset(
         corpus = source.flatten_indices() if getattr(source, "_indices", None) is not None else source
         stats = CorpusStats(source="<Dataset>", male=0, female=0)
     else:
-        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding)
+        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding,
+                                    context_size=context_size)
     table = corpus.data.table
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     movies = np.asarray(pc.dictionary_encode(table.column("movie_id")).combine_chunks().indices.to_numpy(), dtype=np.int64)
@@ -208,18 +209,19 @@ def prepare_dataset(
 
 
 def build_dataset(
-    source: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    source: str | os.PathLike | datasets.Dataset = DataOptions.corpus,
     *,
-    split: str = "movie",
-    balance: str = "oversample",
-    seed: int = 42,
-    validation_size: float = 0.1,
-    test_size: float = 0.1,
-    test_per_class: int = 10_000,
-    drop_overlap: bool = False,
-    skip_bad_lines: bool = False,
-    sha256: str | None = None,
-    encoding: str = "latin-1",
+    split: str = DataOptions.split,
+    balance: str = DataOptions.balance,
+    seed: int = DataOptions.seed,
+    validation_size: float = DataOptions.validation_size,
+    test_size: float = DataOptions.test_size,
+    test_per_class: int = DataOptions.test_per_class,
+    drop_overlap: bool = DataOptions.drop_overlap,
+    skip_bad_lines: bool = DataOptions.skip_bad_lines,
+    sha256: str | None = DataOptions.sha256,
+    encoding: str = DataOptions.encoding,
+    context_size: int = DataOptions.context_size,
 ) -> datasets.DatasetDict:
     """Build the train / validation / test DatasetDict with a class-balanced train split.
 
@@ -235,10 +237,13 @@ def build_dataset(
         drop_overlap: drop lines whose normalised text also occurs in a higher-priority split
             (test > validation > train), so "Yes." cannot sit in both train and test.
         skip_bad_lines, sha256, encoding: passed to :func:`movie_gender.load_cornell`.
+        context_size: the most lines of other speakers in ``context`` before, and again after, each line (passed
+            to :func:`movie_gender.load_cornell`; 0: empty context).
     """
     return prepare_dataset(source, split=split, balance=balance, seed=seed, validation_size=validation_size,
                            test_size=test_size, test_per_class=test_per_class, drop_overlap=drop_overlap,
-                           skip_bad_lines=skip_bad_lines, sha256=sha256, encoding=encoding)[0]
+                           skip_bad_lines=skip_bad_lines, sha256=sha256, encoding=encoding,
+                           context_size=context_size)[0]
 
 
 def _size_category(n: int) -> str:
@@ -291,6 +296,7 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
                   f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
                   f"(the full corpus gives 170,768 male / 71,255 female).",
                   f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
+                  *_conversation_lines(corpus),
                   f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
                   + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}") + ".",
                   "- Cross-split duplicates: " + (f"dropped {report.overlap_dropped} (test > validation > train)"
@@ -310,6 +316,29 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
               "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
               "  year={2011}", "}", "```", ""]
     return "\n".join(lines)
+
+
+def _conversation_lines(corpus: dict) -> list[str]:
+    """The card's lines on the conversation columns, from the corpus statistics (none for a Dataset given as is)."""
+    source = corpus.get("conversations_source")
+    if not source:
+        return []
+    k = corpus.get("context_size", 0)
+    if source == "movie_conversations.txt":
+        how = "the exchanges listed in the corpus' `movie_conversations.txt`"
+        if corpus.get("lines_outside_conversations"):
+            how += f" ({corpus['lines_outside_conversations']:,} lines it does not list are conversations of their own)"
+    else:
+        how = ("derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
+               "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
+               "the ids count as one")
+    lines = f"{k} line" if k == 1 else f"{k} lines"
+    return [f"- Conversations ({corpus.get('conversations', 0):,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
+            "`turn` the line's 0-based position in it.",
+            f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
+            "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
+            "lines of characters of unknown gender count (they are dropped as examples, not as context). "
+            "A model that reads `context` uses what other characters say, not only the speaker's words."]
 
 
 def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, report: DatasetReport | None = None) -> Path:

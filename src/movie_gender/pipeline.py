@@ -11,7 +11,7 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import datasets
@@ -19,59 +19,19 @@ import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from .atomic import atomic_folder
-from .corpus import DEFAULT_URL
-from .dataset import prepare_dataset
+from .configuration import DataOptions, TrainOptions
+from .dataset import DatasetReport, prepare_dataset
 from .download import is_url, public_source
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
-from .glove import DEFAULT_GLOVE, load_glove
+from .glove import load_glove
 from .hub import load_hub_dataset, write_model_card
 from .modeling import BiLSTMClassifier, BiLSTMConfig, model_file
 from .persistence import MODEL_FOLDER_CONTENT
-from .tokenizer import DEFAULT_MAX_LENGTH, train_tokenizer
-from .training import EncodedSplit, TrainingConfig, train
+from .tokenizer import train_tokenizer
+from .training import EncodedSplit, train
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DataOptions:
-    """Where the data comes from and how it is split (see :func:`movie_gender.build_dataset`)."""
-
-    corpus: str = DEFAULT_URL
-    dataset: str | None = None  # a saved DatasetDict folder or Hub dataset repo id, instead of building one
-    split: str = "movie"
-    balance: str = "oversample"
-    seed: int = 42
-    validation_size: float = 0.1
-    test_size: float = 0.1
-    test_per_class: int = 10_000
-    drop_overlap: bool = False
-    skip_bad_lines: bool = False
-    encoding: str = "latin-1"
-    sha256: str | None = None  # expected checksum of the corpus zip/file
-
-
-@dataclass
-class TrainOptions:
-    """Everything scripts/train.py sets: data, vocabulary, GloVe, architecture, optimisation, evaluation."""
-
-    output: str
-    data: DataOptions = field(default_factory=DataOptions)
-    glove: str = DEFAULT_GLOVE
-    glove_member: str | None = None
-    glove_sha256: str | None = None  # expected checksum of the GloVe file or zip
-    unknown_init: str = "zeros"
-    min_frequency: int = 1
-    max_vocab_size: int | None = None
-    max_length: int = DEFAULT_MAX_LENGTH
-    model: dict = field(default_factory=dict)  # BiLSTMConfig fields other than vocab_size / embedding_dim
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    checkpoint_dir: str | None = None  # default: OUTPUT.checkpoints beside the output folder (never pushed)
-    resume: bool = False
-    min_lines: int = 5
-    bootstrap: int = 1000
-    preset: str = "custom"
 
 
 # Local paths of the corpus and GloVe a model folder was trained on, for `evaluate` on this machine; never pushed
@@ -105,12 +65,17 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
         counts = {s: {"male": d["label"].count(0), "female": d["label"].count(1)} for s, d in dataset.items()}
         return dataset, {"split": "prepared", "balance": "as prepared", "corpus": {"source": options.dataset},
                          "class_counts": counts}
-    dataset, report = prepare_dataset(
+    dataset, report = build_data(options)
+    return dataset, report.to_dict()
+
+
+def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
+    """Build the DatasetDict from ``options.corpus`` as ``options`` say (:func:`movie_gender.dataset.prepare_dataset`)."""
+    return prepare_dataset(
         options.corpus, split=options.split, balance=options.balance, seed=options.seed,
         validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
-        sha256=options.sha256)
-    return dataset, report.to_dict()
+        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, sha256=options.sha256,
+        encoding=options.encoding, context_size=options.context_size)
 
 
 def check_writable(folder: Path) -> None:
@@ -163,16 +128,14 @@ def _local(source: str) -> str:
 
 
 def run_settings(options: TrainOptions) -> dict:
-    """The settings of a run, beyond architecture and optimisation, that a checkpoint must match to be resumed: the
-    data protocol and its seeds, the vocabulary and the embeddings. Named as the options are; other features add
-    theirs here."""
-    data = options.data
-    return {"corpus": public_source(data.corpus), "dataset": data.dataset, "split": data.split, "balance": data.balance,
-            "seed": data.seed, "validation_size": data.validation_size, "test_size": data.test_size,
-            "test_per_class": data.test_per_class, "drop_overlap": data.drop_overlap, "encoding": data.encoding,
-            "glove": public_source(options.glove), "glove_member": options.glove_member,
-            "unknown_init": options.unknown_init, "min_frequency": options.min_frequency,
-            "max_vocab_size": options.max_vocab_size, "max_length": options.max_length}
+    """The settings of a run, beyond architecture and optimisation, that a checkpoint must match to be resumed: every
+    data option (the corpus by name, the split protocol and its seeds, context, ...) and the vocabulary and GloVe
+    options, named as the options are. New options join by being fields of DataOptions / TrainOptions."""
+    data = {k: v for k, v in asdict(options.data).items() if k not in ("sha256", "skip_bad_lines")}
+    data["corpus"] = public_source(options.data.corpus)
+    vocabulary = {key: getattr(options, key) for key in ("glove_member", "unknown_init", "min_frequency",
+                                                           "max_vocab_size", "max_length")}
+    return {**data, **vocabulary, "glove": public_source(options.glove)}
 
 
 def train_model(options: TrainOptions) -> dict:
@@ -191,7 +154,7 @@ def train_model(options: TrainOptions) -> dict:
     matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member, sha256=options.glove_sha256,
                                   unknown_init=options.unknown_init, seed=options.training.seed,
                                   encoded=(train_data.ids, train_data.lengths))
-    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]), **options.model)
+    config = replace(options.model, vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]))
     torch.manual_seed(options.training.seed)
     model = BiLSTMClassifier(config)
     model.load_embeddings(matrix)
@@ -238,4 +201,4 @@ def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test", by:
     return {"model": model_id, "eval_split": split, "bootstrap": bootstrap, **report, "dataset": data_report}, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "training_protocol"]
+__all__ = ["DataOptions", "TrainOptions", "train_model", "evaluate_model", "load_data", "build_data", "training_protocol"]

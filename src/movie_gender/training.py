@@ -28,6 +28,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path
+from .configuration import LR_SCHEDULES, TrainingConfig
 from .errors import CheckpointMismatchError, first_line
 from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported
 from .tokenizer import encode
@@ -35,37 +36,6 @@ from .tokenizer import encode
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
-LR_SCHEDULES = ("linear", "constant")
-
-
-@dataclass
-class TrainingConfig:
-    """Optimisation settings; the model's architecture lives in :class:`movie_gender.BiLSTMConfig`."""
-
-    epochs: int = 4
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    max_steps: int | None = None  # stop after this many optimizer steps in total (quick runs)
-    patience: int = 2  # stop after this many epochs without a better validation ROC-AUC (0: never)
-    grad_clip: float = 1.0  # max gradient norm (0: off)
-    lr_schedule: str = "linear"  # "linear": decay to 0 over the planned steps; "constant": the tutorial's
-    bucket_batches: int = 50  # batches per length bucket (1: no bucketing, plain shuffled batches)
-    bf16: bool | None = None  # autocast to bfloat16; None: where supported and faster (modeling.bf16_recommended)
-    device: str = "auto"  # "auto": CUDA when available, else CPU
-    seed: int = 42
-    eval_batch_size: int = 512
-    checkpoint_every: int = 500  # also checkpoint every N steps (0: only at the end of each epoch)
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.bucket_batches < 1:
-            raise ValueError("epochs, batch_size and bucket_batches must be at least 1")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be greater than 0, got {self.learning_rate}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
 
 
 @dataclass

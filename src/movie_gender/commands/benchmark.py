@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +79,11 @@ def median_time(fn, repeats: int, warmup: int = 0) -> float:
 
 # ----------------------------------------------------------------------------------------------- 1. training
 def tutorial_config(vocab_size: int) -> BiLSTMConfig:
-    return BiLSTMConfig(vocab_size=vocab_size, embedding_dim=200)
+    return replace(PRESETS["tutorial"].model, vocab_size=vocab_size, embedding_dim=200)
 
 
 def default_config(vocab_size: int) -> BiLSTMConfig:
-    preset = PRESETS["default"]
-    keys = ("hidden_size", "num_layers", "dropout", "pooling", "freeze_embeddings")
-    return BiLSTMConfig(vocab_size=vocab_size, embedding_dim=50, **{k: preset[k] for k in keys})
+    return replace(PRESETS["default"].model, vocab_size=vocab_size, embedding_dim=50)
 
 
 def reference_train_steps(model: BiLSTMClassifier, texts: list[str], labels: np.ndarray, subset: np.ndarray,
@@ -254,12 +253,9 @@ def bench_memory(corpus: str, glove: str, steps: int) -> dict:
         "import tempfile\n"
         "from movie_gender.pipeline import TrainOptions, DataOptions, train_model\n"
         "from movie_gender.training import TrainingConfig\n"
-        "from movie_gender.presets import PRESETS\n"
-        "p = PRESETS['default']\n"
-        "keys = ('hidden_size', 'num_layers', 'dropout', 'pooling', 'freeze_embeddings')\n"
         "with tempfile.TemporaryDirectory() as out:\n"
         f"    train_model(TrainOptions(output=out + '/m', data=DataOptions(corpus={corpus!r}), glove={glove!r},\n"
-        f"        model={{k: p[k] for k in keys}}, training=TrainingConfig(epochs=1, max_steps={steps}, batch_size=256),\n"
+        f"        training=TrainingConfig(epochs=1, max_steps={steps}, batch_size=256),\n"
         "        bootstrap=0))\n"
         # VmHWM starts afresh at exec; ru_maxrss would carry over the benchmark's own (larger) footprint.
         "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])\n"
@@ -278,15 +274,15 @@ def bench_accuracy(dataset, tokenizer, glove: str) -> dict:
     matrix, _ = load_glove(glove, tokenizer)
     train_data = EncodedSplit.from_texts(tokenizer, dataset["train"]["text"], dataset["train"]["label"])
     val = EncodedSplit.from_texts(tokenizer, dataset["validation"]["text"], dataset["validation"]["label"])
-    preset = PRESETS["default"]
+    preset = PRESETS["default"].training
     results = {}
     for name, overrides in (("ours: auto precision + length buckets", {}), ("forced bf16 + buckets", {"bf16": True}),
                             ("auto precision, no buckets", {"bucket_batches": 1})):
         torch.manual_seed(0)
         model = BiLSTMClassifier(default_config(tokenizer.get_vocab_size()))
         model.load_embeddings(matrix)
-        config = TrainingConfig(epochs=preset["epochs"], batch_size=preset["batch_size"],
-                                learning_rate=preset["learning_rate"], patience=preset["patience"], checkpoint_every=0,
+        config = TrainingConfig(epochs=preset.epochs, batch_size=preset.batch_size,
+                                learning_rate=preset.learning_rate, patience=preset.patience, checkpoint_every=0,
                                 **overrides)
         r = train(model, train_data, val, config, progress=False)
         results[name] = {"best_val_auc": r.best_validation_auc, "best_epoch": r.best_epoch, "seconds": r.seconds}
@@ -329,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["train_tutorial"] = bench_training("tutorial 4x256", tutorial_config, tokenizer, texts, labels, encoded,
                                                tiny_val, max(6, steps // 2), repeats, 256)
     results["train_default"] = bench_training("default preset", default_config, tokenizer, texts, labels, encoded,
-                                              tiny_val, steps, repeats, PRESETS["default"]["batch_size"])
+                                              tiny_val, steps, repeats, PRESETS["default"].training.batch_size)
     results["predict_tutorial"] = bench_inference("tutorial 4x256", tutorial_config, tokenizer, eval_texts, repeats)
     results["predict_default"] = bench_inference("default preset", default_config, tokenizer, eval_texts, repeats)
     results["glove"] = bench_glove(args.glove, tokenizer, repeats)

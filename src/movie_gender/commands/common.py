@@ -1,11 +1,15 @@
-"""Helpers shared by the subcommands of `movie-gender`: argument types, logging, and turning errors into one line."""
+"""Helpers shared by the subcommands of `movie-gender`: argument types, options derived from the config dataclasses,
+logging, and turning errors into one line."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..errors import MovieGenderError, first_line, redact
 
@@ -30,6 +34,106 @@ positive_int = _number(int, lambda v: v >= 1, "at least 1")
 non_negative_int = _number(int, lambda v: v >= 0, "0 or more")
 positive_float = _number(float, lambda v: v > 0, "greater than 0")
 fraction = _number(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
+non_negative_float = _number(float, lambda v: v >= 0, "0 or more")
+probability = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+CHECKS = {("positive", int): positive_int, ("positive", float): positive_float, ("non_negative", int): non_negative_int,
+          ("non_negative", float): non_negative_float, ("fraction", float): fraction, ("probability", float): probability}
+
+
+def _words(values: Mapping[str, Any]) -> Callable[[str], Any]:
+    """An argparse type for a field whose command-line words stand for values (e.g. "fp32" -> False)."""
+
+    def parse(text: str) -> Any:
+        if text not in values:
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(values)})")
+        return values[text]
+
+    return parse
+
+
+def _show(value: Any, metadata: Mapping[str, Any]) -> str:
+    """A default as the command line spells it."""
+    words = {v: k for k, v in metadata.get("values", {}).items()}
+    if value in words:
+        return words[value]
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "none" if value is None else str(value)
+
+
+def _values(config: Any) -> dict[str, Any]:
+    """The field values of a dataclass instance, or the defaults of a dataclass (fields without one left out)."""
+    if isinstance(config, type):
+        return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(config)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def _base_type(hint: Any) -> type:
+    """int for ``int`` and ``int | None``, and so on."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: dict[str, Any] | None = None,
+                       group: str | None = None, defaults: Mapping[str, Any] | None = None,
+                       skip: Iterable[str] = ()) -> None:
+    """Add one option per field of the dataclass ``cls`` (help, type, checks and flags from the field's metadata, see
+    :func:`movie_gender.configuration.setting`), in the --help section ``group`` or the field's own.
+
+    The options default to "not given" (absent from the parsed namespace; :func:`given_options` reads them back), so
+    that a preset can fill in the rest. ``defaults`` maps a name to an instance of ``cls`` whose values --help shows:
+    the first is shown as the default, the others where they differ (e.g. ``{"default": ..., "tutorial": ...}``);
+    by default the field defaults of ``cls``. ``groups`` collects the sections by title across calls."""
+    groups = {} if groups is None else groups
+    shown_configs = [(name, _values(config)) for name, config in (defaults or {"default": cls}).items()]
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if f.name in skip or not meta.get("help") or meta.get("cli", True) is False:
+            continue
+        title = meta.get("group", group)
+        if title is None:
+            target = parser
+        else:
+            if title not in groups:
+                groups[title] = parser.add_argument_group(title)
+            target = groups[title]
+        (_, base), *others = shown_configs
+        shown = [f"default: {_show(base[f.name], meta)}"] if f.name in base else []
+        shown += [f"{name}: {_show(config[f.name], meta)}" for name, config in others
+                  if f.name in config and config[f.name] != base.get(f.name)]
+        suffix = "" if not shown or ("default:" in meta["help"] and len(shown) == 1) else f" ({'; '.join(shown)})"
+        help_text = (meta["help"] + suffix).replace("%", "%%")
+        flags = meta.get("flags", ("--" + f.name.replace("_", "-"),))
+        kind = _base_type(hints[f.name])
+        if kind is bool and "values" not in meta:
+            negative = meta.get("negative")
+            target = target.add_mutually_exclusive_group() if negative else target
+            target.add_argument(*flags, dest=f.name, action="store_const", const=True, default=argparse.SUPPRESS,
+                                help=help_text)
+            if negative:
+                target.add_argument(negative, dest=f.name, action="store_const", const=False,
+                                    default=argparse.SUPPRESS, help=meta.get("negative_help", help_text))
+            continue
+        options: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if "values" in meta:
+            options.update(type=_words(meta["values"]), metavar="{" + ",".join(meta["values"]) + "}")
+        elif "check" in meta:
+            options["type"] = CHECKS[meta["check"], kind]
+        elif kind in (int, float):
+            options["type"] = kind
+        if "choices" in meta:
+            options["choices"] = meta["choices"]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            options.update(required=True, default=None)
+        target.add_argument(*flags, **options)
+
+
+def given_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` given on the command line (options added by :func:`add_config_options`)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -40,15 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", dest="eval_split", default="test", choices=("train", "validation", "test"),
                    help="which split to score (default: %(default)s)")
     same = "ignored with --dataset; default: as in training, from the model's metrics.json, else %s"
-    p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % "movie" + ")")
-    p.add_argument("--balance", choices=BALANCE_MODES, help="train balancing for the baselines (" + same % "oversample" + ")")
-    p.add_argument("--seed", type=int, help="the split seed (" + same % "42" + ")")
-    p.add_argument("--validation-size", type=common.fraction, help="validation share (" + same % "0.1" + ")")
-    p.add_argument("--test-size", type=common.fraction, help="test share (" + same % "0.1" + ")")
+    p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % DataOptions.split + ")")
+    p.add_argument("--balance", choices=BALANCE_MODES, help="train balancing for the baselines (" + same % DataOptions.balance + ")")
+    p.add_argument("--seed", type=int, help="the split seed (" + same % DataOptions.seed + ")")
+    p.add_argument("--validation-size", type=common.fraction, help="validation share (" + same % DataOptions.validation_size + ")")
+    p.add_argument("--test-size", type=common.fraction, help="test share (" + same % DataOptions.test_size + ")")
     p.add_argument("--test-per-class", type=common.positive_int,
-                   help="lines of each gender held out by --split-mode tutorial (" + same % "10000" + ")")
+                   help="lines of each gender held out by --split-mode tutorial (" + same % DataOptions.test_per_class + ")")
     p.add_argument("--drop-overlap", action=argparse.BooleanOptionalAction,
-                   help="drop lines whose text also occurs in a higher-priority split (" + same % "no" + ")")
+                   help="drop lines whose text also occurs in a higher-priority split (" + same % ("yes" if DataOptions.drop_overlap else "no") + ")")
     p.add_argument("--by", action="append", choices=("line", "character"),
                    help="level(s) to report; repeat for both (default: line and character)")
     p.add_argument("--min-lines", type=common.positive_int, default=5,
