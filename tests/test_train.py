@@ -55,6 +55,19 @@ def test_no_local_path_is_published(trained) -> None:
         assert str(corpus.parent) not in (out / published).read_text(), published
 
 
+def test_resuming_a_finished_run_trains_nothing_and_writes_missing_outputs(trained, tmp_path: Path) -> None:
+    corpus, glove, out = trained
+    again = tmp_path / "again"
+    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", again,
+                        "--checkpoint-dir", out.parent / "model.checkpoints", "--resume", *QUICK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "is complete" in result.stderr and "epoch 1:" not in result.stderr  # nothing trained
+    assert (again / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (out, again)]
+    assert metrics[0]["line"]["model"]["roc_auc"] == metrics[1]["line"]["model"]["roc_auc"]
+    assert metrics[0]["training"]["history"] == metrics[1]["training"]["history"]
+
+
 def test_resuming_with_other_settings_is_refused_in_one_line(trained, tmp_path: Path) -> None:
     corpus, glove, out = trained
     checkpoints = out.parent / "model.checkpoints"

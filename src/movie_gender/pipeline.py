@@ -183,7 +183,7 @@ def train_model(options: TrainOptions) -> dict:
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
                       "max_length": options.max_length},
     }
-    local = {"corpus": _local(options.data.dataset or options.data.corpus), "glove": _local(options.glove)}
+    local = {"glove": _local(options.glove), **({} if options.data.dataset else {"corpus": _local(options.data.corpus)})}
     write_outputs(output, model, metrics, scores, local_sources=local)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
     return metrics
