@@ -39,7 +39,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def test_train_writes_a_complete_model_folder(trained) -> None:
     _, _, out = trained
-    names = {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir() if p.name != ".local_sources.json"}  # local-only, never pushed
     assert names == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
                      "training_curves.png", "confusion_matrix.png", "roc_curve.png"}
     for png in ("training_curves.png", "confusion_matrix.png", "roc_curve.png"):
