@@ -98,7 +98,7 @@ def test_a_failed_save_never_leaves_a_weights_file(data, tmp_path: Path, monkeyp
     with pytest.raises(OSError, match="No space left"):
         _model(data[0]).save_pretrained(tmp_path / "m")
     assert not (tmp_path / "m" / "model.safetensors").exists()
-    assert not [p for p in (tmp_path / "m").iterdir() if "incomplete" in p.name]
+    assert not [p for p in tmp_path.rglob("*") if "incomplete" in p.name]
 
 
 def test_unwritable_output_is_reported_before_training(tmp_path: Path) -> None:

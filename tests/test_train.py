@@ -39,12 +39,44 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def test_train_writes_a_complete_model_folder(trained) -> None:
     _, _, out = trained
-    names = {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir() if p.name != ".local_sources.json"}  # local-only, never pushed
     assert names == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
                      "training_curves.png", "confusion_matrix.png", "roc_curve.png"}
     for png in ("training_curves.png", "confusion_matrix.png", "roc_curve.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out.parent / "model.checkpoints" / "checkpoint.pt").exists()  # checkpoints live outside the folder
+
+
+def test_no_local_path_is_published(trained) -> None:
+    corpus, glove, out = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"]["corpus"]["source"] == "corpus.zip" and metrics["glove"]["source"] == glove.name
+    for published in ("metrics.json", "README.md"):
+        assert str(corpus.parent) not in (out / published).read_text(), published
+
+
+def test_resuming_a_finished_run_trains_nothing_and_writes_missing_outputs(trained, tmp_path: Path) -> None:
+    corpus, glove, out = trained
+    again = tmp_path / "again"
+    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", again,
+                        "--checkpoint-dir", out.parent / "model.checkpoints", "--resume", *QUICK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "is complete" in result.stderr and "epoch 1:" not in result.stderr  # nothing trained
+    assert (again / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (out, again)]
+    assert metrics[0]["line"]["model"]["roc_auc"] == metrics[1]["line"]["model"]["roc_auc"]
+    assert metrics[0]["training"]["history"] == metrics[1]["training"]["history"]
+
+
+def test_resuming_with_other_settings_is_refused_in_one_line(trained, tmp_path: Path) -> None:
+    corpus, glove, out = trained
+    checkpoints = out.parent / "model.checkpoints"
+    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", tmp_path / "other",
+                        "--checkpoint-dir", checkpoints, "--resume", *QUICK, "--hidden-size", "12", "--seed", "7")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {checkpoints / 'checkpoint.pt'}: belongs to another run (")
+    assert "hidden_size 16 -> 12" in line and "seed 42 -> 7" in line
 
 
 def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:

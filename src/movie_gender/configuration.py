@@ -200,6 +200,8 @@ class TrainOptions:
     glove: str = setting(DEFAULT_GLOVE, "GloVe URL, .zip, .txt or .txt.gz (default: the official glove.6B.zip, member "
                          "glove.6B.200d.txt)", group=VOCAB)
     glove_member: str | None = setting(None, "the file inside a GloVe zip (default: glove.6B.200d.txt)", group=VOCAB)
+    glove_sha256: str | None = setting(None, "expected sha256 of the GloVe file or zip: a download, or a cached copy, "
+                                       "that differs is refused (default: not checked)", group=VOCAB)
     unknown_init: str = setting("zeros", "vectors of words GloVe lacks: zeros (the tutorial) or small random",
                                 choices=UNKNOWN_INIT, group=VOCAB)
     min_frequency: int = setting(1, "words seen fewer times in train become [UNK]", check="positive", group=VOCAB)

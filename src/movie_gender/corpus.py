@@ -22,7 +22,7 @@ import xxhash
 
 from .conversations import (DEFAULT_CONTEXT_SIZE, Conversations, by_adjacency, context_lists, context_positions,
                             from_lists, line_numbers)
-from .download import fetch
+from .download import fetch, public_source
 from .errors import CorpusFormatError
 
 logger = logging.getLogger(__name__)
@@ -489,7 +489,8 @@ def read_corpus(
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
     if isinstance(context_size, bool) or not isinstance(context_size, (int, np.integer)) or context_size < 0:
         raise ValueError(f"context_size must be an integer >= 0, got {context_size!r}")
-    stats = CorpusStats(source=str(source), context_size=int(context_size), include_unknown=include_unknown)
+    stats = CorpusStats(source=public_source(source),  # published: no local path
+                         context_size=int(context_size), include_unknown=include_unknown)
     reader = _Reader(stats, skip_bad_lines)
     path = fetch(source, sha256=sha256)
     if path.is_dir():

@@ -25,8 +25,8 @@ from imblearn.over_sampling import RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
 
 from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
+from .atomic import atomic_folder
 from .corpus import FULL_CORPUS, LABEL_NAMES, CorpusStats, content_fingerprint, read_corpus
-from .download import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -392,16 +392,14 @@ def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, repor
     """Write parquet shards (``data/{split}-00000-of-00001.parquet``) and the card (README.md), as on the Hub.
 
     ``load_dataset(output)`` and ``load_dataset("parquet", data_dir=output)`` then return the same DatasetDict.
-    Every file is written to a temporary name and renamed into place.
+    The folder is replaced whole and in one step (written as a temporary sibling, flushed, swapped into place), so
+    a reader never finds one build's train beside another build's validation or test; other files in it stay.
     """
     output = Path(output)
-    (output / "data").mkdir(parents=True, exist_ok=True)
     dataset = datasets.DatasetDict({name: part.flatten_indices() for name, part in dataset.items()})
-    for name, part in dataset.items():
-        for stale in (output / "data").glob(f"{name}-*.parquet"):
-            stale.unlink()
-        with atomic_path(output / "data" / f"{name}-00000-of-00001.parquet") as tmp:
-            part.to_parquet(str(tmp))
-    with atomic_path(output / "README.md") as tmp:
-        tmp.write_text(render_dataset_card(dataset, report), encoding="utf-8")
+    with atomic_folder(output, replaces=("README.md", "data")) as tmp:
+        (tmp / "data").mkdir()
+        for name, part in dataset.items():
+            part.to_parquet(str(tmp / "data" / f"{name}-00000-of-00001.parquet"))
+        (tmp / "README.md").write_text(render_dataset_card(dataset, report), encoding="utf-8")
     return output

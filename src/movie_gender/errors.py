@@ -53,3 +53,7 @@ class ModelLoadError(MovieGenderError, ValueError):
 
 class HubError(MovieGenderError, OSError):
     """A request to the Hugging Face Hub failed (network, authentication, permissions)."""
+
+
+class CheckpointMismatchError(MovieGenderError, ValueError):
+    """A checkpoint belongs to another run (other data, vocabulary, architecture or optimisation settings)."""

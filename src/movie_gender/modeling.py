@@ -29,8 +29,9 @@ from .characters import aggregate_logits
 from .configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .download import atomic_path
 from .errors import ModelLoadError, first_line
+from .atomic import atomic_folder
 from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
-from .persistence import load_model_folder, model_file, save_model_folder
+from .persistence import MODEL_FOLDER_CONTENT, load_model_folder, model_file, save_model_folder
 from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
 from .tokenizer import encode
 
@@ -388,12 +389,20 @@ class BiLSTMClassifier(
             with atomic_path(save_directory / "metrics.json") as tmp:
                 tmp.write_text(json.dumps(public_metrics(self.metrics), indent=2) + "\n")
 
-    def save_pretrained(self, save_directory: str | Path, *, model_card_kwargs: dict[str, Any] | None = None,
-                        **kwargs: Any) -> str | None:
-        """huggingface_hub's ``save_pretrained``; the card (README.md, kept if one exists) names the folder in its
-        usage snippet unless ``model_card_kwargs`` gives ``repo_id``."""
+    def save_pretrained(self, save_directory: str | Path, *, config: Any = None, repo_id: str | None = None,
+                        push_to_hub: bool = False, model_card_kwargs: dict[str, Any] | None = None,
+                        **push_to_hub_kwargs: Any) -> str | None:
+        """As huggingface_hub's, but the folder is replaced whole and in one step: written as a temporary sibling,
+        flushed to disk, swapped into place, so a reader (or a process killed midway) never finds two models mixed.
+        The card, metrics and plots of the model that was there go with it; other files stay. The card names the
+        folder in its usage snippet unless ``model_card_kwargs`` gives ``repo_id``."""
         card = {"repo_id": Path(save_directory).name, **(model_card_kwargs or {})}
-        return super().save_pretrained(save_directory, model_card_kwargs=card, **kwargs)
+        with atomic_folder(save_directory, replaces=MODEL_FOLDER_CONTENT) as tmp:
+            super().save_pretrained(tmp, config=config, model_card_kwargs=card)
+        if push_to_hub:
+            return self.push_to_hub(repo_id=repo_id or Path(save_directory).name, config=config,
+                                    model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+        return None
 
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
@@ -432,7 +441,9 @@ class BiLSTMClassifier(
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError) as error:
-            raise ModelLoadError(f"{name}: cannot load the model ({type(error).__name__}: {first_line(error)})") from None
+            where = "" if os.path.isdir(name) else ": no such model folder, and no reachable Hub repo of that name"
+            raise ModelLoadError(f"{name}: cannot load the model{where} ({type(error).__name__}: "
+                                 f"{first_line(error)})") from None
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any, force_download: bool,

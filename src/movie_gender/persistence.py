@@ -17,9 +17,15 @@ from safetensors.torch import load_file, save_model
 from tokenizers import Tokenizer
 
 from .configuration import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, BiLSTMConfig
-from .download import atomic_path
+from .atomic import atomic_path
 from .errors import ModelLoadError
 from .tokenizer import PAD_TOKEN, UNK_TOKEN
+
+
+# What a save replaces in a model folder: the files that describe one model and must not outlive it beside another
+# model's weights (card, metrics, plots, exports). Anything else already in the folder is kept.
+MODEL_FOLDER_CONTENT = (CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, "README.md", "metrics.json", "*.png", "*.onnx",
+                        "*.onnx.data")
 
 
 def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
@@ -37,7 +43,8 @@ def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
 
 
 def save_model_folder(model: Any, save_directory: Path) -> None:
-    """Write model.safetensors, config.json and tokenizer.json, each under a temporary name first."""
+    """Write model.safetensors, config.json and tokenizer.json into ``save_directory`` (the temporary folder that
+    ``BiLSTMClassifier.save_pretrained`` then swaps into place whole)."""
     tokenizer = model._require_tokenizer()
     with atomic_path(save_directory / WEIGHTS_NAME) as tmp:
         save_model(model, str(tmp), metadata={"format": "pt"})

@@ -5,6 +5,7 @@ scripts/train.py and scripts/evaluate.py are thin front ends over :func:`train_m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,15 +19,17 @@ import numpy as np
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
+from .atomic import atomic_folder
 from .baselines import BaselineResources
 from .configuration import DataOptions, TrainOptions
 from .dataset import DatasetReport, prepare_dataset
-from .download import atomic_path
+from .download import is_url, public_source
 from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
 from .glove import GloveCoverage, load_glove
 from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
 from .modeling import BiLSTMClassifier, model_file
+from .persistence import MODEL_FOLDER_CONTENT
 from .tokenizer import train_tokenizer
 from .tracking import make_tracker
 from .training import EncodedSplit, TrainResult, train
@@ -34,6 +37,9 @@ from .training import EncodedSplit, TrainResult, train
 logger = logging.getLogger(__name__)
 
 
+# Local paths of the corpus and GloVe a model folder was trained on, for `evaluate` on this machine; never pushed
+# (hub.MODEL_FILES does not list it), while metrics.json and the card publish only file names or URLs.
+LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
 
@@ -44,7 +50,12 @@ def training_protocol(model_id: str, revision: str | None = None) -> dict:
         report = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get("dataset", {})
     except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError, AttributeError):
         return {}
-    return {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
+    protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
+    local = Path(model_id) / LOCAL_SOURCES
+    if local.is_file():  # metrics.json publishes the corpus by name only; the local path is kept beside it
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            protocol["corpus"] = {**protocol.get("corpus", {}), "source": json.loads(local.read_text())["corpus"]}
+    return protocol
 
 
 def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
@@ -98,12 +109,21 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
-    """Model files, metrics.json, the plots and the rendered card."""
+def write_outputs(output: Path, model: BiLSTMClassifier, metrics: dict, scores: dict,
+                  local_sources: dict | None = None) -> None:
+    """Model files, metrics.json, the plots and the rendered card, swapped into place as one folder."""
     model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
-    model.save_pretrained(folder)
-    with atomic_path(folder / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LOCAL_SOURCES)) as folder:
+        _write_outputs(folder, Path(output).name, model, metrics, scores, local_sources)
+
+
+def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: dict, scores: dict,
+                   local_sources: dict | None) -> None:
+    """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's)."""
+    model.save_pretrained(folder, model_card_kwargs={"repo_id": name})
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if local_sources:
+        (folder / LOCAL_SOURCES).write_text(json.dumps(local_sources, indent=2) + "\n")
     if metrics.get("training", {}).get("history"):
         plot_training(metrics["training"]["history"], folder / "training_curves.png")
     plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
@@ -113,7 +133,26 @@ def write_outputs(folder: Path, model: BiLSTMClassifier, metrics: dict, scores: 
              "tfidf_context_logreg": "TF-IDF (line + context) + LR"}
     plot_roc(line["labels"], {names[k]: v for k, v in line.items() if k in names}, folder / "roc_curve.png",
              f"ROC, lines, {metrics['eval_split']} split")
-    write_model_card(folder, model)
+    write_model_card(folder, model, repo_id=name)
+
+
+COMPLETE_FOLDER = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json")
+
+
+def _local(source: str) -> str:
+    """A path as an absolute path (for this machine only); URLs and Hub ids as they are."""
+    return source if is_url(source) or not os.path.exists(source) else os.path.abspath(source)
+
+
+def run_settings(options: TrainOptions) -> dict:
+    """The settings of a run, beyond architecture and optimisation, that a checkpoint must match to be resumed: every
+    data option (the corpus by name, the split protocol and its seeds, context, ...) and the vocabulary and GloVe
+    options, named as the options are. New options join by being fields of DataOptions / TrainOptions."""
+    data = {k: v for k, v in asdict(options.data).items() if k not in ("sha256", "skip_bad_lines")}
+    data["corpus"] = public_source(options.data.corpus)
+    vocabulary = {key: getattr(options, key) for key in ("glove_member", "unknown_init", "min_frequency",
+                                                           "max_vocab_size", "max_length")}
+    return {**data, **vocabulary, "glove": public_source(options.glove)}
 
 
 @dataclass
@@ -136,7 +175,7 @@ def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_d
     uses_context = options.model.uses_context
     train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"],
                                          context_column(train_split, uses_context))
-    matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member,
+    matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member, sha256=options.glove_sha256,
                                   unknown_init=options.unknown_init, seed=options.training.seed,
                                   encoded=(train_data.ids, train_data.lengths))
     config = replace(options.model, vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]),
@@ -150,7 +189,8 @@ def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_d
     validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"],
                                               context_column(validation_split, uses_context))
     result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume, tracker=tracker, progress=progress)
+                   resume=options.resume, tracker=tracker, progress=progress,
+                   fingerprint=run_settings(options))
     model.to("cpu")
     return FittedModel(model, matrix, coverage, result)
 
@@ -194,6 +234,9 @@ def train_model(options: TrainOptions) -> dict:
     finally:
         if tracker is not None:
             tracker.close()
+    if fitted.result.already_complete and all((output / name).is_file() for name in COMPLETE_FOLDER):
+        logger.info("%s already holds this run's outputs: nothing to write", output)
+        return json.loads((output / "metrics.json").read_text())
     report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
     glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
@@ -201,7 +244,7 @@ def train_model(options: TrainOptions) -> dict:
         "eval_split": "test", **protocol(options), **report,
         "dataset": data_report,
         "model": fitted.model.config.to_dict(),
-        "glove": {"name": glove_name, "source": str(options.glove), **fitted.coverage.to_dict()},
+        "glove": {"name": glove_name, "source": public_source(options.glove), **fitted.coverage.to_dict()},
         "training": {**asdict(options.training), **fitted.result.to_dict(), "preset": options.preset,
                      "hardware": hardware(), "total_seconds": time.perf_counter() - started},
         "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
@@ -209,7 +252,8 @@ def train_model(options: TrainOptions) -> dict:
         "versions": framework_versions(),
         "examples": select_examples(dataset["validation"], seed=options.training.seed),
     }
-    write_outputs(output, fitted.model, metrics, scores)
+    local = {"glove": _local(options.glove), **({} if options.data.dataset else {"corpus": _local(options.data.corpus)})}
+    write_outputs(output, fitted.model, metrics, scores, local_sources=local)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
     return metrics
 

@@ -1,0 +1,171 @@
+"""Whole-folder saves: a real child process SIGKILLed at several points of a save over an existing folder leaves the
+complete old folder or the complete new one, never a mix (model folders, train.py's outputs, dataset folders)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+
+from tests.factories import synthetic_corpus, write_corpus_folder
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+from movie_gender.atomic import atomic_folder
+from movie_gender.dataset import prepare_dataset, save_dataset
+
+# The child: load the new content from SOURCE, save it over TARGET, SIGKILL itself just before its KILL_AT-th
+# file-system change (rename, replace, unlink, link, rmdir, folder swap); print how many there were.
+CHILD = r"""
+import json, os, signal, sys
+kind, source, target, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+import datasets
+from movie_gender import BiLSTMClassifier
+from movie_gender.dataset import save_dataset
+from movie_gender.pipeline import write_outputs
+count = 0
+def point(real):
+    def changed(*args, **kwargs):
+        global count
+        count += 1
+        if count == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return changed
+for name in ("replace", "rename", "unlink", "link", "rmdir"):
+    setattr(os, name, point(getattr(os, name)))
+try:
+    from movie_gender import atomic
+    atomic._exchange = point(atomic._exchange)
+except ImportError:  # before whole-folder saves existed
+    pass
+if kind == "dataset":
+    save_dataset(datasets.load_from_disk(source), target)
+elif kind == "model":
+    BiLSTMClassifier.from_pretrained(source).save_pretrained(target)
+else:
+    extra = json.loads(open(os.path.join(source, "outputs.json")).read())
+    write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source), extra["metrics"],
+                  extra["scores"])
+print(count)
+"""
+
+LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Oh my, what a lovely dress."]
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _child(kind: str, source: Path, target: Path, kill_at: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CHILD, kind, str(source), str(target), str(kill_at)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _model(seed: int, lines: list[str]) -> BiLSTMClassifier:
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(lines)
+    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6))
+    model.tokenizer = tokenizer
+    return model
+
+
+def _outputs(seed: int) -> dict:
+    m = {"n": 4, "accuracy": 0.5 + seed / 100, "balanced_accuracy": 0.5, "macro_f1": 0.5, "roc_auc": 0.6,
+         "per_class": {}, "confusion_matrix": [[1, 1], [1, 1]], "ci95": {}}
+    history = [{"epoch": 1, "steps": 3, "train_loss": 0.7, "val_loss": 0.69, "val_auc": 0.6,
+                "val_balanced_accuracy": 0.55, "seconds": 1.0, "lines_per_s": 10.0, "tokens_per_s": 50.0}]
+    metrics = {"eval_split": "test", "bootstrap": 0, "seed": seed, "line": {"model": m, "tfidf_logreg": m},
+               "dataset": {"split": "movie", "corpus": {"source": "corpus.zip"}}, "model": {"hidden_size": 6},
+               "glove": {"name": "glove.6B.50d"}, "training": {"history": history, "seconds": 1.0}}
+    scores = {"line": {"labels": [0, 1, 0, 1], "model": [0.1, 0.9, 0.4, 0.3 + seed / 100],
+                       "tfidf_logreg": [0.2, 0.7, 0.5, 0.5]}}
+    return {"metrics": metrics, "scores": scores}
+
+
+def _sources(kind: str, tmp_path: Path) -> tuple[Path, Path]:
+    """Folders holding the old (a) and the new (b) content for the child to load."""
+    a, b = tmp_path / "source-a", tmp_path / "source-b"
+    if kind == "dataset":
+        corpus = write_corpus_folder(tmp_path / "corpus", *synthetic_corpus(n_movies=12))
+        prepare_dataset(corpus, seed=1)[0].save_to_disk(str(a))
+        prepare_dataset(corpus, seed=2)[0].save_to_disk(str(b))
+        return a, b
+    _model(0, LINES[:2]).save_pretrained(a)
+    _model(1, LINES).save_pretrained(b)
+    if kind == "outputs":
+        (a / "outputs.json").write_text(json.dumps(_outputs(0)))
+        (b / "outputs.json").write_text(json.dumps(_outputs(1)))
+    return a, b
+
+
+@pytest.mark.parametrize("kind", ["model", "outputs", "dataset"])
+def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, tmp_path: Path) -> None:
+    source_a, source_b = _sources(kind, tmp_path)
+    old = tmp_path / "old"
+    done = _child(kind, source_a, old, kill_at=0)  # the old folder, written as a save writes it
+    assert done.returncode == 0, done.stderr[-2000:]
+    new = tmp_path / "new"
+    shutil.copytree(old, new)
+    done = _child(kind, source_b, new, kill_at=0)  # the new content saved over the old, not killed
+    assert done.returncode == 0, done.stderr[-2000:]
+    points = int(done.stdout.split()[-1])
+    expected = {"old": _snapshot(old), "new": _snapshot(new)}
+    assert expected["old"] != expected["new"] and points >= 3
+
+    target = tmp_path / "target"
+    kill_points = sorted({2, points // 3, (2 * points) // 3, points - 1, points})
+    seen = set()
+    for kill_at in kill_points:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(old, target)
+        killed = _child(kind, source_b, target, kill_at)
+        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr[-2000:])
+        state = _snapshot(target)
+        assert state in expected.values(), f"killed at change {kill_at} of {points}: a mixed or partial folder"
+        seen.add("old" if state == expected["old"] else "new")
+        leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".target.")]
+        assert all(p.name.endswith(".incomplete") for p in leftovers)  # hidden, never taken for the folder
+        for leftover in leftovers:  # the next save would remove them; here they would shift the kill points
+            shutil.rmtree(leftover)
+        if kind != "dataset":
+            BiLSTMClassifier.from_pretrained(target)  # and it loads
+    assert seen == {"old", "new"}  # the kill points cover both sides of the swap
+
+
+def test_save_keeps_other_files_but_drops_the_old_models_card_and_metrics(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    _model(0, LINES).save_pretrained(folder)
+    (folder / "metrics.json").write_text("{}")
+    (folder / "notes.txt").write_text("mine")
+    (folder / "extra").mkdir()
+    (folder / "extra" / "a.txt").write_text("also mine")
+    _model(1, LINES).save_pretrained(folder)
+    names = {p.name for p in folder.iterdir()}
+    assert names == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "notes.txt", "extra"}
+    assert (folder / "extra" / "a.txt").read_text() == "also mine"
+    assert not [p for p in tmp_path.iterdir() if p.name != "m"]  # no temporary sibling left behind
+
+
+def test_dataset_folder_rebuilt_with_fewer_splits_keeps_no_stale_shard(tmp_path: Path) -> None:
+    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict({"text": ["a"], "label": [0]})
+                               for s in ("train", "validation", "test")})
+    save_dataset(dd, tmp_path / "ds")
+    save_dataset(datasets.DatasetDict({"train": dd["train"]}), tmp_path / "ds")
+    assert sorted(p.name for p in (tmp_path / "ds" / "data").iterdir()) == ["train-00000-of-00001.parquet"]
+
+
+def test_a_failed_block_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -> None:
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a").write_text("old")
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "f") as tmp:
+        (tmp / "a").write_text("new, half")
+        raise RuntimeError("disk full")
+    assert (tmp_path / "f" / "a").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f"]
