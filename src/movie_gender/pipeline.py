@@ -140,6 +140,7 @@ def run_settings(options: TrainOptions) -> dict:
     options, named as the options are. New options join by being fields of DataOptions / TrainOptions."""
     data = {k: v for k, v in asdict(options.data).items() if k not in ("sha256", "skip_bad_lines")}
     data["corpus"] = public_source(options.data.corpus)
+    data["split_seed"] = data.pop("seed")  # "seed" names the training seed (initialisation and batch order)
     vocabulary = {key: getattr(options, key) for key in ("glove_member", "unknown_init", "min_frequency",
                                                            "max_vocab_size", "max_length")}
     return {**data, **vocabulary, "glove": public_source(options.glove)}
