@@ -60,8 +60,14 @@ class BaselineSpec:
 BASELINES: dict[str, BaselineSpec] = {}
 
 
-def register_baseline(name: str, factory: Callable[[BaselineResources], Baseline], *, inputs: tuple[str, ...] = (),
-                      needs: tuple[str, ...] = (), description: str = "") -> BaselineSpec:
+def register_baseline(
+    name: str,
+    factory: Callable[[BaselineResources], Baseline],
+    *,
+    inputs: tuple[str, ...] = (),
+    needs: tuple[str, ...] = (),
+    description: str = "",
+) -> BaselineSpec:
     """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without."""
     spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description)
     BASELINES[name] = spec
@@ -73,9 +79,12 @@ def available_baselines(names: Sequence[str], resources: BaselineResources, colu
     missing = [n for n in names if n not in BASELINES]
     if missing:
         raise ValueError(f"unknown baseline(s) {', '.join(missing)}; known: {', '.join(BASELINES)}")
-    return [n for n in names
-            if all(getattr(resources, r) is not None for r in BASELINES[n].needs)
-            and all(c in columns for c in BASELINES[n].inputs)]
+    return [
+        n
+        for n in names
+        if all(getattr(resources, r) is not None for r in BASELINES[n].needs)
+        and all(c in columns for c in BASELINES[n].inputs)
+    ]
 
 
 def _columns(split: Any, names: Sequence[str]) -> dict[str, list]:
@@ -94,8 +103,9 @@ def score_baseline(name: str, baseline: Baseline, split: Any) -> np.ndarray:
     return np.asarray(baseline.score(list(split["text"]), **_columns(split, BASELINES[name].inputs)), dtype=np.float64)
 
 
-def baseline_scores(names: Sequence[str], train: Any, splits: Mapping[str, Any],
-                    resources: BaselineResources | None = None) -> dict[str, dict[str, np.ndarray]]:
+def baseline_scores(
+    names: Sequence[str], train: Any, splits: Mapping[str, Any], resources: BaselineResources | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """Fit each baseline once on ``train``; ``{split name: {baseline: P(female) per line}}`` for each of ``splits``."""
     out: dict[str, dict[str, np.ndarray]] = {key: {} for key in splits}
     for name in names:
@@ -166,11 +176,27 @@ class GloveMeanLogreg:
 
 
 register_baseline("always_male", lambda r: AlwaysMale(), description="always male (P(female) = 0)")
-register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed),
-                  description="TF-IDF (1-2 grams) + logistic regression")
-register_baseline("glove_mean_logreg", lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
-                  needs=("tokenizer", "embeddings"), description="mean GloVe vector + logistic regression")
+register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed), description="TF-IDF (1-2 grams) + logistic regression")
+register_baseline(
+    "glove_mean_logreg",
+    lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
+    needs=("tokenizer", "embeddings"),
+    description="mean GloVe vector + logistic regression",
+)
 
-__all__ = ["Baseline", "BaselineResources", "BaselineSpec", "BASELINES", "DEFAULT_BASELINES", "register_baseline",
-           "available_baselines", "fit_baseline", "score_baseline", "baseline_scores", "mean_vectors", "AlwaysMale",
-           "TfidfLogreg", "GloveMeanLogreg"]
+__all__ = [
+    "Baseline",
+    "BaselineResources",
+    "BaselineSpec",
+    "BASELINES",
+    "DEFAULT_BASELINES",
+    "register_baseline",
+    "available_baselines",
+    "fit_baseline",
+    "score_baseline",
+    "baseline_scores",
+    "mean_vectors",
+    "AlwaysMale",
+    "TfidfLogreg",
+    "GloveMeanLogreg",
+]

@@ -24,11 +24,11 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntry
 from tokenizers import Tokenizer
 from torch import nn
 
+from .atomic import atomic_folder
 from .characters import aggregate_logits
 from .configuration import POOLING, BiLSTMConfig
 from .download import atomic_path
 from .errors import ModelLoadError, first_line
-from .atomic import atomic_folder
 from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
 from .persistence import MODEL_FOLDER_CONTENT, load_model_folder, model_file, save_model_folder
 from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
@@ -70,21 +70,28 @@ class BiLSTMClassifier(
         directions = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding.weight.requires_grad = not config.freeze_embeddings
-        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers,
-                            bidirectional=config.bidirectional, batch_first=True,
-                            dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            config.embedding_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
         features = directions * config.hidden_size * (2 if config.pooling == "mean_max" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.fc1 = nn.Linear(features, config.hidden_size)
         self.fc2 = nn.Linear(config.hidden_size, 1)
 
     # ----------------------------------------------------------------------------------------------- weights
-    def load_embeddings(self, matrix: "np.ndarray | torch.Tensor") -> None:
+    def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
         """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the embedding."""
         matrix = torch.as_tensor(matrix, dtype=self.embedding.weight.dtype)
         if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
-            raise ValueError(f"embedding matrix has shape {tuple(matrix.shape)}, the model expects "
-                             f"{tuple(self.embedding.weight.shape)} (vocab_size, embedding_dim)")
+            raise ValueError(
+                f"embedding matrix has shape {tuple(matrix.shape)}, the model expects "
+                f"{tuple(self.embedding.weight.shape)} (vocab_size, embedding_dim)"
+            )
         with torch.no_grad():
             self.embedding.weight.copy_(matrix)
 
@@ -93,8 +100,13 @@ class BiLSTMClassifier(
         return self.fc2.weight.device
 
     # ----------------------------------------------------------------------------------------------- forward
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, lengths: torch.Tensor | None = None) -> ClassifierOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
         """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad ids."""
         if lengths is None:
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
@@ -108,8 +120,9 @@ class BiLSTMClassifier(
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return ClassifierOutput(logits=logits, loss=loss)
 
-    def _encode(self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor,
-                pooling: str | None = None) -> torch.Tensor:
+    def _encode(
+        self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor, pooling: str | None = None
+    ) -> torch.Tensor:
         """Pooled features ``[batch, features]`` of right-padded lines ``embedded`` ``[batch, time, dim]`` through
         ``lstm`` (this model's, or another encoder with the same layout); padding never enters a valid state.
 
@@ -138,15 +151,21 @@ class BiLSTMClassifier(
         # the line's length, padding left in place. Reversing twice restores the order.
         reverse = torch.where(positions < ends, ends - 1 - positions, positions)
         reverse = (reverse + torch.arange(batch, device=embedded.device)[:, None] * width).reshape(-1)
-        last_step = (lengths - 1 + torch.arange(batch, device=embedded.device) * width)
+        last_step = lengths - 1 + torch.arange(batch, device=embedded.device) * width
         zeros = embedded.new_zeros(1, batch, lstm.hidden_size)
         x = embedded
         for layer in range(lstm.num_layers):
             outputs, finals = [], []
             for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
-                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in
-                           (("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh"))]
-                source = x if not suffix else x.reshape(batch * width, -1).index_select(0, reverse).view(batch, width, -1)
+                weights = [
+                    getattr(lstm, f"{name}_l{layer}{suffix}")
+                    for name in (
+                        ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh")
+                    )
+                ]
+                source = (
+                    x if not suffix else x.reshape(batch * width, -1).index_select(0, reverse).view(batch, width, -1)
+                )
                 out = torch.lstm(source, (zeros, zeros), weights, lstm.bias, 1, 0.0, self.training, False, True)[0]
                 flat = out.reshape(batch * width, -1)
                 finals.append(flat.index_select(0, last_step))
@@ -157,7 +176,9 @@ class BiLSTMClassifier(
         return x, torch.cat(finals, dim=1) if len(finals) > 1 else finals[0]
 
     @staticmethod
-    def _pool(steps: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, pooling: str, padded: bool) -> torch.Tensor:
+    def _pool(
+        steps: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, pooling: str, padded: bool
+    ) -> torch.Tensor:
         """Features: the final hidden states ("last"), or max / mean+max over the valid time steps."""
         if pooling == "last":
             return last
@@ -209,8 +230,14 @@ class BiLSTMClassifier(
         return run
 
     @torch.inference_mode()
-    def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False,
-                        max_padding: float = 0.125) -> np.ndarray:
+    def logits_from_ids(
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        batch_size: int = 512,
+        bf16: bool = False,
+        max_padding: float = 0.125,
+    ) -> np.ndarray:
         """Logits for pre-encoded lines, in input order.
 
         Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
@@ -252,11 +279,11 @@ class BiLSTMClassifier(
         bf16 = resolve_bf16(bf16, self.device, self.config, probe=self._precision_probe(False))
         return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16)
 
-    def predict_proba(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
+    def predict_proba(self, texts: list[str], batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
         """P(female) for each line, as a numpy array in input order."""
         return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, batch_size=batch_size, bf16=bf16)))
 
-    def predict(self, texts: "list[str]", batch_size: int = 512, bf16: bool | None = None) -> "list[dict[str, Any]]":
+    def predict(self, texts: list[str], batch_size: int = 512, bf16: bool | None = None) -> list[dict[str, Any]]:
         """``[{"label": "male"|"female", "score": probability of that label}]`` for each line.
 
         A line is labelled female when P(female) >= ``config.threshold``: the threshold chosen on the validation
@@ -265,11 +292,18 @@ class BiLSTMClassifier(
         """
         proba = self.predict_proba(texts, batch_size=batch_size, bf16=bf16)
         names, threshold = self.config.id2label, self.config.threshold
-        return [{"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
-                for p in proba]
+        return [
+            {"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
+            for p in proba
+        ]
 
-    def predict_characters(self, texts: "list[str]", character_ids: "list[str]",
-                           context: "list[list[str]] | None" = None, batch_size: int = 512) -> "list[dict[str, Any]]":
+    def predict_characters(
+        self,
+        texts: list[str],
+        character_ids: list[str],
+        context: list[list[str]] | None = None,
+        batch_size: int = 512,
+    ) -> list[dict[str, Any]]:
         """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
         ``config.character_threshold`` or above.
 
@@ -295,9 +329,17 @@ class BiLSTMClassifier(
         for entry in np.argsort(characters.first_line, kind="stable"):
             p = float(characters.p_female[entry])
             female = p >= threshold
-            out.append({"character_id": str(characters.ids[entry]), "n_lines": int(characters.n_lines[entry]),
-                        "p_female": p, "label": names["1" if female else "0"], "score": p if female else 1 - p})
+            out.append(
+                {
+                    "character_id": str(characters.ids[entry]),
+                    "n_lines": int(characters.n_lines[entry]),
+                    "p_female": p,
+                    "label": names["1" if female else "0"],
+                    "score": p if female else 1 - p,
+                }
+            )
         return out
+
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`), and
@@ -307,9 +349,16 @@ class BiLSTMClassifier(
             with atomic_path(save_directory / "metrics.json") as tmp:
                 tmp.write_text(json.dumps(public_metrics(self.metrics), indent=2) + "\n")
 
-    def save_pretrained(self, save_directory: str | Path, *, config: Any = None, repo_id: str | None = None,
-                        push_to_hub: bool = False, model_card_kwargs: dict[str, Any] | None = None,
-                        **push_to_hub_kwargs: Any) -> str | None:
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        config: Any = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **push_to_hub_kwargs: Any,
+    ) -> str | None:
         """As huggingface_hub's, but the folder is replaced whole and in one step: written as a temporary sibling,
         flushed to disk, swapped into place, so a reader (or a process killed midway) never finds two models mixed.
         The card, metrics and plots of the model that was there go with it; other files stay. The card names the
@@ -318,31 +367,52 @@ class BiLSTMClassifier(
         with atomic_folder(save_directory, replaces=MODEL_FOLDER_CONTENT) as tmp:
             super().save_pretrained(tmp, config=config, model_card_kwargs=card)
         if push_to_hub:
-            return self.push_to_hub(repo_id=repo_id or Path(save_directory).name, config=config,
-                                    model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+            return self.push_to_hub(
+                repo_id=repo_id or Path(save_directory).name,
+                config=config,
+                model_card_kwargs=model_card_kwargs,
+                **push_to_hub_kwargs,
+            )
         return None
 
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
         card, whose usage snippet names ``repo_id``); ``model_card_kwargs`` may add ``dataset_repo``."""
-        return super().push_to_hub(repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id},
-                                   **kwargs)
+        return super().push_to_hub(
+            repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id}, **kwargs
+        )
 
-    def generate_model_card(self, *args: Any, repo_id: str | None = None, dataset_repo: str | None = None,
-                            plots: tuple[str, ...] = (), **kwargs: Any) -> ModelCard:
+    def generate_model_card(
+        self,
+        *args: Any,
+        repo_id: str | None = None,
+        dataset_repo: str | None = None,
+        plots: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> ModelCard:
         """The movie-gender card (root ``model_card.md``): results, baselines, data, training, versions and limits
         from ``self.metrics``, or a short card saying no results are recorded. The mixin's metadata (library,
         licence, tags, pipeline tag) is the card's metadata."""
         base = super().generate_model_card().data
         examples = [dict(e) for e in (self.metrics or {}).get("examples", [])]
         if examples and self.tokenizer is not None:
-            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples])):
+            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples]), strict=False):
                 example["score"] = f"{p:.2f}"
         for example in examples:
             example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
             example.setdefault("score", "n/a")
-        return ModelCard(render_model_card(base, self.config.to_dict(), self.metrics, repo_id=repo_id,
-                                           dataset_repo=dataset_repo, examples=examples, plots=plots, **kwargs))
+        return ModelCard(
+            render_model_card(
+                base,
+                self.config.to_dict(),
+                self.metrics,
+                repo_id=repo_id,
+                dataset_repo=dataset_repo,
+                examples=examples,
+                plots=plots,
+                **kwargs,
+            )
+        )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> BiLSTMClassifier:
@@ -360,15 +430,31 @@ class BiLSTMClassifier(
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError) as error:
             where = "" if os.path.isdir(name) else ": no such model folder, and no reachable Hub repo of that name"
-            raise ModelLoadError(f"{name}: cannot load the model{where} ({type(error).__name__}: "
-                                 f"{first_line(error)})") from None
+            raise ModelLoadError(
+                f"{name}: cannot load the model{where} ({type(error).__name__}: {first_line(error)})"
+            ) from None
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any, force_download: bool,
-                         local_files_only: bool, token: Any, map_location: str = "cpu", config: Any = None,
-                         **model_kwargs: Any) -> BiLSTMClassifier:
-        hub_kwargs = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
-                          local_files_only=local_files_only, token=token)
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: Any,
+        force_download: bool,
+        local_files_only: bool,
+        token: Any,
+        map_location: str = "cpu",
+        config: Any = None,
+        **model_kwargs: Any,
+    ) -> BiLSTMClassifier:
+        hub_kwargs = dict(
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
         model = load_model_folder(cls, model_id, config, hub_kwargs, map_location)
         model.metrics = _saved_metrics(model_id, hub_kwargs)
         return model
@@ -382,5 +468,15 @@ def _saved_metrics(model_id: str, hub_kwargs: dict) -> dict | None:
         return None
 
 
-__all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "POOLING", "PROJECT_URL", "model_file",
-           "autocast", "bf16_supported", "bf16_recommended", "BF16_MIN_HIDDEN_ON_CPU"]
+__all__ = [
+    "BiLSTMConfig",
+    "BiLSTMClassifier",
+    "ClassifierOutput",
+    "POOLING",
+    "PROJECT_URL",
+    "model_file",
+    "autocast",
+    "bf16_supported",
+    "bf16_recommended",
+    "BF16_MIN_HIDDEN_ON_CPU",
+]
