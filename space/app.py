@@ -26,8 +26,10 @@ DEFAULT_MODEL = "ORG/movie-gender-bilstm"  # filled in by `movie-gender push ...
 TOP_WORDS = 8
 EXAMPLES = ["I'll be in the car, darling.", "Get the gun, we're leaving!", "Oh, you're such a sweetheart."]
 CHARACTER_EXAMPLE = "Where's my dress?\nI'll be ready in a minute, honey.\nHe never listens to me."
-DISCLAIMER = ("Trained on the Cornell Movie-Dialogs corpus, whose character metadata is binary. It guesses how "
-              "screenwriters write characters; never use it to infer a real person's gender.")
+DISCLAIMER = (
+    "Trained on the Cornell Movie-Dialogs corpus, whose character metadata is binary. It guesses how "
+    "screenwriters write characters; never use it to infer a real person's gender."
+)
 
 
 def model_name() -> str:
@@ -41,7 +43,7 @@ def _logits(model: BiLSTMClassifier, rows: list[list[int]]) -> np.ndarray:
     width = max(1, max(len(r) for r in rows))
     ids = torch.full((len(rows), width), model.config.pad_token_id, dtype=torch.int64)
     for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row, dtype=torch.int64)
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
     model.eval()
     return model(ids.to(model.device), lengths=lengths).logits.float().cpu().numpy()
@@ -51,11 +53,11 @@ def word_effects(model: BiLSTMClassifier, line: str) -> list[tuple[str, float, t
     """Occlusion: for each token of ``line``, the log-odds of the line minus the log-odds without that token
     (positive: the token pushed towards female), with its character span. Tokens in line order."""
     encoding = model.tokenizer.encode(line, add_special_tokens=False)
-    ids = [i for i, m in zip(encoding.ids, encoding.attention_mask) if m]
+    ids = [i for i, m in zip(encoding.ids, encoding.attention_mask, strict=False) if m]
     if not ids:
         return []
-    logits = _logits(model, [ids] + [ids[:i] + ids[i + 1:] for i in range(len(ids))])
-    spans = encoding.offsets[:len(ids)]
+    logits = _logits(model, [ids] + [ids[:i] + ids[i + 1 :] for i in range(len(ids))])
+    spans = encoding.offsets[: len(ids)]
     return [(line[start:end], float(logits[0] - logits[i + 1]), (start, end)) for i, (start, end) in enumerate(spans)]
 
 
@@ -96,8 +98,11 @@ def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, flo
     log-odds, number of lines, a note on the threshold used)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     threshold = character_threshold(model)
-    source = "the model's character threshold" if getattr(model.config, "character_threshold", None) is not None \
+    source = (
+        "the model's character threshold"
+        if getattr(model.config, "character_threshold", None) is not None
         else "no character threshold in config.json, so 0.5"
+    )
     if not lines:
         return "", 0.0, 0.0, 0, "Paste at least one line."
     mean_logit = float(np.mean(model.predict_logits(lines)))
@@ -111,22 +116,28 @@ def build_demo(model: BiLSTMClassifier, name: str) -> gr.Blocks:
     """The Gradio interface for ``model`` (``name``: its repo id or folder, shown in the header)."""
     with gr.Blocks(title="movie-gender") as demo:
         shown = os.path.basename(os.path.normpath(name)) if os.path.isdir(name) else name  # no local paths
-        gr.Markdown(f"# movie-gender\nWho speaks this movie line, a man or a woman? Model: `{shown}`."
-                    f"\n\n{DISCLAIMER}")
+        gr.Markdown(f"# movie-gender\nWho speaks this movie line, a man or a woman? Model: `{shown}`.\n\n{DISCLAIMER}")
         with gr.Tab("One line"):
             line = gr.Textbox(label="A line of dialogue", lines=2, value=EXAMPLES[0])
             button = gr.Button("Score the line", variant="primary")
             with gr.Row():
                 label = gr.Textbox(label="Predicted label")
                 p_female = gr.Number(label="P(female)", value=None)
-            highlighted = gr.HighlightedText(label="Words: effect on the log-odds of female, relative to the strongest "
-                                                "(positive: towards female)")
-            table = gr.Dataframe(headers=["word", "effect on log-odds", "towards"],
-                                 label="Words that moved the score most")
+            highlighted = gr.HighlightedText(
+                label="Words: effect on the log-odds of female, relative to the strongest (positive: towards female)"
+            )
+            table = gr.Dataframe(
+                headers=["word", "effect on log-odds", "towards"], label="Words that moved the score most"
+            )
             gr.Examples(EXAMPLES, inputs=line)
             outputs = [label, p_female, highlighted, table]
-            gr.on([demo.load, button.click, line.submit], lambda text: score_line(model, text), inputs=line,
-                  outputs=outputs, api_name="score_line")
+            gr.on(
+                [demo.load, button.click, line.submit],
+                lambda text: score_line(model, text),
+                inputs=line,
+                outputs=outputs,
+                api_name="score_line",
+            )
         with gr.Tab("One character"):
             lines = gr.Textbox(label="Lines of one character, one per line", lines=8, placeholder=CHARACTER_EXAMPLE)
             character_button = gr.Button("Score the character", variant="primary")
@@ -136,8 +147,13 @@ def build_demo(model: BiLSTMClassifier, name: str) -> gr.Blocks:
                 mean_logit = gr.Number(label="Mean log-odds", value=None)
                 count = gr.Number(label="Lines", value=None)
             note = gr.Markdown()
-            gr.on([character_button.click], lambda text: score_character(model, text), inputs=lines,
-                  outputs=[character_label, character_p, mean_logit, count, note], api_name="score_character")
+            gr.on(
+                [character_button.click],
+                lambda text: score_character(model, text),
+                inputs=lines,
+                outputs=[character_label, character_p, mean_logit, count, note],
+                api_name="score_character",
+            )
     return demo
 
 

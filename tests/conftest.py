@@ -57,14 +57,18 @@ def corpus_zip(tmp_path: Path, corpus_folder: Path) -> Path:
 @pytest.fixture
 def sample_zip() -> Path:
     if not SAMPLE_ZIP.exists():
-        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)")
+        pytest.skip(
+            f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)"
+        )
     return SAMPLE_ZIP
 
 
 @pytest.fixture
 def glove_50d() -> Path:
     if not GLOVE_50D.exists():
-        pytest.skip(f"the real GloVe file is not at {GLOVE_50D} (it is in ../shared/data in the project's checkout and CI)")
+        pytest.skip(
+            f"the real GloVe file is not at {GLOVE_50D} (it is in ../shared/data in the project's checkout and CI)"
+        )
     return GLOVE_50D
 
 

@@ -37,7 +37,9 @@ def synthetic_corpus(n_movies: int = 12, lines_per_character: int = 30, seed: in
         for code, name in cast:
             cid = f"u{char_no}"
             char_no += 1
-            characters.append(SEP.join([cid, name, f"m{movie}", f"movie number {movie}", code, str(char_no % 5 or "?")]))
+            characters.append(
+                SEP.join([cid, name, f"m{movie}", f"movie number {movie}", code, str(char_no % 5 or "?")])
+            )
             favoured = FEMALE_WORDS if code in "fF" else MALE_WORDS
             for _ in range(lines_per_character):
                 words = rng.sample(SHARED_WORDS, 3) + rng.sample(favoured, 2)
@@ -49,8 +51,9 @@ def synthetic_corpus(n_movies: int = 12, lines_per_character: int = 30, seed: in
     return lines, characters
 
 
-def synthetic_dialogues(n_movies: int = 6, conversations_per_movie: int = 12, seed: int = 0
-                        ) -> tuple[list[str], list[str], list[str]]:
+def synthetic_dialogues(
+    n_movies: int = 6, conversations_per_movie: int = 12, seed: int = 0
+) -> tuple[list[str], list[str], list[str]]:
     """(movie_lines.txt, movie_characters_metadata.txt, movie_conversations.txt lines) of a corpus in conversations.
 
     Each movie has the cast of :func:`synthetic_corpus` (two male characters, one female, one of unknown gender);
@@ -79,7 +82,9 @@ def synthetic_dialogues(n_movies: int = 6, conversations_per_movie: int = 12, se
                     speaker = second if speaker is first else first
                 cid, name, code = speaker
                 favoured = FEMALE_WORDS if code in "fF" else MALE_WORDS if code in "mM" else SHARED_WORDS
-                text = " ".join(rng.sample(SHARED_WORDS, 2) + rng.sample(favoured, 2)).capitalize() + f", line {line_no}."
+                text = (
+                    " ".join(rng.sample(SHARED_WORDS, 2) + rng.sample(favoured, 2)).capitalize() + f", line {line_no}."
+                )
                 movie_lines.append(SEP.join([f"L{line_no}", cid, f"m{movie}", name, text]))
                 ids.append(f"L{line_no}")
                 line_no += 1
@@ -89,8 +94,9 @@ def synthetic_dialogues(n_movies: int = 6, conversations_per_movie: int = 12, se
     return lines, characters, conversations
 
 
-def write_corpus_folder(root: Path, lines: list[str], characters: list[str],
-                        conversations: list[str] | None = None) -> Path:
+def write_corpus_folder(
+    root: Path, lines: list[str], characters: list[str], conversations: list[str] | None = None
+) -> Path:
     """Write the corpus files (ISO-8859-1, '\\n'-terminated) in a 'cornell movie-dialogs corpus' folder; with
     ``conversations``, movie_conversations.txt too."""
     folder = root / FOLDER
@@ -140,8 +146,9 @@ def train_small_model(texts: list[str], labels: list[int], steps: int = 40, seed
     for _ in range(steps):
         batch = rng.choice(len(texts), size=min(64, len(texts)), replace=False)
         width = max(1, int(lengths[batch].max()))
-        loss = model(torch.from_numpy(ids[batch, :width]), lengths=torch.from_numpy(lengths[batch]),
-                     labels=targets[batch]).loss
+        loss = model(
+            torch.from_numpy(ids[batch, :width]), lengths=torch.from_numpy(lengths[batch]), labels=targets[batch]
+        ).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import datasets
 import numpy as np
+import tomllib
 import torch
 
 import movie_gender
@@ -16,9 +16,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_package_exports_the_documented_api() -> None:
-    documented = {"train_model", "TrainOptions", "DataOptions", "TrainingConfig", "evaluate_model", "build_dataset",
-                  "save_dataset", "load_cornell", "train_tokenizer", "load_glove", "BiLSTMClassifier", "BiLSTMConfig",
-                  "push_model", "push_dataset", "load_hub_dataset", "write_model_card"}
+    documented = {
+        "train_model",
+        "TrainOptions",
+        "DataOptions",
+        "TrainingConfig",
+        "evaluate_model",
+        "build_dataset",
+        "save_dataset",
+        "load_cornell",
+        "train_tokenizer",
+        "load_glove",
+        "BiLSTMClassifier",
+        "BiLSTMConfig",
+        "push_model",
+        "push_dataset",
+        "load_hub_dataset",
+        "write_model_card",
+    }
     assert documented <= set(movie_gender.__all__)
     for name in movie_gender.__all__:
         assert getattr(movie_gender, name) is not None
@@ -33,11 +48,13 @@ def test_scoring_a_dataset_with_batched_map_as_the_readme_shows() -> None:
     lines = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Honey, you look lovely."] * 5
     tokenizer = train_tokenizer(lines)
     torch.manual_seed(0)
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6,
-                                          num_layers=1, pooling="max"))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=1, pooling="max")
+    )
     model.tokenizer = tokenizer
     test = datasets.Dataset.from_dict({"text": lines, "label": [1, 0, 0, 1] * 5})
-    scored = test.map(lambda batch: {"p_female": model.predict_proba(batch["text"]).tolist()},
-                      batched=True, batch_size=3)
+    scored = test.map(
+        lambda batch: {"p_female": model.predict_proba(batch["text"]).tolist()}, batched=True, batch_size=3
+    )
     np.testing.assert_allclose(scored["p_female"], model.predict_proba(lines), rtol=1e-5)
     assert scored.column_names == ["text", "label", "p_female"]

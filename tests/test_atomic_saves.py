@@ -15,10 +15,10 @@ import datasets
 import pytest
 import torch
 
-from tests.factories import synthetic_corpus, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.atomic import atomic_folder
 from movie_gender.dataset import prepare_dataset, save_dataset
+from tests.factories import synthetic_corpus, write_corpus_folder
 
 # The child: load the new content from SOURCE, save it over TARGET, SIGKILL itself just before its KILL_AT-th
 # file-system change (rename, replace, unlink, link, rmdir, folder swap); print how many there were.
@@ -60,13 +60,20 @@ LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Oh my,
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _child(kind: str, source: Path, target: Path, kill_at: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, kind, str(source), str(target), str(kill_at)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(source), str(target), str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _model(seed: int, lines: list[str]) -> BiLSTMClassifier:
@@ -78,15 +85,47 @@ def _model(seed: int, lines: list[str]) -> BiLSTMClassifier:
 
 
 def _outputs(seed: int) -> dict:
-    m = {"n": 4, "accuracy": 0.5 + seed / 100, "balanced_accuracy": 0.5, "macro_f1": 0.5, "roc_auc": 0.6,
-         "per_class": {}, "confusion_matrix": [[1, 1], [1, 1]], "ci95": {}}
-    history = [{"epoch": 1, "steps": 3, "train_loss": 0.7, "val_loss": 0.69, "val_auc": 0.6,
-                "val_balanced_accuracy": 0.55, "seconds": 1.0, "lines_per_s": 10.0, "tokens_per_s": 50.0}]
-    metrics = {"eval_split": "test", "bootstrap": 0, "seed": seed, "line": {"model": m, "tfidf_logreg": m},
-               "dataset": {"split": "movie", "corpus": {"source": "corpus.zip"}}, "model": {"hidden_size": 6},
-               "glove": {"name": "glove.6B.50d"}, "training": {"history": history, "seconds": 1.0}}
-    scores = {"line": {"labels": [0, 1, 0, 1], "model": [0.1, 0.9, 0.4, 0.3 + seed / 100],
-                       "tfidf_logreg": [0.2, 0.7, 0.5, 0.5]}}
+    m = {
+        "n": 4,
+        "threshold": 0.5,
+        "accuracy": 0.5 + seed / 100,
+        "balanced_accuracy": 0.5,
+        "macro_f1": 0.5,
+        "roc_auc": 0.6,
+        "per_class": {},
+        "confusion_matrix": [[1, 1], [1, 1]],
+        "ci95": {},
+    }
+    history = [
+        {
+            "epoch": 1,
+            "steps": 3,
+            "train_loss": 0.7,
+            "val_loss": 0.69,
+            "val_auc": 0.6,
+            "val_balanced_accuracy": 0.55,
+            "seconds": 1.0,
+            "lines_per_s": 10.0,
+            "tokens_per_s": 50.0,
+        }
+    ]
+    metrics = {
+        "eval_split": "test",
+        "bootstrap": 0,
+        "seed": seed,
+        "line": {"model": m, "tfidf_logreg": m},
+        "dataset": {"split": "movie", "corpus": {"source": "corpus.zip"}},
+        "model": {"hidden_size": 6},
+        "glove": {"name": "glove.6B.50d"},
+        "training": {"history": history, "seconds": 1.0},
+    }
+    scores = {
+        "line": {
+            "labels": [0, 1, 0, 1],
+            "model": [0.1, 0.9, 0.4, 0.3 + seed / 100],
+            "tfidf_logreg": [0.2, 0.7, 0.5, 0.5],
+        }
+    }
     return {"metrics": metrics, "scores": scores}
 
 
@@ -109,19 +148,21 @@ def _sources(kind: str, tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.parametrize("kind", ["model", "outputs", "dataset"])
 def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, tmp_path: Path) -> None:
     source_a, source_b = _sources(kind, tmp_path)
-    old = tmp_path / "old"
+    # The three folders share their name: a model card names the folder it was saved to.
+    old, new = tmp_path / "old" / "target", tmp_path / "new" / "target"
     done = _child(kind, source_a, old, kill_at=0)  # the old folder, written as a save writes it
     assert done.returncode == 0, done.stderr[-2000:]
-    new = tmp_path / "new"
-    shutil.copytree(old, new)
-    done = _child(kind, source_b, new, kill_at=0)  # the new content saved over the old, not killed
-    assert done.returncode == 0, done.stderr[-2000:]
+    for _ in range(2):  # the new content saved over the old, not killed; counted on the second save, as the first
+        shutil.rmtree(new, ignore_errors=True)  # may also write the source's own caches (datasets)
+        shutil.copytree(old, new)
+        done = _child(kind, source_b, new, kill_at=0)
+        assert done.returncode == 0, done.stderr[-2000:]
     points = int(done.stdout.split()[-1])
     expected = {"old": _snapshot(old), "new": _snapshot(new)}
     assert expected["old"] != expected["new"] and points >= 3
 
     target = tmp_path / "target"
-    kill_points = sorted({2, points // 3, (2 * points) // 3, points - 1, points})
+    kill_points = sorted({1, 2, points // 3, (2 * points) // 3, points - 1, points})
     seen = set()
     for kill_at in kill_points:
         shutil.rmtree(target, ignore_errors=True)
@@ -155,8 +196,9 @@ def test_save_keeps_other_files_but_drops_the_old_models_card_and_metrics(tmp_pa
 
 
 def test_dataset_folder_rebuilt_with_fewer_splits_keeps_no_stale_shard(tmp_path: Path) -> None:
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict({"text": ["a"], "label": [0]})
-                               for s in ("train", "validation", "test")})
+    dd = datasets.DatasetDict(
+        {s: datasets.Dataset.from_dict({"text": ["a"], "label": [0]}) for s in ("train", "validation", "test")}
+    )
     save_dataset(dd, tmp_path / "ds")
     save_dataset(datasets.DatasetDict({"train": dd["train"]}), tmp_path / "ds")
     assert sorted(p.name for p in (tmp_path / "ds" / "data").iterdir()) == ["train-00000-of-00001.parquet"]

@@ -10,8 +10,13 @@ import torch
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, train_tokenizer
 from movie_gender import benchmarking as bench
 
-TEXTS = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Honey, I love this dress so much.",
-         "go go go go go go go go go go go"] * 4
+TEXTS = [
+    "I'll be in the car, darling.",
+    "Get the gun, buddy!",
+    "What?",
+    "Honey, I love this dress so much.",
+    "go go go go go go go go go go go",
+] * 4
 
 
 def test_flops_per_token_of_the_tutorial_architecture() -> None:
@@ -25,19 +30,33 @@ def test_flops_per_token_of_the_tutorial_architecture() -> None:
 
 def test_gemm_shapes_and_a_measured_rate() -> None:
     shapes = bench.gemm_shapes(bench.tutorial_config(100), batch_size=256, width=16)
-    assert shapes == {"input projection, first layer": (4096, 200, 1024), "recurrent step": (256, 256, 1024),
-                      "input projection, upper layers": (4096, 512, 1024)}
+    assert shapes == {
+        "input projection, first layer": (4096, 200, 1024),
+        "recurrent step": (256, 256, 1024),
+        "input projection, upper layers": (4096, 512, 1024),
+    }
     rate = bench.gemm_gflops(64, 32, 128, torch.float32, seconds=0.01)
     assert math.isfinite(rate) and rate > 0
-    assert bench.fraction_of_peak(bench.tutorial_config(100), tokens_per_s=1e4, peak_gflops=226.0992,
-                                  training=False) == 1e4 * 11_304_960 / 226.0992e9
+    assert (
+        bench.fraction_of_peak(bench.tutorial_config(100), tokens_per_s=1e4, peak_gflops=226.0992, training=False)
+        == 1e4 * 11_304_960 / 226.0992e9
+    )
 
 
 def _model(**overrides) -> BiLSTMClassifier:
     torch.manual_seed(0)
     tokenizer = train_tokenizer(TEXTS)
-    model = BiLSTMClassifier(BiLSTMConfig(**{"vocab_size": tokenizer.get_vocab_size(), "embedding_dim": 8,
-                                             "hidden_size": 8, "num_layers": 2, **overrides}))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(
+            **{
+                "vocab_size": tokenizer.get_vocab_size(),
+                "embedding_dim": 8,
+                "hidden_size": 8,
+                "num_layers": 2,
+                **overrides,
+            }
+        )
+    )
     model.tokenizer = tokenizer
     return model
 
@@ -45,13 +64,17 @@ def _model(**overrides) -> BiLSTMClassifier:
 def test_the_reference_loops_compute_the_same_model() -> None:
     for pooling in ("last", "mean_max"):
         model = _model(pooling=pooling).eval()
-        np.testing.assert_allclose(bench.reference_predict(model, TEXTS, batch_size=3),
-                                   model.predict_proba(TEXTS, bf16=False), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            bench.reference_predict(model, TEXTS, batch_size=3),
+            model.predict_proba(TEXTS, bf16=False),
+            rtol=0,
+            atol=1e-6,
+        )
     before = [p.detach().clone() for p in model.parameters()]
     labels = np.array([0, 1] * 10)
     lines, tokens = bench.reference_train_steps(model, TEXTS, labels, np.arange(20), batch_size=8, seed=0)
     assert lines == 20 and tokens == sum(len(model.tokenizer.encode(t, add_special_tokens=False).ids) for t in TEXTS)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=False))
 
 
 def test_the_synthetic_corpus_is_read_alike_by_both_sides(tmp_path) -> None:
@@ -64,19 +87,41 @@ def test_the_synthetic_corpus_is_read_alike_by_both_sides(tmp_path) -> None:
 
 
 def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
-    row = {"reference_lines_per_s": 100.0, "ours_lines_per_s": 400.0, "ours_tokens_per_s": 4000.0, "gflops": 135.6,
-           "fraction_of_peak": 0.4, "precision": "bf16"}
+    row = {
+        "reference_lines_per_s": 100.0,
+        "ours_lines_per_s": 400.0,
+        "ours_tokens_per_s": 4000.0,
+        "gflops": 135.6,
+        "fraction_of_peak": 0.4,
+        "precision": "bf16",
+    }
     machine = bench.machine_info(torch.device("cpu"))
-    results = {"train_tutorial": row, "train_default": {**row, "precision": "fp32"}, "predict_tutorial": row,
-               "predict_default": row, "train_speedup": 4.0, "train_speedup_default_preset": 4.0,
-               "predict_speedup": 4.0, "predict_speedup_default_preset": 4.0,
-               "dataset": {"reference_s": 2.0, "ours_s": 0.15}, "dataset_speedup": 13.3, "glove": {"dim": 50},
-               "glove_cold_parse_s": 1.0, "glove_cached_load_s": 0.03, "peak_rss_mb": None,
-               "gemm_peak_gflops": {"fp32": 200.0, "bf16": 900.0},
-               "flops_per_token_tutorial": {"train": 3.4e7, "predict": 1.13e7}, "machine": machine, "quick": True,
-               "repeats": 2, "total_s": 100.0}
+    results = {
+        "train_tutorial": row,
+        "train_default": {**row, "precision": "fp32"},
+        "predict_tutorial": row,
+        "predict_default": row,
+        "train_speedup": 4.0,
+        "train_speedup_default_preset": 4.0,
+        "predict_speedup": 4.0,
+        "predict_speedup_default_preset": 4.0,
+        "dataset": {"reference_s": 2.0, "ours_s": 0.15},
+        "dataset_speedup": 13.3,
+        "glove": {"dim": 50},
+        "glove_cold_parse_s": 1.0,
+        "glove_cached_load_s": 0.03,
+        "peak_rss_mb": None,
+        "gemm_peak_gflops": {"fp32": 200.0, "bf16": 900.0},
+        "flops_per_token_tutorial": {"train": 3.4e7, "predict": 1.13e7},
+        "machine": machine,
+        "quick": True,
+        "repeats": 2,
+        "total_s": 100.0,
+    }
     table = bench.format_table(results)
     assert "train, tutorial 4x256 (lines/s)" in table and "4.00x  bf16" in table and "fp32" in table
-    assert "40% of the bf16 GEMM peak" in table and "GEMM peak on the LSTM's shapes (GFLOP/s): fp32 200, bf16 900" in table
+    assert (
+        "40% of the bf16 GEMM peak" in table and "GEMM peak on the LSTM's shapes (GFLOP/s): fp32 200, bf16 900" in table
+    )
     assert f"bf16_native {machine['bf16_native']}" in table
     assert set(machine["cpu_flags"]) >= {"avx512f", "avx512_bf16", "amx_bf16"}

@@ -15,9 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import (FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove,
-                      zip_folder)
 from movie_gender import cli
+from tests.factories import (
+    FEMALE_WORDS,
+    MALE_WORDS,
+    SHARED_WORDS,
+    synthetic_corpus,
+    write_corpus_folder,
+    write_glove,
+    zip_folder,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,31 +77,60 @@ def installed(tmp_path_factory) -> dict:
     project.mkdir()
     for name in ("pyproject.toml", "README.md", "model_card.md"):
         shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "src", project / "src", symlinks=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "src", project / "src", symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "_outer_dependencies.pth").write_text("\n".join(_outer_site_packages()) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV"}}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "--no-cache-dir"]
     wheelhouse = tmp / "dist"
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheelhouse), str(project)],
-                           capture_output=True, text=True, env=env, cwd=tmp, timeout=300)
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheelhouse), str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    result = subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(project)],
-                            capture_output=True, text=True, env=env, cwd=tmp, timeout=300)
+    result = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return {"venv": venv, "python": python, "env": env, "tmp": tmp, "wheel": next(wheelhouse.glob("*.whl")),
-            "purelib": Path(purelib)}
+    return {
+        "venv": venv,
+        "python": python,
+        "env": env,
+        "tmp": tmp,
+        "wheel": next(wheelhouse.glob("*.whl")),
+        "purelib": Path(purelib),
+    }
 
 
 def _run(installed: dict, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(installed["venv"] / "bin" / "movie-gender"), *map(str, args)], capture_output=True,
-                          text=True, env=installed["env"], cwd=installed["tmp"], timeout=timeout)
+    return subprocess.run(
+        [str(installed["venv"] / "bin" / "movie-gender"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=installed["env"],
+        cwd=installed["tmp"],
+        timeout=timeout,
+    )
 
 
 def test_the_wheel_ships_the_root_card_template_and_the_command(installed: dict) -> None:
@@ -108,8 +144,14 @@ def test_the_wheel_ships_the_root_card_template_and_the_command(installed: dict)
 
 
 def test_installed_command_runs_the_installed_package(installed: dict) -> None:
-    where = subprocess.run([str(installed["python"]), "-c", "import movie_gender; print(movie_gender.__file__)"],
-                           capture_output=True, text=True, env=installed["env"], cwd=installed["tmp"], check=True)
+    where = subprocess.run(
+        [str(installed["python"]), "-c", "import movie_gender; print(movie_gender.__file__)"],
+        capture_output=True,
+        text=True,
+        env=installed["env"],
+        cwd=installed["tmp"],
+        check=True,
+    )
     assert Path(where.stdout.strip()).is_relative_to(installed["purelib"])  # not the source tree
     result = _run(installed, "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: movie-gender SUBCOMMAND")
@@ -119,11 +161,33 @@ def test_installed_command_runs_the_installed_package(installed: dict) -> None:
 
 def test_installed_command_trains_and_writes_the_real_card(installed: dict) -> None:
     tmp = installed["tmp"]
-    corpus = zip_folder(write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=10, lines_per_character=12, seed=3)),
-                        tmp / "corpus.zip")
+    corpus = zip_folder(
+        write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=10, lines_per_character=12, seed=3)),
+        tmp / "corpus.zip",
+    )
     glove = write_glove(tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?"] + SHARED_WORDS + MALE_WORDS + FEMALE_WORDS)
-    result = _run(installed, "train", "--corpus", corpus, "--glove", glove, "--output", tmp / "model",
-                  "--max-steps", "5", "--epochs", "1", "--hidden-size", "8", "--batch-size", "16", "--bootstrap", "0", "--min-lines", "2")
+    result = _run(
+        installed,
+        "train",
+        "--corpus",
+        corpus,
+        "--glove",
+        glove,
+        "--output",
+        tmp / "model",
+        "--max-steps",
+        "5",
+        "--epochs",
+        "1",
+        "--hidden-size",
+        "8",
+        "--batch-size",
+        "16",
+        "--bootstrap",
+        "0",
+        "--min-lines",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     folder = tmp / "model"
     written = {p.name for p in folder.iterdir()}

@@ -14,14 +14,54 @@ from movie_gender.presets import PRESETS, Preset
 
 CONFIGS = (DataOptions, BiLSTMConfig, TrainingConfig, TrainOptions)
 # Every option `movie-gender train` had before its options were derived from the configs: they keep working.
-TRAIN_FLAGS = ["--corpus", "--dataset", "--split", "--balance", "--validation-size", "--test-size", "--test-per-class",
-               "--drop-overlap", "--skip-bad-lines", "--encoding", "--glove", "--glove-member", "--unknown-init",
-               "--min-frequency", "--max-vocab-size", "--max-length", "--hidden-size", "--num-layers", "--dropout",
-               "--pooling", "--freeze-embeddings", "--finetune-embeddings", "--unidirectional", "--epochs",
-               "--batch-size", "--learning-rate", "--lr", "--lr-schedule", "--weight-decay", "--patience", "--grad-clip",
-               "--max-steps", "--bucket-batches", "--precision", "--device", "--seed", "--output", "--checkpoint-dir",
-               "--checkpoint-every", "--resume", "--min-lines", "--bootstrap", "--push-to-hub", "--private", "--preset",
-               "--verbose"]
+TRAIN_FLAGS = [
+    "--corpus",
+    "--dataset",
+    "--split",
+    "--balance",
+    "--validation-size",
+    "--test-size",
+    "--test-per-class",
+    "--drop-overlap",
+    "--skip-bad-lines",
+    "--encoding",
+    "--glove",
+    "--glove-member",
+    "--unknown-init",
+    "--min-frequency",
+    "--max-vocab-size",
+    "--max-length",
+    "--hidden-size",
+    "--num-layers",
+    "--dropout",
+    "--pooling",
+    "--freeze-embeddings",
+    "--finetune-embeddings",
+    "--unidirectional",
+    "--epochs",
+    "--batch-size",
+    "--learning-rate",
+    "--lr",
+    "--lr-schedule",
+    "--weight-decay",
+    "--patience",
+    "--grad-clip",
+    "--max-steps",
+    "--bucket-batches",
+    "--precision",
+    "--device",
+    "--seed",
+    "--output",
+    "--checkpoint-dir",
+    "--checkpoint-every",
+    "--resume",
+    "--min-lines",
+    "--bootstrap",
+    "--push-to-hub",
+    "--private",
+    "--preset",
+    "--verbose",
+]
 
 
 def test_the_library_defaults_are_the_default_preset() -> None:
@@ -31,9 +71,18 @@ def test_the_library_defaults_are_the_default_preset() -> None:
 
 def test_the_tutorial_preset_states_only_what_it_changes() -> None:
     assert PRESETS["tutorial"].overrides() == {
-        "split": "tutorial", "hidden_size": 256, "num_layers": 4, "dropout": 0.2, "pooling": "last",
-        "freeze_embeddings": False, "epochs": 25, "learning_rate": 1e-3, "lr_schedule": "constant", "patience": 0,
-        "grad_clip": 0.0}
+        "split": "tutorial",
+        "hidden_size": 256,
+        "num_layers": 4,
+        "dropout": 0.2,
+        "pooling": "last",
+        "freeze_embeddings": False,
+        "epochs": 25,
+        "learning_rate": 1e-3,
+        "lr_schedule": "constant",
+        "patience": 0,
+        "grad_clip": 0.0,
+    }
 
 
 @pytest.mark.parametrize("cls", CONFIGS)
@@ -48,8 +97,24 @@ def test_train_without_options_uses_the_default_preset() -> None:
 
 
 def test_train_with_a_preset_takes_its_settings_and_explicit_options_win() -> None:
-    options = train.options_from_args(train.parse_args(["--output", "o", "--preset", "tutorial", "--hidden-size", "8",
-                                                        "--split", "movie", "--precision", "fp32", "--seed", "7"]))
+    options = train.options_from_args(
+        train.parse_args(
+            [
+                "--output",
+                "o",
+                "--preset",
+                "tutorial",
+                "--hidden-size",
+                "8",
+                "--split",
+                "movie",
+                "--precision",
+                "fp32",
+                "--seed",
+                "7",
+            ]
+        )
+    )
     tutorial = PRESETS["tutorial"]
     assert options.model == dataclasses.replace(tutorial.model, hidden_size=8)
     assert options.training == dataclasses.replace(tutorial.training, bf16=False, seed=7)
@@ -57,11 +122,16 @@ def test_train_with_a_preset_takes_its_settings_and_explicit_options_win() -> No
     assert options.preset == "tutorial"
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--finetune-embeddings"], {"freeze_embeddings": False}), (["--unidirectional"], {"bidirectional": False}),
-    (["--lr", "0.5"], {"learning_rate": 0.5}), (["--precision", "bf16"], {"bf16": True}),
-    (["--max-steps", "3", "--drop-overlap"], {"max_steps": 3, "drop_overlap": True}),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--finetune-embeddings"], {"freeze_embeddings": False}),
+        (["--unidirectional"], {"bidirectional": False}),
+        (["--lr", "0.5"], {"learning_rate": 0.5}),
+        (["--precision", "bf16"], {"bf16": True}),
+        (["--max-steps", "3", "--drop-overlap"], {"max_steps": 3, "drop_overlap": True}),
+    ],
+)
 def test_option_spellings_map_to_fields(argv: list[str], expected: dict) -> None:
     options = train.options_from_args(train.parse_args(["--output", "o", *argv]))
     values = {**dataclasses.asdict(options.data), **options.model.to_dict(), **dataclasses.asdict(options.training)}

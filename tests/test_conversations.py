@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from tests.factories import SEP, synthetic_dialogues, write_corpus_folder, zip_folder
 from movie_gender import build_dataset, load_cornell
 from movie_gender.corpus import read_corpus
 from movie_gender.dataset import prepare_dataset, render_dataset_card, save_dataset
 from movie_gender.errors import CorpusFormatError
+from tests.factories import SEP, write_corpus_folder, zip_folder
 
 
 def _reference(lines: list[str], conversations: list[str], size: int) -> dict[str, tuple[str, int, list[str]]]:
@@ -26,7 +26,7 @@ def _reference(lines: list[str], conversations: list[str], size: int) -> dict[st
         for turn, line_id in enumerate(ids):
             speaker = fields[line_id][1]
             before = [fields[i][4] for i in ids[:turn] if fields[i][1] != speaker][::-1][:size][::-1]
-            after = [fields[i][4] for i in ids[turn + 1:] if fields[i][1] != speaker][:size]
+            after = [fields[i][4] for i in ids[turn + 1 :] if fields[i][1] != speaker][:size]
             out[line_id] = (f"{movie}:{ids[0]}", turn, before + after)
     return out
 
@@ -63,12 +63,13 @@ def test_the_official_file_decides_when_ids_do_not(tmp_path: Path, dialogue_file
     head, ids = conversations[k].split(SEP)[:3], ast.literal_eval(conversations[k].split(SEP)[3])
     # Two conversations back to back with no gap in the ids: only the file can tell them apart.
     two = [SEP.join(head + [str(ids[:2])]), SEP.join(head + [str(ids[2:])])]
-    folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations[:k] + two + conversations[k + 1:])
+    folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations[:k] + two + conversations[k + 1 :])
     official = _by_line(load_cornell(folder, include_unknown=True))
     derived = _by_line(load_cornell(write_corpus_folder(tmp_path / "d", lines, characters), include_unknown=True))
     movie = head[2]
-    assert [official[i][:2] for i in ids] == ([(f"{movie}:{ids[0]}", t) for t in range(2)]
-                                              + [(f"{movie}:{ids[2]}", t) for t in range(len(ids) - 2)])
+    assert [official[i][:2] for i in ids] == (
+        [(f"{movie}:{ids[0]}", t) for t in range(2)] + [(f"{movie}:{ids[2]}", t) for t in range(len(ids) - 2)]
+    )
     assert [derived[i][:2] for i in ids] == [(f"{movie}:{ids[0]}", t) for t in range(len(ids))]
 
 
@@ -78,8 +79,9 @@ def test_zip_with_conversations_file(tmp_path: Path, dialogue_folder: Path) -> N
     assert read_corpus(archive)[1].conversations_source == "movie_conversations.txt"
 
 
-def test_context_includes_unknown_gender_speakers_and_their_lines_can_be_kept(dialogue_folder: Path,
-                                                                              dialogue_files) -> None:
+def test_context_includes_unknown_gender_speakers_and_their_lines_can_be_kept(
+    dialogue_folder: Path, dialogue_files
+) -> None:
     lines, characters, _ = dialogue_files
     narrator_texts = {line.split(SEP)[4] for line in lines if line.split(SEP)[3] == "NARRATOR"}
     labelled = load_cornell(dialogue_folder)
@@ -131,6 +133,7 @@ def test_context_size_must_be_a_non_negative_integer(dialogue_folder: Path) -> N
 
 # --- The columns travel through the DatasetDict, the card, save and load_dataset ---------------------------------
 
+
 def test_columns_survive_build_save_and_load_dataset(tmp_path: Path, dialogue_folder: Path) -> None:
     dd, report = prepare_dataset(dialogue_folder, split="random", context_size=1)
     assert dd["train"].column_names[-3:] == ["conversation_id", "turn", "context"]
@@ -158,12 +161,25 @@ def test_build_dataset_passes_context_size(dialogue_folder: Path) -> None:
 
 # --- Bad lines in movie_conversations.txt -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad, message", [
-    ("u0 +++$+++ u1 +++$+++ m0", r"movie_conversations.txt:3: expected 4 fields"),
-    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ L1, L2", r"movie_conversations.txt:3: expected the conversation's line ids as"),
-    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ []", r"movie_conversations.txt:3: expected the conversation's line ids as a"),
-    ("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2'", r"movie_conversations.txt:3: expected the conversation's line"),
-])
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("u0 +++$+++ u1 +++$+++ m0", r"movie_conversations.txt:3: expected 4 fields"),
+        (
+            "u0 +++$+++ u1 +++$+++ m0 +++$+++ L1, L2",
+            r"movie_conversations.txt:3: expected the conversation's line ids as",
+        ),
+        (
+            "u0 +++$+++ u1 +++$+++ m0 +++$+++ []",
+            r"movie_conversations.txt:3: expected the conversation's line ids as a",
+        ),
+        (
+            "u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2'",
+            r"movie_conversations.txt:3: expected the conversation's line",
+        ),
+    ],
+)
 def test_malformed_conversation_lines(tmp_path: Path, dialogue_files, bad: str, message: str) -> None:
     lines, characters, conversations = dialogue_files
     folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations[:2] + [bad] + conversations[2:])
@@ -171,21 +187,26 @@ def test_malformed_conversation_lines(tmp_path: Path, dialogue_files, bad: str, 
         load_cornell(folder)
     ds, stats = read_corpus(folder, skip_bad_lines=True)
     assert stats.skipped_bad_lines == 1 and "movie_conversations.txt:3" in stats.skipped_examples[0]
-    assert ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)
-                                        ).to_dict()
+    assert (
+        ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)).to_dict()
+    )
 
 
 def test_a_line_in_two_conversations(tmp_path: Path, dialogue_files) -> None:
     lines, characters, conversations = dialogue_files
     repeated = SEP.join(conversations[1].split(SEP)[:3] + [str(ast.literal_eval(conversations[1].split(SEP)[3])[-1:])])
     folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations + [repeated])
-    with pytest.raises(CorpusFormatError, match=rf"movie_conversations.txt:{len(conversations) + 1}: line id 'L\d+' is "
-                                                 r"already in the conversation on line 2"):
+    with pytest.raises(
+        CorpusFormatError,
+        match=rf"movie_conversations.txt:{len(conversations) + 1}: line id 'L\d+' is "
+        r"already in the conversation on line 2",
+    ):
         load_cornell(folder)
     ds, stats = read_corpus(folder, skip_bad_lines=True)
     assert stats.skipped_bad_lines == 1
-    assert ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)
-                                        ).to_dict()
+    assert (
+        ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)).to_dict()
+    )
 
 
 def test_a_conversation_listing_a_line_of_another_movie(tmp_path: Path, dialogue_files) -> None:
@@ -193,9 +214,11 @@ def test_a_conversation_listing_a_line_of_another_movie(tmp_path: Path, dialogue
     fields = conversations[1].split(SEP)
     wrong = SEP.join(fields[:2] + ["m5"] + fields[3:])
     folder = write_corpus_folder(tmp_path / "c", lines, characters, [conversations[0], wrong] + conversations[2:])
-    with pytest.raises(CorpusFormatError,
-                       match=r"movie_conversations.txt:2: conversation of movie 'm5' lists 'L\d+', a line of "
-                             r"movie 'm0'"):
+    with pytest.raises(
+        CorpusFormatError,
+        match=r"movie_conversations.txt:2: conversation of movie 'm5' lists 'L\d+', a line of "
+        r"movie 'm0'",
+    ):
         load_cornell(folder)
     ds, stats = read_corpus(folder, skip_bad_lines=True)
     assert stats.skipped_bad_lines == 1 and stats.lines_outside_conversations == len(ast.literal_eval(fields[3]))

@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tests.factories import SEP, write_corpus_folder
 from movie_gender import load_cornell
 from movie_gender.corpus import read_corpus
 from movie_gender.errors import CorpusFormatError, DownloadError
+from tests.factories import SEP, write_corpus_folder
 
 
 def _expected(lines: list[str], characters: list[str]) -> tuple[int, int]:
@@ -26,8 +26,17 @@ def _expected(lines: list[str], characters: list[str]) -> tuple[int, int]:
 def test_zip_gives_joined_lines_with_classlabel(corpus_zip: Path, corpus_files) -> None:
     ds = load_cornell(corpus_zip)
     male, female = _expected(*corpus_files)
-    assert ds.column_names == ["line_id", "movie_id", "character_id", "character_name", "text", "label",
-                               "conversation_id", "turn", "context"]
+    assert ds.column_names == [
+        "line_id",
+        "movie_id",
+        "character_id",
+        "character_name",
+        "text",
+        "label",
+        "conversation_id",
+        "turn",
+        "context",
+    ]
     assert ds.features["label"].names == ["male", "female"]
     assert ds["label"].count(0) == male and ds["label"].count(1) == female
     assert len(set(ds["movie_id"])) == 12
@@ -36,12 +45,14 @@ def test_zip_gives_joined_lines_with_classlabel(corpus_zip: Path, corpus_files) 
 def test_corpus_order_is_kept_and_text_is_exact(corpus_zip: Path, corpus_files) -> None:
     lines, characters = corpus_files
     ds = load_cornell(corpus_zip)
-    known = [line.split(SEP) for line in lines if not line.split(SEP)[3] == "NARRATOR"]
+    known = [line.split(SEP) for line in lines if line.split(SEP)[3] != "NARRATOR"]
     assert ds["line_id"] == [fields[0] for fields in known]
     assert ds["text"] == [fields[4] for fields in known]  # '\x85' inside text survives: split on '\n' only
 
 
-def test_every_source_kind_gives_the_same_dataset(tmp_path: Path, corpus_zip: Path, corpus_folder: Path, corpus_files) -> None:
+def test_every_source_kind_gives_the_same_dataset(
+    tmp_path: Path, corpus_zip: Path, corpus_folder: Path, corpus_files
+) -> None:
     lines, characters = corpus_files
     reference = load_cornell(corpus_zip).to_dict()
     assert load_cornell(corpus_folder).to_dict() == reference
@@ -139,8 +150,10 @@ def test_sample_zip_counts(sample_zip: Path) -> None:
 def test_sample_served_over_http(http_server, sample_zip: Path) -> None:
     base, root, requests = http_server
     shutil.copy(sample_zip, root / "cornell_movie_dialogs_corpus.zip")
-    ds = load_cornell(f"{base}/cornell_movie_dialogs_corpus.zip",
-                      sha256="7812c49bbe2228cc65127ba9feda8156db7adffab1a4accacb7cae8ff300c283")
+    ds = load_cornell(
+        f"{base}/cornell_movie_dialogs_corpus.zip",
+        sha256="7812c49bbe2228cc65127ba9feda8156db7adffab1a4accacb7cae8ff300c283",
+    )
     assert len(ds) == 27_660 + 8_435
 
 
@@ -177,6 +190,7 @@ def test_interrupted_download_is_never_used(tmp_path: Path, corpus_zip: Path, _i
 
 # --- The regular-file fast path gives exactly the fields of the general splitter, or steps aside -----------------
 
+
 def _both_ways(text: str, n_fields: int):
     """(fast path fields or None, general path fields) of one file's text."""
     from movie_gender.corpus import CorpusStats, _Reader, split_regular
@@ -190,31 +204,37 @@ def _both_ways(text: str, n_fields: int):
     return fields, [general.field(k).to_pylist() for k in range(n_fields)]
 
 
-@pytest.mark.parametrize("text", [
-    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ Bye.\n",
-    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ no newline at the end",
-    "L1 +++$+++ u0 +++$+++ It costs $5 +++ tax, $+++ and +++$ too.\n",  # '$' and '+' inside the text
-    "L1 +++$+++ u0 +++$+++\nL2 +++$+++ u1 +++$+++ \n",  # empty last field, trailing space stripped or kept
-    "L1 +++$+++ u0 +++$+++",  # ... and at the end of the file
-    " +++$+++ u0 +++$+++ empty first field\nL2 +++$+++  +++$+++ empty middle field\n",
-    "L1 +++$+++ u0 +++$+++ caf\u00e9 \u2026 \x85 na\u00efve\n",  # non-ASCII text, '\x85' inside a line
-    "  L1  +++$+++ u0 +++$+++   spaces kept as they are   \n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ Bye.\n",
+        "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ no newline at the end",
+        "L1 +++$+++ u0 +++$+++ It costs $5 +++ tax, $+++ and +++$ too.\n",  # '$' and '+' inside the text
+        "L1 +++$+++ u0 +++$+++\nL2 +++$+++ u1 +++$+++ \n",  # empty last field, trailing space stripped or kept
+        "L1 +++$+++ u0 +++$+++",  # ... and at the end of the file
+        " +++$+++ u0 +++$+++ empty first field\nL2 +++$+++  +++$+++ empty middle field\n",
+        "L1 +++$+++ u0 +++$+++ caf\u00e9 \u2026 \x85 na\u00efve\n",  # non-ASCII text, '\x85' inside a line
+        "  L1  +++$+++ u0 +++$+++   spaces kept as they are   \n",
+    ],
+)
 def test_fast_path_matches_the_general_splitter(text: str) -> None:
     fast, general = _both_ways(text, 3)
     assert fast is not None, "a regular file must take the fast path"
     assert fast == general
 
 
-@pytest.mark.parametrize("text", [
-    "L1 +++$+++ u0 +++$+++ Hi.\n\nL2 +++$+++ u1 +++$+++ Bye.\n",  # blank line
-    "L1 +++$+++ u0 +++$+++ Hi.\r\nL2 +++$+++ u1 +++$+++ Bye.\r\n",  # CRLF
-    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ Bye.\n",  # too few fields
-    "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ B +++$+++ ye.\n",  # a separator inside the last field
-    "L1 +++$+++ u0 +++$+++ +++$+++ Hi.\n",  # two separators sharing a space
-    "L1 +++$+++ u0 +++$+++ A.\nL2 +++$+++ u1 +++$+++ B +++$+++ C.\nL3 +++$+++ D.\n",  # counts add up overall only
-    "short",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "L1 +++$+++ u0 +++$+++ Hi.\n\nL2 +++$+++ u1 +++$+++ Bye.\n",  # blank line
+        "L1 +++$+++ u0 +++$+++ Hi.\r\nL2 +++$+++ u1 +++$+++ Bye.\r\n",  # CRLF
+        "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ Bye.\n",  # too few fields
+        "L1 +++$+++ u0 +++$+++ Hi.\nL2 +++$+++ u1 +++$+++ B +++$+++ ye.\n",  # a separator inside the last field
+        "L1 +++$+++ u0 +++$+++ +++$+++ Hi.\n",  # two separators sharing a space
+        "L1 +++$+++ u0 +++$+++ A.\nL2 +++$+++ u1 +++$+++ B +++$+++ C.\nL3 +++$+++ D.\n",  # counts add up overall only
+        "short",
+    ],
+)
 def test_irregular_files_take_the_general_path(text: str) -> None:
     fast, general = _both_ways(text, 3)
     assert fast is None
@@ -236,16 +256,21 @@ def test_records_cut_out_only_the_rows_asked_for() -> None:
     rows = np.array([0, 3, 9])
     assert records.field(0, rows).to_pylist() == ["L0", "L3", "L9"]
     assert records.columns({"text": 2, "id": 0}, rows) == {
-        "text": pa.array(["text 0", "text 3", "text 9"]), "id": pa.array(["L0", "L3", "L9"])}
+        "text": pa.array(["text 0", "text 3", "text 9"]),
+        "id": pa.array(["L0", "L3", "L9"]),
+    }
 
 
-@pytest.mark.parametrize("text, trimmed", [
-    ("L1 +++$+++ u0 +++$+++  text with spaces around \nL2 +++$+++ u1 +++$+++ B.\n", True),  # the text is not an id
-    (" L1 +++$+++ u0 +++$+++ A.\n", False),
-    ("L1 +++$+++ u0\t +++$+++ A.\n", False),
-    ("L1 +++$+++  +++$+++ empty id\n", False),
-    ("L1 +++$+++ \u00a0u0 +++$+++ A.\n", False),  # a non-breaking space is whitespace too
-])
+@pytest.mark.parametrize(
+    "text, trimmed",
+    [
+        ("L1 +++$+++ u0 +++$+++  text with spaces around \nL2 +++$+++ u1 +++$+++ B.\n", True),  # the text is not an id
+        (" L1 +++$+++ u0 +++$+++ A.\n", False),
+        ("L1 +++$+++ u0\t +++$+++ A.\n", False),
+        ("L1 +++$+++  +++$+++ empty id\n", False),
+        ("L1 +++$+++ \u00a0u0 +++$+++ A.\n", False),  # a non-breaking space is whitespace too
+    ],
+)
 def test_fast_path_knows_when_identifiers_need_trimming(text: str, trimmed: bool) -> None:
     from movie_gender.corpus import split_regular
 

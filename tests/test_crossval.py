@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove
 from movie_gender.crossval import movie_folds, summarise
+from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,10 +29,15 @@ def test_movie_folds_are_disjoint_complete_and_balanced() -> None:
 
 
 def test_summary_is_mean_and_sample_sd_over_folds() -> None:
-    folds = [{"line": {"model": {m: v for m in ("roc_auc", "average_precision", "balanced_accuracy", "macro_f1",
-                                                 "accuracy")},
-                       "difference": {"tfidf_logreg": {"roc_auc": v - 0.6, "balanced_accuracy": 0.0}}}}
-             for v in (0.6, 0.7, 0.8)]
+    folds = [
+        {
+            "line": {
+                "model": {m: v for m in ("roc_auc", "average_precision", "balanced_accuracy", "macro_f1", "accuracy")},
+                "difference": {"tfidf_logreg": {"roc_auc": v - 0.6, "balanced_accuracy": 0.0}},
+            }
+        }
+        for v in (0.6, 0.7, 0.8)
+    ]
     summary = summarise(folds)
     assert summary["line"]["model"]["roc_auc"]["mean"] == pytest.approx(0.7)
     assert summary["line"]["model"]["roc_auc"]["sd"] == pytest.approx(np.std([0.6, 0.7, 0.8], ddof=1))
@@ -44,9 +49,31 @@ def test_train_cv_writes_cv_json_and_a_plot(tmp_path: Path) -> None:
     words = ["the", ".", "!", "?"] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS
     glove = write_glove(tmp_path / "glove.tiny.8d.txt", words)
     out = tmp_path / "cv"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--cv", "3", "--corpus", str(corpus),
-                             "--glove", str(glove), "--output", str(out), "--epochs", "1", "--hidden-size", "8",
-                             "--batch-size", "32", "--min-lines", "3"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            "--cv",
+            "3",
+            "--corpus",
+            str(corpus),
+            "--glove",
+            str(glove),
+            "--output",
+            str(out),
+            "--epochs",
+            "1",
+            "--hidden-size",
+            "8",
+            "--batch-size",
+            "32",
+            "--min-lines",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p.name for p in out.iterdir()} == {"cv.json", "cv_scores.png"}  # no model folder
     assert (out / "cv_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

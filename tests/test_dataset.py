@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 from datasets import load_dataset
 
-from tests.factories import synthetic_corpus, write_corpus_folder
 from movie_gender import build_dataset, load_cornell
 from movie_gender.dataset import normalise_text, prepare_dataset, save_dataset
+from tests.factories import synthetic_corpus, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,15 +110,24 @@ def test_random_holdouts_are_stratified(big_corpus: Path, mode: str) -> None:
 def test_drop_overlap_leaves_no_text_in_two_splits(tmp_path: Path) -> None:
     lines, characters = synthetic_corpus(n_movies=30, lines_per_character=40, seed=3)
     # Make many lines identical up to case and spacing ("Yes." and "  yes. ").
-    lines = [line.rsplit(" +++$+++ ", 1)[0] + " +++$+++ " + (["Yes.", "  yes. ", "No!"][i % 3] if i % 4 == 0 else line.rsplit(" +++$+++ ", 1)[1])
-             for i, line in enumerate(lines)]
+    lines = [
+        line.rsplit(" +++$+++ ", 1)[0]
+        + " +++$+++ "
+        + (["Yes.", "  yes. ", "No!"][i % 3] if i % 4 == 0 else line.rsplit(" +++$+++ ", 1)[1])
+        for i, line in enumerate(lines)
+    ]
     folder = write_corpus_folder(tmp_path / "dup", lines, characters)
     kept = build_dataset(folder, split="movie")
     assert {"yes."} <= set(normalise_text(pa.array(kept["train"]["text"])).to_pylist()) & set(
-        normalise_text(pa.array(kept["test"]["text"])).to_pylist())
+        normalise_text(pa.array(kept["test"]["text"])).to_pylist()
+    )
     dd, report = prepare_dataset(folder, split="movie", drop_overlap=True)
     keys = {s: set(normalise_text(pa.array(dd[s]["text"])).to_pylist()) for s in dd}
-    assert not keys["train"] & keys["test"] and not keys["train"] & keys["validation"] and not keys["validation"] & keys["test"]
+    assert (
+        not keys["train"] & keys["test"]
+        and not keys["train"] & keys["validation"]
+        and not keys["validation"] & keys["test"]
+    )
     assert report.overlap_dropped["train"] > 0 and report.overlap_dropped["test"] == 0
 
 
@@ -136,7 +145,10 @@ def test_saved_layout_loads_back_with_load_dataset(tmp_path: Path, big_corpus: P
     dd, report = prepare_dataset(big_corpus)
     out = save_dataset(dd, tmp_path / "ds", report)
     assert sorted(p.name for p in (out / "data").iterdir()) == [
-        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"]
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00001.parquet",
+        "validation-00000-of-00001.parquet",
+    ]
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "class_label" in card and "movie" in card
     for loaded in (load_dataset(str(out)), load_dataset("parquet", data_dir=str(out))):
@@ -156,18 +168,34 @@ def test_sample_movie_split(sample_zip: Path) -> None:
 
 def test_build_dataset_script(tmp_path: Path, sample_zip: Path) -> None:
     out = tmp_path / "out" / "ds"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--corpus", str(sample_zip),
-                             "--output", str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--corpus", str(sample_zip), "--output", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "27,660 male, 8,435 female" in result.stderr
     assert load_dataset(str(out))["test"].features["label"].names == ["male", "female"]
 
 
 def test_build_dataset_script_errors_are_one_line(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--corpus", str(tmp_path / "nope.zip"),
-                             "--output", str(tmp_path / "o")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_dataset.py"),
+            "--corpus",
+            str(tmp_path / "nope.zip"),
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope.zip'}: no such file or folder"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--output", "o", "--split", "bogus"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--output", "o", "--split", "bogus"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "invalid choice: 'bogus'" in result.stderr

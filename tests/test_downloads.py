@@ -37,7 +37,7 @@ def _serve(payload: bytes, *, content_length: bool = True, cut: int | None = Non
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             for start in range(0, len(body), 16_384):
-                self.wfile.write(body[start:start + 16_384])
+                self.wfile.write(body[start : start + 16_384])
                 self.wfile.flush()
                 time.sleep(chunk_delay)
             self.close_connection = True
@@ -91,8 +91,9 @@ def test_a_verified_checksum_is_recorded_not_hashed_again(served, corpus_zip: Pa
 
 
 @pytest.mark.parametrize("kind", ["zip", "gzip"])
-def test_a_truncated_archive_without_content_length_is_never_kept(served, corpus_zip: Path, kind: str,
-                                                                   _isolated_cache: Path) -> None:
+def test_a_truncated_archive_without_content_length_is_never_kept(
+    served, corpus_zip: Path, kind: str, _isolated_cache: Path
+) -> None:
     payload = corpus_zip.read_bytes() if kind == "zip" else gzip.compress(os.urandom(200_000))
     base, _ = served(payload, content_length=False, cut=len(payload) - 100)
     name = "corpus.zip" if kind == "zip" else "glove.txt.gz"
@@ -114,10 +115,18 @@ def test_two_processes_downloading_one_url_download_it_once(served, tmp_path: Pa
     base, requests = served(payload, chunk_delay=0.15)  # ~4 s: the second process starts while the first downloads
     url, digest = f"{base}/big.zip", hashlib.sha256(payload).hexdigest()
     env = {**os.environ, "MOVIE_GENDER_CACHE": str(tmp_path / "shared-cache")}
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, url, digest], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, url, digest],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     outputs = [child.communicate(timeout=300) for child in children]
-    for child, (out, err) in zip(children, outputs):
+    for child, (_out, err) in zip(children, outputs, strict=False):
         assert child.returncode == 0, err[-2000:]
     paths = {out.strip() for out, _ in outputs}
     assert len(paths) == 1 and Path(paths.pop()).read_bytes() == payload

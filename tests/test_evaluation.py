@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, f1_score,
-                             roc_auc_score)
+from sklearn.metrics import accuracy_score, average_precision_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-from tests.factories import FEMALE_WORDS, MALE_WORDS
 from movie_gender import build_dataset, train_tokenizer
-from movie_gender.baselines import (BASELINES, DEFAULT_BASELINES, BaselineResources, TfidfLogreg, available_baselines,
-                                    baseline_scores, fit_baseline, mean_vectors, register_baseline, score_baseline)
+from movie_gender.baselines import (
+    BASELINES,
+    DEFAULT_BASELINES,
+    BaselineResources,
+    TfidfLogreg,
+    available_baselines,
+    baseline_scores,
+    fit_baseline,
+    mean_vectors,
+    register_baseline,
+    score_baseline,
+)
 from movie_gender.bootstrap import bootstrap_samples, intervals, paired_differences, weighted_metrics
-from movie_gender.evaluation import (aggregate_by_character, choose_threshold, evaluate, format_report, level_data,
-                                     natural_train)
+from movie_gender.evaluation import (
+    aggregate_by_character,
+    choose_threshold,
+    evaluate,
+    format_report,
+    level_data,
+    natural_train,
+)
+from tests.factories import FEMALE_WORDS, MALE_WORDS
 
 
 # ------------------------------------------------------------------------------------------------ thresholds
@@ -37,8 +52,9 @@ def test_threshold_maximises_balanced_accuracy_on_the_data_it_is_chosen_on() -> 
         labels = rng.integers(0, 2, 200) if trial % 2 else (rng.random(200) < 0.2).astype(int)
         scores = np.round(np.clip(rng.normal(0.55 + 0.1 * labels, 0.1), 0, 1), 2)  # ties, all scores above 0.5 often
         chosen = choose_threshold(labels, scores)
-        assert _balanced_accuracy_at(labels, scores, chosen) == pytest.approx(_best_by_brute_force(labels, scores),
-                                                                              abs=1e-12)
+        assert _balanced_accuracy_at(labels, scores, chosen) == pytest.approx(
+            _best_by_brute_force(labels, scores), abs=1e-12
+        )
 
 
 def test_threshold_falls_between_the_classes_and_ties_prefer_half() -> None:
@@ -72,9 +88,13 @@ def test_weighted_metrics_equal_scikit_learn_on_repeated_rows() -> None:
     for row, w in enumerate(weights):
         rows = np.repeat(np.arange(300), w)
         y, s, p = labels[rows], scores[rows], predicted[rows]
-        expected = {"roc_auc": roc_auc_score(y, s), "average_precision": average_precision_score(y, s),
-                    "balanced_accuracy": balanced_accuracy_score(y, p), "accuracy": accuracy_score(y, p),
-                    "macro_f1": f1_score(y, p, average="macro")}
+        expected = {
+            "roc_auc": roc_auc_score(y, s),
+            "average_precision": average_precision_score(y, s),
+            "balanced_accuracy": balanced_accuracy_score(y, p),
+            "accuracy": accuracy_score(y, p),
+            "macro_f1": f1_score(y, p, average="macro"),
+        }
         for metric, value in expected.items():
             assert computed[metric][row] == pytest.approx(value, abs=1e-12), metric
 
@@ -129,8 +149,10 @@ def test_paired_difference_interval_is_narrow_when_two_scorers_agree_line_by_lin
     better = scores + 0.02 * labels  # the same scorer, slightly better on every female line
     scored = {"model": better, "baseline": scores}
     samples = bootstrap_samples(labels, scored, {"model": 0.5, "baseline": 0.5}, movie, 500, seed=0)
-    point = {name: {"roc_auc": roc_auc_score(labels, s),
-                    "balanced_accuracy": balanced_accuracy_score(labels, s >= 0.5)} for name, s in scored.items()}
+    point = {
+        name: {"roc_auc": roc_auc_score(labels, s), "balanced_accuracy": balanced_accuracy_score(labels, s >= 0.5)}
+        for name, s in scored.items()
+    }
     difference = paired_differences(point, samples)["baseline"]
     assert difference["roc_auc"] == pytest.approx(point["model"]["roc_auc"] - point["baseline"]["roc_auc"])
     low, high = difference["roc_auc_ci95"]
@@ -148,7 +170,11 @@ def test_difference_with_itself_is_exactly_zero() -> None:
     samples = bootstrap_samples(labels, {"model": scores, "copy": scores}, {"model": 0.5, "copy": 0.5}, movie, 100, 0)
     point = {n: {"roc_auc": 0.7, "balanced_accuracy": 0.6} for n in ("model", "copy")}
     assert paired_differences(point, samples)["copy"] == {
-        "roc_auc": 0.0, "roc_auc_ci95": [0.0, 0.0], "balanced_accuracy": 0.0, "balanced_accuracy_ci95": [0.0, 0.0]}
+        "roc_auc": 0.0,
+        "roc_auc_ci95": [0.0, 0.0],
+        "balanced_accuracy": 0.0,
+        "balanced_accuracy_ci95": [0.0, 0.0],
+    }
 
 
 # ------------------------------------------------------------------------------------------------ characters
@@ -164,8 +190,11 @@ def test_character_scores_are_the_sigmoid_of_the_mean_log_odds() -> None:
 
 
 def test_character_level_keeps_each_characters_movie() -> None:
-    split = {"label": [1, 1, 0, 0, 0], "movie_id": ["m1", "m1", "m2", "m2", "m2"],
-             "character_id": ["u1", "u1", "u2", "u2", "u3"]}
+    split = {
+        "label": [1, 1, 0, 0, 0],
+        "movie_id": ["m1", "m1", "m2", "m2", "m2"],
+        "character_id": ["u1", "u1", "u2", "u2", "u3"],
+    }
     data = level_data(split, {"model": np.array([0.9, 0.8, 0.1, 0.2, 0.3])}, "character", min_lines=1)
     assert list(data["ids"]) == ["u1", "u2", "u3"] and data["movies"].tolist() == ["m1", "m2", "m2"]
     assert data["labels"].tolist() == [1, 0, 0]
@@ -174,9 +203,10 @@ def test_character_level_keeps_each_characters_movie() -> None:
 # ------------------------------------------------------------------------------------------------ baselines
 @pytest.fixture(scope="module")
 def synthetic():
-    from tests.factories import synthetic_corpus, write_corpus_folder
     import tempfile
     from pathlib import Path
+
+    from tests.factories import synthetic_corpus, write_corpus_folder
 
     corpus = synthetic_corpus(n_movies=16, lines_per_character=25, seed=3)
     folder = write_corpus_folder(Path(tempfile.mkdtemp()), *corpus)
@@ -208,8 +238,9 @@ def test_learned_baselines_weigh_the_classes_equally(synthetic, name: str) -> No
 
 
 def test_always_male_scores_zero() -> None:
-    scores = score_baseline("always_male", fit_baseline("always_male", {"text": ["a", "b"], "label": [0, 1]}),
-                            {"text": ["x", "y", "z"]})
+    scores = score_baseline(
+        "always_male", fit_baseline("always_male", {"text": ["a", "b"], "label": [0, 1]}), {"text": ["x", "y", "z"]}
+    )
     assert scores.tolist() == [0.0, 0.0, 0.0]
 
 
@@ -276,8 +307,16 @@ class ShiftedModel:
 def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_differences(synthetic) -> None:
     dataset, resources = synthetic
     model = ShiftedModel(resources.tokenizer)
-    report, scores = evaluate(model, dataset["train"], dataset["validation"], dataset["test"], min_lines=5,
-                              bootstrap=200, seed=0, resources=resources)
+    report, scores = evaluate(
+        model,
+        dataset["train"],
+        dataset["validation"],
+        dataset["test"],
+        min_lines=5,
+        bootstrap=200,
+        seed=0,
+        resources=resources,
+    )
     line = report["line"]
     assert set(line) == {"model", "always_male", "tfidf_logreg", "glove_mean_logreg", "difference"}
     # At 0.5 the shifted model calls everything female; the threshold from validation separates the classes.
@@ -304,7 +343,14 @@ def test_a_split_by_line_marks_character_results_as_leaking(synthetic, tmp_path,
     dataset = build_dataset(folder, split="random", validation_size=0.2, test_size=0.3)
     _, resources = synthetic
     with caplog.at_level("WARNING"):
-        report, _ = evaluate(ShiftedModel(resources.tokenizer), dataset["train"], dataset["validation"],
-                             dataset["test"], min_lines=3, bootstrap=0, resources=resources)
+        report, _ = evaluate(
+            ShiftedModel(resources.tokenizer),
+            dataset["train"],
+            dataset["validation"],
+            dataset["test"],
+            min_lines=3,
+            bootstrap=0,
+            resources=resources,
+        )
     assert report["character"]["speaker_leak"] is True and "speaker_leak" in caplog.text
     assert "ci95" not in report["line"]["model"] and "roc_auc_ci95" not in report["line"]["difference"]["tfidf_logreg"]

@@ -20,11 +20,11 @@ ort = pytest.importorskip("onnxruntime", reason="the onnx extra (in dev) is not 
 
 import onnx  # noqa: E402
 
-from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, export_onnx, load_cornell, train_tokenizer  # noqa: E402
 from movie_gender.commands import export as export_command  # noqa: E402
 from movie_gender.export import EXAMPLE, ExportError, onnx_logits, onnx_session, torch_logits  # noqa: E402
 from movie_gender.presets import PRESETS  # noqa: E402
+from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4
@@ -34,8 +34,9 @@ TOLERANCE = 1e-4
 def sample_lines() -> tuple[list[str], list[int]]:
     """2,000 real lines of the sample (every length, a few duplicates of nothing), plus an empty line."""
     if not SAMPLE_ZIP.exists():
-        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's "
-                    f"checkout and CI)")
+        pytest.skip(
+            f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)"
+        )
     ds = load_cornell(SAMPLE_ZIP).shuffle(seed=0).select(range(2000))
     return list(ds["text"]) + [""], list(ds["label"]) + [0]
 
@@ -54,9 +55,13 @@ def _random_model(tokenizer, **options) -> BiLSTMClassifier:
 
 ARCHITECTURES = {
     # The two presets' architectures, exactly (50d embeddings, as with the sample's GloVe), random weights.
-    **{name: {key: getattr(PRESETS[name].model, key) for key in ("hidden_size", "num_layers", "pooling", "dropout",
-                                                                 "bidirectional")}
-       for name in ("default", "tutorial")},
+    **{
+        name: {
+            key: getattr(PRESETS[name].model, key)
+            for key in ("hidden_size", "num_layers", "pooling", "dropout", "bidirectional")
+        }
+        for name in ("default", "tutorial")
+    },
     # The other poolings and a unidirectional stack.
     "max_2_layers": {"hidden_size": 12, "num_layers": 2, "pooling": "max"},
     "unidirectional_last": {"hidden_size": 12, "num_layers": 2, "pooling": "last", "bidirectional": False},
@@ -110,11 +115,15 @@ def test_exported_folder_and_graph_signature(sample_lines, tmp_path: Path) -> No
     elem = onnx.TensorProto
 
     def signature(values):
-        return {v.name: (v.type.tensor_type.elem_type,
-                         [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values}
+        return {
+            v.name: (v.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
+            for v in values
+        }
 
-    assert signature(graph.input) == {"input_ids": (elem.INT64, ["batch", "time"]),
-                                      "attention_mask": (elem.INT64, ["batch", "time"])}
+    assert signature(graph.input) == {
+        "input_ids": (elem.INT64, ["batch", "time"]),
+        "attention_mask": (elem.INT64, ["batch", "time"]),
+    }
     assert signature(graph.output) == {"logits": (elem.FLOAT, ["batch"])}
 
 
@@ -131,8 +140,9 @@ def test_export_command_writes_the_folder(sample_lines, tmp_path: Path, capsys) 
         export_command.main([str(tmp_path / "model"), "--output", str(tmp_path / "model")])
     assert (tmp_path / "model" / "model.safetensors").is_file()
     # The thin script gives the command's --help.
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--help"], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "export.py"), "--help"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "--output" in result.stdout and "onnxruntime" in result.stdout
 
 
@@ -180,8 +190,9 @@ def test_readme_example_runs_without_torch(sample_lines, tmp_path: Path) -> None
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True, timeout=60)
     assert probe.returncode != 0 and "torch is blocked" in probe.stderr  # the blocker works
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     lines = ["I'll be in the car, darling.", "Get the gun, buddy!", ""]

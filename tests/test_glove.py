@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.factories import write_glove
 from movie_gender import load_glove, train_tokenizer
 from movie_gender.errors import GloveFormatError
+from tests.factories import write_glove
 
 TEXTS = ["The king and the queen!", "I don't know, sir.", "Darling, the money is here... zyzzyva"]
 
@@ -26,7 +26,9 @@ def tokenizer():
 def _vectors(path: Path) -> dict[str, np.ndarray]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as handle:
-        return {w: np.array(v.split(), dtype=np.float32) for w, v in (line.rstrip("\n").split(" ", 1) for line in handle)}
+        return {
+            w: np.array(v.split(), dtype=np.float32) for w, v in (line.rstrip("\n").split(" ", 1) for line in handle)
+        }
 
 
 def test_rows_follow_tokenizer_ids(glove_txt: Path, tokenizer) -> None:
@@ -62,8 +64,12 @@ def test_every_source_kind_gives_the_same_matrix(tmp_path: Path, glove_txt: Path
         z.write(glove_txt, "glove.6B.9d.txt")
     base, root, requests = http_server
     shutil.copy(archive, root / "glove.6B.zip")
-    for source, member in ((gz, None), (archive, "glove.6B.8d.txt"), (glove_txt.as_uri(), None),
-                           (f"{base}/glove.6B.zip", "glove.6B.8d.txt")):
+    for source, member in (
+        (gz, None),
+        (archive, "glove.6B.8d.txt"),
+        (glove_txt.as_uri(), None),
+        (f"{base}/glove.6B.zip", "glove.6B.8d.txt"),
+    ):
         matrix, _ = load_glove(source, tokenizer, member=member, cache=False)
         np.testing.assert_array_equal(matrix, reference, err_msg=str(source))
     assert requests == ["/glove.6B.zip"]

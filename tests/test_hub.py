@@ -18,31 +18,45 @@ import yaml
 from huggingface_hub import HfApi
 from safetensors.torch import load as load_safetensors
 
-from tests.factories import synthetic_corpus, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.dataset import prepare_dataset, save_dataset
 from movie_gender.errors import ModelLoadError
 from movie_gender.hub import load_hub_dataset, push_dataset, push_model, write_model_card
+from tests.factories import synthetic_corpus, write_corpus_folder
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _metrics() -> dict:
-    m = {"n": 10, "accuracy": 0.61234, "balanced_accuracy": 0.6, "macro_f1": 0.58, "roc_auc": 0.65432,
-         "per_class": {}, "confusion_matrix": [[4, 1], [3, 2]], "ci95": {"balanced_accuracy": [0.5, 0.7], "roc_auc": [0.55, 0.75]}}
-    return {"eval_split": "test", "bootstrap": 100, "line": {"model": m, "always_male": {**m, "roc_auc": 0.5},
-                                                              "tfidf_logreg": {**m, "roc_auc": 0.6}},
-            "dataset": {"split": "movie", "balance": "oversample", "corpus": {"source": "x.zip", "male": 7, "female": 3}},
-            "model": {"hidden_size": 6, "num_layers": 2, "embedding_dim": 8, "vocab_size": 20},
-            "glove": {"name": "glove.6B.50d"}, "training": {"history": [], "seconds": 60}}
+    m = {
+        "n": 10,
+        "accuracy": 0.61234,
+        "balanced_accuracy": 0.6,
+        "macro_f1": 0.58,
+        "roc_auc": 0.65432,
+        "per_class": {},
+        "confusion_matrix": [[4, 1], [3, 2]],
+        "ci95": {"balanced_accuracy": [0.5, 0.7], "roc_auc": [0.55, 0.75]},
+    }
+    return {
+        "eval_split": "test",
+        "bootstrap": 100,
+        "line": {"model": m, "always_male": {**m, "roc_auc": 0.5}, "tfidf_logreg": {**m, "roc_auc": 0.6}},
+        "dataset": {"split": "movie", "balance": "oversample", "corpus": {"source": "x.zip", "male": 7, "female": 3}},
+        "model": {"hidden_size": 6, "num_layers": 2, "embedding_dim": 8, "vocab_size": 20},
+        "glove": {"name": "glove.6B.50d"},
+        "training": {"history": [], "seconds": 60},
+    }
 
 
 @pytest.fixture
 def model_folder(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     tokenizer = train_tokenizer(LINES)
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=2))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=2)
+    )
     model.tokenizer = tokenizer
     folder = tmp_path / "model"
     model.save_pretrained(folder)
@@ -137,13 +151,18 @@ class _Recorder:
 def test_push_model_is_one_commit_of_exactly_the_published_files(model_folder: Path, monkeypatch) -> None:
     recorder = _Recorder()
     recorder.install(monkeypatch)
-    url = push_model(model_folder, "org/movie-gender-bilstm", private=True, revision="v1",
-                     dataset_repo="org/cornell-movie-gender")
+    url = push_model(
+        model_folder, "org/movie-gender-bilstm", private=True, revision="v1", dataset_repo="org/cornell-movie-gender"
+    )
     assert url.endswith("/commit/abc")
     names = [name for name, _ in recorder.calls]
     assert names == ["create_repo", "create_branch", "create_commit"]
-    assert recorder.calls[0][1] | {} == {"repo_id": "org/movie-gender-bilstm", "repo_type": "model", "private": True,
-                                         "exist_ok": True}
+    assert recorder.calls[0][1] | {} == {
+        "repo_id": "org/movie-gender-bilstm",
+        "repo_type": "model",
+        "private": True,
+        "exist_ok": True,
+    }
     commit = recorder.calls[2][1]
     assert commit["repo_type"] == "model" and commit["revision"] == "v1"
     assert set(commit["files"]) == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json"}
@@ -165,8 +184,12 @@ def test_push_dataset_sends_shards_and_card(tmp_path: Path, monkeypatch) -> None
     push_dataset(saved, "org/ds", private=False)
     commit = recorder.calls[-1][1]
     assert recorder.calls[0][1]["repo_type"] == "dataset" and commit["repo_type"] == "dataset"
-    assert set(commit["files"]) == {"README.md", "data/train-00000-of-00001.parquet",
-                                    "data/validation-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"}
+    assert set(commit["files"]) == {
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "data/validation-00000-of-00001.parquet",
+        "data/test-00000-of-00001.parquet",
+    }
     assert commit["files"]["README.md"] == (saved / "README.md").read_bytes()
 
 
@@ -181,7 +204,9 @@ def test_a_hub_error_carrying_the_token_is_printed_redacted(model_folder: Path, 
 
     def rejecting_create_repo(self, repo_id, **kwargs):
         url = "https://huggingface.co/api/repos/create"
-        message = f"401 Client Error: Unauthorized for url {url} (token {self.token or os.environ['HF_TOKEN']} is invalid)"
+        message = (
+            f"401 Client Error: Unauthorized for url {url} (token {self.token or os.environ['HF_TOKEN']} is invalid)"
+        )
         try:
             error = HfHubHTTPError(message)
         except TypeError:  # huggingface_hub >= 1.0 wants the httpx response
@@ -203,12 +228,18 @@ def test_a_missing_model_folder_is_one_clear_line(tmp_path: Path, monkeypatch) -
     with pytest.raises(ModelLoadError) as error:
         BiLSTMClassifier.from_pretrained("out/model")
     message = str(error.value)
-    assert message.startswith("out/model: cannot load the model: no such model folder, and no reachable Hub repo of "
-                              "that name") and "\n" not in message
+    assert (
+        message.startswith(
+            "out/model: cannot load the model: no such model folder, and no reachable Hub repo of that name"
+        )
+        and "\n" not in message
+    )
 
 
-@pytest.mark.skipif(os.environ.get("MOVIE_GENDER_LIVE_HUB") != "1" or not os.environ.get("HF_TOKEN"),
-                    reason="live Hub test: set MOVIE_GENDER_LIVE_HUB=1 and HF_TOKEN to run it")
+@pytest.mark.skipif(
+    os.environ.get("MOVIE_GENDER_LIVE_HUB") != "1" or not os.environ.get("HF_TOKEN"),
+    reason="live Hub test: set MOVIE_GENDER_LIVE_HUB=1 and HF_TOKEN to run it",
+)
 def test_live_push_and_pull(model_folder: Path, tmp_path: Path) -> None:
     code = f"""
 import os, uuid, numpy as np
@@ -219,7 +250,7 @@ api = HfApi()
 repo = api.whoami()["name"] + "/movie-gender-live-test-" + uuid.uuid4().hex[:8]
 try:
     push_model({str(model_folder)!r}, repo, private=True)
-    pulled = BiLSTMClassifier.from_pretrained(repo, cache_dir={str(tmp_path / 'live-cache')!r})
+    pulled = BiLSTMClassifier.from_pretrained(repo, cache_dir={str(tmp_path / "live-cache")!r})
     local = BiLSTMClassifier.from_pretrained({str(model_folder)!r})
     np.testing.assert_array_equal(pulled.predict_logits({LINES!r}), local.predict_logits({LINES!r}))
 finally:

@@ -4,17 +4,17 @@ the entry point (save_pretrained, push_to_hub through the mixin, hub.push_model,
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
+import tomllib
 import torch
 import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
 
-from tests.model_card_pattern import MODEL_CARD_PATTERN
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.hub import PROJECT_URL, card_template, public_metrics, write_model_card
+from tests.model_card_pattern import MODEL_CARD_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Honey, the dress | is lovely."]
@@ -23,53 +23,121 @@ LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Honey,
 def tiny_model() -> BiLSTMClassifier:
     torch.manual_seed(0)
     tokenizer = train_tokenizer(LINES)
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6,
-                                          num_layers=2, pooling="max"))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=2, pooling="max")
+    )
     model.tokenizer = tokenizer
     return model
 
 
 def _scorer(roc_auc: float, n: int = 400) -> dict:
-    return {"n": n, "threshold": 0.4812, "roc_auc": roc_auc, "average_precision": roc_auc - 0.2,
-            "balanced_accuracy": roc_auc - 0.05, "macro_f1": roc_auc - 0.07, "accuracy": roc_auc - 0.02,
-            "per_class": {}, "confusion_matrix": [[150, 50], [90, 110]],
-            "ci95": {"roc_auc": [roc_auc - 0.03, roc_auc + 0.03], "average_precision": [roc_auc - 0.24, roc_auc - 0.16],
-                     "balanced_accuracy": [roc_auc - 0.08, roc_auc - 0.02]}}
+    return {
+        "n": n,
+        "threshold": 0.4812,
+        "roc_auc": roc_auc,
+        "average_precision": roc_auc - 0.2,
+        "balanced_accuracy": roc_auc - 0.05,
+        "macro_f1": roc_auc - 0.07,
+        "accuracy": roc_auc - 0.02,
+        "per_class": {},
+        "confusion_matrix": [[150, 50], [90, 110]],
+        "ci95": {
+            "roc_auc": [roc_auc - 0.03, roc_auc + 0.03],
+            "average_precision": [roc_auc - 0.24, roc_auc - 0.16],
+            "balanced_accuracy": [roc_auc - 0.08, roc_auc - 0.02],
+        },
+    }
 
 
 def _difference(delta: float) -> dict:
-    return {"roc_auc": delta, "roc_auc_ci95": [delta - 0.02, delta + 0.02],
-            "balanced_accuracy": delta / 2, "balanced_accuracy_ci95": [delta / 2 - 0.03, delta / 2 + 0.03]}
+    return {
+        "roc_auc": delta,
+        "roc_auc_ci95": [delta - 0.02, delta + 0.02],
+        "balanced_accuracy": delta / 2,
+        "balanced_accuracy_ci95": [delta / 2 - 0.03, delta / 2 + 0.03],
+    }
 
 
 def full_metrics() -> dict:
     """A metrics.json as train writes it (the eval helper's format: thresholds, AP, paired differences)."""
-    line = {"model": _scorer(0.6412), "always_male": _scorer(0.5), "tfidf_logreg": _scorer(0.6123),
-            "glove_mean_logreg": _scorer(0.5934),
-            "difference": {"always_male": _difference(0.1412), "tfidf_logreg": _difference(0.0289),
-                           "glove_mean_logreg": _difference(0.0478)}}
-    character = {"min_lines": 5, "model": _scorer(0.7312, 120), "always_male": _scorer(0.5, 120),
-                 "tfidf_logreg": _scorer(0.7011, 120), "glove_mean_logreg": _scorer(0.6634, 120),
-                 "difference": {"tfidf_logreg": _difference(0.0301)}}
+    line = {
+        "model": _scorer(0.6412),
+        "always_male": _scorer(0.5),
+        "tfidf_logreg": _scorer(0.6123),
+        "glove_mean_logreg": _scorer(0.5934),
+        "difference": {
+            "always_male": _difference(0.1412),
+            "tfidf_logreg": _difference(0.0289),
+            "glove_mean_logreg": _difference(0.0478),
+        },
+    }
+    character = {
+        "min_lines": 5,
+        "model": _scorer(0.7312, 120),
+        "always_male": _scorer(0.5, 120),
+        "tfidf_logreg": _scorer(0.7011, 120),
+        "glove_mean_logreg": _scorer(0.6634, 120),
+        "difference": {"tfidf_logreg": _difference(0.0301)},
+    }
     return {
-        "eval_split": "test", "bootstrap": {"unit": "movie", "n": 1000}, "split_seed": 42, "seed": 42,
-        "line": line, "character": character,
-        "dataset": {"split": "movie", "balance": "oversample",
-                    "corpus": {"source": "/home/someone/data/cornell_movie_dialogs_corpus.zip", "male": 170768,
-                               "female": 71255},
-                    "class_counts": {"train": {"male": 100, "female": 100}, "validation": {"male": 30, "female": 10},
-                                     "test": {"male": 30, "female": 10}}},
-        "model": {}, "glove": {"name": "glove.6B.50d", "source": "/home/someone/glove.6B.50d.txt.gz",
-                               "type_coverage": 0.95, "token_coverage": 0.997},
-        "training": {"learning_rate": 0.002, "lr_schedule": "linear", "batch_size": 64, "epochs": 4, "patience": 2,
-                     "grad_clip": 1.0, "seed": 42, "history": [{"epoch": 1}, {"epoch": 2}], "best_epoch": 2,
-                     "best_validation_auc": 0.6321, "hardware": "CPU x86_64, 2 threads", "bf16": False,
-                     "seconds": 312.0, "total_seconds": 401.0, "preset": "default"},
-        "versions": {"python": "3.11.9", "movie-gender": "0.1.0", "torch": "2.13.0", "datasets": "4.0.0",
-                     "tokenizers": "0.22.0", "huggingface_hub": "1.0.0", "safetensors": "0.6.0"},
-        "examples": [{"text": "I'll be in the car, darling.", "label": "female"},
-                     {"text": "Honey, the dress | is lovely.", "label": "female"},
-                     {"text": "Get the gun, buddy!", "label": "male"}],
+        "eval_split": "test",
+        "bootstrap": {"unit": "movie", "n": 1000},
+        "split_seed": 42,
+        "seed": 42,
+        "line": line,
+        "character": character,
+        "dataset": {
+            "split": "movie",
+            "balance": "oversample",
+            "corpus": {
+                "source": "/home/someone/data/cornell_movie_dialogs_corpus.zip",
+                "male": 170768,
+                "female": 71255,
+            },
+            "class_counts": {
+                "train": {"male": 100, "female": 100},
+                "validation": {"male": 30, "female": 10},
+                "test": {"male": 30, "female": 10},
+            },
+        },
+        "model": {},
+        "glove": {
+            "name": "glove.6B.50d",
+            "source": "/home/someone/glove.6B.50d.txt.gz",
+            "type_coverage": 0.95,
+            "token_coverage": 0.997,
+        },
+        "training": {
+            "learning_rate": 0.002,
+            "lr_schedule": "linear",
+            "batch_size": 64,
+            "epochs": 4,
+            "patience": 2,
+            "grad_clip": 1.0,
+            "seed": 42,
+            "history": [{"epoch": 1}, {"epoch": 2}],
+            "best_epoch": 2,
+            "best_validation_auc": 0.6321,
+            "hardware": "CPU x86_64, 2 threads",
+            "bf16": False,
+            "seconds": 312.0,
+            "total_seconds": 401.0,
+            "preset": "default",
+        },
+        "versions": {
+            "python": "3.11.9",
+            "movie-gender": "0.1.0",
+            "torch": "2.13.0",
+            "datasets": "4.0.0",
+            "tokenizers": "0.22.0",
+            "huggingface_hub": "1.0.0",
+            "safetensors": "0.6.0",
+        },
+        "examples": [
+            {"text": "I'll be in the car, darling.", "label": "female"},
+            {"text": "Honey, the dress | is lovely.", "label": "female"},
+            {"text": "Get the gun, buddy!", "label": "male"},
+        ],
     }
 
 
@@ -154,8 +222,9 @@ class _HubRecorder:
             return SimpleNamespace(repo_id=repo_id)
 
         def upload_folder(self, *, repo_id, folder_path, **kwargs):
-            files = {str(p.relative_to(folder_path)): p.read_bytes()
-                     for p in Path(folder_path).rglob("*") if p.is_file()}
+            files = {
+                str(p.relative_to(folder_path)): p.read_bytes() for p in Path(folder_path).rglob("*") if p.is_file()
+            }
             recorder.commits.append({"repo_id": repo_id, "files": files, **kwargs})
             return f"https://huggingface.co/{repo_id}/commit/abc"
 
@@ -171,8 +240,9 @@ def test_push_to_hub_through_the_mixin_uploads_the_real_card(monkeypatch) -> Non
     (commit,) = hub.commits
     assert set(commit["files"]) == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json"}
     card = commit["files"]["README.md"].decode()
-    assert card == str(model.generate_model_card(repo_id="org/movie-gender-bilstm",
-                                                 dataset_repo="org/cornell-movie-gender"))
+    assert card == str(
+        model.generate_model_card(repo_id="org/movie-gender-bilstm", dataset_repo="org/cornell-movie-gender")
+    )
     assert 'from_pretrained("org/movie-gender-bilstm")' in card and "[More Information Needed]" not in card
     assert MODEL_CARD_PATTERN.fullmatch(card), card
     published = json.loads(commit["files"]["metrics.json"])

@@ -22,8 +22,16 @@ LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "", "What?", "Ho
 def _model(pooling: str = "last", **overrides) -> BiLSTMClassifier:
     torch.manual_seed(0)
     tokenizer = train_tokenizer(LINES + ["some more words for the vocabulary"])
-    config = BiLSTMConfig(**{"vocab_size": tokenizer.get_vocab_size(), "embedding_dim": 8, "hidden_size": 6,
-                             "num_layers": 2, "pooling": pooling, **overrides})
+    config = BiLSTMConfig(
+        **{
+            "vocab_size": tokenizer.get_vocab_size(),
+            "embedding_dim": 8,
+            "hidden_size": 6,
+            "num_layers": 2,
+            "pooling": pooling,
+            **overrides,
+        }
+    )
     model = BiLSTMClassifier(config)
     model.tokenizer = tokenizer
     return model.eval()
@@ -32,7 +40,12 @@ def _model(pooling: str = "last", **overrides) -> BiLSTMClassifier:
 def test_the_tutorial_preset_is_the_tutorial_architecture() -> None:
     config = PRESETS["tutorial"].model
     assert (config.embedding_dim, config.hidden_size, config.num_layers, config.bidirectional, config.dropout) == (
-        200, 256, 4, True, 0.2)
+        200,
+        256,
+        4,
+        True,
+        0.2,
+    )
     model = BiLSTMClassifier(replace(config, vocab_size=10))
     assert (model.fc1.in_features, model.fc1.out_features, model.fc2.out_features) == (512, 256, 1)
 
@@ -66,8 +79,9 @@ def test_a_batch_of_many_lengths_gives_each_line_its_own_logit(pooling: str) -> 
         batch = model(torch.from_numpy(ids)).logits.numpy()
     np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-6)
     for max_padding in (0.0, 0.5, 100.0):  # predict's batches: one length each, a few lengths, all lengths
-        np.testing.assert_allclose(model.logits_from_ids(*encode(model.tokenizer, lines), max_padding=max_padding),
-                                   alone, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            model.logits_from_ids(*encode(model.tokenizer, lines), max_padding=max_padding), alone, rtol=0, atol=1e-6
+        )
 
 
 def test_training_through_the_padded_path_matches_the_unpadded_gradients() -> None:
@@ -78,7 +92,9 @@ def test_training_through_the_padded_path_matches_the_unpadded_gradients() -> No
     model(torch.from_numpy(ids), lengths=torch.from_numpy(lengths), labels=labels).loss.backward()
     padded = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
-    loss = sum(model(torch.from_numpy(ids[i:i + 1, :lengths[i]]), labels=labels[i:i + 1]).loss for i in range(3)) / 3
+    loss = (
+        sum(model(torch.from_numpy(ids[i : i + 1, : lengths[i]]), labels=labels[i : i + 1]).loss for i in range(3)) / 3
+    )
     loss.backward()
     for name, grad in padded.items():
         torch.testing.assert_close(grad, model.get_parameter(name).grad, rtol=1e-4, atol=1e-6)
@@ -89,7 +105,7 @@ def test_predict_and_predict_proba() -> None:
     proba = model.predict_proba(LINES)
     assert proba.shape == (5,) and ((proba > 0) & (proba < 1)).all()
     predictions = model.predict(LINES)
-    for p, result in zip(proba, predictions):
+    for p, result in zip(proba, predictions, strict=False):
         assert result["label"] == ("female" if p >= 0.5 else "male")
         assert result["score"] == pytest.approx(max(p, 1 - p), abs=1e-6)
     assert model.predict([]) == []
@@ -175,6 +191,7 @@ def test_hub_metadata_labels_the_repo() -> None:
 
 # --- Precision and device: the decisions run everywhere; the CUDA run needs a GPU ------------------------------
 
+
 def test_bf16_predictions_stay_close_to_fp32() -> None:
     model = _model(hidden_size=16)  # forced bf16 runs everywhere (natively with AMX / AVX512_BF16, else emulated)
     np.testing.assert_allclose(model.predict_proba(LINES, bf16=True), model.predict_proba(LINES, bf16=False), atol=0.02)
@@ -191,7 +208,8 @@ def test_cuda_training_and_inference_match_cpu() -> None:
     np.testing.assert_allclose(model.predict_proba(LINES, bf16=False), cpu, atol=1e-4)
     np.testing.assert_allclose(model.predict_proba(LINES), cpu, atol=0.02)  # bf16 autocast, the default on CUDA
     data = EncodedSplit.from_texts(model.tokenizer, LINES * 20, [0, 1, 0, 1, 1] * 20)
-    result = train(model, data, data, TrainingConfig(epochs=1, batch_size=16, device="cuda", checkpoint_every=0),
-                   progress=False)
+    result = train(
+        model, data, data, TrainingConfig(epochs=1, batch_size=16, device="cuda", checkpoint_every=0), progress=False
+    )
     assert result.device.startswith("cuda") and result.bf16 == torch.cuda.is_bf16_supported()
     assert np.isfinite(result.history[0]["train_loss"])

@@ -38,8 +38,10 @@ def fake_timings(monkeypatch, fp32_s: float, bf16_s: float) -> list:
 
 
 def test_flags_come_from_cpuinfo() -> None:
-    info = parse_cpuinfo("processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16\n\n"
-                         "processor\t: 1\nflags\t\t: fpu\n")
+    info = parse_cpuinfo(
+        "processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16\n\n"
+        "processor\t: 1\nflags\t\t: fpu\n"
+    )
     assert info == {"model": "Some Xeon", "flags": frozenset({"fpu", "avx512f", "avx512_bf16", "amx_bf16"})}
     assert native_bf16_cpu(info["flags"]) and native_bf16_cpu(frozenset({"avx512_bf16"}))
     assert not native_bf16_cpu(AVX512_ONLY)  # AVX-512 alone: oneDNN would emulate bf16, ~4-5x slower than fp32
@@ -82,8 +84,11 @@ def test_the_decision_is_taken_once_per_process_and_shape_and_logged_once(monkey
             assert bf16_recommended(CPU, LARGE, probe=lambda: None)
     assert len(calls) == 1
     assert [r.getMessage() for r in caplog.records if "precision for" in r.getMessage()] == [
-        ("precision for 4x256 LSTM (inference) on cpu: bf16 autocast (native bf16; timed 1000.0 ms fp32 vs "
-         "400.0 ms bf16)")]
+        (
+            "precision for 4x256 LSTM (inference) on cpu: bf16 autocast (native bf16; timed 1000.0 ms fp32 vs "
+            "400.0 ms bf16)"
+        )
+    ]
     bf16_recommended(CPU, LARGE, training=True, probe=lambda: None)
     assert len(calls) == 2  # training is timed separately (backward pass)
 
@@ -98,7 +103,9 @@ def test_the_real_timer_picks_the_faster_side(monkeypatch) -> None:
 
     assert bf16_recommended(CPU, LARGE, probe=probe)
     precision.clear_decisions()
-    assert not bf16_recommended(CPU, LARGE, probe=lambda: time.sleep(0.02 if torch.is_autocast_enabled("cpu") else 0.002))
+    assert not bf16_recommended(
+        CPU, LARGE, probe=lambda: time.sleep(0.02 if torch.is_autocast_enabled("cpu") else 0.002)
+    )
 
 
 @pytest.mark.parametrize("flags", [AMX, AVX512_ONLY])
@@ -134,8 +141,9 @@ def test_cuda_uses_bf16_wherever_the_gpu_has_it(monkeypatch) -> None:
 
 def test_the_model_probe_leaves_weights_gradients_mode_and_rng_alone() -> None:
     tokenizer = train_tokenizer(["a b c d e f g"])
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=8,
-                                          num_layers=2)).train()
+    model = BiLSTMClassifier(
+        BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=8, num_layers=2)
+    ).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     for training in (False, True):
@@ -157,10 +165,23 @@ def test_fp32_and_the_chosen_precision_give_the_same_validation_auc(corpus_folde
     aucs = {}
     for name, bf16 in (("fp32", False), ("bf16", True), ("auto", None)):
         torch.manual_seed(0)
-        model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=16, hidden_size=16,
-                                              num_layers=1, pooling="mean_max", dropout=0.0))
-        result = train(model, train_data, val, TrainingConfig(epochs=3, batch_size=32, learning_rate=1e-2,
-                                                              checkpoint_every=0, bf16=bf16), progress=False)
+        model = BiLSTMClassifier(
+            BiLSTMConfig(
+                vocab_size=tokenizer.get_vocab_size(),
+                embedding_dim=16,
+                hidden_size=16,
+                num_layers=1,
+                pooling="mean_max",
+                dropout=0.0,
+            )
+        )
+        result = train(
+            model,
+            train_data,
+            val,
+            TrainingConfig(epochs=3, batch_size=32, learning_rate=1e-2, checkpoint_every=0, bf16=bf16),
+            progress=False,
+        )
         aucs[name] = result.best_validation_auc
     assert aucs["fp32"] > 0.6  # the run learned something, so the comparison means something
     assert abs(aucs["bf16"] - aucs["fp32"]) < 0.005 and abs(aucs["auto"] - aucs["fp32"]) < 0.005

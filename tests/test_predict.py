@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from tests.factories import SEP, synthetic_dialogues, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell, train_tokenizer
 from movie_gender.cli import main as cli_main
 from movie_gender.commands import predict as predict_command
 from movie_gender.dataset import prepare_dataset, save_dataset
 from movie_gender.prediction import CHARACTER_COLUMNS, LINE_COLUMNS
+from tests.factories import SEP, synthetic_dialogues, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,9 @@ def model_folder(tmp_path_factory, corpus) -> Path:
     folder, _, _ = corpus
     torch.manual_seed(0)
     tokenizer = train_tokenizer(load_cornell(folder, include_unknown=True)["text"])
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6,
-                                          num_layers=1, pooling="max"))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6, num_layers=1, pooling="max")
+    )
     model.tokenizer = tokenizer
     out = tmp_path_factory.mktemp("model") / "model"
     model.save_pretrained(out)
@@ -59,6 +60,7 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 # --- predict_characters -------------------------------------------------------------------------------------------
+
 
 def test_predict_characters_is_the_mean_log_odds_of_each_characters_lines(model_folder: Path) -> None:
     model = BiLSTMClassifier.from_pretrained(model_folder)
@@ -91,6 +93,7 @@ def test_predict_characters_checks_its_arguments(model_folder: Path) -> None:
 
 # --- the command --------------------------------------------------------------------------------------------------
 
+
 def test_lines_on_the_command_line_print_json_lines(model_folder: Path, capsys) -> None:
     texts = ["I'll be in the car, darling.", "Get the gun."]
     code, out, _ = _cli(capsys, model_folder, *texts)
@@ -116,8 +119,9 @@ def test_file_scores_every_line_in_order(model_folder: Path, tmp_path: Path, cap
     assert table.column_names == ["text", "p_female", "predicted_label"] and table.num_rows == 3
 
 
-def test_corpus_by_character_includes_unknown_gender_characters(model_folder: Path, corpus, tmp_path: Path,
-                                                                capsys) -> None:
+def test_corpus_by_character_includes_unknown_gender_characters(
+    model_folder: Path, corpus, tmp_path: Path, capsys
+) -> None:
     folder, lines, characters = corpus
     output = tmp_path / "characters.parquet"
     code, _, err = _cli(capsys, model_folder, "--corpus", folder, "--by", "character", "--output", output)
@@ -174,14 +178,20 @@ def test_dataset_split_by_line_prints_json_lines(model_folder: Path, corpus, tmp
     assert code == 2 and err.strip() == f"error: {saved}: no split 'nope'; it has train, validation, test"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--corpus", "C", "--output", "out.xlsx"],
-     "out.xlsx: unknown output format '.xlsx'; use one of .parquet, .csv, .jsonl"),
-    (["--corpus", "missing.zip"], "missing.zip: no such file or folder"),
-    (["--file", "missing.txt"], "missing.txt"),
-])
-def test_bad_input_is_one_line(model_folder: Path, corpus, tmp_path: Path, capsys, args: list[str],
-                               message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--corpus", "C", "--output", "out.xlsx"],
+            "out.xlsx: unknown output format '.xlsx'; use one of .parquet, .csv, .jsonl",
+        ),
+        (["--corpus", "missing.zip"], "missing.zip: no such file or folder"),
+        (["--file", "missing.txt"], "missing.txt"),
+    ],
+)
+def test_bad_input_is_one_line(
+    model_folder: Path, corpus, tmp_path: Path, capsys, args: list[str], message: str
+) -> None:
     args = [str(corpus[0]) if a == "C" else str(tmp_path / a) if a.startswith(("out.", "missing")) else a for a in args]
     code, _, err = _cli(capsys, model_folder, *args)
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err
@@ -210,7 +220,10 @@ def test_every_option_is_explained_by_help(capsys) -> None:
 
 
 def test_script_wrapper(model_folder: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), str(model_folder), "Get the gun."],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "predict.py"), str(model_folder), "Get the gun."],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] in {"male", "female"}

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.factories import SEP, synthetic_corpus, write_corpus_folder
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, load_cornell, train_tokenizer
 from movie_gender import training as training_module
 from movie_gender.download import atomic_path
 from movie_gender.errors import CorpusFormatError, ModelLoadError
 from movie_gender.pipeline import check_writable
 from movie_gender.training import EncodedSplit, TrainingConfig, train
+from tests.factories import SEP, synthetic_corpus, write_corpus_folder
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,20 @@ def data():
     with tempfile.TemporaryDirectory() as tmp:
         dd = build_dataset(write_corpus_folder(Path(tmp), *synthetic_corpus(n_movies=12, lines_per_character=30)))
         tokenizer = train_tokenizer(dd["train"]["text"])
-        return (tokenizer, EncodedSplit.from_texts(tokenizer, dd["train"]["text"], dd["train"]["label"]),
-                EncodedSplit.from_texts(tokenizer, dd["validation"]["text"], dd["validation"]["label"]))
+        return (
+            tokenizer,
+            EncodedSplit.from_texts(tokenizer, dd["train"]["text"], dd["train"]["label"]),
+            EncodedSplit.from_texts(tokenizer, dd["validation"]["text"], dd["validation"]["label"]),
+        )
 
 
 def _model(tokenizer) -> BiLSTMClassifier:
     torch.manual_seed(0)
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=8,
-                                          num_layers=2, pooling="mean_max"))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(
+            vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=8, num_layers=2, pooling="mean_max"
+        )
+    )
     model.tokenizer = tokenizer
     return model
 
@@ -42,7 +48,9 @@ CONFIG = dict(epochs=3, batch_size=16, patience=0, checkpoint_every=4, seed=3)
 def test_interrupted_training_resumes_to_the_same_weights(data, tmp_path: Path, monkeypatch) -> None:
     tokenizer, train_data, val = data
     reference = _model(tokenizer)
-    reference_result = train(reference, train_data, val, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path / "a", progress=False)
+    reference_result = train(
+        reference, train_data, val, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path / "a", progress=False
+    )
 
     calls = {"n": 0}
     real_autocast = training_module.autocast
@@ -62,8 +70,9 @@ def test_interrupted_training_resumes_to_the_same_weights(data, tmp_path: Path, 
     assert saved["steps"] == 49
 
     resumed = _model(tokenizer)  # a fresh process would start from a fresh model
-    result = train(resumed, train_data, val, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path / "b", resume=True,
-                   progress=False)
+    result = train(
+        resumed, train_data, val, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path / "b", resume=True, progress=False
+    )
     assert result.steps == reference_result.steps and result.best_epoch == reference_result.best_epoch
     for name, tensor in reference.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
@@ -72,17 +81,23 @@ def test_interrupted_training_resumes_to_the_same_weights(data, tmp_path: Path, 
 
 def test_checkpoints_load_without_unpickling(data, tmp_path: Path) -> None:
     tokenizer, train_data, val = data
-    train(_model(tokenizer), train_data, val, TrainingConfig(epochs=1, batch_size=16), checkpoint_dir=tmp_path, progress=False)
+    train(
+        _model(tokenizer),
+        train_data,
+        val,
+        TrainingConfig(epochs=1, batch_size=16),
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # raises if anything in it needs pickle
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "model.safetensors"
     target.write_text("old, complete")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half writ")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half writ")
+        raise RuntimeError("disk full")
     assert target.read_text() == "old, complete"
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
 
@@ -137,4 +152,6 @@ def test_blank_lines_are_counted_not_fatal(tmp_path: Path) -> None:
     lines, characters = synthetic_corpus(n_movies=3)
     folder = write_corpus_folder(tmp_path / "c", lines[:10] + ["", "  "] + lines[10:], characters)
     dataset, stats = read_corpus(folder)
-    assert stats.blank_lines == 2 and len(dataset) == len(load_cornell(write_corpus_folder(tmp_path / "d", lines, characters)))
+    assert stats.blank_lines == 2 and len(dataset) == len(
+        load_cornell(write_corpus_folder(tmp_path / "d", lines, characters))
+    )

@@ -20,27 +20,32 @@ import yaml
 pytest.importorskip("gradio", reason="the demo extra (pip install 'movie-gender[demo]', in dev) is not installed")
 gradio_client = pytest.importorskip("gradio_client", reason="the demo extra (in dev) is not installed")
 
-from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 from movie_gender import BiLSTMClassifier, load_cornell  # noqa: E402
 from movie_gender.commands import push as push_command  # noqa: E402
 from movie_gender.hub import space_files  # noqa: E402
+from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 from tests.test_hub import _metrics, _Recorder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "space"
 LINES = ["I'll be in the car, darling.", "Get the gun, we're leaving!", "What?", "", "You know what I mean, honey"]
 # Where a stray outbound request would go: nowhere (it fails at once instead of reaching the internet).
-OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               **{name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
-               **{name: "127.0.0.1,localhost" for name in ("NO_PROXY", "no_proxy")}}
+OFFLINE_ENV = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    **{name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+    **{name: "127.0.0.1,localhost" for name in ("NO_PROXY", "no_proxy")},
+}
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A small model trained for a few steps on 3,000 real lines of the sample, saved as a model folder."""
     if not SAMPLE_ZIP.exists():
-        pytest.skip(f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's "
-                    f"checkout and CI)")
+        pytest.skip(
+            f"the real sample corpus is not at {SAMPLE_ZIP} (it is in ../shared/data in the project's checkout and CI)"
+        )
     ds = load_cornell(SAMPLE_ZIP).shuffle(seed=0).select(range(3000))
     model = train_small_model(list(ds["text"]), list(ds["label"]), steps=60)
     folder = tmp_path_factory.mktemp("space") / "movie-gender-model"
@@ -67,11 +72,17 @@ def test_app_answers_over_http_like_model_predict(model_dir: Path, tmp_path: Pat
     for key, value in OFFLINE_ENV.items():
         monkeypatch.setenv(key, value)
     port = _free_port()
-    env = {**os.environ, **OFFLINE_ENV, "MOVIE_GENDER_MODEL": str(model_dir), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port)}
+    env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "MOVIE_GENDER_MODEL": str(model_dir),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+    }
     log = (tmp_path / "app.log").open("w")
-    server = subprocess.Popen([sys.executable, str(SPACE / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              cwd=tmp_path)
+    server = subprocess.Popen(
+        [sys.executable, str(SPACE / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 120
@@ -87,7 +98,7 @@ def test_app_answers_over_http_like_model_predict(model_dir: Path, tmp_path: Pat
         model = BiLSTMClassifier.from_pretrained(model_dir)
         expected = model.predict(LINES)
         p_female = model.predict_proba(LINES)
-        for line, want, p in zip(LINES, expected, p_female):
+        for line, want, p in zip(LINES, expected, p_female, strict=False):
             label, probability, highlighted, table = client.predict(line, api_name="/score_line")
             assert label == want["label"]
             assert probability == pytest.approx(float(p), abs=1e-6)
@@ -166,8 +177,19 @@ def test_push_with_onnx_and_space(model_dir: Path, tmp_path: Path, monkeypatch) 
     (folder / "metrics.json").write_text(json.dumps(_metrics()))
     recorder = _Recorder()
     recorder.install(monkeypatch)
-    push_command.main([str(folder), "org/movie-gender-bilstm", "--onnx", "--space", "org/movie-gender-demo",
-                       "--space-dir", str(SPACE), "--dataset-repo", "org/cornell-movie-gender"])
+    push_command.main(
+        [
+            str(folder),
+            "org/movie-gender-bilstm",
+            "--onnx",
+            "--space",
+            "org/movie-gender-demo",
+            "--space-dir",
+            str(SPACE),
+            "--dataset-repo",
+            "org/cornell-movie-gender",
+        ]
+    )
     commits = [call for name, call in recorder.calls if name == "create_commit"]
     repos = [call for name, call in recorder.calls if name == "create_repo"]
     assert [c["repo_id"] for c in commits] == ["org/movie-gender-bilstm", "org/movie-gender-demo"]

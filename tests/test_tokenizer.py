@@ -15,9 +15,33 @@ LINES = ["I don't know, I'm sure you can't... Go!", "She's here\x85 what\x92s th
 def test_contractions_and_punctuation_follow_glove() -> None:
     tokenizer = train_tokenizer(LINES)
     assert tokenizer.encode(LINES[0], add_special_tokens=False).tokens == [
-        "i", "do", "n't", "know", ",", "i", "'m", "sure", "you", "ca", "n't", "...", "go", "!"]
+        "i",
+        "do",
+        "n't",
+        "know",
+        ",",
+        "i",
+        "'m",
+        "sure",
+        "you",
+        "ca",
+        "n't",
+        "...",
+        "go",
+        "!",
+    ]
     assert tokenizer.encode(LINES[1], add_special_tokens=False).tokens == [
-        "she", "'s", "here", "...", "what", "'s", "that", "--", "ok", "?"]
+        "she",
+        "'s",
+        "here",
+        "...",
+        "what",
+        "'s",
+        "that",
+        "--",
+        "ok",
+        "?",
+    ]
     assert tokenizer.encode("We'll", add_special_tokens=False).tokens == ["we", "'ll"]
 
 

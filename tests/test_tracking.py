@@ -15,7 +15,6 @@ from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.tracking import REPORT_TO, make_tracker
 from movie_gender.training import EncodedSplit, TrainingConfig, train
 
-
 MALE = ["get the gun buddy", "the car is mine sir", "give me the money boss", "one more beer buddy"]
 FEMALE = ["my darling the dress is lovely", "honey you look sweet", "mother loves you baby", "what a lovely dress"]
 
@@ -25,11 +24,15 @@ def _splits() -> tuple[BiLSTMClassifier, EncodedSplit, EncodedSplit]:
     labels = ([0] * len(MALE) + [1] * len(FEMALE)) * 8
     tokenizer = train_tokenizer(texts)
     torch.manual_seed(0)
-    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=8,
-                                          num_layers=1, pooling="max"))
+    model = BiLSTMClassifier(
+        BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=8, num_layers=1, pooling="max")
+    )
     model.tokenizer = tokenizer
-    return model, EncodedSplit.from_texts(tokenizer, texts, labels), EncodedSplit.from_texts(tokenizer, MALE + FEMALE,
-                                                                                              [0] * 4 + [1] * 4)
+    return (
+        model,
+        EncodedSplit.from_texts(tokenizer, texts, labels),
+        EncodedSplit.from_texts(tokenizer, MALE + FEMALE, [0] * 4 + [1] * 4),
+    )
 
 
 def test_tensorboard_event_file_holds_step_loss_and_epoch_validation_metrics(tmp_path: Path) -> None:
@@ -43,8 +46,13 @@ def test_tensorboard_event_file_holds_step_loss_and_epoch_validation_metrics(tmp
     accumulator = EventAccumulator(str(tmp_path / "logs"))
     accumulator.Reload()
     scalars = set(accumulator.Tags()["scalars"])
-    assert {"train/loss", "train/learning_rate", "validation/auc", "validation/loss",
-            "validation/balanced_accuracy"} <= scalars
+    assert {
+        "train/loss",
+        "train/learning_rate",
+        "validation/auc",
+        "validation/loss",
+        "validation/balanced_accuracy",
+    } <= scalars
     losses = accumulator.Scalars("train/loss")
     assert [e.step for e in losses] == list(range(1, result.steps + 1))  # one point per optimizer step
     assert all(np.isfinite(e.value) for e in losses)

@@ -11,26 +11,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.factories import synthetic_corpus, write_corpus_folder, zip_folder
 from movie_gender import BiLSTMClassifier
+from tests.factories import synthetic_corpus, write_corpus_folder, zip_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--epochs", "3", "--hidden-size", "16", "--batch-size", "32", "--bootstrap", "50", "--min-lines", "3"]
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("train")
-    corpus = zip_folder(write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5)),
-                        tmp / "corpus.zip")
-    from tests.factories import SHARED_WORDS, MALE_WORDS, FEMALE_WORDS, write_glove
+    corpus = zip_folder(
+        write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5)),
+        tmp / "corpus.zip",
+    )
+    from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, write_glove
 
-    glove = write_glove(tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS)
+    glove = write_glove(
+        tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS
+    )
     out = tmp / "model"
     result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", out, *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,8 +45,16 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
 def test_train_writes_a_complete_model_folder(trained) -> None:
     _, _, out = trained
     names = {p.name for p in out.iterdir() if p.name != ".local_sources.json"}  # local-only, never pushed
-    assert names == {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
-                     "training_curves.png", "confusion_matrix.png", "roc_curve.png"}
+    assert names == {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "metrics.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "roc_curve.png",
+    }
     for png in ("training_curves.png", "confusion_matrix.png", "roc_curve.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out.parent / "model.checkpoints" / "checkpoint.pt").exists()  # checkpoints live outside the folder
@@ -58,8 +71,19 @@ def test_no_local_path_is_published(trained) -> None:
 def test_resuming_a_finished_run_trains_nothing_and_writes_missing_outputs(trained, tmp_path: Path) -> None:
     corpus, glove, out = trained
     again = tmp_path / "again"
-    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", again,
-                        "--checkpoint-dir", out.parent / "model.checkpoints", "--resume", *QUICK)
+    result = run_script(
+        "train.py",
+        "--corpus",
+        corpus,
+        "--glove",
+        glove,
+        "--output",
+        again,
+        "--checkpoint-dir",
+        out.parent / "model.checkpoints",
+        "--resume",
+        *QUICK,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "is complete" in result.stderr and "epoch 1:" not in result.stderr  # nothing trained
     assert (again / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
@@ -71,8 +95,23 @@ def test_resuming_a_finished_run_trains_nothing_and_writes_missing_outputs(train
 def test_resuming_with_other_settings_is_refused_in_one_line(trained, tmp_path: Path) -> None:
     corpus, glove, out = trained
     checkpoints = out.parent / "model.checkpoints"
-    result = run_script("train.py", "--corpus", corpus, "--glove", glove, "--output", tmp_path / "other",
-                        "--checkpoint-dir", checkpoints, "--resume", *QUICK, "--hidden-size", "12", "--seed", "7")
+    result = run_script(
+        "train.py",
+        "--corpus",
+        corpus,
+        "--glove",
+        glove,
+        "--output",
+        tmp_path / "other",
+        "--checkpoint-dir",
+        checkpoints,
+        "--resume",
+        *QUICK,
+        "--hidden-size",
+        "12",
+        "--seed",
+        "7",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: {checkpoints / 'checkpoint.pt'}: belongs to another run (")
@@ -87,7 +126,11 @@ def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:
             m = metrics[level][scorer]
             assert {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "per_class", "confusion_matrix"} <= set(m)
     assert metrics["line"]["always_male"]["balanced_accuracy"] == 0.5
-    assert metrics["line"]["model"]["ci95"]["roc_auc"][0] <= metrics["line"]["model"]["roc_auc"] <= metrics["line"]["model"]["ci95"]["roc_auc"][1]
+    assert (
+        metrics["line"]["model"]["ci95"]["roc_auc"][0]
+        <= metrics["line"]["model"]["roc_auc"]
+        <= metrics["line"]["model"]["ci95"]["roc_auc"][1]
+    )
     # The synthetic characters use gendered words: the model must learn them.
     assert metrics["line"]["model"]["roc_auc"] > 0.8
     assert metrics["training"]["best_epoch"] >= 1 and len(metrics["training"]["history"]) == 3
@@ -107,13 +150,21 @@ def test_metrics_record_the_protocol_thresholds_and_paired_differences(trained) 
         for baseline in ("always_male", "tfidf_logreg", "glove_mean_logreg"):
             d = metrics[level]["difference"][baseline]
             assert set(d) == {"roc_auc", "roc_auc_ci95", "balanced_accuracy", "balanced_accuracy_ci95"}
-            assert d["roc_auc"] == pytest.approx(metrics[level]["model"]["roc_auc"] - metrics[level][baseline]["roc_auc"])
+            assert d["roc_auc"] == pytest.approx(
+                metrics[level]["model"]["roc_auc"] - metrics[level][baseline]["roc_auc"]
+            )
     # The thresholds chosen on validation travel with the model, and predict() labels with the line threshold.
     config = json.loads((out / "config.json").read_text())
     assert config["threshold"] == metrics["line"]["model"]["threshold"] == metrics["model"]["threshold"]
     assert config["character_threshold"] == metrics["character"]["model"]["threshold"]
     model = BiLSTMClassifier.from_pretrained(out)
-    lines = ["Darling, the dress is lovely.", "Buddy, get the car.", "What?", "Honey, sweet mother.", "Beer money, boss."]
+    lines = [
+        "Darling, the dress is lovely.",
+        "Buddy, get the car.",
+        "What?",
+        "Honey, sweet mother.",
+        "Beer money, boss.",
+    ]
     proba = model.predict_proba(lines)
     assert [p["label"] == "female" for p in model.predict(lines)] == [bool(p >= config["threshold"]) for p in proba]
 
@@ -147,7 +198,7 @@ def test_card_widget_lines_are_validation_lines_stored_at_training(trained) -> N
     validation = prepare_dataset(corpus)[0]["validation"]  # the same defaults (movie split, seed 42) as the run
     examples = metrics["examples"]
     assert len(examples) == 6 and {e["label"] for e in examples} == {"male", "female"}
-    by_text = dict(zip(validation["text"], validation.features["label"].int2str(validation["label"])))
+    by_text = dict(zip(validation["text"], validation.features["label"].int2str(validation["label"]), strict=False))
     assert all(by_text[e["text"]] == e["label"] for e in examples)
     header = yaml.safe_load((out / "README.md").read_text().split("---")[1])
     assert [w["text"] for w in header["widget"]] == [" ".join(e["text"].split()) for e in examples]
@@ -177,8 +228,22 @@ def test_same_seed_same_metrics(trained, tmp_path: Path) -> None:
 def test_evaluate_script_reports_both_levels(trained, tmp_path: Path) -> None:
     corpus, _, out = trained
     report_file = tmp_path / "report.json"
-    result = run_script("evaluate.py", out, "--corpus", corpus, "--by", "line", "--by", "character", "--min-lines", "3",
-                        "--bootstrap", "50", "--json", report_file)
+    result = run_script(
+        "evaluate.py",
+        out,
+        "--corpus",
+        corpus,
+        "--by",
+        "line",
+        "--by",
+        "character",
+        "--min-lines",
+        "3",
+        "--bootstrap",
+        "50",
+        "--json",
+        report_file,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(report_file.read_text())
     assert report["eval_split"] == "test" and set(report) >= {"line", "character"}
@@ -188,7 +253,9 @@ def test_evaluate_script_reports_both_levels(trained, tmp_path: Path) -> None:
 
 def test_tutorial_split_on_a_small_corpus_stops_clearly(trained, tmp_path: Path) -> None:
     corpus, glove, _ = trained
-    result = run_script("train.py", "--preset", "tutorial", "--corpus", corpus, "--glove", glove, "--output", tmp_path / "t")
+    result = run_script(
+        "train.py", "--preset", "tutorial", "--corpus", corpus, "--glove", glove, "--output", tmp_path / "t"
+    )
     assert result.returncode == 2
     assert "first 10,000 lines of each gender" in result.stderr and "Traceback" not in result.stderr
 
@@ -196,12 +263,36 @@ def test_tutorial_split_on_a_small_corpus_stops_clearly(trained, tmp_path: Path)
 def test_preset_values_are_overridden_by_explicit_options(trained, tmp_path: Path) -> None:
     corpus, glove, _ = trained
     out = tmp_path / "t"
-    result = run_script("train.py", "--preset", "tutorial", "--split", "movie", "--max-steps", "3", "--hidden-size", "8",
-                        "--num-layers", "2", "--corpus", corpus, "--glove", glove, "--output", out, "--bootstrap", "0")
+    result = run_script(
+        "train.py",
+        "--preset",
+        "tutorial",
+        "--split",
+        "movie",
+        "--max-steps",
+        "3",
+        "--hidden-size",
+        "8",
+        "--num-layers",
+        "2",
+        "--corpus",
+        corpus,
+        "--glove",
+        glove,
+        "--output",
+        out,
+        "--bootstrap",
+        "0",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert (config["hidden_size"], config["num_layers"], config["pooling"], config["freeze_embeddings"]) == (8, 2, "last", False)
+    assert (config["hidden_size"], config["num_layers"], config["pooling"], config["freeze_embeddings"]) == (
+        8,
+        2,
+        "last",
+        False,
+    )
     assert metrics["training"]["batch_size"] == 256 and metrics["training"]["steps"] == 3
     assert metrics["dataset"]["split"] == "movie" and metrics["training"]["preset"] == "tutorial"
 
@@ -211,9 +302,16 @@ def _load_script(name: str):
     return importlib.import_module(f"movie_gender.commands.{module}")
 
 
-@pytest.mark.parametrize("bad, message", [(["--epochs", "-1"], "must be at least 1"), (["--batch-size", "0"], "must be at least 1"),
-                                          (["--split", "bogus"], "invalid choice"), (["--dropout", "1.5"], "--dropout: must be in [0, 1)"),
-                                          (["--lr", "0"], "must be greater than 0")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--epochs", "-1"], "must be at least 1"),
+        (["--batch-size", "0"], "must be at least 1"),
+        (["--split", "bogus"], "invalid choice"),
+        (["--dropout", "1.5"], "--dropout: must be in [0, 1)"),
+        (["--lr", "0"], "must be greater than 0"),
+    ],
+)
 def test_impossible_options_are_rejected_by_argument_parsing(bad: list[str], message: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         _load_script("train.py").parse_args(["--output", "x", *bad])
@@ -238,8 +336,10 @@ def test_evaluate_defaults_to_the_training_corpus_and_split(trained, tmp_path: P
     result = run_script("evaluate.py", out, "--by", "line", "--bootstrap", "0", "--json", report_file)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Split protocol as in training" in result.stderr
-    assert json.loads(report_file.read_text())["line"]["model"]["roc_auc"] == \
-        json.loads((out / "metrics.json").read_text())["line"]["model"]["roc_auc"]
+    assert (
+        json.loads(report_file.read_text())["line"]["model"]["roc_auc"]
+        == json.loads((out / "metrics.json").read_text())["line"]["model"]["roc_auc"]
+    )
 
 
 def _model_with_protocol(folder: Path, **dataset) -> Path:
@@ -252,12 +352,27 @@ def test_evaluate_split_options_come_from_training_unless_given(tmp_path: Path, 
     evaluate = _load_script("evaluate.py")
     corpus = tmp_path / "corpus.zip"
     corpus.write_bytes(b"")
-    model = _model_with_protocol(tmp_path / "m", split="random", seed=7, validation_size=0.2, test_size=0.15,
-                                 test_per_class=None, balance="undersample", drop_overlap=True,
-                                 corpus={"source": str(corpus)})
+    model = _model_with_protocol(
+        tmp_path / "m",
+        split="random",
+        seed=7,
+        validation_size=0.2,
+        test_size=0.15,
+        test_per_class=None,
+        balance="undersample",
+        drop_overlap=True,
+        corpus={"source": str(corpus)},
+    )
     data = evaluate.data_options(evaluate.parse_args([str(model)]))
-    assert (data.corpus, data.split, data.seed, data.validation_size, data.test_size, data.balance, data.drop_overlap) == \
-        (str(corpus), "random", 7, 0.2, 0.15, "undersample", True)
+    assert (
+        data.corpus,
+        data.split,
+        data.seed,
+        data.validation_size,
+        data.test_size,
+        data.balance,
+        data.drop_overlap,
+    ) == (str(corpus), "random", 7, 0.2, 0.15, "undersample", True)
     assert data.test_per_class == 10_000  # not recorded (None): the default
     with caplog.at_level("WARNING"):
         data = evaluate.data_options(evaluate.parse_args([str(model), "--split-seed", "8", "--no-drop-overlap"]))

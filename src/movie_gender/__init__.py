@@ -21,15 +21,27 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     # the end-to-end jobs
-    "train_model": "pipeline", "evaluate_model": "pipeline", "TrainOptions": "configuration",
-    "DataOptions": "configuration", "TrainingConfig": "configuration", "TrainResult": "training",
+    "train_model": "pipeline",
+    "evaluate_model": "pipeline",
+    "TrainOptions": "configuration",
+    "DataOptions": "configuration",
+    "TrainingConfig": "configuration",
+    "TrainResult": "training",
     # the steps
-    "load_cornell": "corpus", "build_dataset": "dataset", "save_dataset": "dataset", "train_tokenizer": "tokenizer",
+    "load_cornell": "corpus",
+    "build_dataset": "dataset",
+    "save_dataset": "dataset",
+    "train_tokenizer": "tokenizer",
     "load_glove": "glove",
     # the model
-    "BiLSTMConfig": "configuration", "BiLSTMClassifier": "modeling", "ClassifierOutput": "modeling",
+    "BiLSTMConfig": "configuration",
+    "BiLSTMClassifier": "modeling",
+    "ClassifierOutput": "modeling",
     # the Hub
-    "push_model": "hub", "push_dataset": "hub", "load_hub_dataset": "hub", "write_model_card": "hub",
+    "push_model": "hub",
+    "push_dataset": "hub",
+    "load_hub_dataset": "hub",
+    "write_model_card": "hub",
     "export_onnx": "export",  # ONNX export (the onnx extra)
 }
 

@@ -111,7 +111,7 @@ def _link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> 
 def _remove_stale(target: Path) -> None:
     """Remove temporary siblings of ``target`` left by processes that were killed while writing it."""
     for entry in target.parent.glob(f".{target.name}.*.incomplete"):
-        pid = entry.name[len(target.name) + 2:].split(".")[0]
+        pid = entry.name[len(target.name) + 2 :].split(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 

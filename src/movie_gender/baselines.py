@@ -62,8 +62,14 @@ class BaselineSpec:
 BASELINES: dict[str, BaselineSpec] = {}
 
 
-def register_baseline(name: str, factory: Callable[[BaselineResources], Baseline], *, inputs: tuple[str, ...] = (),
-                      needs: tuple[str, ...] = (), description: str = "") -> BaselineSpec:
+def register_baseline(
+    name: str,
+    factory: Callable[[BaselineResources], Baseline],
+    *,
+    inputs: tuple[str, ...] = (),
+    needs: tuple[str, ...] = (),
+    description: str = "",
+) -> BaselineSpec:
     """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without."""
     spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description)
     BASELINES[name] = spec
@@ -75,9 +81,12 @@ def available_baselines(names: Sequence[str], resources: BaselineResources, colu
     missing = [n for n in names if n not in BASELINES]
     if missing:
         raise ValueError(f"unknown baseline(s) {', '.join(missing)}; known: {', '.join(BASELINES)}")
-    return [n for n in names
-            if all(getattr(resources, r) is not None for r in BASELINES[n].needs)
-            and all(c in columns for c in BASELINES[n].inputs)]
+    return [
+        n
+        for n in names
+        if all(getattr(resources, r) is not None for r in BASELINES[n].needs)
+        and all(c in columns for c in BASELINES[n].inputs)
+    ]
 
 
 def _columns(split: Any, names: Sequence[str]) -> dict[str, list]:
@@ -96,8 +105,9 @@ def score_baseline(name: str, baseline: Baseline, split: Any) -> np.ndarray:
     return np.asarray(baseline.score(list(split["text"]), **_columns(split, BASELINES[name].inputs)), dtype=np.float64)
 
 
-def baseline_scores(names: Sequence[str], train: Any, splits: Mapping[str, Any],
-                    resources: BaselineResources | None = None) -> dict[str, dict[str, np.ndarray]]:
+def baseline_scores(
+    names: Sequence[str], train: Any, splits: Mapping[str, Any], resources: BaselineResources | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """Fit each baseline once on ``train``; ``{split name: {baseline: P(female) per line}}`` for each of ``splits``."""
     out: dict[str, dict[str, np.ndarray]] = {key: {} for key in splits}
     for name in names:
@@ -177,34 +187,60 @@ class TfidfContextLogreg:
         self.context = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
 
-    def features(self, texts: Sequence[str], context: Sequence[Sequence[str]], fit: bool = False):
+    def features(self, texts: Sequence[str], context: Sequence[Sequence[str]], fit: bool = False) -> sparse.csr_matrix:
+        """The line's TF-IDF beside its joined context's (``fit``: learn both vocabularies first)."""
         texts, context = list(texts), list(context)
         if len(context) != len(texts):
-            raise ValueError(f"context must hold one list of strings per line: {len(texts)} lines, "
-                             f"{len(context)} contexts")
+            raise ValueError(
+                f"context must hold one list of strings per line: {len(texts)} lines, {len(context)} contexts"
+            )
         joined = [" ".join(item) for item in context]
         if fit:
             return sparse.hstack([self.line.fit_transform(texts), self.context.fit_transform(joined)]).tocsr()
         return sparse.hstack([self.line.transform(texts), self.context.transform(joined)]).tocsr()
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], *, context: Sequence[Sequence[str]],
-            **inputs: Sequence[Any]) -> TfidfContextLogreg:
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]
+    ) -> TfidfContextLogreg:
+        """Fit both vectorizers and the classifier on the lines and their contexts."""
         self.classifier.fit(self.features(texts, context, fit=True), np.asarray(labels))
         return self
 
     def score(self, texts: Sequence[str], *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]) -> np.ndarray:
+        """P(female) of each line given its context."""
         return self.classifier.predict_proba(self.features(texts, context))[:, 1]
 
 
 register_baseline("always_male", lambda r: AlwaysMale(), description="always male (P(female) = 0)")
-register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed),
-                  description="TF-IDF (1-2 grams) + logistic regression")
-register_baseline("glove_mean_logreg", lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
-                  needs=("tokenizer", "embeddings"), description="mean GloVe vector + logistic regression")
+register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed), description="TF-IDF (1-2 grams) + logistic regression")
+register_baseline(
+    "glove_mean_logreg",
+    lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
+    needs=("tokenizer", "embeddings"),
+    description="mean GloVe vector + logistic regression",
+)
 # Not a default: evaluate() adds it for context models (the lines of other speakers are not the line's own).
-register_baseline("tfidf_context_logreg", lambda r: TfidfContextLogreg(r.seed), inputs=("context",),
-                  description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression")
+register_baseline(
+    "tfidf_context_logreg",
+    lambda r: TfidfContextLogreg(r.seed),
+    inputs=("context",),
+    description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression",
+)
 
-__all__ = ["Baseline", "BaselineResources", "BaselineSpec", "BASELINES", "DEFAULT_BASELINES", "register_baseline",
-           "available_baselines", "fit_baseline", "score_baseline", "baseline_scores", "mean_vectors", "AlwaysMale",
-           "TfidfLogreg", "GloveMeanLogreg", "TfidfContextLogreg"]
+__all__ = [
+    "Baseline",
+    "BaselineResources",
+    "BaselineSpec",
+    "BASELINES",
+    "DEFAULT_BASELINES",
+    "register_baseline",
+    "available_baselines",
+    "fit_baseline",
+    "score_baseline",
+    "baseline_scores",
+    "mean_vectors",
+    "AlwaysMale",
+    "TfidfLogreg",
+    "GloveMeanLogreg",
+    "TfidfContextLogreg",
+]

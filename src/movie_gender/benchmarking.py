@@ -52,12 +52,21 @@ def machine_info(device: torch.device | None = None) -> dict:
     device = device or resolve_device()
     info = cpu_info()
     flags = info["flags"]
-    return {"platform": platform.platform(), "cpu_model": info["model"] or platform.processor() or platform.machine(),
-            "cpu_flags": {flag: flag in flags for flag in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
-                                                           "amx_bf16")},
-            "bf16_native": native_bf16_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "device": str(device), "bf16_supported": bf16_supported(device), "precision_env": precision_override()}
+    return {
+        "platform": platform.platform(),
+        "cpu_model": info["model"] or platform.processor() or platform.machine(),
+        "cpu_flags": {
+            flag: flag in flags for flag in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+        },
+        "bf16_native": native_bf16_cpu(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": str(device),
+        "bf16_supported": bf16_supported(device),
+        "precision_env": precision_override(),
+    }
 
 
 def lstm_flops_per_token(config: BiLSTMConfig, training: bool = False) -> float:
@@ -75,8 +84,10 @@ def gemm_shapes(config: BiLSTMConfig, batch_size: int = 256, width: int = 16) ->
     """(rows, inner, outputs) of the LSTM's matrix products for a batch: input projections and the recurrent step."""
     directions = 2 if config.bidirectional else 1
     gates = 4 * config.hidden_size
-    shapes = {"input projection, first layer": (batch_size * width, config.embedding_dim, gates),
-              "recurrent step": (batch_size, config.hidden_size, gates)}
+    shapes = {
+        "input projection, first layer": (batch_size * width, config.embedding_dim, gates),
+        "recurrent step": (batch_size, config.hidden_size, gates),
+    }
     if config.num_layers > 1:
         shapes["input projection, upper layers"] = (batch_size * width, directions * config.hidden_size, gates)
     return shapes
@@ -142,8 +153,9 @@ def default_config(vocab_size: int, embedding_dim: int = 50) -> BiLSTMConfig:
 
 
 # ----------------------------------------------------------------------------------------------- references
-def reference_train_steps(model: BiLSTMClassifier, texts: list[str], labels: np.ndarray, subset: np.ndarray,
-                          batch_size: int, seed: int) -> tuple[int, int]:
+def reference_train_steps(
+    model: BiLSTMClassifier, texts: list[str], labels: np.ndarray, subset: np.ndarray, batch_size: int, seed: int
+) -> tuple[int, int]:
     """The obvious training loop over ``subset``: random batches, tokenize each batch in Python, pad, pack, fp32.
 
     Returns (lines, tokens) seen."""
@@ -153,7 +165,7 @@ def reference_train_steps(model: BiLSTMClassifier, texts: list[str], labels: np.
     model.train()
     lines = tokens = 0
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         loss, n_tokens = _reference_loss(model, [texts[i] for i in index], torch.as_tensor(labels[index]))
         optimizer.zero_grad()
         loss.backward()
@@ -192,29 +204,103 @@ def reference_predict(model: BiLSTMClassifier, texts: list[str], batch_size: int
     model.eval()
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
-            logits, _ = _reference_logits(model, texts[start:start + batch_size])
+            logits, _ = _reference_logits(model, texts[start : start + batch_size])
             out.append(torch.sigmoid(logits).numpy())
     return np.concatenate(out)
 
 
-def write_full_size_corpus(folder: Path, n_lines: int = FULL_SIZE["n_lines"],
-                           n_characters: int = FULL_SIZE["n_characters"], n_movies: int = FULL_SIZE["n_movies"],
-                           seed: int = 0) -> Path:
+def write_full_size_corpus(
+    folder: Path,
+    n_lines: int = FULL_SIZE["n_lines"],
+    n_characters: int = FULL_SIZE["n_characters"],
+    n_movies: int = FULL_SIZE["n_movies"],
+    seed: int = 0,
+) -> Path:
     """A synthetic corpus in the upstream format (ISO-8859-1, +++$+++ fields), by default of the real corpus' size."""
     rng = np.random.default_rng(seed)
-    words = np.array(("the you i to a it and that what is of me in this do n't know we your have be my no not just for he "
-                      "on was with are all get there so can here like right go up now about out want one come darling "
-                      "honey sir gun money car love baby dress kill").split())
+    words = np.array(
+        [
+            "the",
+            "you",
+            "i",
+            "to",
+            "a",
+            "it",
+            "and",
+            "that",
+            "what",
+            "is",
+            "of",
+            "me",
+            "in",
+            "this",
+            "do",
+            "n't",
+            "know",
+            "we",
+            "your",
+            "have",
+            "be",
+            "my",
+            "no",
+            "not",
+            "just",
+            "for",
+            "he",
+            "on",
+            "was",
+            "with",
+            "are",
+            "all",
+            "get",
+            "there",
+            "so",
+            "can",
+            "here",
+            "like",
+            "right",
+            "go",
+            "up",
+            "now",
+            "about",
+            "out",
+            "want",
+            "one",
+            "come",
+            "darling",
+            "honey",
+            "sir",
+            "gun",
+            "money",
+            "car",
+            "love",
+            "baby",
+            "dress",
+            "kill",
+        ]
+    )
     genders = rng.choice(["m", "M", "f", "F", "?"], size=n_characters, p=[0.5, 0.05, 0.22, 0.02, 0.21])
     movie_of = np.sort(rng.integers(0, n_movies, n_characters))
-    rows = [SEP.join([f"u{c}", f"NAME{c}", f"m{movie_of[c]}", f"movie {movie_of[c]}", genders[c], "?"])
-            for c in range(n_characters)]
+    rows = [
+        SEP.join([f"u{c}", f"NAME{c}", f"m{movie_of[c]}", f"movie {movie_of[c]}", genders[c], "?"])
+        for c in range(n_characters)
+    ]
     speaker = np.sort(rng.integers(0, n_characters, n_lines))
     sizes = rng.integers(1, 20, n_lines)
     flat = rng.choice(words, size=int(sizes.sum()))
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    lines = [SEP.join([f"L{i}", f"u{speaker[i]}", f"m{movie_of[speaker[i]]}", f"NAME{speaker[i]}",
-                       " ".join(flat[offsets[i]:offsets[i + 1]]).capitalize() + "."]) for i in range(n_lines)]
+    lines = [
+        SEP.join(
+            [
+                f"L{i}",
+                f"u{speaker[i]}",
+                f"m{movie_of[speaker[i]]}",
+                f"NAME{speaker[i]}",
+                " ".join(flat[offsets[i] : offsets[i + 1]]).capitalize() + ".",
+            ]
+        )
+        for i in range(n_lines)
+    ]
     target = folder / "cornell movie-dialogs corpus"
     target.mkdir(parents=True, exist_ok=True)
     (target / "movie_lines.txt").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
@@ -231,11 +317,21 @@ def pandas_reference(folder: Path, seed: int = 42, test_per_class: int = 10_000)
     from sklearn.model_selection import train_test_split
 
     base = folder / "cornell movie-dialogs corpus"
-    read = {"sep": r" \+\+\+\$\+\+\+ ", "engine": "python", "header": None, "encoding": "latin-1", "quoting": 3,
-            "dtype": str, "keep_default_na": False}
+    read = {
+        "sep": r" \+\+\+\$\+\+\+ ",
+        "engine": "python",
+        "header": None,
+        "encoding": "latin-1",
+        "quoting": 3,
+        "dtype": str,
+        "keep_default_na": False,
+    }
     lines = pd.read_csv(base / "movie_lines.txt", names=["line_id", "character_id", "movie_id", "name", "text"], **read)
-    characters = pd.read_csv(base / "movie_characters_metadata.txt",
-                             names=["character_id", "cname", "movie_id", "title", "gender", "position"], **read)
+    characters = pd.read_csv(
+        base / "movie_characters_metadata.txt",
+        names=["character_id", "cname", "movie_id", "title", "gender", "position"],
+        **read,
+    )
     df = lines.merge(characters[["character_id", "gender"]], on="character_id")
     df["gender"] = df["gender"].apply(lambda g: g.lower())
     df = df[df["gender"].isin(["m", "f"])].copy()
@@ -244,8 +340,9 @@ def pandas_reference(folder: Path, seed: int = 42, test_per_class: int = 10_000)
     test = pd.concat([df[df.label == 0].head(test_per_class), df[df.label == 1].head(test_per_class)])
     rest = df.drop(test.index)
     train_frame, valid = train_test_split(rest, test_size=0.1, stratify=rest["label"], random_state=seed)
-    x, y = RandomOverSampler(random_state=seed).fit_resample(train_frame[["line_id", "movie_id", "text"]],
-                                                             train_frame["label"])
+    x, y = RandomOverSampler(random_state=seed).fit_resample(
+        train_frame[["line_id", "movie_id", "text"]], train_frame["label"]
+    )
     return x, y, valid, test
 
 
@@ -271,9 +368,15 @@ class BenchData:
         tokenizer = train_tokenizer(texts)
         tiny = dataset["validation"].shuffle(seed=0).select(range(min(256, len(dataset["validation"]))))
         predict_texts = list(dict.fromkeys(list(dataset["validation"]["text"]) + list(dataset["test"]["text"]) + texts))
-        return cls(tokenizer, texts, labels, EncodedSplit.from_texts(tokenizer, texts, labels),
-                   EncodedSplit.from_texts(tokenizer, list(tiny["text"]), list(tiny["label"])),
-                   predict_texts[:predict_lines], dataset)
+        return cls(
+            tokenizer,
+            texts,
+            labels,
+            EncodedSplit.from_texts(tokenizer, texts, labels),
+            EncodedSplit.from_texts(tokenizer, list(tiny["text"]), list(tiny["label"])),
+            predict_texts[:predict_lines],
+            dataset,
+        )
 
 
 def _fresh_model(make_config: Callable[[int], BiLSTMConfig], tokenizer) -> BiLSTMClassifier:
@@ -283,8 +386,9 @@ def _fresh_model(make_config: Callable[[int], BiLSTMConfig], tokenizer) -> BiLST
     return model
 
 
-def bench_training(name: str, make_config: Callable[[int], BiLSTMConfig], data: BenchData, steps: int, repeats: int,
-                   batch_size: int) -> dict:
+def bench_training(
+    name: str, make_config: Callable[[int], BiLSTMConfig], data: BenchData, steps: int, repeats: int, batch_size: int
+) -> dict:
     """Lines/s and tokens/s of :func:`movie_gender.training.train` vs :func:`reference_train_steps`, same model,
     same train split, same number of optimizer steps (each loop draws its batches its own way), both warmed up."""
     reference, ours, precision = [], [], None
@@ -293,7 +397,7 @@ def bench_training(name: str, make_config: Callable[[int], BiLSTMConfig], data: 
         model = _fresh_model(make_config, data.tokenizer)
         reference_train_steps(model, data.texts, data.labels, subset[: 2 * batch_size], batch_size, r)  # warm-up
         start = time.perf_counter()
-        lines, tokens = reference_train_steps(model, data.texts, data.labels, subset[2 * batch_size:], batch_size, r)
+        lines, tokens = reference_train_steps(model, data.texts, data.labels, subset[2 * batch_size :], batch_size, r)
         seconds = time.perf_counter() - start
         reference.append((lines / seconds, tokens / seconds))
         model = _fresh_model(make_config, data.tokenizer)
@@ -305,12 +409,25 @@ def bench_training(name: str, make_config: Callable[[int], BiLSTMConfig], data: 
         ours.append((row["lines_per_s"], row["tokens_per_s"]))
         precision = "bf16" if result.bf16 else "fp32"
     ref_lines, our_lines = statistics.median(x[0] for x in reference), statistics.median(x[0] for x in ours)
-    result = {"reference_lines_per_s": ref_lines, "reference_tokens_per_s": statistics.median(x[1] for x in reference),
-              "ours_lines_per_s": our_lines, "ours_tokens_per_s": statistics.median(x[1] for x in ours),
-              "speedup": our_lines / ref_lines, "steps": steps, "batch_size": batch_size, "precision": precision,
-              "reference_precision": "fp32"}
-    logger.info("training, %s: reference %.0f lines/s, ours %.0f lines/s (%s): %.2fx", name, ref_lines, our_lines,
-                precision, result["speedup"])
+    result = {
+        "reference_lines_per_s": ref_lines,
+        "reference_tokens_per_s": statistics.median(x[1] for x in reference),
+        "ours_lines_per_s": our_lines,
+        "ours_tokens_per_s": statistics.median(x[1] for x in ours),
+        "speedup": our_lines / ref_lines,
+        "steps": steps,
+        "batch_size": batch_size,
+        "precision": precision,
+        "reference_precision": "fp32",
+    }
+    logger.info(
+        "training, %s: reference %.0f lines/s, ours %.0f lines/s (%s): %.2fx",
+        name,
+        ref_lines,
+        our_lines,
+        precision,
+        result["speedup"],
+    )
     return result
 
 
@@ -324,12 +441,25 @@ def bench_inference(name: str, make_config: Callable[[int], BiLSTMConfig], data:
     bf16 = model.precision_for(training=False)
     tokens = int(np.maximum(encode(data.tokenizer, texts)[1], 1).sum())
     agree = np.abs(reference_predict(model, texts[:500]) - model.predict_proba(texts[:500])).max()
-    result = {"reference_lines_per_s": len(texts) / ref, "ours_lines_per_s": len(texts) / ours,
-              "ours_tokens_per_s": tokens / ours, "reference_tokens_per_s": tokens / ref, "speedup": ref / ours,
-              "lines": len(texts), "precision": "bf16" if bf16 else "fp32", "reference_precision": "fp32",
-              "max_abs_probability_difference": float(agree)}
-    logger.info("inference, %s: reference %.0f lines/s, ours %.0f lines/s (%s): %.2fx", name,
-                result["reference_lines_per_s"], result["ours_lines_per_s"], result["precision"], result["speedup"])
+    result = {
+        "reference_lines_per_s": len(texts) / ref,
+        "ours_lines_per_s": len(texts) / ours,
+        "ours_tokens_per_s": tokens / ours,
+        "reference_tokens_per_s": tokens / ref,
+        "speedup": ref / ours,
+        "lines": len(texts),
+        "precision": "bf16" if bf16 else "fp32",
+        "reference_precision": "fp32",
+        "max_abs_probability_difference": float(agree),
+    }
+    logger.info(
+        "inference, %s: reference %.0f lines/s, ours %.0f lines/s (%s): %.2fx",
+        name,
+        result["reference_lines_per_s"],
+        result["ours_lines_per_s"],
+        result["precision"],
+        result["speedup"],
+    )
     return result
 
 
@@ -341,8 +471,9 @@ def bench_dataset(repeats: int) -> dict:
         ours = median_time(lambda: build_dataset(folder, split="tutorial"), 3 * repeats, warmup=1)
         reference = median_time(lambda: pandas_reference(folder), repeats, warmup=1)
     result = {"reference_s": reference, "ours_s": ours, "speedup": reference / ours, "lines": FULL_SIZE["n_lines"]}
-    logger.info("DatasetDict, full size (tutorial split): pandas %.2fs, ours %.2fs: %.1fx", reference, ours,
-                result["speedup"])
+    logger.info(
+        "DatasetDict, full size (tutorial split): pandas %.2fs, ours %.2fs: %.1fx", reference, ours, result["speedup"]
+    )
     return result
 
 
@@ -369,9 +500,15 @@ def _memory_child(corpus: str, glove: str, steps: int, queue) -> None:
     from .pipeline import train_model
 
     with tempfile.TemporaryDirectory() as out:
-        train_model(TrainOptions(output=out + "/m", data=DataOptions(corpus=corpus), glove=glove,
-                                 training=replace(PRESETS["default"].training, epochs=1, max_steps=steps),
-                                 bootstrap=0))
+        train_model(
+            TrainOptions(
+                output=out + "/m",
+                data=DataOptions(corpus=corpus),
+                glove=glove,
+                training=replace(PRESETS["default"].training, epochs=1, max_steps=steps),
+                bootstrap=0,
+            )
+        )
     with open("/proc/self/status", encoding="utf-8") as status:
         queue.put(next(int(line.split()[1]) for line in status if line.startswith("VmHWM")))
 
@@ -399,23 +536,36 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
     val = EncodedSplit.from_texts(data.tokenizer, dataset["validation"]["text"], dataset["validation"]["label"])
     preset = PRESETS["default"].training
     results = {}
-    runs = (("auto precision + length buckets", {}), ("fp32 + buckets", {"bf16": False}),
-            ("bf16 + buckets", {"bf16": True}), ("auto precision, no buckets", {"bucket_batches": 1}))
+    runs = (
+        ("auto precision + length buckets", {}),
+        ("fp32 + buckets", {"bf16": False}),
+        ("bf16 + buckets", {"bf16": True}),
+        ("auto precision, no buckets", {"bucket_batches": 1}),
+    )
     for name, overrides in runs:
         torch.manual_seed(0)
         model = BiLSTMClassifier(default_config(data.tokenizer.get_vocab_size(), matrix.shape[1]))
         model.load_embeddings(matrix)
         config = replace(preset, checkpoint_every=0, **overrides)
         r = train(model, data.encoded, val, config, progress=False)
-        results[name] = {"best_val_auc": r.best_validation_auc, "best_epoch": r.best_epoch, "seconds": r.seconds,
-                         "precision": "bf16" if r.bf16 else "fp32"}
-        logger.info("accuracy, default preset, %s: best validation ROC-AUC %.4f (epoch %d) in %.0fs", name,
-                    r.best_validation_auc, r.best_epoch, r.seconds)
+        results[name] = {
+            "best_val_auc": r.best_validation_auc,
+            "best_epoch": r.best_epoch,
+            "seconds": r.seconds,
+            "precision": "bf16" if r.bf16 else "fp32",
+        }
+        logger.info(
+            "accuracy, default preset, %s: best validation ROC-AUC %.4f (epoch %d) in %.0fs",
+            name,
+            r.best_validation_auc,
+            r.best_epoch,
+            r.seconds,
+        )
     return results
 
 
 def bench_onnx(data: BenchData, repeats: int) -> dict | None:
-    """onnxruntime vs PyTorch prediction (:func:`movie_gender.export.benchmark_onnx`) for both architectures; None
+    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.export.benchmark_onnx`) for both architectures; None
     without the onnx extra."""
     try:
         import onnxruntime  # noqa: F401
@@ -430,9 +580,15 @@ def bench_onnx(data: BenchData, repeats: int) -> dict | None:
         model = BiLSTMClassifier(make_config(data.tokenizer.get_vocab_size())).eval()
         model.tokenizer = data.tokenizer
         out[name] = benchmark_onnx(model, data.predict_texts, repeats=repeats)
-        logger.info("onnx, %s: PyTorch %.0f lines/s (fp32 %.0f), onnxruntime %.0f lines/s: %.2fx (%.2fx)", name,
-                    out[name]["torch_lines_per_s"], out[name]["torch_fp32_lines_per_s"], out[name]["onnx_lines_per_s"],
-                    out[name]["ratio"], out[name]["ratio_fp32"])
+        logger.info(
+            "onnx, %s: PyTorch %.0f lines/s (fp32 %.0f), onnxruntime %.0f lines/s: %.2fx (%.2fx)",
+            name,
+            out[name]["torch_lines_per_s"],
+            out[name]["torch_fp32_lines_per_s"],
+            out[name]["onnx_lines_per_s"],
+            out[name]["ratio"],
+            out[name]["ratio_fp32"],
+        )
     return out
 
 
@@ -464,8 +620,12 @@ def run_benchmark(options: BenchOptions) -> dict:
     device = resolve_device()
     machine = machine_info(device)
     logger.info("machine: %s", machine)
-    results: dict = {"machine": machine, "quick": options.quick, "repeats": repeats,
-                     "bf16_native": machine["bf16_native"]}
+    results: dict = {
+        "machine": machine,
+        "quick": options.quick,
+        "repeats": repeats,
+        "bf16_native": machine["bf16_native"],
+    }
     # First, in a process as fresh as a user's build_dataset run (both sides alike), not after minutes of training.
     results["dataset"] = bench_dataset(1 if options.quick else repeats)
     # The same lines in both modes (enough per length for full batches), so --quick and the full run agree.
@@ -477,8 +637,9 @@ def run_benchmark(options: BenchOptions) -> dict:
     results["gemm_peak"] = peak
     tutorial_steps = max(4, steps // 2)
     results["train_tutorial"] = bench_training("tutorial 4x256", tutorial, data, tutorial_steps, repeats, 256)
-    results["train_default"] = bench_training("default preset", default, data, steps, repeats,
-                                              PRESETS["default"].training.batch_size)
+    results["train_default"] = bench_training(
+        "default preset", default, data, steps, repeats, PRESETS["default"].training.batch_size
+    )
     results["predict_tutorial"] = bench_inference("tutorial 4x256", tutorial, data, repeats)
     results["predict_default"] = bench_inference("default preset", default, data, repeats)
     results["glove"] = glove
@@ -492,28 +653,33 @@ def run_benchmark(options: BenchOptions) -> dict:
         row["peak_gflops"] = peak[row["precision"]]["peak_gflops"] if row["precision"] in peak else None
         row["gflops"] = lstm_flops_per_token(tutorial_model, training) * row["ours_tokens_per_s"] / 1e9
         row["fraction_of_peak"] = row["gflops"] / row["peak_gflops"] if row["peak_gflops"] else None
-    results.update({
-        "train_speedup": results["train_tutorial"]["speedup"],
-        "train_speedup_default_preset": results["train_default"]["speedup"],
-        "predict_speedup": results["predict_tutorial"]["speedup"],
-        "predict_speedup_default_preset": results["predict_default"]["speedup"],
-        "dataset_speedup": results["dataset"]["speedup"],
-        "dataset_build_s": results["dataset"]["ours_s"],
-        "glove_cold_parse_s": results["glove"]["cold_s"],
-        "glove_cached_load_s": results["glove"]["cached_s"],
-        "peak_rss_mb": results["memory"]["peak_rss_mb"] if results["memory"] else None,
-        "gemm_peak_gflops": {name: value["peak_gflops"] for name, value in peak.items()},
-        "train_fraction_of_peak": results["train_tutorial"]["fraction_of_peak"],
-        "predict_fraction_of_peak": results["predict_tutorial"]["fraction_of_peak"],
-        "flops_per_token_tutorial": {"predict": lstm_flops_per_token(tutorial_model),
-                                     "train": lstm_flops_per_token(tutorial_model, training=True)},
-        "total_s": time.perf_counter() - started,
-    })
+    results.update(
+        {
+            "train_speedup": results["train_tutorial"]["speedup"],
+            "train_speedup_default_preset": results["train_default"]["speedup"],
+            "predict_speedup": results["predict_tutorial"]["speedup"],
+            "predict_speedup_default_preset": results["predict_default"]["speedup"],
+            "dataset_speedup": results["dataset"]["speedup"],
+            "dataset_build_s": results["dataset"]["ours_s"],
+            "glove_cold_parse_s": results["glove"]["cold_s"],
+            "glove_cached_load_s": results["glove"]["cached_s"],
+            "peak_rss_mb": results["memory"]["peak_rss_mb"] if results["memory"] else None,
+            "gemm_peak_gflops": {name: value["peak_gflops"] for name, value in peak.items()},
+            "train_fraction_of_peak": results["train_tutorial"]["fraction_of_peak"],
+            "predict_fraction_of_peak": results["predict_tutorial"]["fraction_of_peak"],
+            "flops_per_token_tutorial": {
+                "predict": lstm_flops_per_token(tutorial_model),
+                "train": lstm_flops_per_token(tutorial_model, training=True),
+            },
+            "total_s": time.perf_counter() - started,
+        }
+    )
     return results
 
 
 def format_table(r: dict) -> str:
     """The results as a plain-text table, with the machine it ran on."""
+
     def row(label: str, key: str, ratio: str) -> tuple:
         x = r[key]
         return (label, f"{x['reference_lines_per_s']:.0f}", f"{x['ours_lines_per_s']:.0f}", ratio, x["precision"])
@@ -524,39 +690,71 @@ def format_table(r: dict) -> str:
         row("train, default preset (lines/s)", "train_default", f"{r['train_speedup_default_preset']:.2f}x"),
         row("predict, tutorial 4x256 (lines/s)", "predict_tutorial", f"{r['predict_speedup']:.2f}x"),
         row("predict, default preset (lines/s)", "predict_default", f"{r['predict_speedup_default_preset']:.2f}x"),
-        ("DatasetDict, 304,713 lines (s)", f"{r['dataset']['reference_s']:.2f}", f"{r['dataset']['ours_s']:.2f}",
-         f"{r['dataset_speedup']:.1f}x", ""),
-        (f"GloVe {r['glove']['dim']}d: cold parse / cached load (s)", f"{r['glove_cold_parse_s']:.2f}",
-         f"{r['glove_cached_load_s']:.3f}", "", ""),
+        (
+            "DatasetDict, 304,713 lines (s)",
+            f"{r['dataset']['reference_s']:.2f}",
+            f"{r['dataset']['ours_s']:.2f}",
+            f"{r['dataset_speedup']:.1f}x",
+            "",
+        ),
+        (
+            f"GloVe {r['glove']['dim']}d: cold parse / cached load (s)",
+            f"{r['glove_cold_parse_s']:.2f}",
+            f"{r['glove_cached_load_s']:.3f}",
+            "",
+            "",
+        ),
     ]
     if r.get("peak_rss_mb"):
         rows.append(("peak RSS, training run (MB)", "", f"{r['peak_rss_mb']:.0f}", "", ""))
     for name, x in (r.get("onnx") or {}).items():  # ratio: onnxruntime's lines/s over PyTorch's
         precision = "bf16" if x["torch_bf16"] else "fp32"
-        rows.append((f"predict, {name}: PyTorch vs onnxruntime (lines/s)", f"{x['torch_lines_per_s']:.0f}",
-                     f"{x['onnx_lines_per_s']:.0f}", f"{x['ratio']:.2f}x", f"{precision} vs onnx fp32"))
+        rows.append(
+            (
+                f"predict, {name}: PyTorch vs onnxruntime (lines/s)",
+                f"{x['torch_lines_per_s']:.0f}",
+                f"{x['onnx_lines_per_s']:.0f}",
+                f"{x['ratio']:.2f}x",
+                f"{precision} vs onnx fp32",
+            )
+        )
         if x["torch_bf16"]:
-            rows.append((f"predict, {name}: PyTorch fp32 vs onnxruntime (lines/s)", f"{x['torch_fp32_lines_per_s']:.0f}",
-                         f"{x['onnx_lines_per_s']:.0f}", f"{x['ratio_fp32']:.2f}x", "fp32 vs onnx fp32"))
+            rows.append(
+                (
+                    f"predict, {name}: PyTorch fp32 vs onnxruntime (lines/s)",
+                    f"{x['torch_fp32_lines_per_s']:.0f}",
+                    f"{x['onnx_lines_per_s']:.0f}",
+                    f"{x['ratio_fp32']:.2f}x",
+                    "fp32 vs onnx fp32",
+                )
+            )
     for name, acc in (r.get("accuracy") or {}).items():
         rows.append((f"val ROC-AUC, default preset, {name}", "", f"{acc['best_val_auc']:.4f}", "", acc["precision"]))
     widths = [max(len(str(x[i])) for x in rows) for i in range(5)]
-    lines = ["  ".join(str(cell).ljust(widths[i]) if i in (0, 4) else str(cell).rjust(widths[i])
-                       for i, cell in enumerate(x)).rstrip() for x in rows]
+    lines = [
+        "  ".join(
+            str(cell).ljust(widths[i]) if i in (0, 4) else str(cell).rjust(widths[i]) for i, cell in enumerate(x)
+        ).rstrip()
+        for x in rows
+    ]
     lines.insert(1, "-" * max(len(line) for line in lines))
     peaks = ", ".join(f"{name} {value:.0f}" for name, value in r["gemm_peak_gflops"].items())
     flops = r["flops_per_token_tutorial"]
     for key, what in (("train_tutorial", "train"), ("predict_tutorial", "predict")):
         x = r[key]
-        lines.append(f"{what}, tutorial 4x256: {x['ours_tokens_per_s']:,.0f} tokens/s x "
-                     f"{flops[what] / 1e6:.1f} MFLOP/token = {x['gflops']:.0f} GFLOP/s = "
-                     f"{100 * (x['fraction_of_peak'] or float('nan')):.0f}% of the {x['precision']} GEMM peak")
+        lines.append(
+            f"{what}, tutorial 4x256: {x['ours_tokens_per_s']:,.0f} tokens/s x "
+            f"{flops[what] / 1e6:.1f} MFLOP/token = {x['gflops']:.0f} GFLOP/s = "
+            f"{100 * (x['fraction_of_peak'] or float('nan')):.0f}% of the {x['precision']} GEMM peak"
+        )
     m = r["machine"]
     flags = " ".join(flag for flag, present in m["cpu_flags"].items() if present) or "unknown"
     lines.append(f"GEMM peak on the LSTM's shapes (GFLOP/s): {peaks}")
-    lines.append(f"({m['cpu_model']}; flags: {flags}; bf16_native {m['bf16_native']}; "
-                 f"{_override_note(m)}{m['threads']} threads, torch {m['torch']}, device {m['device']}; "
-                 f"{'--quick, ' if r['quick'] else ''}medians of {r['repeats']} runs; total {r['total_s']:.0f}s)")
+    lines.append(
+        f"({m['cpu_model']}; flags: {flags}; bf16_native {m['bf16_native']}; "
+        f"{_override_note(m)}{m['threads']} threads, torch {m['torch']}, device {m['device']}; "
+        f"{'--quick, ' if r['quick'] else ''}medians of {r['repeats']} runs; total {r['total_s']:.0f}s)"
+    )
     return "\n".join(lines)
 
 

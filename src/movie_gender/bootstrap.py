@@ -71,8 +71,14 @@ def resample_weights(n_items: int, clusters: np.ndarray | None, n: int, rng: np.
     return drawn[:, inverse.ravel()]
 
 
-def bootstrap_samples(labels: Sequence[int], scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
-                      clusters: Sequence | None, n: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+def bootstrap_samples(
+    labels: Sequence[int],
+    scores: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float],
+    clusters: Sequence | None,
+    n: int,
+    seed: int,
+) -> dict[str, dict[str, np.ndarray]]:
     """``{scorer: {metric: [n] values}}`` over the same ``n`` resamples for every scorer (NaN: one class only)."""
     labels = np.asarray(labels)
     clusters = None if clusters is None else np.asarray(clusters)
@@ -103,8 +109,12 @@ def intervals(samples: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
     return {metric: percentile_interval(values) for metric, values in samples.items()}
 
 
-def paired_differences(point: Mapping[str, Mapping[str, float]], samples: Mapping[str, Mapping[str, np.ndarray]] | None,
-                       reference: str = "model", metrics: Sequence[str] = DIFFERENCE_METRICS) -> dict[str, dict]:
+def paired_differences(
+    point: Mapping[str, Mapping[str, float]],
+    samples: Mapping[str, Mapping[str, np.ndarray]] | None,
+    reference: str = "model",
+    metrics: Sequence[str] = DIFFERENCE_METRICS,
+) -> dict[str, dict]:
     """For each scorer other than ``reference``: the difference reference - scorer of each metric, and (with
     ``samples`` from :func:`bootstrap_samples`) its 95% interval over the same resamples (``METRIC_ci95``)."""
     out = {}
@@ -120,5 +130,14 @@ def paired_differences(point: Mapping[str, Mapping[str, float]], samples: Mappin
     return out
 
 
-__all__ = ["METRICS", "DIFFERENCE_METRICS", "UNITS", "weighted_metrics", "resample_weights", "bootstrap_samples",
-           "percentile_interval", "intervals", "paired_differences"]
+__all__ = [
+    "METRICS",
+    "DIFFERENCE_METRICS",
+    "UNITS",
+    "weighted_metrics",
+    "resample_weights",
+    "bootstrap_samples",
+    "percentile_interval",
+    "intervals",
+    "paired_differences",
+]

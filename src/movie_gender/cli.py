@@ -12,7 +12,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build-dataset": ("build_dataset", "build the DatasetDict (parquet shards + dataset card) from the corpus"),
     "train": ("train", "train a model and write a model folder (weights, tokenizer, card, metrics, plots)"),
     "evaluate": ("evaluate", "score a model folder or Hub repo beside the baselines, with intervals"),
-    "predict": ("predict", "score lines, a file, a dataset split, or every character of a corpus (JSON lines or a table)"),
+    "predict": (
+        "predict",
+        "score lines, a file, a dataset split, or every character of a corpus (JSON lines or a table)",
+    ),
     "push": ("push", "publish a model folder (and a dataset folder) to the Hugging Face Hub"),
     "benchmark": ("benchmark", "measure the speed-ups side by side, as ratios"),
     "export": ("export", "export a model to ONNX (runs with onnxruntime, tokenizers and numpy only)"),
@@ -25,9 +28,11 @@ def usage() -> str:
 
     width = max(map(len, SUBCOMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items())
-    return (f"usage: movie-gender SUBCOMMAND [options]   (movie-gender {__version__})\n\n"
-            f"Predict the gender of a movie character from its dialogue, the Hugging Face way.\n\n"
-            f"subcommands:\n{rows}\n\n'movie-gender SUBCOMMAND --help' explains every option of a subcommand.")
+    return (
+        f"usage: movie-gender SUBCOMMAND [options]   (movie-gender {__version__})\n\n"
+        f"Predict the gender of a movie character from its dialogue, the Hugging Face way.\n\n"
+        f"subcommands:\n{rows}\n\n'movie-gender SUBCOMMAND --help' explains every option of a subcommand."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

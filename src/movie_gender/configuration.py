@@ -55,28 +55,46 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, *
 class DataOptions:
     """Where the data comes from and how it is split and balanced (see :func:`movie_gender.build_dataset`)."""
 
-    corpus: str = setting(DEFAULT_URL, "the corpus: the official zip URL, an http(s)/file:// URL, a local .zip, an "
-                          "extracted folder, or the tutorial's collated 7-field file")
+    corpus: str = setting(
+        DEFAULT_URL,
+        "the corpus: the official zip URL, an http(s)/file:// URL, a local .zip, an "
+        "extracted folder, or the tutorial's collated 7-field file",
+    )
     dataset: str | None = setting(None, "a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
     sha256: str | None = setting(None, "expected sha256 of the corpus zip/file; the build stops if it differs")
-    split: str = setting("movie", "movie: whole movies in one split only (no movie leaks into test); random: "
-                         "stratified by line; tutorial: the first --test-per-class lines of each gender are test",
-                         choices=SPLIT_MODES)
-    balance: str = setting("oversample", "how to balance the train split, only train and after splitting (validation "
-                           "and test keep the corpus's imbalance)", choices=BALANCE_MODES)
+    split: str = setting(
+        "movie",
+        "movie: whole movies in one split only (no movie leaks into test); random: "
+        "stratified by line; tutorial: the first --test-per-class lines of each gender are test",
+        choices=SPLIT_MODES,
+    )
+    balance: str = setting(
+        "oversample",
+        "how to balance the train split, only train and after splitting (validation "
+        "and test keep the corpus's imbalance)",
+        choices=BALANCE_MODES,
+    )
     seed: int = setting(42, "seed for the split and the resampling (movie-gender train: --split-seed)")
     validation_size: float = setting(0.1, "fraction of lines for validation", check="fraction")
     test_size: float = setting(0.1, "fraction of lines for test; not used by --split tutorial", check="fraction")
-    test_per_class: int = setting(10_000, "--split tutorial: lines of each gender held out as test, as in the tutorial",
-                                  check="positive")
-    drop_overlap: bool = setting(False, "drop lines whose normalised text also occurs in a higher-priority split "
-                                 "(test > validation > train)")
-    skip_bad_lines: bool = setting(False, "count and skip malformed corpus lines (reported in the log and the card) "
-                                   "instead of stopping at the first")
+    test_per_class: int = setting(
+        10_000, "--split tutorial: lines of each gender held out as test, as in the tutorial", check="positive"
+    )
+    drop_overlap: bool = setting(
+        False, "drop lines whose normalised text also occurs in a higher-priority split (test > validation > train)"
+    )
+    skip_bad_lines: bool = setting(
+        False,
+        "count and skip malformed corpus lines (reported in the log and the card) instead of stopping at the first",
+    )
     encoding: str = setting("latin-1", "text encoding of the corpus files; the upstream corpus is ISO-8859-1")
-    context_size: int = setting(DEFAULT_CONTEXT_SIZE, "the 'context' column: up to this many lines spoken by other "
-                                "characters before each line, and as many after it, within its conversation; 0 leaves "
-                                "it empty", check="non_negative")
+    context_size: int = setting(
+        DEFAULT_CONTEXT_SIZE,
+        "the 'context' column: up to this many lines spoken by other "
+        "characters before each line, and as many after it, within its conversation; 0 leaves "
+        "it empty",
+        check="non_negative",
+    )
 
 
 @dataclass
@@ -85,23 +103,45 @@ class BiLSTMConfig:
 
     vocab_size: int = setting(30_000, "rows of the embedding matrix (from the tokenizer)", cli=False)
     embedding_dim: int = setting(200, "GloVe vector size (from the GloVe file): glove.6B.200d by default", cli=False)
-    hidden_size: int = setting(32, "LSTM hidden size per direction; 32 scored better on validation of the sample than "
-                               "64, 128 or the tutorial's 256 (README, Presets)", check="positive")
+    hidden_size: int = setting(
+        32,
+        "LSTM hidden size per direction; 32 scored better on validation of the sample than "
+        "64, 128 or the tutorial's 256 (README, Presets)",
+        check="positive",
+    )
     num_layers: int = setting(1, "stacked LSTM layers", check="positive")
-    bidirectional: bool = setting(True, "a bidirectional LSTM (reads the line both ways)",
-                                  negative="--unidirectional", negative_help="a forward-only LSTM instead of a "
-                                  "bidirectional one")
+    bidirectional: bool = setting(
+        True,
+        "a bidirectional LSTM (reads the line both ways)",
+        negative="--unidirectional",
+        negative_help="a forward-only LSTM instead of a bidirectional one",
+    )
     dropout: float = setting(0.5, "dropout between LSTM layers and in the classifier head", check="probability")
-    pooling: str = setting("mean_max", "how the LSTM outputs become one vector: last: the final hidden states (the "
-                           "tutorial); max / mean_max: over time, which uses every word of a long line", choices=POOLING)
-    freeze_embeddings: bool = setting(True, "keep the GloVe vectors fixed: fewer parameters, less overfitting on a "
-                                      "small corpus", negative="--finetune-embeddings",
-                                      negative_help="train the GloVe vectors too (the tutorial)")
-    context_encoder: str = setting("none", "how the model reads the conversation around a line: none: the line alone "
-                                   "(no context weights); shared: the line's BiLSTM also reads the context; separate: a "
-                                   "second BiLSTM of the same size reads it (the context preset)", choices=CONTEXT_ENCODERS)
-    context_size: int = setting(0, "K of the context the model was trained with (--context-size): up to K lines of "
-                                "other speakers before and after each line", cli=False)
+    pooling: str = setting(
+        "mean_max",
+        "how the LSTM outputs become one vector: last: the final hidden states (the "
+        "tutorial); max / mean_max: over time, which uses every word of a long line",
+        choices=POOLING,
+    )
+    freeze_embeddings: bool = setting(
+        True,
+        "keep the GloVe vectors fixed: fewer parameters, less overfitting on a small corpus",
+        negative="--finetune-embeddings",
+        negative_help="train the GloVe vectors too (the tutorial)",
+    )
+    context_encoder: str = setting(
+        "none",
+        "how the model reads the conversation around a line: none: the line alone "
+        "(no context weights); shared: the line's BiLSTM also reads the context; separate: a "
+        "second BiLSTM of the same size reads it (the context preset)",
+        choices=CONTEXT_ENCODERS,
+    )
+    context_size: int = setting(
+        0,
+        "K of the context the model was trained with (--context-size): up to K lines of "
+        "other speakers before and after each line",
+        cli=False,
+    )
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
@@ -109,11 +149,16 @@ class BiLSTMConfig:
     # Decision thresholds on P(female), chosen by training on the validation split (maximum balanced accuracy):
     # predict() calls a line female when P(female) >= threshold; a character when its P(female) >= character_threshold.
     threshold: float = setting(0.5, "line-level decision threshold on P(female), chosen on validation", cli=False)
-    character_threshold: float = setting(0.5, "character-level decision threshold on P(female), chosen on validation",
-                                         cli=False)
+    character_threshold: float = setting(
+        0.5, "character-level decision threshold on P(female), chosen on validation", cli=False
+    )
     model_type: str = setting("movie-gender-bilstm", "the model family, for loaders", cli=False)
-    character_threshold: float = setting(0.5, "P(female) of a character (the mean log-odds of its lines) at or above "
-                                         "which predict_characters calls it female", cli=False)
+    character_threshold: float = setting(
+        0.5,
+        "P(female) of a character (the mean log-odds of its lines) at or above "
+        "which predict_characters calls it female",
+        cli=False,
+    )
 
     def __post_init__(self) -> None:
         for name in ("threshold", "character_threshold"):
@@ -155,27 +200,45 @@ class TrainingConfig:
 
     epochs: int = setting(10, "maximum epochs; early stopping usually ends sooner", check="positive")
     batch_size: int = setting(256, "lines per optimizer step (the tutorial's)", check="positive")
-    learning_rate: float = setting(3e-3, "Adam learning rate; small frozen-embedding models take a larger one",
-                                   check="positive", flags=("--learning-rate", "--lr"))
+    learning_rate: float = setting(
+        3e-3,
+        "Adam learning rate; small frozen-embedding models take a larger one",
+        check="positive",
+        flags=("--learning-rate", "--lr"),
+    )
     weight_decay: float = setting(0.0, "Adam weight decay", check="non_negative")
-    max_steps: int | None = setting(None, "stop after this many optimizer steps in total (quick runs; default: no "
-                                    "limit)", check="positive")
-    patience: int = setting(3, "early stopping: epochs without a better validation ROC-AUC; 0 = off",
-                            check="non_negative")
+    max_steps: int | None = setting(
+        None, "stop after this many optimizer steps in total (quick runs; default: no limit)", check="positive"
+    )
+    patience: int = setting(
+        3, "early stopping: epochs without a better validation ROC-AUC; 0 = off", check="non_negative"
+    )
     grad_clip: float = setting(1.0, "max gradient norm, 0 = off", check="non_negative")
-    lr_schedule: str = setting("linear", "linear: decay the learning rate to 0 over the planned steps; constant: as the "
-                               "tutorial", choices=LR_SCHEDULES)
-    bucket_batches: int = setting(50, "batches per length bucket (fewer padded steps); 1 = plain shuffled batches",
-                                  check="positive")
-    bf16: bool | None = setting(None, "auto: bf16 autocast where the hardware has it natively and it is faster (CUDA; "
-                                "CPUs with AMX / AVX512_BF16, timed once per process); bf16 / fp32: always / never "
-                                "(also: MOVIE_GENDER_PRECISION=auto|bf16|fp32)",
-                                flags=("--precision",), values={"auto": None, "bf16": True, "fp32": False})
+    lr_schedule: str = setting(
+        "linear",
+        "linear: decay the learning rate to 0 over the planned steps; constant: as the tutorial",
+        choices=LR_SCHEDULES,
+    )
+    bucket_batches: int = setting(
+        50, "batches per length bucket (fewer padded steps); 1 = plain shuffled batches", check="positive"
+    )
+    bf16: bool | None = setting(
+        None,
+        "auto: bf16 autocast where the hardware has it natively and it is faster (CUDA; "
+        "CPUs with AMX / AVX512_BF16, timed once per process); bf16 / fp32: always / never "
+        "(also: MOVIE_GENDER_PRECISION=auto|bf16|fp32)",
+        flags=("--precision",),
+        values={"auto": None, "bf16": True, "fp32": False},
+    )
     device: str = setting("auto", "auto (CUDA if available), cpu, cuda, cuda:1 ...")
     seed: int = setting(42, "seed for the model's initialisation and batch order; the data split has --split-seed")
     eval_batch_size: int = setting(512, "lines per batch when scoring validation", check="positive")
-    checkpoint_every: int = setting(500, "also checkpoint every N steps; 0 = only at the end of each epoch",
-                                    check="non_negative", group="output and resuming")
+    checkpoint_every: int = setting(
+        500,
+        "also checkpoint every N steps; 0 = only at the end of each epoch",
+        check="non_negative",
+        group="output and resuming",
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.bucket_batches < 1:
@@ -197,36 +260,63 @@ class TrainOptions:
 
     output: str = setting(help="the model folder to write", group="output and resuming")
     data: DataOptions = setting(help="where the data comes from and how it is split", factory=DataOptions, cli=False)
-    glove: str = setting(DEFAULT_GLOVE, "GloVe URL, .zip, .txt or .txt.gz (default: the official glove.6B.zip, member "
-                         "glove.6B.200d.txt)", group=VOCAB)
+    glove: str = setting(
+        DEFAULT_GLOVE,
+        "GloVe URL, .zip, .txt or .txt.gz (default: the official glove.6B.zip, member glove.6B.200d.txt)",
+        group=VOCAB,
+    )
     glove_member: str | None = setting(None, "the file inside a GloVe zip (default: glove.6B.200d.txt)", group=VOCAB)
-    glove_sha256: str | None = setting(None, "expected sha256 of the GloVe file or zip: a download, or a cached copy, "
-                                       "that differs is refused (default: not checked)", group=VOCAB)
-    unknown_init: str = setting("zeros", "vectors of words GloVe lacks: zeros (the tutorial) or small random",
-                                choices=UNKNOWN_INIT, group=VOCAB)
+    glove_sha256: str | None = setting(
+        None,
+        "expected sha256 of the GloVe file or zip: a download, or a cached copy, "
+        "that differs is refused (default: not checked)",
+        group=VOCAB,
+    )
+    unknown_init: str = setting(
+        "zeros", "vectors of words GloVe lacks: zeros (the tutorial) or small random", choices=UNKNOWN_INIT, group=VOCAB
+    )
     min_frequency: int = setting(1, "words seen fewer times in train become [UNK]", check="positive", group=VOCAB)
-    max_vocab_size: int | None = setting(None, "keep only the most frequent words (default: all)", check="positive",
-                                         group=VOCAB)
+    max_vocab_size: int | None = setting(
+        None, "keep only the most frequent words (default: all)", check="positive", group=VOCAB
+    )
     max_length: int = setting(DEFAULT_MAX_LENGTH, "truncate lines to this many tokens", check="positive", group=VOCAB)
-    model: BiLSTMConfig = setting(help="the architecture (vocab_size and embedding_dim come from the data)",
-                                  factory=BiLSTMConfig, cli=False)
+    model: BiLSTMConfig = setting(
+        help="the architecture (vocab_size and embedding_dim come from the data)", factory=BiLSTMConfig, cli=False
+    )
     training: TrainingConfig = setting(help="the optimisation settings", factory=TrainingConfig, cli=False)
-    checkpoint_dir: str | None = setting(None, "where resumable checkpoints go (default: OUTPUT.checkpoints beside the "
-                                         "output folder, never pushed)", group="output and resuming")
+    checkpoint_dir: str | None = setting(
+        None,
+        "where resumable checkpoints go (default: OUTPUT.checkpoints beside the output folder, never pushed)",
+        group="output and resuming",
+    )
     resume: bool = setting(False, "continue from the checkpoint in --checkpoint-dir", group="output and resuming")
-    min_lines: int = setting(5, "character level: characters with at least N lines", check="positive",
-                             group="evaluation")
-    bootstrap: int = setting(1000, "bootstrap resamples over movies for 95% intervals; 0 = none", check="non_negative",
-                             group="evaluation")
-    bootstrap_unit: str = setting("movie", "what the bootstrap resamples: whole movies (the lines of a movie are not "
-                                  "independent; the same resamples for every scorer) or single lines (the old, too "
-                                  "narrow intervals)", choices=("movie", "line"), group="evaluation")
+    min_lines: int = setting(
+        5, "character level: characters with at least N lines", check="positive", group="evaluation"
+    )
+    bootstrap: int = setting(
+        1000, "bootstrap resamples over movies for 95% intervals; 0 = none", check="non_negative", group="evaluation"
+    )
+    bootstrap_unit: str = setting(
+        "movie",
+        "what the bootstrap resamples: whole movies (the lines of a movie are not "
+        "independent; the same resamples for every scorer) or single lines (the old, too "
+        "narrow intervals)",
+        choices=("movie", "line"),
+        group="evaluation",
+    )
     preset: str = setting("custom", "the name of the preset the settings came from, for metrics.json", cli=False)
-    report_to: str = setting("none", "tensorboard: log the loss of every step and the validation metrics of every "
-                             "epoch (needs pip install \"movie-gender[tracking]\"); none: no tracking",
-                             choices=REPORT_TO, group="output and resuming")
-    logging_dir: str | None = setting(None, "where --report-to writes its logs (default: OUTPUT.logs beside the output "
-                                      "folder, never pushed)", group="output and resuming")
+    report_to: str = setting(
+        "none",
+        "tensorboard: log the loss of every step and the validation metrics of every "
+        'epoch (needs pip install "movie-gender[tracking]"); none: no tracking',
+        choices=REPORT_TO,
+        group="output and resuming",
+    )
+    logging_dir: str | None = setting(
+        None,
+        "where --report-to writes its logs (default: OUTPUT.logs beside the output folder, never pushed)",
+        group="output and resuming",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):  # the older form: BiLSTMConfig fields other than vocab_size / embedding_dim

@@ -156,8 +156,7 @@ def from_lists(line_ids: pa.Array, listed_ids: pa.Array, listed_conversation: np
     return Conversations(order, np.cumsum(new) - 1, SOURCE_FILE, outside=int((~listed).sum()))
 
 
-def context_positions(conversations: Conversations, speaker: np.ndarray, lines: np.ndarray,
-                      size: int) -> np.ndarray:
+def context_positions(conversations: Conversations, speaker: np.ndarray, lines: np.ndarray, size: int) -> np.ndarray:
     """``[len(lines), 2 * size]`` line positions (-1: none) of the context of the lines at positions ``lines``: the
     ``size`` nearest lines of other speakers before each line, then the ``size`` nearest after it, in the order spoken.
 
@@ -219,9 +218,9 @@ def context_lists(positions: np.ndarray, texts, parts: int = 1, mapper=map) -> l
     counts = np.count_nonzero(present, axis=1)
     bounds = np.linspace(0, len(positions), parts + 1).astype(np.int64)
     pieces = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
+    for start, end in zip(bounds[:-1], bounds[1:], strict=False):
         offsets = np.zeros(end - start + 1, dtype=np.int32)
         np.cumsum(counts[start:end], out=offsets[1:])
         pieces.append((offsets, positions[start:end][present[start:end]]))
     values = mapper(texts, [rows for _, rows in pieces])
-    return [pa.ListArray.from_arrays(pa.array(offsets), v) for (offsets, _), v in zip(pieces, values)]
+    return [pa.ListArray.from_arrays(pa.array(offsets), v) for (offsets, _), v in zip(pieces, values, strict=False)]

@@ -20,8 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from .conversations import (DEFAULT_CONTEXT_SIZE, Conversations, by_adjacency, context_lists, context_positions,
-                            from_lists, line_numbers)
+from .conversations import (
+    DEFAULT_CONTEXT_SIZE,
+    Conversations,
+    by_adjacency,
+    context_lists,
+    context_positions,
+    from_lists,
+    line_numbers,
+)
 from .download import fetch, public_source
 from .errors import CorpusFormatError
 
@@ -90,7 +97,7 @@ def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np
     last = len(data) - 1
 
     def scan_block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        part = buffer[start:start + block]
+        part = buffer[start : start + block]
         newlines = np.flatnonzero(part == ord("\n")).astype(np.int32) + start
         heads = np.flatnonzero(part == ord("$")).astype(np.int32) + (start - 4)  # where " +++$+++" would begin
         heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
@@ -104,7 +111,7 @@ def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np
 
     starts = range(0, len(data), block)
     with ThreadPoolExecutor(max_workers=min(len(starts), _CPUS)) as pool:
-        newlines, separators, spaces = zip(*pool.map(scan_block, starts))
+        newlines, separators, spaces = zip(*pool.map(scan_block, starts), strict=False)
     return np.concatenate(newlines), np.concatenate(separators), np.concatenate(spaces)
 
 
@@ -147,8 +154,11 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
     # Every field but the last is trimmed already when none of its edges may be whitespace (an empty field's edges
     # are the separators' spaces, so it never counts as trimmed).
     spaces = spaces.reshape(n, n_fields - 1)
-    trimmed = not ((spaces[:, :-1] & 3).any() or (spaces[:, -1] & 1).any()
-                   or _MAYBE_SPACE[np.frombuffer(data, np.uint8)[starts]].any())
+    trimmed = not (
+        (spaces[:, :-1] & 3).any()
+        or (spaces[:, -1] & 1).any()
+        or _MAYBE_SPACE[np.frombuffer(data, np.uint8)[starts]].any()
+    )
     return Records(np.arange(1, n + 1), fields, stride=2, trimmed=trimmed)
 
 
@@ -177,7 +187,7 @@ class Records:
     def columns(self, fields: dict[str, int], rows: np.ndarray | None = None) -> dict[str, pa.Array]:
         """Several named fields (name -> field number) at once, cut out in parallel: Arrow releases the GIL."""
         with ThreadPoolExecutor(max_workers=min(len(fields), _CPUS)) as pool:
-            return dict(zip(fields, pool.map(lambda k: self.field(k, rows), fields.values())))
+            return dict(zip(fields, pool.map(lambda k: self.field(k, rows), fields.values()), strict=False))
 
 
 class _Reader:
@@ -189,7 +199,9 @@ class _Reader:
 
     def bad(self, name: str, line: int, message: str) -> None:
         if not self.skip_bad_lines:
-            raise CorpusFormatError(name, message + " (pass skip_bad_lines=True / --skip-bad-lines to skip such lines)", line)
+            raise CorpusFormatError(
+                name, message + " (pass skip_bad_lines=True / --skip-bad-lines to skip such lines)", line
+            )
         self.stats.skipped_bad_lines += 1
         if len(self.stats.skipped_examples) < 10:
             self.stats.skipped_examples.append(f"{name}:{line}: {message}")
@@ -226,7 +238,11 @@ class _Reader:
         split = pc.split_pattern(lines, SEPARATOR, max_splits=n_fields - 1)
         counts = _numpy(pc.list_value_length(split))
         for row in np.flatnonzero(~blank & (counts != n_fields)):
-            self.bad(name, int(row) + 1, f"expected {n_fields} fields separated by {SEPARATOR.strip()!r}, found {counts[row]}")
+            self.bad(
+                name,
+                int(row) + 1,
+                f"expected {n_fields} fields separated by {SEPARATOR.strip()!r}, found {counts[row]}",
+            )
         keep = ~blank & (counts == n_fields)
         split = split.filter(pa.array(keep))
         return Records(np.flatnonzero(keep) + 1, [pc.list_element(split, i) for i in range(n_fields)])
@@ -240,8 +256,12 @@ class _Reader:
             return
         if len(decoded) < len(data):
             line = data[: next(i for i, b in enumerate(data) if b >= 0x80)].count(b"\n") + 1
-            raise CorpusFormatError(name, "the file is UTF-8, not ISO-8859-1 like the upstream corpus; re-save it as "
-                                          "ISO-8859-1 or pass encoding='utf-8' (--encoding utf-8)", line)
+            raise CorpusFormatError(
+                name,
+                "the file is UTF-8, not ISO-8859-1 like the upstream corpus; re-save it as "
+                "ISO-8859-1 or pass encoding='utf-8' (--encoding utf-8)",
+                line,
+            )
 
     def genders(self, name: str, numbers: np.ndarray, codes: pa.Array) -> np.ndarray:
         """0 (m), 1 (f), -1 (?) per record; -2 for a bad code, after raising or counting it."""
@@ -281,7 +301,9 @@ def _read_from_zip(path: Path) -> list[tuple[str, bytes] | None]:
                 if wanted == CONVERSATIONS_FILE:
                     found.append(None)
                     continue
-                raise CorpusFormatError(path, f"the zip holds no {wanted} (expected the 'cornell movie-dialogs corpus/' folder)")
+                raise CorpusFormatError(
+                    path, f"the zip holds no {wanted} (expected the 'cornell movie-dialogs corpus/' folder)"
+                )
             try:
                 found.append((f"{path}!{member}", archive.read(member)))
             except (zipfile.BadZipFile, OSError, EOFError) as error:
@@ -331,9 +353,11 @@ def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) 
     lists = pc.utf8_trim_whitespace(records.field(3))
     well_formed = _numpy(pc.match_substring_regex(lists, _ID_LIST))
     for row in np.flatnonzero(~well_formed):
-        reader.bad(name, int(records.numbers[row]),
-                   "expected the conversation's line ids as a list like ['L194', 'L195'], "
-                   f"found {lists[row].as_py()[:60]!r}")
+        reader.bad(
+            name,
+            int(records.numbers[row]),
+            f"expected the conversation's line ids as a list like ['L194', 'L195'], found {lists[row].as_py()[:60]!r}",
+        )
     rows = np.flatnonzero(well_formed)
     split = pc.split_pattern(pc.replace_substring_regex(lists.filter(pa.array(well_formed)), r"[\[\]'\s]", ""), ",")
     ids = pc.list_flatten(split)
@@ -349,8 +373,11 @@ def _read_conversations(name: str, data: bytes, reader: _Reader, encoding: str) 
             bad.setdefault(int(conversation[i]), i)
         for c, i in sorted(bad.items()):
             earlier = int(listed.numbers[conversation[first[codes[i]]]])
-            reader.bad(name, int(listed.numbers[c]),
-                       f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}")
+            reader.bad(
+                name,
+                int(listed.numbers[c]),
+                f"line id {ids[i].as_py()!r} is already in the conversation on line {earlier}",
+            )
         listed = listed.without(np.array(sorted(bad)))
     return listed
 
@@ -366,9 +393,12 @@ def _listed_conversations(listed: _Listed, line_id: pa.Array, movie: pa.Array, r
         for i in np.flatnonzero(mismatch):
             bad.setdefault(int(conversation[i]), int(found[i]))
         for c, line in sorted(bad.items()):
-            reader.bad(listed.name, int(listed.numbers[c]),
-                       f"conversation of movie {listed.movie[c].as_py()!r} lists {line_id[line].as_py()!r}, a line of "
-                       f"movie {movie[line].as_py()!r}")
+            reader.bad(
+                listed.name,
+                int(listed.numbers[c]),
+                f"conversation of movie {listed.movie[c].as_py()!r} lists {line_id[line].as_py()!r}, a line of "
+                f"movie {movie[line].as_py()!r}",
+            )
         listed = listed.without(np.array(sorted(bad)))
     return from_lists(line_id, listed.ids, listed.conversation)
 
@@ -377,9 +407,17 @@ def _trim(array: pa.Array, trimmed: bool) -> pa.Array:
     return array if trimmed else pc.utf8_trim_whitespace(array)
 
 
-def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender: np.ndarray,
-              speaker: np.ndarray | None, reader: _Reader, listed: _Listed | None, context_size: int,
-              include_unknown: bool) -> tuple[dict[str, pa.Array], np.ndarray]:
+def _assemble(
+    records: Records,
+    rows: np.ndarray,
+    fields: dict[str, int],
+    gender: np.ndarray,
+    speaker: np.ndarray | None,
+    reader: _Reader,
+    listed: _Listed | None,
+    context_size: int,
+    include_unknown: bool,
+) -> tuple[dict[str, pa.Array], np.ndarray]:
     """The columns of the records at ``rows`` (``gender`` per row: 0, 1, -1 for ?, -2 for a bad line already
     reported): conversations and context come from every line whose character is known, the output holds the lines
     of known gender (and those of unknown gender too with ``include_unknown``)."""
@@ -397,18 +435,23 @@ def _assemble(records: Records, rows: np.ndarray, fields: dict[str, int], gender
         conversations = by_adjacency(movie_id, line_numbers(line_id))
     stats.conversations_source, stats.conversations = conversations.source, conversations.count
     if speaker is None:
-        speaker = np.asarray(pc.dictionary_encode(_trim(records.field(fields["character_id"], pool), records.trimmed))
-                             .indices.to_numpy(zero_copy_only=False))
+        speaker = np.asarray(
+            pc.dictionary_encode(_trim(records.field(fields["character_id"], pool), records.trimmed)).indices.to_numpy(
+                zero_copy_only=False
+            )
+        )
     else:
         speaker = speaker[member]
     conversation, turn, openers = conversations.rows(keep)
     positions = context_positions(conversations, speaker, keep, context_size)
     rows = pool[keep]
     with ThreadPoolExecutor(max_workers=_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
-        others = {k: executor.submit(records.field, fields[k], rows)
-                  for k in ("text", "character_id", "character_name")}
-        context = context_lists(positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS,
-                                mapper=executor.map)
+        others = {
+            k: executor.submit(records.field, fields[k], rows) for k in ("text", "character_id", "character_name")
+        }
+        context = context_lists(
+            positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS, mapper=executor.map
+        )
         others = {k: future.result() for k, future in others.items()}
     openers = pa.array(openers)
     conversation_ids = pc.binary_join_element_wise(movie_id.take(openers), line_id.take(openers), ":")
@@ -456,8 +499,11 @@ def _join_genders(lines: Records, characters: Records, names: tuple[str, str], r
     character_id = _trim(lines.field(1), lines.trimmed)
     position = _numpy(pc.fill_null(pc.index_in(character_id, value_set=char_ids), -1))
     for row in np.flatnonzero(position < 0):
-        reader.bad(lines_name, int(lines.numbers[row]),
-                   f"character {character_id[row].as_py()!r} has no valid entry in {CHARACTERS_FILE}")
+        reader.bad(
+            lines_name,
+            int(lines.numbers[row]),
+            f"character {character_id[row].as_py()!r} has no valid entry in {CHARACTERS_FILE}",
+        )
     return np.where(position >= 0, char_gender[np.maximum(position, 0)], -2), position
 
 
@@ -489,8 +535,11 @@ def read_corpus(
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
     if isinstance(context_size, bool) or not isinstance(context_size, (int, np.integer)) or context_size < 0:
         raise ValueError(f"context_size must be an integer >= 0, got {context_size!r}")
-    stats = CorpusStats(source=public_source(source),  # published: no local path
-                         context_size=int(context_size), include_unknown=include_unknown)
+    stats = CorpusStats(
+        source=public_source(source),  # published: no local path
+        context_size=int(context_size),
+        include_unknown=include_unknown,
+    )
     reader = _Reader(stats, skip_bad_lines)
     path = fetch(source, sha256=sha256)
     if path.is_dir():
@@ -515,11 +564,14 @@ def read_corpus(
         records, rows, gender = _read_collated(path, reader, encoding)
         speaker, fields = None, COLLATED_FIELDS
     stats.lines_read = len(rows)
-    columns, labels = _assemble(records, rows, fields, gender, speaker, reader, listed, int(context_size),
-                                include_unknown)
+    columns, labels = _assemble(
+        records, rows, fields, gender, speaker, reader, listed, int(context_size), include_unknown
+    )
 
     if stats.skipped_bad_lines:
-        logger.warning("Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3]))
+        logger.warning(
+            "Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3])
+        )
     if not (labels >= 0).any() and not (include_unknown and len(labels)):
         raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
     dataset = _to_dataset(columns, labels)
@@ -530,16 +582,33 @@ def read_corpus(
     logger.info(
         "Read %s lines from %s: %s male, %s female, %s of unknown gender (%s), %s movies, %s characters. "
         "The full official corpus gives %s lines: %s male / %s female / %s unknown.",
-        f"{stats.lines_read:,}", source, f"{stats.male:,}", f"{stats.female:,}", f"{stats.unknown_gender:,}",
-        "kept, label -1" if include_unknown else "dropped", stats.movies, f"{stats.characters:,}",
+        f"{stats.lines_read:,}",
+        source,
+        f"{stats.male:,}",
+        f"{stats.female:,}",
+        f"{stats.unknown_gender:,}",
+        "kept, label -1" if include_unknown else "dropped",
+        stats.movies,
+        f"{stats.characters:,}",
         *(f"{FULL_CORPUS[k]:,}" for k in ("lines", "male", "female", "unknown")),
     )
-    outside = (f"; {stats.lines_outside_conversations:,} lines it does not list are conversations of their own"
-               if stats.lines_outside_conversations else "")
-    context = (f"up to {context_size} lines of other speakers before and {context_size} after each line"
-               if context_size else "off (context_size 0)")
-    logger.info("Conversations from %s: %s conversations%s; context: %s", stats.conversations_source,
-                f"{stats.conversations:,}", outside, context)
+    outside = (
+        f"; {stats.lines_outside_conversations:,} lines it does not list are conversations of their own"
+        if stats.lines_outside_conversations
+        else ""
+    )
+    context = (
+        f"up to {context_size} lines of other speakers before and {context_size} after each line"
+        if context_size
+        else "off (context_size 0)"
+    )
+    logger.info(
+        "Conversations from %s: %s conversations%s; context: %s",
+        stats.conversations_source,
+        f"{stats.conversations:,}",
+        outside,
+        context,
+    )
     return dataset, stats
 
 
@@ -578,5 +647,11 @@ def load_cornell(
         CorpusFormatError: naming the file and line of the first malformed record.
         DownloadError: when a URL cannot be fetched.
     """
-    return read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding,
-                       context_size=context_size, include_unknown=include_unknown)[0]
+    return read_corpus(
+        source,
+        sha256=sha256,
+        skip_bad_lines=skip_bad_lines,
+        encoding=encoding,
+        context_size=context_size,
+        include_unknown=include_unknown,
+    )[0]

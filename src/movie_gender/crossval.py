@@ -41,8 +41,9 @@ def movie_folds(movie_ids: Sequence[str], k: int, seed: int) -> list[list[str]]:
     if k < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
     if len(names) < k + 2:
-        raise ValueError(f"{k}-fold cross-validation by movie needs at least {k + 2} movies, "
-                         f"the corpus has {len(names)}")
+        raise ValueError(
+            f"{k}-fold cross-validation by movie needs at least {k + 2} movies, the corpus has {len(names)}"
+        )
     lines = np.zeros(k, dtype=np.int64)
     folds: list[list[str]] = [[] for _ in range(k)]
     for index in np.random.default_rng(seed).permutation(len(names)):
@@ -58,10 +59,13 @@ def _fold_entry(report: dict) -> dict:
     for level in LEVELS:
         if level not in report:
             continue
-        entry[level] = {name: {key: m[key] for key in ("n", "threshold", *METRICS)}
-                        for name, m in scorers(report[level]).items()}
-        entry[level]["difference"] = {name: {metric: d[metric] for metric in DIFFERENCE_METRICS}
-                                      for name, d in report[level].get("difference", {}).items()}
+        entry[level] = {
+            name: {key: m[key] for key in ("n", "threshold", *METRICS)} for name, m in scorers(report[level]).items()
+        }
+        entry[level]["difference"] = {
+            name: {metric: d[metric] for metric in DIFFERENCE_METRICS}
+            for name, d in report[level].get("difference", {}).items()
+        }
     return entry
 
 
@@ -79,11 +83,13 @@ def summarise(folds: list[dict]) -> dict:
         if not present:
             continue
         names = [n for n in present[0] if n != "difference"]
-        summary[level] = {name: {metric: _mean_sd([f[name][metric] for f in present]) for metric in METRICS}
-                          for name in names}
+        summary[level] = {
+            name: {metric: _mean_sd([f[name][metric] for f in present]) for metric in METRICS} for name in names
+        }
         summary[level]["difference"] = {
             name: {metric: _mean_sd([f["difference"][name][metric] for f in present]) for metric in DIFFERENCE_METRICS}
-            for name in present[0]["difference"]}
+            for name in present[0]["difference"]
+        }
     return summary
 
 
@@ -92,8 +98,11 @@ def pooled_auc(pooled: dict) -> dict:
     out: dict = {}
     for level, data in pooled.items():
         labels = np.concatenate(data["labels"])
-        out[level] = {name: {"roc_auc": float(roc_auc_score(labels, np.concatenate(parts))), "n": int(len(labels))}
-                      for name, parts in data.items() if name != "labels"}
+        out[level] = {
+            name: {"roc_auc": float(roc_auc_score(labels, np.concatenate(parts))), "n": int(len(labels))}
+            for name, parts in data.items()
+            if name != "labels"
+        }
     return out
 
 
@@ -102,7 +111,7 @@ def plot_cv(cv: dict, path: str | Path) -> Path:
     plt = _figure()
     levels = [level for level in LEVELS if level in cv["summary"]]
     fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4), squeeze=False)
-    for axis, level in zip(axes[0], levels):
+    for axis, level in zip(axes[0], levels, strict=False):
         names = [n for n in cv["summary"][level] if n != "difference"]
         x = np.arange(len(names))
         for fold in cv["folds"]:
@@ -129,8 +138,9 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         raise ValueError(f"--cv holds out whole movies: it needs --split movie, not {data.split!r}")
     output = Path(options.output)
     check_writable(output)
-    corpus, stats = read_corpus(data.corpus, skip_bad_lines=data.skip_bad_lines, encoding=data.encoding,
-                                context_size=data.context_size)
+    corpus, stats = read_corpus(
+        data.corpus, skip_bad_lines=data.skip_bad_lines, encoding=data.encoding, context_size=data.context_size
+    )
     folds_movies = movie_folds(corpus["movie_id"], k, data.seed)
     folds: list[dict] = []
     pooled: dict = {}
@@ -138,29 +148,57 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         fold_started = time.perf_counter()
         logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
         dataset, data_report = prepare_dataset(
-            corpus, split="movie", balance=data.balance, seed=data.seed, validation_size=data.validation_size,
-            test_size=data.test_size, drop_overlap=data.drop_overlap, test_movies=test_movies)
+            corpus,
+            split="movie",
+            balance=data.balance,
+            seed=data.seed,
+            validation_size=data.validation_size,
+            test_size=data.test_size,
+            drop_overlap=data.drop_overlap,
+            test_movies=test_movies,
+        )
         fitted = fit_model(options, dataset)
         report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
-        entry = {"fold": i, "test_movies": test_movies, "class_counts": data_report.class_counts,
-                 "movies": data_report.movies, "best_epoch": fitted.result.best_epoch,
-                 "best_validation_auc": fitted.result.best_validation_auc, **_fold_entry(report),
-                 "seconds": time.perf_counter() - fold_started}
+        entry = {
+            "fold": i,
+            "test_movies": test_movies,
+            "class_counts": data_report.class_counts,
+            "movies": data_report.movies,
+            "best_epoch": fitted.result.best_epoch,
+            "best_validation_auc": fitted.result.best_validation_auc,
+            **_fold_entry(report),
+            "seconds": time.perf_counter() - fold_started,
+        }
         folds.append(entry)
         for level, level_scores in scores.items():
             target = pooled.setdefault(level, {})
             for name, values in level_scores.items():
                 target.setdefault(name, []).append(np.asarray(values))
         line = entry["line"]
-        logger.info("Fold %d/%d: test ROC-AUC model %.3f, TF-IDF %.3f, mean GloVe %s (%.0f s)", i, k,
-                    line["model"]["roc_auc"], line["tfidf_logreg"]["roc_auc"],
-                    f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
-                    entry["seconds"])
-    cv = {"k": k, "unit": "movie", "split_seed": data.seed, "seed": options.training.seed, "preset": options.preset,
-          "corpus": {"source": str(data.corpus), "male": stats.male, "female": stats.female},
-          "thresholds": "chosen on each fold's validation split (maximum balanced accuracy)",
-          "summary": summarise(folds), "pooled": pooled_auc(pooled), "folds": folds,
-          "min_lines": options.min_lines, "hardware": hardware(), "total_seconds": time.perf_counter() - started}
+        logger.info(
+            "Fold %d/%d: test ROC-AUC model %.3f, TF-IDF %.3f, mean GloVe %s (%.0f s)",
+            i,
+            k,
+            line["model"]["roc_auc"],
+            line["tfidf_logreg"]["roc_auc"],
+            f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
+            entry["seconds"],
+        )
+    cv = {
+        "k": k,
+        "unit": "movie",
+        "split_seed": data.seed,
+        "seed": options.training.seed,
+        "preset": options.preset,
+        "corpus": {"source": str(data.corpus), "male": stats.male, "female": stats.female},
+        "thresholds": "chosen on each fold's validation split (maximum balanced accuracy)",
+        "summary": summarise(folds),
+        "pooled": pooled_auc(pooled),
+        "folds": folds,
+        "min_lines": options.min_lines,
+        "hardware": hardware(),
+        "total_seconds": time.perf_counter() - started,
+    }
     with atomic_path(output / CV_NAME) as tmp:
         tmp.write_text(json.dumps(cv, indent=2) + "\n")
     plot_cv(cv, output / PLOT_NAME)
@@ -177,8 +215,10 @@ def format_cv(cv: dict) -> str:
             if name == "difference":
                 continue
             pooled = cv["pooled"].get(level, {}).get(name, {}).get("roc_auc", float("nan"))
-            rows.append(f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
-                        f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}")
+            rows.append(
+                f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
+                f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}"
+            )
     return "\n".join(rows)
 
 

@@ -24,8 +24,8 @@ from huggingface_hub import DatasetCardData
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
 
-from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
 from .atomic import atomic_folder
+from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
 from .corpus import FULL_CORPUS, LABEL_NAMES, CorpusStats, content_fingerprint, read_corpus
 
 logger = logging.getLogger(__name__)
@@ -80,8 +80,9 @@ def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generato
     return tuple(idx[assigned == s] for s in (0, 1, 2))
 
 
-def _split_with_test_movies(idx: np.ndarray, movies: np.ndarray, in_test: np.ndarray, rng: np.random.Generator,
-                            val: float):
+def _split_with_test_movies(
+    idx: np.ndarray, movies: np.ndarray, in_test: np.ndarray, rng: np.random.Generator, val: float
+):
     """Cross-validation folds: the lines of the movies marked ``in_test`` are test; whole movies holding about
     ``val`` of all lines are drawn from the others as validation; the rest is train."""
     test_idx = idx[in_test[movies[idx]]]
@@ -173,7 +174,7 @@ def prepare_dataset(
     sha256: str | None = DataOptions.sha256,
     encoding: str = DataOptions.encoding,
     context_size: int = DataOptions.context_size,
-    test_movies: "list[str] | None" = None,
+    test_movies: list[str] | None = None,
 ) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Like :func:`build_dataset`, but also returns the :class:`DatasetReport` that the dataset card is made of.
 
@@ -190,8 +191,9 @@ def prepare_dataset(
     if isinstance(source, datasets.Dataset):
         corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
     else:
-        corpus, stats = read_corpus(source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding,
-                                    context_size=context_size)
+        corpus, stats = read_corpus(
+            source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding, context_size=context_size
+        )
     # The rows as they are: a shuffled or selected Dataset is a mapping over a larger table, which this resolves.
     table = corpus.with_format("arrow")[:]
     base_fingerprint = content_fingerprint(table)
@@ -202,8 +204,17 @@ def prepare_dataset(
     blank = pc.or_(pc.equal(pc.binary_length(text), 0), pc.utf8_is_space(text))
     nonempty = ~np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
     idx = np.flatnonzero(nonempty)
-    report = DatasetReport(split, balance, seed, validation_size, test_size, test_per_class if split == "tutorial" else None,
-                           drop_overlap, corpus=stats.to_dict(), empty_lines_dropped=int((~nonempty).sum()))
+    report = DatasetReport(
+        split,
+        balance,
+        seed,
+        validation_size,
+        test_size,
+        test_per_class if split == "tutorial" else None,
+        drop_overlap,
+        corpus=stats.to_dict(),
+        empty_lines_dropped=int((~nonempty).sum()),
+    )
     if report.empty_lines_dropped:
         logger.info("Dropped %d empty lines", report.empty_lines_dropped)
 
@@ -220,21 +231,36 @@ def prepare_dataset(
     else:
         parts = list(_split_tutorial(idx, labels, rng, validation_size, test_per_class))
     if drop_overlap:
-        codes = np.asarray(pc.dictionary_encode(normalise_text(table.column("text"))).combine_chunks().indices.to_numpy())
+        codes = np.asarray(
+            pc.dictionary_encode(normalise_text(table.column("text"))).combine_chunks().indices.to_numpy()
+        )
         parts, report.overlap_dropped = _drop_overlap(parts, codes)
         logger.info("Dropped lines whose text also occurs in a higher-priority split: %s", report.overlap_dropped)
-    for name, part in zip(SPLITS, parts):
+    for name, part in zip(SPLITS, parts, strict=False):
         present = np.bincount(labels[part], minlength=len(LABEL_NAMES)) > 0
         if not present.all():
-            raise ValueError(f"the {name} split holds no {' or '.join(n for n, p in zip(LABEL_NAMES, present) if not p)} "
-                             "lines; the corpus is too small for these split sizes")
+            raise ValueError(
+                f"the {name} split holds no {' or '.join(n for n, p in zip(LABEL_NAMES, present, strict=False) if not p)} "
+                "lines; the corpus is too small for these split sizes"
+            )
     report.train_before_balance = _counts(labels[parts[0]])
     parts[0] = _balance(parts[0], labels, balance, seed, rng)
-    report.class_counts = {name: _counts(labels[part]) for name, part in zip(SPLITS, parts)}
-    report.movies = {name: int(np.count_nonzero(np.bincount(movies[part]))) for name, part in zip(SPLITS, parts)}
-    logger.info("Split %r, balance %r: %s", split, balance,
-                ", ".join(f"{n} {sum(c.values()):,} ({c['male']:,} male / {c['female']:,} female)" for n, c in report.class_counts.items()))
-    dataset = datasets.DatasetDict({name: _select(corpus, part, name, base_fingerprint) for name, part in zip(SPLITS, parts)})
+    report.class_counts = {name: _counts(labels[part]) for name, part in zip(SPLITS, parts, strict=False)}
+    report.movies = {
+        name: int(np.count_nonzero(np.bincount(movies[part]))) for name, part in zip(SPLITS, parts, strict=False)
+    }
+    logger.info(
+        "Split %r, balance %r: %s",
+        split,
+        balance,
+        ", ".join(
+            f"{n} {sum(c.values()):,} ({c['male']:,} male / {c['female']:,} female)"
+            for n, c in report.class_counts.items()
+        ),
+    )
+    dataset = datasets.DatasetDict(
+        {name: _select(corpus, part, name, base_fingerprint) for name, part in zip(SPLITS, parts, strict=False)}
+    )
     return dataset, report
 
 
@@ -273,10 +299,20 @@ def build_dataset(
         context_size: the most lines of other speakers in ``context`` before, and again after, each line (passed
             to :func:`movie_gender.load_cornell`; 0: empty context).
     """
-    return prepare_dataset(source, split=split, balance=balance, seed=seed, validation_size=validation_size,
-                           test_size=test_size, test_per_class=test_per_class, drop_overlap=drop_overlap,
-                           skip_bad_lines=skip_bad_lines, sha256=sha256, encoding=encoding,
-                           context_size=context_size)[0]
+    return prepare_dataset(
+        source,
+        split=split,
+        balance=balance,
+        seed=seed,
+        validation_size=validation_size,
+        test_size=test_size,
+        test_per_class=test_per_class,
+        drop_overlap=drop_overlap,
+        skip_bad_lines=skip_bad_lines,
+        sha256=sha256,
+        encoding=encoding,
+        context_size=context_size,
+    )[0]
 
 
 def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
@@ -318,18 +354,27 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
         "task_categories": ["text-classification"],
         "tags": ["movie-gender", "cornell-movie-dialogs", "gender"],
         "size_categories": [_size_category(total)],
-        "configs": [{"config_name": "default",
-                     "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}],
         **_dataset_info(dataset),
     }
-    lines = ["---", yaml.safe_dump(metadata, sort_keys=False).rstrip(), "---", "",
-             "# Cornell Movie-Dialogs: speaker gender", "",
-             "Lines of movie dialogue labelled with the gender of the character who speaks them (`label`: 0 = male, "
-             "1 = female), built by the `movie-gender` package from the "
-             "[Cornell Movie-Dialogs Corpus](https://www.cs.cornell.edu/~cristian/Cornell_Movie-Dialogs_Corpus.html): "
-             "`movie_lines.txt` joined with `movie_characters_metadata.txt` on the character id, keeping the "
-             "characters whose gender is `m` or `f`.", "",
-             "## Splits", "", "| split | lines | male | female | movies |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "---",
+        yaml.safe_dump(metadata, sort_keys=False).rstrip(),
+        "---",
+        "",
+        "# Cornell Movie-Dialogs: speaker gender",
+        "",
+        "Lines of movie dialogue labelled with the gender of the character who speaks them (`label`: 0 = male, "
+        "1 = female), built by the `movie-gender` package from the "
+        "[Cornell Movie-Dialogs Corpus](https://www.cs.cornell.edu/~cristian/Cornell_Movie-Dialogs_Corpus.html): "
+        "`movie_lines.txt` joined with `movie_characters_metadata.txt` on the character id, keeping the "
+        "characters whose gender is `m` or `f`.",
+        "",
+        "## Splits",
+        "",
+        "| split | lines | male | female | movies |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, part in dataset.items():
         counts = report.class_counts.get(name, {}) if report else {}
         movies = report.movies.get(name, "") if report else ""
@@ -337,31 +382,55 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
     if report is not None:
         protocol = split_protocol(report.split, report.test_per_class)
         corpus = report.corpus
-        lines += ["", "## How it was built", "",
-                  f"- Source: `{corpus.get('source', '')}`: {corpus.get('lines_read', 0):,} lines read, "
-                  f"{corpus.get('male', 0):,} male and {corpus.get('female', 0):,} female lines kept, "
-                  f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
-                  f"(the full corpus gives {FULL_CORPUS['male']:,} male / {FULL_CORPUS['female']:,} female).",
-                  f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
-                  *_conversation_lines(corpus),
-                  f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
-                  + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}") + ".",
-                  "- Cross-split duplicates: " + (f"dropped {report.overlap_dropped} (test > validation > train)"
-                                                   if report.drop_overlap else "kept (the same text may occur in several splits)") + ".",
-                  f"- Balancing: `{report.balance}` on train only, after splitting; train before balancing: "
-                  f"{report.train_before_balance.get('male', 0):,} male / {report.train_before_balance.get('female', 0):,} female. "
-                  "Validation and test keep the natural class ratio and hold each line once.",
-                  ]
-    lines += ["", "## Use", "", "```python", "from datasets import load_dataset", 'ds = load_dataset("ORG/cornell-movie-gender")',
-              "```", "", "## Licence and citation", "",
-              "The corpus is distributed by Cornell for research; check its terms before redistribution. Gender labels "
-              "are the binary labels of the 2011 metadata, not self-identification.", "", "```bibtex",
-              "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
-              "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
-              "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
-              "linguistic style in dialogs.},",
-              "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
-              "  year={2011}", "}", "```", ""]
+        lines += [
+            "",
+            "## How it was built",
+            "",
+            f"- Source: `{corpus.get('source', '')}`: {corpus.get('lines_read', 0):,} lines read, "
+            f"{corpus.get('male', 0):,} male and {corpus.get('female', 0):,} female lines kept, "
+            f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
+            f"(the full corpus gives {FULL_CORPUS['male']:,} male / {FULL_CORPUS['female']:,} female).",
+            f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
+            *_conversation_lines(corpus),
+            f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
+            + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}")
+            + ".",
+            "- Cross-split duplicates: "
+            + (
+                f"dropped {report.overlap_dropped} (test > validation > train)"
+                if report.drop_overlap
+                else "kept (the same text may occur in several splits)"
+            )
+            + ".",
+            f"- Balancing: `{report.balance}` on train only, after splitting; train before balancing: "
+            f"{report.train_before_balance.get('male', 0):,} male / {report.train_before_balance.get('female', 0):,} female. "
+            "Validation and test keep the natural class ratio and hold each line once.",
+        ]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'ds = load_dataset("ORG/cornell-movie-gender")',
+        "```",
+        "",
+        "## Licence and citation",
+        "",
+        "The corpus is distributed by Cornell for research; check its terms before redistribution. Gender labels "
+        "are the binary labels of the 2011 metadata, not self-identification.",
+        "",
+        "```bibtex",
+        "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
+        "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
+        "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
+        "linguistic style in dialogs.},",
+        "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
+        "  year={2011}",
+        "}",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -376,16 +445,20 @@ def _conversation_lines(corpus: dict) -> list[str]:
         if corpus.get("lines_outside_conversations"):
             how += f" ({corpus['lines_outside_conversations']:,} lines it does not list are conversations of their own)"
     else:
-        how = ("derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
-               "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
-               "the ids count as one")
+        how = (
+            "derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
+            "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
+            "the ids count as one"
+        )
     lines = f"{k} line" if k == 1 else f"{k} lines"
-    return [f"- Conversations ({corpus.get('conversations', 0):,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
-            "`turn` the line's 0-based position in it.",
-            f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
-            "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
-            "lines of characters of unknown gender count (they are dropped as examples, not as context). "
-            "A model that reads `context` uses what other characters say, not only the speaker's words."]
+    return [
+        f"- Conversations ({corpus.get('conversations', 0):,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
+        "`turn` the line's 0-based position in it.",
+        f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
+        "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
+        "lines of characters of unknown gender count (they are dropped as examples, not as context). "
+        "A model that reads `context` uses what other characters say, not only the speaker's words.",
+    ]
 
 
 def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, report: DatasetReport | None = None) -> Path:

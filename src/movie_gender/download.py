@@ -113,8 +113,9 @@ def check_archive(path: Path, origin: str) -> None:
                     pass
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
         kind = "zip" if magic.startswith(b"PK") else "gzip"
-        raise DownloadError(f"{origin}: the download is not a complete {kind} file ({first_line(error)}); it was not "
-                            f"kept, try again") from None
+        raise DownloadError(
+            f"{origin}: the download is not a complete {kind} file ({first_line(error)}); it was not kept, try again"
+        ) from None
 
 
 def fetch(source: str | os.PathLike, *, sha256: str | None = None, cache: Path | None = None) -> Path:
@@ -153,8 +154,9 @@ def fetch(source: str | os.PathLike, *, sha256: str | None = None, cache: Path |
             if sha256 is None or _cached_matches(target, sha256):
                 logger.info("Using cached download of %s at %s", url, target)
                 return target
-            logger.warning("The cached download of %s at %s does not match the sha256 given; downloading it again",
-                           url, target)
+            logger.warning(
+                "The cached download of %s at %s does not match the sha256 given; downloading it again", url, target
+            )
             target.unlink()
         _download(url, target, sha256)
         return target

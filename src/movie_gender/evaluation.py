@@ -22,8 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, classification_report,
-                             confusion_matrix, f1_score, roc_auc_score, roc_curve)
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    roc_auc_score,
+    roc_curve,
+)
 
 from .baselines import BASELINES, DEFAULT_BASELINES, BaselineResources, available_baselines, baseline_scores
 from .bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
@@ -34,8 +42,9 @@ from .download import atomic_path
 
 logger = logging.getLogger(__name__)
 
-THRESHOLD_RULE = ("chosen on the validation split to maximise balanced accuracy, applied unchanged to the evaluated "
-                  "split")
+THRESHOLD_RULE = (
+    "chosen on the validation split to maximise balanced accuracy, applied unchanged to the evaluated split"
+)
 LEVELS = ("line", "character")
 
 
@@ -72,8 +81,9 @@ def scorer_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
     labels = np.asarray(labels, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     predicted = (scores >= threshold).astype(np.int64)
-    report = classification_report(labels, predicted, labels=[0, 1], target_names=LABEL_NAMES, output_dict=True,
-                                   zero_division=0)
+    report = classification_report(
+        labels, predicted, labels=[0, 1], target_names=LABEL_NAMES, output_dict=True, zero_division=0
+    )
     two_classes = len(np.unique(labels)) == 2
     return {
         "n": int(len(labels)),
@@ -83,8 +93,10 @@ def scorer_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
         "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
         "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
         "accuracy": float(accuracy_score(labels, predicted)),
-        "per_class": {name: {k: float(report[name][k]) for k in ("precision", "recall", "f1-score", "support")}
-                      for name in LABEL_NAMES},
+        "per_class": {
+            name: {k: float(report[name][k]) for k in ("precision", "recall", "f1-score", "support")}
+            for name in LABEL_NAMES
+        },
         "confusion_matrix": confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
     }
 
@@ -101,8 +113,9 @@ def natural_train(train_split):
     return train_split.select(np.sort(first))
 
 
-def aggregate_by_character(character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float],
-                           min_lines: int = 5) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def aggregate_by_character(
+    character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float], min_lines: int = 5
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
     characters = aggregate_logits(character_ids, _logit(np.asarray(scores, dtype=np.float64)))
     character_label = np.zeros(len(characters.ids), dtype=np.int64)
@@ -151,8 +164,14 @@ def plot_confusion(matrix: list[list[int]], path: str | Path, title: str = "Conf
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, f"{int(values[i, j]):,}\n{rates[i, j]:.0%}", ha="center", va="center",
-                    color="white" if rates[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(values[i, j]):,}\n{rates[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if rates[i, j] > 0.5 else "black",
+            )
     ax.set_xticks([0, 1], LABEL_NAMES), ax.set_yticks([0, 1], LABEL_NAMES)
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
     return _save(fig, path)
@@ -179,7 +198,7 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def _uses_context(model) -> bool:
+def _uses_context(model: object) -> bool:
     """Whether ``model`` reads the ``context`` column (a context model; anything without a config does not)."""
     return bool(getattr(getattr(model, "config", None), "uses_context", False))
 
@@ -188,8 +207,9 @@ def model_scores(model, split, batch_size: int = 512) -> np.ndarray:
     """P(female) of the model for every line of ``split`` (a datasets.Dataset); a context model also reads the
     split's ``context`` column (without one it scores each line alone, and says so)."""
     if _uses_context(model) and "context" in split.column_names:
-        return np.asarray(model.predict_proba(split["text"], context=split["context"], batch_size=batch_size),
-                          dtype=np.float64)
+        return np.asarray(
+            model.predict_proba(split["text"], context=split["context"], batch_size=batch_size), dtype=np.float64
+        )
     return np.asarray(model.predict_proba(split["text"], batch_size=batch_size), dtype=np.float64)
 
 
@@ -202,28 +222,46 @@ def level_data(split, scores: dict[str, np.ndarray], level: str, min_lines: int 
         return {"labels": labels, "movies": movies, "scores": dict(scores)}
     characters = np.asarray(split["character_id"])
     names, first = np.unique(characters, return_index=True)
-    movie_of = dict(zip(names.tolist(), movies[first].tolist()))
+    movie_of = dict(zip(names.tolist(), movies[first].tolist(), strict=False))
     per_scorer = {name: aggregate_by_character(characters, labels, s, min_lines) for name, s in scores.items()}
     ids, character_labels = next(iter(per_scorer.values()))[:2]
-    return {"labels": character_labels, "movies": np.asarray([movie_of[c] for c in ids]), "ids": ids,
-            "scores": {name: agg[2] for name, agg in per_scorer.items()}}
+    return {
+        "labels": character_labels,
+        "movies": np.asarray([movie_of[c] for c in ids]),
+        "ids": ids,
+        "scores": {name: agg[2] for name, agg in per_scorer.items()},
+    }
 
 
-def level_report(validation: dict, evaluated: dict, *, bootstrap: int = 1000, unit: str = "movie", seed: int = 0,
-                 reference: str = "model") -> tuple[dict, dict]:
+def level_report(
+    validation: dict,
+    evaluated: dict,
+    *,
+    bootstrap: int = 1000,
+    unit: str = "movie",
+    seed: int = 0,
+    reference: str = "model",
+) -> tuple[dict, dict]:
     """Thresholds from ``validation``, metrics and paired intervals on ``evaluated`` (both from :func:`level_data`).
 
     Returns ({scorer: metrics with ``ci95``, ..., "difference": {baseline: ...}}, thresholds).
     """
     if unit not in UNITS:
         raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
-    thresholds = {name: choose_threshold(validation["labels"], validation["scores"][name])
-                  for name in evaluated["scores"]}
+    thresholds = {
+        name: choose_threshold(validation["labels"], validation["scores"][name]) for name in evaluated["scores"]
+    }
     report = {name: scorer_metrics(evaluated["labels"], s, thresholds[name]) for name, s in evaluated["scores"].items()}
     samples = None
     if bootstrap and len(np.unique(evaluated["labels"])) == 2:
-        samples = bootstrap_samples(evaluated["labels"], evaluated["scores"], thresholds,
-                                    evaluated["movies"] if unit == "movie" else None, bootstrap, seed)
+        samples = bootstrap_samples(
+            evaluated["labels"],
+            evaluated["scores"],
+            thresholds,
+            evaluated["movies"] if unit == "movie" else None,
+            bootstrap,
+            seed,
+        )
         for name in report:
             report[name]["ci95"] = intervals(samples[name])
     if reference in report:
@@ -231,10 +269,21 @@ def level_report(validation: dict, evaluated: dict, *, bootstrap: int = 1000, un
     return report, thresholds
 
 
-def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[str] = LEVELS, min_lines: int = 5,
-             bootstrap: int = 1000, unit: str = "movie", seed: int = 0, batch_size: int = 512,
-             baselines: Sequence[str] = DEFAULT_BASELINES,
-             resources: BaselineResources | None = None) -> tuple[dict, dict]:
+def evaluate(
+    model,
+    train_split,
+    validation_split,
+    eval_split,
+    *,
+    by: Sequence[str] = LEVELS,
+    min_lines: int = 5,
+    bootstrap: int = 1000,
+    unit: str = "movie",
+    seed: int = 0,
+    batch_size: int = 512,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    resources: BaselineResources | None = None,
+) -> tuple[dict, dict]:
     """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
 
     ``resources`` default to the model's tokenizer and embedding matrix (the GloVe matrix it started from when the
@@ -244,12 +293,16 @@ def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[s
     if unit not in UNITS:
         raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
     if resources is None:
-        resources = BaselineResources(seed=seed, tokenizer=model.tokenizer,
-                                      embeddings=model.embedding.weight.detach().float().cpu().numpy())
+        resources = BaselineResources(
+            seed=seed, tokenizer=model.tokenizer, embeddings=model.embedding.weight.detach().float().cpu().numpy()
+        )
     natural = natural_train(train_split)
     if len(natural) < len(train_split):
-        logger.info("Baselines fitted on the natural train split: %d lines (%d oversampled copies left out)",
-                    len(natural), len(train_split) - len(natural))
+        logger.info(
+            "Baselines fitted on the natural train split: %d lines (%d oversampled copies left out)",
+            len(natural),
+            len(train_split) - len(natural),
+        )
     if _uses_context(model) and "tfidf_context_logreg" not in baselines:
         baselines = (*baselines, "tfidf_context_logreg")  # a context model is compared with TF-IDF + context too
     names = available_baselines(baselines, resources, eval_split.column_names)
@@ -260,11 +313,15 @@ def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[s
 
     shared = set(np.unique(np.asarray(natural["character_id"])))
     shared &= set(np.unique(np.asarray(eval_split["character_id"])))
-    report: dict = {"thresholds": THRESHOLD_RULE,
-                    "baselines": {"fitted_on": "the natural train split (before balancing), class-balanced weights",
-                                  "train_lines": len(natural),
-                                  "names": {n: BASELINES[n].description for n in names}},
-                    "speaker_leak": bool(shared)}
+    report: dict = {
+        "thresholds": THRESHOLD_RULE,
+        "baselines": {
+            "fitted_on": "the natural train split (before balancing), class-balanced weights",
+            "train_lines": len(natural),
+            "names": {n: BASELINES[n].description for n in names},
+        },
+        "speaker_leak": bool(shared),
+    }
     scores: dict = {}
     for level in by:
         validation = level_data(validation_split, line_scores["validation"], level, min_lines)
@@ -273,16 +330,22 @@ def evaluate(model, train_split, validation_split, eval_split, *, by: Sequence[s
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
             continue
         if len(np.unique(validation["labels"])) < 2:
-            logger.warning("The validation split has too few %ss of one gender to choose a %s-level threshold: "
-                           "using 0.5", level, level)
+            logger.warning(
+                "The validation split has too few %ss of one gender to choose a %s-level threshold: using 0.5",
+                level,
+                level,
+            )
         report[level], _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
         if level == "character":
             report[level]["min_lines"] = min_lines
             report[level]["speaker_leak"] = bool(shared)
             if shared:
-                logger.warning("%d characters of the evaluated split also speak in train (split by line, not by "
-                               "movie): character-level results are marked speaker_leak and overstate what the "
-                               "scorers do on unseen speakers", len(shared))
+                logger.warning(
+                    "%d characters of the evaluated split also speak in train (split by line, not by "
+                    "movie): character-level results are marked speaker_leak and overstate what the "
+                    "scorers do on unseen speakers",
+                    len(shared),
+                )
         scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
     return report, scores
 
@@ -299,23 +362,33 @@ def _ci(ci: dict, metric: str) -> str:
 def format_report(report: dict) -> str:
     """A plain-text table for the log and the terminal: ROC-AUC first, then the thresholded metrics, then the
     paired differences model - baseline."""
-    rows = ["level      scorer             n      ROC-AUC  [95% CI]         AP      threshold  bal.acc  [95% CI]"
-            "         macro-F1  accuracy"]
+    rows = [
+        "level      scorer             n      ROC-AUC  [95% CI]         AP      threshold  bal.acc  [95% CI]"
+        "         macro-F1  accuracy"
+    ]
     for level in LEVELS:
         entries = report.get(level, {})
         for name, m in scorers(entries).items():
             ci = m.get("ci95", {})
-            rows.append(f"{level:<10} {name:<18} {m['n']:<6} {m['roc_auc']:.3f}    {_ci(ci, 'roc_auc')}   "
-                        f"{m['average_precision']:.3f}   {m['threshold']:<9.3f}  {m['balanced_accuracy']:.3f}    "
-                        f"{_ci(ci, 'balanced_accuracy')}   {m['macro_f1']:.3f}     {m['accuracy']:.3f}")
+            rows.append(
+                f"{level:<10} {name:<18} {m['n']:<6} {m['roc_auc']:.3f}    {_ci(ci, 'roc_auc')}   "
+                f"{m['average_precision']:.3f}   {m['threshold']:<9.3f}  {m['balanced_accuracy']:.3f}    "
+                f"{_ci(ci, 'balanced_accuracy')}   {m['macro_f1']:.3f}     {m['accuracy']:.3f}"
+            )
         if entries.get("speaker_leak"):
             rows.append(f"{level:<10} (speaker_leak: characters of this split also speak in train)")
-    differences = [(level, name, d) for level in LEVELS
-                   for name, d in report.get(level, {}).get("difference", {}).items()]
+    differences = [
+        (level, name, d) for level in LEVELS for name, d in report.get(level, {}).get("difference", {}).items()
+    ]
     if differences:
-        rows += ["", "paired difference, model - baseline (95% CI, same resamples)",
-                 "level      baseline           ROC-AUC  [95% CI]           bal.acc  [95% CI]"]
+        rows += [
+            "",
+            "paired difference, model - baseline (95% CI, same resamples)",
+            "level      baseline           ROC-AUC  [95% CI]           bal.acc  [95% CI]",
+        ]
         for level, name, d in differences:
-            rows.append(f"{level:<10} {name:<18} {d['roc_auc']:+.3f}   {_ci(d, 'roc_auc_ci95')}    "
-                        f"{d['balanced_accuracy']:+.3f}   {_ci(d, 'balanced_accuracy_ci95')}")
+            rows.append(
+                f"{level:<10} {name:<18} {d['roc_auc']:+.3f}   {_ci(d, 'roc_auc_ci95')}    "
+                f"{d['balanced_accuracy']:+.3f}   {_ci(d, 'balanced_accuracy_ci95')}"
+            )
     return "\n".join(rows)

@@ -61,7 +61,7 @@ Score lines with onnxruntime, tokenizers and numpy only (`pip install onnxruntim
 """
 
 # The example in README.md (ONNX section) and in every exported folder's README; tests run it with torch blocked.
-EXAMPLE = '''import json
+EXAMPLE = """import json
 
 import numpy as np
 import onnxruntime as ort
@@ -81,7 +81,7 @@ p_female = 1 / (1 + np.exp(-logits))
 threshold = config.get("threshold", 0.5)
 for line, p in zip(lines, p_female):
     label = config["id2label"]["1" if p >= threshold else "0"]
-    print(f"{p:.6f}\\t{label}\\t{line}")'''
+    print(f"{p:.6f}\\t{label}\\t{line}")"""
 
 
 class ExportError(MovieGenderError, ValueError):
@@ -102,8 +102,10 @@ def unsupported_reason(model: nn.Module) -> str | None:
     extra = sorted(k for k in model.state_dict() if not k.startswith(_EXPORTED_PREFIXES))
     if context or extra:
         what = f"context_size={context}" if context else f"parameters {', '.join(extra[:3])}"
-        return (f"the ONNX export does not yet support the context model ({what}); export a line-only model "
-                f"(context_size 0)")
+        return (
+            f"the ONNX export does not yet support the context model ({what}); export a line-only model "
+            f"(context_size 0)"
+        )
     return None
 
 
@@ -130,7 +132,7 @@ class OnnxBiLSTM(nn.Module):
         lstm = model.lstm
         for layer in range(config.num_layers):
             suffixes = ("", "_reverse") if self.bidirectional else ("",)
-            for suffix, target in zip(suffixes, (self.forward_layers, self.backward_layers)):
+            for suffix, target in zip(suffixes, (self.forward_layers, self.backward_layers), strict=False):
                 width = lstm.input_size if layer == 0 else lstm.hidden_size * (2 if self.bidirectional else 1)
                 cell = nn.LSTM(width, lstm.hidden_size, batch_first=True)
                 for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -164,8 +166,14 @@ class OnnxBiLSTM(nn.Module):
         hidden = torch.relu(self.fc1(features))
         return self.fc2(hidden).squeeze(-1)
 
-    def _pool(self, x: torch.Tensor, forward_out: torch.Tensor, backward_out: torch.Tensor, lengths: torch.Tensor,
-              valid: torch.Tensor) -> torch.Tensor:
+    def _pool(
+        self,
+        x: torch.Tensor,
+        forward_out: torch.Tensor,
+        backward_out: torch.Tensor,
+        lengths: torch.Tensor,
+        valid: torch.Tensor,
+    ) -> torch.Tensor:
         if self.pooling == "last":
             index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, forward_out.shape[-1])
             last_forward = torch.gather(forward_out, 1, index).squeeze(1)
@@ -184,8 +192,16 @@ def _export_graph(module: OnnxBiLSTM, path: Path, opset: int) -> None:
     axes = {"input_ids": {0: "batch", 1: "time"}, "attention_mask": {0: "batch", 1: "time"}, "logits": {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on LSTM batch sizes and its own deprecation
-        torch.onnx.export(module, example, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
 
 
 def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET, check: bool = True) -> Path:
@@ -204,8 +220,10 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
     if output_dir.exists():
         others = sorted({p.name for p in output_dir.iterdir()} - set(EXPORT_FILES)) if output_dir.is_dir() else ["?"]
         if others:
-            raise ExportError(f"{output_dir}: exists and holds other files ({', '.join(others[:3])}); export to a new "
-                              f"or empty folder (an earlier export is replaced)")
+            raise ExportError(
+                f"{output_dir}: exists and holds other files ({', '.join(others[:3])}); export to a new "
+                f"or empty folder (an earlier export is replaced)"
+            )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
@@ -245,8 +263,10 @@ def _check(model: nn.Module, folder: Path, tolerance: float = 1e-4) -> float | N
     expected = torch_logits(model, CHECK_LINES)
     difference = float(np.abs(got - expected).max())
     if not difference <= tolerance:
-        raise ExportError(f"{folder / ONNX_NAME}: the exported graph differs from PyTorch by {difference:.2e} "
-                          f"(more than {tolerance:g})")
+        raise ExportError(
+            f"{folder / ONNX_NAME}: the exported graph differs from PyTorch by {difference:.2e} "
+            f"(more than {tolerance:g})"
+        )
     return difference
 
 
@@ -267,7 +287,7 @@ def onnx_logits(session: Any, tokenizer: Any, texts: list[str], batch_size: int 
     out = np.zeros(len(texts), dtype=np.float32)
     order = np.argsort(-lengths, kind="stable")
     for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         width = int(lengths[batch].max()) if len(batch) else 0
         ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -307,10 +327,27 @@ def benchmark_onnx(model: nn.Module, texts: list[str], repeats: int = 3, batch_s
         fp32_s = timed(lambda t: model.predict_proba(t, batch_size=batch_size, bf16=False))
         sample = texts[:1000]
         difference = float(np.abs(onnx_logits(session, model.tokenizer, sample) - torch_logits(model, sample)).max())
-    return {"lines": len(texts), "torch_lines_per_s": len(texts) / torch_s, "onnx_lines_per_s": len(texts) / onnx_s,
-            "torch_fp32_lines_per_s": len(texts) / fp32_s, "ratio": torch_s / onnx_s, "ratio_fp32": fp32_s / onnx_s,
-            "torch_bf16": bool(bf16_recommended(model.device, model.config)), "max_abs_logit_difference": difference}
+    return {
+        "lines": len(texts),
+        "torch_lines_per_s": len(texts) / torch_s,
+        "onnx_lines_per_s": len(texts) / onnx_s,
+        "torch_fp32_lines_per_s": len(texts) / fp32_s,
+        "ratio": torch_s / onnx_s,
+        "ratio_fp32": fp32_s / onnx_s,
+        "torch_bf16": bool(bf16_recommended(model.device, model.config)),
+        "max_abs_logit_difference": difference,
+    }
 
 
-__all__ = ["export_onnx", "OnnxBiLSTM", "ExportError", "unsupported_reason", "onnx_session", "onnx_logits",
-           "torch_logits", "benchmark_onnx", "EXAMPLE", "ONNX_NAME"]
+__all__ = [
+    "export_onnx",
+    "OnnxBiLSTM",
+    "ExportError",
+    "unsupported_reason",
+    "onnx_session",
+    "onnx_logits",
+    "torch_logits",
+    "benchmark_onnx",
+    "EXAMPLE",
+    "ONNX_NAME",
+]

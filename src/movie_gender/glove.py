@@ -71,7 +71,9 @@ def _open_lines(path: Path, member: str | None) -> Iterator[tuple[str, IO[bytes]
             yield str(path), handle
 
 
-def _parse(path: Path, member: str | None, wanted: dict[bytes, int]) -> tuple[str, int, dict[int, tuple[int, bytes]], int]:
+def _parse(
+    path: Path, member: str | None, wanted: dict[bytes, int]
+) -> tuple[str, int, dict[int, tuple[int, bytes]], int]:
     """One pass over the file: (name, dimension, {token id: (line number, raw vector bytes)}, duplicate words)."""
     found: dict[int, tuple[int, bytes]] = {}
     duplicates = 0
@@ -111,7 +113,9 @@ def _to_matrix(name: str, found: dict[int, tuple[int, bytes]], dim: int) -> tupl
             try:
                 np.array(raw.split(), dtype=np.float32)
             except ValueError:
-                raise GloveFormatError(name, f"not a number in {raw[:60].decode('utf-8', 'replace')!r}", number) from None
+                raise GloveFormatError(
+                    name, f"not a number in {raw[:60].decode('utf-8', 'replace')!r}", number
+                ) from None
         raise
     return ids, values.reshape(len(found), dim)
 
@@ -119,13 +123,26 @@ def _to_matrix(name: str, found: dict[int, tuple[int, bytes]], dim: int) -> tupl
 def _cache_key(path: Path, source: str, member: str | None, tokenizer: Tokenizer, unknown_init: str, seed: int) -> str:
     stat = path.stat()
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    payload = json.dumps([source if is_url(source) else str(path.resolve()), stat.st_size, stat.st_mtime_ns, member,
-                          unknown_init, seed, vocab])
+    payload = json.dumps(
+        [
+            source if is_url(source) else str(path.resolve()),
+            stat.st_size,
+            stat.st_mtime_ns,
+            member,
+            unknown_init,
+            seed,
+            vocab,
+        ]
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def _token_coverage(tokenizer: Tokenizer, found_mask: np.ndarray, texts: Sequence[str] | None,
-                    encoded: tuple[np.ndarray, np.ndarray] | None) -> float | None:
+def _token_coverage(
+    tokenizer: Tokenizer,
+    found_mask: np.ndarray,
+    texts: Sequence[str] | None,
+    encoded: tuple[np.ndarray, np.ndarray] | None,
+) -> float | None:
     if encoded is None:
         if texts is None:
             return None
@@ -167,14 +184,18 @@ def load_glove(
         GloveFormatError: naming file and line of a malformed vector.
     """
     if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(f"load_glove needs the tokenizers.Tokenizer whose ids the matrix rows follow, got {tokenizer!r}")
+        raise TypeError(
+            f"load_glove needs the tokenizers.Tokenizer whose ids the matrix rows follow, got {tokenizer!r}"
+        )
     if unknown_init not in UNKNOWN_INIT:
         raise ValueError(f"unknown_init must be one of {UNKNOWN_INIT}, got {unknown_init!r}")
     path = fetch(source, sha256=sha256)
     if member is None and str(source) == DEFAULT_GLOVE:
         member = DEFAULT_MEMBER
     vocab = tokenizer.get_vocab()
-    cache_file = cache_dir() / "glove" / f"{_cache_key(path, str(source), member, tokenizer, unknown_init, seed)}.safetensors"
+    cache_file = (
+        cache_dir() / "glove" / f"{_cache_key(path, str(source), member, tokenizer, unknown_init, seed)}.safetensors"
+    )
 
     if cache and cache_file.exists():
         tensors = load_file(str(cache_file))
@@ -206,11 +227,19 @@ def load_glove(
     n_words = len(vocab) - 2  # [PAD] and [UNK] are not words
     types_found = int(found_mask.sum())
     coverage = GloveCoverage(
-        dimension=int(meta["dimension"]), vocab_size=len(vocab), types_found=types_found,
+        dimension=int(meta["dimension"]),
+        vocab_size=len(vocab),
+        types_found=types_found,
         type_coverage=types_found / n_words if n_words > 0 else 0.0,
-        token_coverage=_token_coverage(tokenizer, found_mask, texts, encoded), duplicate_words=int(meta["duplicate_words"]),
+        token_coverage=_token_coverage(tokenizer, found_mask, texts, encoded),
+        duplicate_words=int(meta["duplicate_words"]),
     )
-    logger.info("GloVe %dd covers %s of %s vocabulary words (%.1f%%)%s", coverage.dimension, f"{types_found:,}",
-                f"{n_words:,}", 100 * coverage.type_coverage,
-                "" if coverage.token_coverage is None else f" and {100 * coverage.token_coverage:.1f}% of train tokens")
+    logger.info(
+        "GloVe %dd covers %s of %s vocabulary words (%.1f%%)%s",
+        coverage.dimension,
+        f"{types_found:,}",
+        f"{n_words:,}",
+        100 * coverage.type_coverage,
+        "" if coverage.token_coverage is None else f" and {100 * coverage.token_coverage:.1f}% of train tokens",
+    )
     return matrix, coverage

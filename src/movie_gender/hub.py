@@ -24,8 +24,16 @@ from .errors import HubError, MovieGenderError, first_line, redact
 logger = logging.getLogger(__name__)
 
 # The files of a model folder that are published; checkpoints, caches and anything else stay local.
-MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
-               "training_curves.png", "confusion_matrix.png", "roc_curve.png")
+MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "README.md",
+    "metrics.json",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "roc_curve.png",
+)
 DATASET_PATTERNS = ("README.md", "data/*.parquet")
 
 
@@ -44,13 +52,19 @@ def _hub_errors(repo_id: str) -> Iterator[None]:
 PROJECT_URL = "https://github.com/movie-gender/movie-gender"
 # The Hub tags of every movie-gender model; the mixin adds "model_hub_mixin" and "pytorch_model_hub_mixin".
 TAGS = ("text-classification", "gender", "movie-dialogue", "glove", "bilstm", "movie-gender")
-SCORER_NAMES = {"model": "**this model**", "always_male": "always male",
-                "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
-                "glove_mean_logreg": "mean GloVe vector + logistic regression",
-                "tfidf_context_logreg": "TF-IDF with context + logistic regression"}
+SCORER_NAMES = {
+    "model": "**this model**",
+    "always_male": "always male",
+    "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
+    "glove_mean_logreg": "mean GloVe vector + logistic regression",
+    "tfidf_context_logreg": "TF-IDF with context + logistic regression",
+}
 VERSIONED = ("python", "movie-gender", "torch", "datasets", "tokenizers", "huggingface_hub", "safetensors")
-PLOTS = (("training_curves.png", "training curves"), ("confusion_matrix.png", "confusion matrix"),
-         ("roc_curve.png", "ROC"))
+PLOTS = (
+    ("training_curves.png", "training curves"),
+    ("confusion_matrix.png", "confusion matrix"),
+    ("roc_curve.png", "ROC"),
+)
 
 
 def card_template() -> str:
@@ -87,8 +101,11 @@ def select_examples(split, n: int = 6, seed: int = 42, min_words: int = 5, max_w
     rng = np.random.default_rng(seed)
     chosen = []
     for label in (1, 0):
-        pool = [i for i, (t, y) in enumerate(zip(texts, labels))
-                if y == label and min_words <= len(t.split()) <= max_words]
+        pool = [
+            i
+            for i, (t, y) in enumerate(zip(texts, labels, strict=False))
+            if y == label and min_words <= len(t.split()) <= max_words
+        ]
         take = min((n + 1 - label) // 2, len(pool))
         chosen += [{"text": texts[int(i)], "label": names[label]} for i in rng.choice(pool, take, replace=False)]
     return chosen
@@ -131,11 +148,17 @@ def _rows(level: dict) -> list[dict]:
     scorers = [k for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v]
     for key in sorted(scorers, key=lambda k: k != "model"):
         m, ci = level[key], level[key].get("ci95", {})
-        rows.append({"name": SCORER_NAMES.get(key, key), "n": f"{m['n']:,}" if "n" in m else "n/a",
-                     "roc_auc": _fmt(m.get("roc_auc"), ci.get("roc_auc")),
-                     "average_precision": _fmt(m.get("average_precision"), ci.get("average_precision")),
-                     "balanced_accuracy": _fmt(m.get("balanced_accuracy"), ci.get("balanced_accuracy")),
-                     "macro_f1": _fmt(m.get("macro_f1")), "threshold": _fmt(m.get("threshold"))})
+        rows.append(
+            {
+                "name": SCORER_NAMES.get(key, key),
+                "n": f"{m['n']:,}" if "n" in m else "n/a",
+                "roc_auc": _fmt(m.get("roc_auc"), ci.get("roc_auc")),
+                "average_precision": _fmt(m.get("average_precision"), ci.get("average_precision")),
+                "balanced_accuracy": _fmt(m.get("balanced_accuracy"), ci.get("balanced_accuracy")),
+                "macro_f1": _fmt(m.get("macro_f1")),
+                "threshold": _fmt(m.get("threshold")),
+            }
+        )
     return rows
 
 
@@ -144,10 +167,13 @@ def _differences(level: dict) -> list[dict]:
     rows = []
     for key, d in (level.get("difference") or {}).items():
         if isinstance(d, dict):
-            rows.append({"name": SCORER_NAMES.get(key, key),
-                         "roc_auc": _fmt(d.get("roc_auc"), d.get("roc_auc_ci95"), signed=True),
-                         "balanced_accuracy": _fmt(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"),
-                                                   signed=True)})
+            rows.append(
+                {
+                    "name": SCORER_NAMES.get(key, key),
+                    "roc_auc": _fmt(d.get("roc_auc"), d.get("roc_auc_ci95"), signed=True),
+                    "balanced_accuracy": _fmt(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"), signed=True),
+                }
+            )
     return rows
 
 
@@ -158,8 +184,10 @@ def _protocol(dataset: dict) -> str:
 def _interval_note(bootstrap) -> str:
     if isinstance(bootstrap, dict) and bootstrap.get("n"):
         unit = bootstrap.get("unit", "line")
-        return (f"Intervals are 95% bootstrap intervals ({bootstrap['n']:,} resamples of whole {unit}s, paired across "
-                f"scorers).")
+        return (
+            f"Intervals are 95% bootstrap intervals ({bootstrap['n']:,} resamples of whole {unit}s, paired across "
+            f"scorers)."
+        )
     if isinstance(bootstrap, int) and bootstrap:
         return f"Intervals are 95% bootstrap intervals ({bootstrap:,} resamples)."
     return "No bootstrap intervals were computed."
@@ -172,29 +200,51 @@ def _pct(value: float | None) -> str:
 def _levels(metrics: dict) -> list[dict]:
     levels = []
     if metrics.get("line"):
-        levels.append({"title": "Line level", "unit": "lines", "rows": _rows(metrics["line"]),
-                       "differences": _differences(metrics["line"]),
-                       "intro": "Each line of dialogue scored on its own."})
+        levels.append(
+            {
+                "title": "Line level",
+                "unit": "lines",
+                "rows": _rows(metrics["line"]),
+                "differences": _differences(metrics["line"]),
+                "intro": "Each line of dialogue scored on its own.",
+            }
+        )
     if metrics.get("character"):
-        levels.append({"title": "Character level", "unit": "characters", "rows": _rows(metrics["character"]),
-                       "differences": _differences(metrics["character"]),
-                       "intro": f"Each character with at least {metrics['character'].get('min_lines', '?')} lines in "
-                                f"the split, scored by the mean log-odds of its lines."})
+        levels.append(
+            {
+                "title": "Character level",
+                "unit": "characters",
+                "rows": _rows(metrics["character"]),
+                "differences": _differences(metrics["character"]),
+                "intro": f"Each character with at least {metrics['character'].get('min_lines', '?')} lines in "
+                f"the split, scored by the mean log-odds of its lines.",
+            }
+        )
     return levels
 
 
 def _architecture(config: dict) -> dict:
     hidden, layers = config.get("hidden_size"), config.get("num_layers")
     return {
-        "architecture": (f"{layers} x {hidden} {'bidirectional ' if config.get('bidirectional') else ''}LSTM, "
-                         f"{config.get('pooling')} pooling, fc {hidden} + ReLU, dropout {config.get('dropout')}"),
+        "architecture": (
+            f"{layers} x {hidden} {'bidirectional ' if config.get('bidirectional') else ''}LSTM, "
+            f"{config.get('pooling')} pooling, fc {hidden} + ReLU, dropout {config.get('dropout')}"
+        ),
         "vocab_size": f"{config.get('vocab_size', 0):,}",
     }
 
 
-def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | None = None, *,
-                      repo_id: str | None = None, dataset_repo: str | None = None,
-                      examples: list[dict] | None = None, plots: tuple[str, ...] = (), **extra) -> str:
+def render_model_card(
+    card_data: ModelCardData,
+    config: dict,
+    metrics: dict | None = None,
+    *,
+    repo_id: str | None = None,
+    dataset_repo: str | None = None,
+    examples: list[dict] | None = None,
+    plots: tuple[str, ...] = (),
+    **extra,
+) -> str:
     """Render model_card.md: the full card when ``metrics`` (a metrics.json of ``movie-gender train``) has results,
     an honest short card without them.
 
@@ -209,51 +259,88 @@ def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | No
     data.language = "en"
     data.metrics = ["roc_auc", "average_precision", "balanced_accuracy", "f1"]
     if examples:
-        data.widget = [{"text": " ".join(e["text"].split()),  # one line, whatever whitespace the corpus had
-                        "example_title": f"{e['label']} character (validation line)"} for e in examples]
+        data.widget = [
+            {
+                "text": " ".join(e["text"].split()),  # one line, whatever whitespace the corpus had
+                "example_title": f"{e['label']} character (validation line)",
+            }
+            for e in examples
+        ]
     training, glove, dataset = (metrics.get(k, {}) for k in ("training", "glove", "dataset"))
     corpus, counts = dataset.get("corpus", {}), dataset.get("class_counts", {})
     if dataset_repo is None and dataset.get("split") == "prepared" and _looks_like_repo_id(str(corpus.get("source"))):
         dataset_repo = corpus["source"]  # trained on a Hub dataset repo: link it
     recorded = metrics.get("versions")
     eval_results = []
-    for key, pretty in (("roc_auc", "ROC-AUC"), ("average_precision", "average precision"),
-                        ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro F1")):
+    for key, pretty in (
+        ("roc_auc", "ROC-AUC"),
+        ("average_precision", "average precision"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("macro_f1", "macro F1"),
+    ):
         value = metrics.get("line", {}).get("model", {}).get(key)
         if value is not None and value == value:
-            eval_results.append(EvalResult(task_type="text-classification",
-                                           dataset_type=dataset_repo or "cornell_movie_dialog", dataset_name="Cornell Movie-Dialogs (speaker gender)",
-                                           dataset_split=metrics.get("eval_split", "test"), metric_type=key,
-                                           metric_name=pretty, metric_value=round(value, 4)))
+            eval_results.append(
+                EvalResult(
+                    task_type="text-classification",
+                    dataset_type=dataset_repo or "cornell_movie_dialog",
+                    dataset_name="Cornell Movie-Dialogs (speaker gender)",
+                    dataset_split=metrics.get("eval_split", "test"),
+                    metric_type=key,
+                    metric_name=pretty,
+                    metric_value=round(value, 4),
+                )
+            )
     data.datasets = [dataset_repo] if dataset_repo else None
     if eval_results:
         data.eval_results, data.model_name = eval_results, repo_id.split("/")[-1]
     values = dict(
-        model_name=repo_id.split("/")[-1], repo_id=repo_id, project_url=PROJECT_URL, dataset_repo=dataset_repo,
-        has_results=has_results, examples=examples or [],
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        project_url=PROJECT_URL,
+        dataset_repo=dataset_repo,
+        has_results=has_results,
+        examples=examples or [],
         plots=[{"markdown": f"![{t}]({f})"} for f, t in PLOTS if f in plots],
-        threshold_note=("each scorer's threshold is chosen on the validation split, never on test."
-                        if "threshold" in metrics.get("line", {}).get("model", {})
-                        else "a line counts as female at P >= 0.5."),
-        eval_split=metrics.get("eval_split", "test"), split_protocol=_protocol(dataset),
-        interval_note=_interval_note(metrics.get("bootstrap")), levels=_levels(metrics),
-        corpus_source=_public_source(str(corpus.get("source", ""))), corpus_male=f"{corpus.get('male', 0):,}",
-        corpus_female=f"{corpus.get('female', 0):,}", balance=dataset.get("balance", "n/a"),
+        threshold_note=(
+            "each scorer's threshold is chosen on the validation split, never on test."
+            if "threshold" in metrics.get("line", {}).get("model", {})
+            else "a line counts as female at P >= 0.5."
+        ),
+        eval_split=metrics.get("eval_split", "test"),
+        split_protocol=_protocol(dataset),
+        interval_note=_interval_note(metrics.get("bootstrap")),
+        levels=_levels(metrics),
+        corpus_source=_public_source(str(corpus.get("source", ""))),
+        corpus_male=f"{corpus.get('male', 0):,}",
+        corpus_female=f"{corpus.get('female', 0):,}",
+        balance=dataset.get("balance", "n/a"),
         split_sizes=", ".join(f"{k} {sum(v.values()):,}" for k, v in counts.items()) or "n/a",
         **_architecture(config),
-        embeddings=(f"{glove.get('name', 'GloVe')} ({config.get('embedding_dim')}d), "
-                    f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}"),
-        type_coverage=_pct(glove.get("type_coverage")), token_coverage=_pct(glove.get("token_coverage")),
-        optimisation=(f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
-                      f"batch {training.get('batch_size')}, up to {training.get('epochs')} epochs, early stopping "
-                      f"patience {training.get('patience')}, gradient clip {training.get('grad_clip')}, "
-                      f"seed {training.get('seed')}"),
-        epochs_run=len(training.get("history", [])), best_epoch=training.get("best_epoch"),
+        embeddings=(
+            f"{glove.get('name', 'GloVe')} ({config.get('embedding_dim')}d), "
+            f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}"
+        ),
+        type_coverage=_pct(glove.get("type_coverage")),
+        token_coverage=_pct(glove.get("token_coverage")),
+        optimisation=(
+            f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
+            f"batch {training.get('batch_size')}, up to {training.get('epochs')} epochs, early stopping "
+            f"patience {training.get('patience')}, gradient clip {training.get('grad_clip')}, "
+            f"seed {training.get('seed')}"
+        ),
+        epochs_run=len(training.get("history", [])),
+        best_epoch=training.get("best_epoch"),
         best_val_auc=_fmt(training.get("best_validation_auc")),
         hardware=f"{training.get('hardware', 'n/a')}, {'bf16 autocast' if training.get('bf16') else 'fp32'}",
-        training_time=(f"{training.get('seconds', 0) / 60:.1f} min training"
-                       + (f", {training['total_seconds'] / 60:.1f} min in all (data, training, evaluation)"
-                          if training.get("total_seconds") else "")),
+        training_time=(
+            f"{training.get('seconds', 0) / 60:.1f} min training"
+            + (
+                f", {training['total_seconds'] / 60:.1f} min in all (data, training, evaluation)"
+                if training.get("total_seconds")
+                else ""
+            )
+        ),
         preset=training.get("preset", "custom"),
         versions=list((recorded or framework_versions()).items()),
         versions_note=("Trained with:" if recorded else "Saved with (no training record):"),
@@ -263,8 +350,9 @@ def render_model_card(card_data: ModelCardData, config: dict, metrics: dict | No
     return re.sub(r"\n{3,}", "\n\n", card)
 
 
-def write_model_card(folder: str | os.PathLike, model=None, *, repo_id: str | None = None,
-                     dataset_repo: str | None = None) -> Path:
+def write_model_card(
+    folder: str | os.PathLike, model=None, *, repo_id: str | None = None, dataset_repo: str | None = None
+) -> Path:
     """(Re)write folder/README.md with the model's card (``model`` or the one saved in ``folder``), replacing any
     card already there; the plots in ``folder`` are shown."""
     folder = Path(folder)
@@ -286,21 +374,38 @@ def _card_for_folder(folder: Path, model=None, **kwargs) -> str:
     return str(model.generate_model_card(plots=plots, **kwargs))
 
 
-def _commit(repo_id: str, repo_type: str, operations: list, *, private: bool, revision: str | None,
-            token: str | None, commit_message: str):
+def _commit(
+    repo_id: str,
+    repo_type: str,
+    operations: list,
+    *,
+    private: bool,
+    revision: str | None,
+    token: str | None,
+    commit_message: str,
+):
     """Create the repo (and branch) if needed, then make one commit of ``operations``."""
     api = HfApi(token=token)
     with _hub_errors(repo_id):
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-        return api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type,
-                                 revision=revision)
+        return api.create_commit(
+            repo_id, operations, commit_message=commit_message, repo_type=repo_type, revision=revision
+        )
 
 
-def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
-               dataset_repo: str | None = None, token: str | None = None,
-               commit_message: str = "Upload movie-gender model", extra_files: dict[str, str] | None = None) -> str:
+def push_model(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    dataset_repo: str | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload movie-gender model",
+    extra_files: dict[str, str] | None = None,
+) -> str:
     """Publish a model folder as one commit: config, weights, tokenizer, rendered card, metrics and plots.
 
     The card is rendered by the model class (:meth:`BiLSTMClassifier.generate_model_card`, the path
@@ -324,14 +429,22 @@ def push_model(folder: str | os.PathLike, repo_id: str, *, private: bool = False
         elif (folder / name).is_file():
             operations.append(CommitOperationAdd(name, str(folder / name)))
     operations += [CommitOperationAdd(name, str(path)) for name, path in (extra_files or {}).items()]
-    info = _commit(repo_id, "model", operations, private=private, revision=revision, token=token,
-                   commit_message=commit_message)
+    info = _commit(
+        repo_id, "model", operations, private=private, revision=revision, token=token, commit_message=commit_message
+    )
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
     return info.commit_url
 
 
-def push_dataset(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
-                 token: str | None = None, commit_message: str = "Upload movie-gender dataset") -> str:
+def push_dataset(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload movie-gender dataset",
+) -> str:
     """Publish a folder written by :func:`movie_gender.save_dataset` (parquet shards + card) as one commit.
 
     The layout is the one ``DatasetDict.push_to_hub`` writes (``data/{split}-*.parquet`` and a README.md whose YAML
@@ -344,8 +457,9 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, private: bool = Fal
         raise FileNotFoundError(f"{folder}: not a dataset folder (expected README.md and data/*.parquet)")
     operations = [CommitOperationAdd("README.md", str(folder / "README.md"))]
     operations += [CommitOperationAdd(f"data/{p.name}", str(p)) for p in shards]
-    info = _commit(repo_id, "dataset", operations, private=private, revision=revision, token=token,
-                   commit_message=commit_message)
+    info = _commit(
+        repo_id, "dataset", operations, private=private, revision=revision, token=token, commit_message=commit_message
+    )
     logger.info("Pushed %s to %s (%d files)", folder, info.commit_url, len(operations))
     return info.commit_url
 
@@ -363,8 +477,10 @@ def space_files(space_dir: str | os.PathLike, model_repo: str, dataset_repo: str
     space_dir = Path(space_dir)
     missing = [name for name in SPACE_FILES if not (space_dir / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{space_dir}: not a Space folder (no {', '.join(missing)}); run from a checkout of "
-                                f"movie-gender or pass --space-dir")
+        raise FileNotFoundError(
+            f"{space_dir}: not a Space folder (no {', '.join(missing)}); run from a checkout of "
+            f"movie-gender or pass --space-dir"
+        )
     app = (space_dir / "app.py").read_text(encoding="utf-8")
     app, found = re.subn(r"^DEFAULT_MODEL = .*$", lambda _: f"DEFAULT_MODEL = {model_repo!r}", app, count=1, flags=re.M)
     if not found:
@@ -380,26 +496,45 @@ def space_files(space_dir: str | os.PathLike, model_repo: str, dataset_repo: str
     else:
         header.pop("datasets", None)
     readme = "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n" + parts[2]
-    return {"app.py": app.encode("utf-8"), "requirements.txt": (space_dir / "requirements.txt").read_bytes(),
-            "README.md": readme.encode("utf-8")}
+    return {
+        "app.py": app.encode("utf-8"),
+        "requirements.txt": (space_dir / "requirements.txt").read_bytes(),
+        "README.md": readme.encode("utf-8"),
+    }
 
 
-def push_space(space_dir: str | os.PathLike, space_repo: str, model_repo: str, *, dataset_repo: str | None = None,
-               private: bool = False, token: str | None = None,
-               commit_message: str = "Upload movie-gender demo") -> str:
+def push_space(
+    space_dir: str | os.PathLike,
+    space_repo: str,
+    model_repo: str,
+    *,
+    dataset_repo: str | None = None,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload movie-gender demo",
+) -> str:
     """Create (if needed) a Gradio Space and upload the demo with ``model_repo`` filled in, as one commit."""
     files = space_files(space_dir, model_repo, dataset_repo)
     api = HfApi(token=token)
     with _hub_errors(space_repo):
         api.create_repo(space_repo, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        info = api.create_commit(space_repo, [CommitOperationAdd(name, data) for name, data in files.items()],
-                                 commit_message=commit_message, repo_type="space")
+        info = api.create_commit(
+            space_repo,
+            [CommitOperationAdd(name, data) for name, data in files.items()],
+            commit_message=commit_message,
+            repo_type="space",
+        )
     logger.info("Pushed the demo Space to %s (model %s)", info.commit_url, model_repo)
     return info.commit_url
 
 
-def load_hub_dataset(repo_id_or_path: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
-                     token: str | None = None):
+def load_hub_dataset(
+    repo_id_or_path: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | None = None,
+):
     """``datasets.load_dataset`` on a saved folder or a Hub dataset repo, online or offline from the HF cache.
 
     For a repo id the files come through ``snapshot_download`` (which, with ``HF_HUB_OFFLINE=1``, serves what the
@@ -411,6 +546,12 @@ def load_hub_dataset(repo_id_or_path: str, *, revision: str | None = None, cache
     if os.path.isdir(repo_id_or_path):
         return datasets.load_dataset(str(repo_id_or_path))
     with _hub_errors(repo_id_or_path):
-        folder = snapshot_download(repo_id_or_path, repo_type="dataset", revision=revision, cache_dir=cache_dir,
-                                   token=token, allow_patterns=list(DATASET_PATTERNS))
+        folder = snapshot_download(
+            repo_id_or_path,
+            repo_type="dataset",
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            allow_patterns=list(DATASET_PATTERNS),
+        )
     return datasets.load_dataset(folder)

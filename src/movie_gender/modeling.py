@@ -25,11 +25,11 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntry
 from tokenizers import Tokenizer
 from torch import nn
 
+from .atomic import atomic_folder
 from .characters import aggregate_logits
 from .configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .download import atomic_path
 from .errors import ModelLoadError, first_line
-from .atomic import atomic_folder
 from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
 from .persistence import MODEL_FOLDER_CONTENT, load_model_folder, model_file, save_model_folder
 from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
@@ -77,14 +77,24 @@ class BiLSTMClassifier(
         directions = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding.weight.requires_grad = not config.freeze_embeddings
-        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers,
-                            bidirectional=config.bidirectional, batch_first=True,
-                            dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            config.embedding_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
         features = directions * config.hidden_size * (2 if config.pooling == "mean_max" else 1)
         if config.context_encoder == "separate":
-            self.context_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers,
-                                        bidirectional=config.bidirectional, batch_first=True,
-                                        dropout=config.dropout if config.num_layers > 1 else 0.0)
+            self.context_lstm = nn.LSTM(
+                config.embedding_dim,
+                config.hidden_size,
+                num_layers=config.num_layers,
+                bidirectional=config.bidirectional,
+                batch_first=True,
+                dropout=config.dropout if config.num_layers > 1 else 0.0,
+            )
         if config.uses_context:
             features *= 2
         self._warned_no_context = False
@@ -93,12 +103,14 @@ class BiLSTMClassifier(
         self.fc2 = nn.Linear(config.hidden_size, 1)
 
     # ----------------------------------------------------------------------------------------------- weights
-    def load_embeddings(self, matrix: "np.ndarray | torch.Tensor") -> None:
+    def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
         """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the embedding."""
         matrix = torch.as_tensor(matrix, dtype=self.embedding.weight.dtype)
         if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
-            raise ValueError(f"embedding matrix has shape {tuple(matrix.shape)}, the model expects "
-                             f"{tuple(self.embedding.weight.shape)} (vocab_size, embedding_dim)")
+            raise ValueError(
+                f"embedding matrix has shape {tuple(matrix.shape)}, the model expects "
+                f"{tuple(self.embedding.weight.shape)} (vocab_size, embedding_dim)"
+            )
         with torch.no_grad():
             self.embedding.weight.copy_(matrix)
 
@@ -107,9 +119,15 @@ class BiLSTMClassifier(
         return self.fc2.weight.device
 
     # ----------------------------------------------------------------------------------------------- forward
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
-                context_ids: torch.Tensor | None = None, context_lengths: torch.Tensor | None = None) -> ClassifierOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        context_ids: torch.Tensor | None = None,
+        context_lengths: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
         """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad ids.
 
         A context model also takes ``context_ids`` ``[batch, time]`` (the context of each line as one sequence; lengths
@@ -120,8 +138,9 @@ class BiLSTMClassifier(
         lengths = lengths.clamp(min=1)  # an empty line reads one [PAD]
         features = self._encode(self.lstm, self.embedding(input_ids), lengths)
         if self.config.uses_context:
-            features = torch.cat([features, self._context_features(input_ids.shape[0], context_ids, context_lengths)],
-                                 dim=1)
+            features = torch.cat(
+                [features, self._context_features(input_ids.shape[0], context_ids, context_lengths)], dim=1
+            )
         elif context_ids is not None:
             raise ValueError("this is a single-line model (context_encoder='none'); it takes no context_ids")
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
@@ -131,8 +150,9 @@ class BiLSTMClassifier(
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return ClassifierOutput(logits=logits, loss=loss)
 
-    def _context_features(self, batch: int, context_ids: torch.Tensor | None,
-                          context_lengths: torch.Tensor | None) -> torch.Tensor:
+    def _context_features(
+        self, batch: int, context_ids: torch.Tensor | None, context_lengths: torch.Tensor | None
+    ) -> torch.Tensor:
         """Pooled features of each line's context through :meth:`_encode`, padding-safe like the line's
         (an empty context reads one [PAD])."""
         pad = self.config.pad_token_id
@@ -144,8 +164,9 @@ class BiLSTMClassifier(
         lstm = self.context_lstm if self.config.context_encoder == "separate" else self.lstm
         return self._encode(lstm, self.embedding(context_ids), context_lengths)
 
-    def _encode(self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor,
-                pooling: str | None = None) -> torch.Tensor:
+    def _encode(
+        self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor, pooling: str | None = None
+    ) -> torch.Tensor:
         """Pooled features ``[batch, features]`` of right-padded lines ``embedded`` ``[batch, time, dim]`` through
         ``lstm`` (this model's, or another encoder with the same layout); padding never enters a valid state.
 
@@ -174,15 +195,21 @@ class BiLSTMClassifier(
         # the line's length, padding left in place. Reversing twice restores the order.
         reverse = torch.where(positions < ends, ends - 1 - positions, positions)
         reverse = (reverse + torch.arange(batch, device=embedded.device)[:, None] * width).reshape(-1)
-        last_step = (lengths - 1 + torch.arange(batch, device=embedded.device) * width)
+        last_step = lengths - 1 + torch.arange(batch, device=embedded.device) * width
         zeros = embedded.new_zeros(1, batch, lstm.hidden_size)
         x = embedded
         for layer in range(lstm.num_layers):
             outputs, finals = [], []
             for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
-                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in
-                           (("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh"))]
-                source = x if not suffix else x.reshape(batch * width, -1).index_select(0, reverse).view(batch, width, -1)
+                weights = [
+                    getattr(lstm, f"{name}_l{layer}{suffix}")
+                    for name in (
+                        ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh")
+                    )
+                ]
+                source = (
+                    x if not suffix else x.reshape(batch * width, -1).index_select(0, reverse).view(batch, width, -1)
+                )
                 out = torch.lstm(source, (zeros, zeros), weights, lstm.bias, 1, 0.0, self.training, False, True)[0]
                 flat = out.reshape(batch * width, -1)
                 finals.append(flat.index_select(0, last_step))
@@ -193,7 +220,9 @@ class BiLSTMClassifier(
         return x, torch.cat(finals, dim=1) if len(finals) > 1 else finals[0]
 
     @staticmethod
-    def _pool(steps: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, pooling: str, padded: bool) -> torch.Tensor:
+    def _pool(
+        steps: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, pooling: str, padded: bool
+    ) -> torch.Tensor:
         """Features: the final hidden states ("last"), or max / mean+max over the valid time steps."""
         if pooling == "last":
             return last
@@ -248,9 +277,16 @@ class BiLSTMClassifier(
         return run
 
     @torch.inference_mode()
-    def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, bf16: bool = False,
-                        max_padding: float = 0.125, context_ids: np.ndarray | None = None,
-                        context_lengths: np.ndarray | None = None) -> np.ndarray:
+    def logits_from_ids(
+        self,
+        ids: np.ndarray,
+        lengths: np.ndarray,
+        batch_size: int = 512,
+        bf16: bool = False,
+        max_padding: float = 0.125,
+        context_ids: np.ndarray | None = None,
+        context_lengths: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Logits for pre-encoded lines, in input order.
 
         Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
@@ -280,9 +316,12 @@ class BiLSTMClassifier(
                 extra = {}
                 if context_ids is not None:
                     context_width = max(1, int(context_lengths[batch].max()))
-                    extra = {"context_ids": torch.from_numpy(np.ascontiguousarray(context_ids[batch, :context_width]))
-                             .to(device, non_blocking=True),
-                             "context_lengths": torch.from_numpy(context_lengths[batch])}
+                    extra = {
+                        "context_ids": torch.from_numpy(np.ascontiguousarray(context_ids[batch, :context_width])).to(
+                            device, non_blocking=True
+                        ),
+                        "context_lengths": torch.from_numpy(context_lengths[batch]),
+                    }
                 with autocast(device, bf16):
                     logits = self(input_ids, lengths=torch.from_numpy(sorted_lengths[start:end]), **extra).logits
                 out[batch] = logits.float().cpu().numpy()
@@ -291,22 +330,26 @@ class BiLSTMClassifier(
             self.train(was_training)
         return out
 
-    def encode_context(self, context: "list[list[str]] | None", n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def encode_context(self, context: list[list[str]] | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Check and encode ``context`` (one list of strings per line) for this model: ``(ids, lengths)``.
 
         A single-line model refuses a context; a context model given none reads every line with an empty context
         (and logs that once)."""
         if not self.config.uses_context:
             if context is not None:
-                raise ValueError("this model reads single lines (context_encoder='none' in its config.json) and "
-                                 "takes no context; call it without context=, or use a model trained with "
-                                 "--preset context")
+                raise ValueError(
+                    "this model reads single lines (context_encoder='none' in its config.json) and "
+                    "takes no context; call it without context=, or use a model trained with "
+                    "--preset context"
+                )
             return None
         if context is None:
             if not self._warned_no_context:
-                logger.warning("No context given to a context model: each line is scored alone, with an empty "
-                               "context (it was trained with up to %d lines of other speakers before and after)",
-                               self.config.context_size)
+                logger.warning(
+                    "No context given to a context model: each line is scored alone, with an empty "
+                    "context (it was trained with up to %d lines of other speakers before and after)",
+                    self.config.context_size,
+                )
                 self._warned_no_context = True
             context = [[] for _ in range(n)]
         context = list(context)
@@ -314,11 +357,18 @@ class BiLSTMClassifier(
             raise ValueError(f"context must hold one list of strings per line: {n} lines but {len(context)} contexts")
         for i, item in enumerate(context):
             if isinstance(item, str) or not all(isinstance(part, str) for part in item):
-                raise ValueError(f"context[{i}] must be a list of strings (the lines around line {i}), got {item!r:.80}")
+                raise ValueError(
+                    f"context[{i}] must be a list of strings (the lines around line {i}), got {item!r:.80}"
+                )
         return encode(self._require_tokenizer(), [" ".join(item) for item in context])
 
-    def predict_logits(self, texts: str | Sequence[str], context: "Sequence[Sequence[str]] | None" = None,
-                       batch_size: int = 512, bf16: bool | None = None) -> np.ndarray:
+    def predict_logits(
+        self,
+        texts: str | Sequence[str],
+        context: Sequence[Sequence[str]] | None = None,
+        batch_size: int = 512,
+        bf16: bool | None = None,
+    ) -> np.ndarray:
         """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) ``None``: the precision policy's choice
         (:meth:`precision_for`: bf16 on CUDA, and on CPUs with native bf16 where it is faster for this model).
         ``context``: see :meth:`predict_proba`."""
@@ -327,11 +377,17 @@ class BiLSTMClassifier(
         ids, lengths = encode(self._require_tokenizer(), texts)
         bf16 = resolve_bf16(bf16, self.device, self.config, probe=self._precision_probe(False))
         context_ids, context_lengths = encoded_context if encoded_context is not None else (None, None)
-        return self.logits_from_ids(ids, lengths, batch_size=batch_size, bf16=bf16, context_ids=context_ids,
-                                    context_lengths=context_lengths)
+        return self.logits_from_ids(
+            ids, lengths, batch_size=batch_size, bf16=bf16, context_ids=context_ids, context_lengths=context_lengths
+        )
 
-    def predict_proba(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
-                      bf16: bool | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        texts: list[str],
+        context: list[list[str]] | None = None,
+        batch_size: int = 512,
+        bf16: bool | None = None,
+    ) -> np.ndarray:
         """P(female) for each line, as a numpy array in input order.
 
         ``context`` (context models only): one list of strings per line, the lines of the other speakers just before
@@ -339,8 +395,13 @@ class BiLSTMClassifier(
         each line alone; a single-line model given a context raises ``ValueError``."""
         return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)))
 
-    def predict(self, texts: "list[str]", context: "list[list[str]] | None" = None, batch_size: int = 512,
-                bf16: bool | None = None) -> "list[dict[str, Any]]":
+    def predict(
+        self,
+        texts: list[str],
+        context: list[list[str]] | None = None,
+        batch_size: int = 512,
+        bf16: bool | None = None,
+    ) -> list[dict[str, Any]]:
         """``[{"label": "male"|"female", "score": probability of that label}]`` for each line (``context``: see
         :meth:`predict_proba`).
 
@@ -350,11 +411,18 @@ class BiLSTMClassifier(
         """
         proba = self.predict_proba(texts, context=context, batch_size=batch_size, bf16=bf16)
         names, threshold = self.config.id2label, self.config.threshold
-        return [{"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
-                for p in proba]
+        return [
+            {"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
+            for p in proba
+        ]
 
-    def predict_characters(self, texts: "list[str]", character_ids: "list[str]",
-                           context: "list[list[str]] | None" = None, batch_size: int = 512) -> "list[dict[str, Any]]":
+    def predict_characters(
+        self,
+        texts: list[str],
+        character_ids: list[str],
+        context: list[list[str]] | None = None,
+        batch_size: int = 512,
+    ) -> list[dict[str, Any]]:
         """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
         ``config.character_threshold`` or above.
 
@@ -377,9 +445,17 @@ class BiLSTMClassifier(
         for entry in np.argsort(characters.first_line, kind="stable"):
             p = float(characters.p_female[entry])
             female = p >= threshold
-            out.append({"character_id": str(characters.ids[entry]), "n_lines": int(characters.n_lines[entry]),
-                        "p_female": p, "label": names["1" if female else "0"], "score": p if female else 1 - p})
+            out.append(
+                {
+                    "character_id": str(characters.ids[entry]),
+                    "n_lines": int(characters.n_lines[entry]),
+                    "p_female": p,
+                    "label": names["1" if female else "0"],
+                    "score": p if female else 1 - p,
+                }
+            )
         return out
+
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`), and
@@ -389,9 +465,16 @@ class BiLSTMClassifier(
             with atomic_path(save_directory / "metrics.json") as tmp:
                 tmp.write_text(json.dumps(public_metrics(self.metrics), indent=2) + "\n")
 
-    def save_pretrained(self, save_directory: str | Path, *, config: Any = None, repo_id: str | None = None,
-                        push_to_hub: bool = False, model_card_kwargs: dict[str, Any] | None = None,
-                        **push_to_hub_kwargs: Any) -> str | None:
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        config: Any = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **push_to_hub_kwargs: Any,
+    ) -> str | None:
         """As huggingface_hub's, but the folder is replaced whole and in one step: written as a temporary sibling,
         flushed to disk, swapped into place, so a reader (or a process killed midway) never finds two models mixed.
         The card, metrics and plots of the model that was there go with it; other files stay. The card names the
@@ -400,31 +483,52 @@ class BiLSTMClassifier(
         with atomic_folder(save_directory, replaces=MODEL_FOLDER_CONTENT) as tmp:
             super().save_pretrained(tmp, config=config, model_card_kwargs=card)
         if push_to_hub:
-            return self.push_to_hub(repo_id=repo_id or Path(save_directory).name, config=config,
-                                    model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+            return self.push_to_hub(
+                repo_id=repo_id or Path(save_directory).name,
+                config=config,
+                model_card_kwargs=model_card_kwargs,
+                **push_to_hub_kwargs,
+            )
         return None
 
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
         card, whose usage snippet names ``repo_id``); ``model_card_kwargs`` may add ``dataset_repo``."""
-        return super().push_to_hub(repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id},
-                                   **kwargs)
+        return super().push_to_hub(
+            repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id}, **kwargs
+        )
 
-    def generate_model_card(self, *args: Any, repo_id: str | None = None, dataset_repo: str | None = None,
-                            plots: tuple[str, ...] = (), **kwargs: Any) -> ModelCard:
+    def generate_model_card(
+        self,
+        *args: Any,
+        repo_id: str | None = None,
+        dataset_repo: str | None = None,
+        plots: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> ModelCard:
         """The movie-gender card (root ``model_card.md``): results, baselines, data, training, versions and limits
         from ``self.metrics``, or a short card saying no results are recorded. The mixin's metadata (library,
         licence, tags, pipeline tag) is the card's metadata."""
         base = super().generate_model_card().data
         examples = [dict(e) for e in (self.metrics or {}).get("examples", [])]
         if examples and self.tokenizer is not None:
-            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples])):
+            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples]), strict=False):
                 example["score"] = f"{p:.2f}"
         for example in examples:
             example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
             example.setdefault("score", "n/a")
-        return ModelCard(render_model_card(base, self.config.to_dict(), self.metrics, repo_id=repo_id,
-                                           dataset_repo=dataset_repo, examples=examples, plots=plots, **kwargs))
+        return ModelCard(
+            render_model_card(
+                base,
+                self.config.to_dict(),
+                self.metrics,
+                repo_id=repo_id,
+                dataset_repo=dataset_repo,
+                examples=examples,
+                plots=plots,
+                **kwargs,
+            )
+        )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> BiLSTMClassifier:
@@ -442,15 +546,31 @@ class BiLSTMClassifier(
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError) as error:
             where = "" if os.path.isdir(name) else ": no such model folder, and no reachable Hub repo of that name"
-            raise ModelLoadError(f"{name}: cannot load the model{where} ({type(error).__name__}: "
-                                 f"{first_line(error)})") from None
+            raise ModelLoadError(
+                f"{name}: cannot load the model{where} ({type(error).__name__}: {first_line(error)})"
+            ) from None
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: Any, force_download: bool,
-                         local_files_only: bool, token: Any, map_location: str = "cpu", config: Any = None,
-                         **model_kwargs: Any) -> BiLSTMClassifier:
-        hub_kwargs = dict(revision=revision, cache_dir=cache_dir, force_download=force_download,
-                          local_files_only=local_files_only, token=token)
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: Any,
+        force_download: bool,
+        local_files_only: bool,
+        token: Any,
+        map_location: str = "cpu",
+        config: Any = None,
+        **model_kwargs: Any,
+    ) -> BiLSTMClassifier:
+        hub_kwargs = dict(
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
         model = load_model_folder(cls, model_id, config, hub_kwargs, map_location)
         model.metrics = _saved_metrics(model_id, hub_kwargs)
         return model
@@ -464,5 +584,16 @@ def _saved_metrics(model_id: str, hub_kwargs: dict) -> dict | None:
         return None
 
 
-__all__ = ["BiLSTMConfig", "BiLSTMClassifier", "ClassifierOutput", "CONTEXT_ENCODERS", "POOLING", "PROJECT_URL",
-           "model_file", "autocast", "bf16_supported", "bf16_recommended", "BF16_MIN_HIDDEN_ON_CPU"]
+__all__ = [
+    "BiLSTMConfig",
+    "BiLSTMClassifier",
+    "ClassifierOutput",
+    "CONTEXT_ENCODERS",
+    "POOLING",
+    "PROJECT_URL",
+    "model_file",
+    "autocast",
+    "bf16_supported",
+    "bf16_recommended",
+    "BF16_MIN_HIDDEN_ON_CPU",
+]

@@ -16,16 +16,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from tokenizers import Tokenizer
 
-from .configuration import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, BiLSTMConfig
 from .atomic import atomic_path
+from .configuration import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, BiLSTMConfig
 from .errors import ModelLoadError
 from .tokenizer import PAD_TOKEN, UNK_TOKEN
 
-
 # What a save replaces in a model folder: the files that describe one model and must not outlive it beside another
 # model's weights (card, metrics, plots, exports). Anything else already in the folder is kept.
-MODEL_FOLDER_CONTENT = (CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, "README.md", "metrics.json", "*.png", "*.onnx",
-                        "*.onnx.data")
+MODEL_FOLDER_CONTENT = (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    TOKENIZER_NAME,
+    "README.md",
+    "metrics.json",
+    "*.png",
+    "*.onnx",
+    "*.onnx.data",
+)
 
 
 def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
@@ -38,8 +45,9 @@ def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
     try:
         return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
     except (EntryNotFoundError, LocalEntryNotFoundError) as error:
-        raise ModelLoadError(f"{model_id}: could not get {filename} ({type(error).__name__}: "
-                             f"{str(error).splitlines()[0]})") from None
+        raise ModelLoadError(
+            f"{model_id}: could not get {filename} ({type(error).__name__}: {str(error).splitlines()[0]})"
+        ) from None
 
 
 def save_model_folder(model: Any, save_directory: Path) -> None:
@@ -63,9 +71,13 @@ def load_model_folder(cls: type, model_id: str, config: Any, hub_kwargs: dict, m
         weights_file = model_file(model_id, WEIGHTS_NAME, **hub_kwargs)
     except ModelLoadError:
         local = os.path.isdir(model_id)
-        if local and any(os.path.exists(os.path.join(model_id, n)) for n in ("pytorch_model.bin", "model.pt", "model.pth")):
-            raise ModelLoadError(f"{model_id}: only a pickle checkpoint is present; movie-gender loads weights from "
-                                 f"{WEIGHTS_NAME} only and never unpickles files") from None
+        if local and any(
+            os.path.exists(os.path.join(model_id, n)) for n in ("pytorch_model.bin", "model.pt", "model.pth")
+        ):
+            raise ModelLoadError(
+                f"{model_id}: only a pickle checkpoint is present; movie-gender loads weights from "
+                f"{WEIGHTS_NAME} only and never unpickles files"
+            ) from None
         raise
     tokenizer_file = model_file(model_id, TOKENIZER_NAME, **hub_kwargs)
     model = cls(config)
@@ -76,24 +88,31 @@ def load_model_folder(cls: type, model_id: str, config: Any, hub_kwargs: dict, m
     missing = sorted(set(model.state_dict()) - set(state))
     unexpected = sorted(set(state) - set(model.state_dict()))
     if missing or unexpected:
-        raise ModelLoadError(f"{weights_file}: weights do not match {CONFIG_NAME}: missing {missing or 'none'}, "
-                             f"unexpected {unexpected or 'none'}")
+        raise ModelLoadError(
+            f"{weights_file}: weights do not match {CONFIG_NAME}: missing {missing or 'none'}, "
+            f"unexpected {unexpected or 'none'}"
+        )
     for name, tensor in model.state_dict().items():
         if tuple(state[name].shape) != tuple(tensor.shape):
-            raise ModelLoadError(f"{weights_file}: {name} has shape {tuple(state[name].shape)} but {CONFIG_NAME} "
-                                 f"implies {tuple(tensor.shape)}")
+            raise ModelLoadError(
+                f"{weights_file}: {name} has shape {tuple(state[name].shape)} but {CONFIG_NAME} "
+                f"implies {tuple(tensor.shape)}"
+            )
     model.load_state_dict(state, strict=True)
     try:
         tokenizer = Tokenizer.from_file(tokenizer_file)
     except Exception as error:  # tokenizers raises a bare Exception on bad JSON
         raise ModelLoadError(f"{tokenizer_file}: not a readable tokenizer ({error})") from None
     if tokenizer.get_vocab_size() != config.vocab_size:
-        raise ModelLoadError(f"{tokenizer_file}: vocabulary of {tokenizer.get_vocab_size()} tokens, but "
-                             f"{CONFIG_NAME} says vocab_size={config.vocab_size}")
+        raise ModelLoadError(
+            f"{tokenizer_file}: vocabulary of {tokenizer.get_vocab_size()} tokens, but "
+            f"{CONFIG_NAME} says vocab_size={config.vocab_size}"
+        )
     for token, expected in ((PAD_TOKEN, config.pad_token_id), (UNK_TOKEN, config.unk_token_id)):
         if tokenizer.token_to_id(token) != expected:
-            raise ModelLoadError(f"{tokenizer_file}: {token} has id {tokenizer.token_to_id(token)}, but {CONFIG_NAME} "
-                                 f"says {expected}")
+            raise ModelLoadError(
+                f"{tokenizer_file}: {token} has id {tokenizer.token_to_id(token)}, but {CONFIG_NAME} says {expected}"
+            )
     model.tokenizer = tokenizer
     model.to(map_location)
     model.eval()

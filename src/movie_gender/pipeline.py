@@ -47,7 +47,9 @@ def training_protocol(model_id: str, revision: str | None = None) -> dict:
     """How a model's training data was split, from the metrics.json that train.py writes beside it (model folder or
     Hub repo); empty when there is none."""
     try:
-        report = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get("dataset", {})
+        report = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get(
+            "dataset", {}
+        )
     except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError, AttributeError):
         return {}
     protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
@@ -66,8 +68,12 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
         if missing:
             raise ValueError(f"{options.dataset}: the dataset has no {', '.join(sorted(missing))} split")
         counts = {s: {"male": d["label"].count(0), "female": d["label"].count(1)} for s, d in dataset.items()}
-        return dataset, {"split": "prepared", "balance": "as prepared", "corpus": {"source": options.dataset},
-                         "class_counts": counts}
+        return dataset, {
+            "split": "prepared",
+            "balance": "as prepared",
+            "corpus": {"source": options.dataset},
+            "class_counts": counts,
+        }
     dataset, report = build_data(options)
     return dataset, report.to_dict()
 
@@ -75,10 +81,19 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Build the DatasetDict from ``options.corpus`` as ``options`` say (:func:`movie_gender.dataset.prepare_dataset`)."""
     return prepare_dataset(
-        options.corpus, split=options.split, balance=options.balance, seed=options.seed,
-        validation_size=options.validation_size, test_size=options.test_size, test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap, skip_bad_lines=options.skip_bad_lines, sha256=options.sha256,
-        encoding=options.encoding, context_size=options.context_size)
+        options.corpus,
+        split=options.split,
+        balance=options.balance,
+        seed=options.seed,
+        validation_size=options.validation_size,
+        test_size=options.test_size,
+        test_per_class=options.test_per_class,
+        drop_overlap=options.drop_overlap,
+        skip_bad_lines=options.skip_bad_lines,
+        sha256=options.sha256,
+        encoding=options.encoding,
+        context_size=options.context_size,
+    )
 
 
 def context_column(split: datasets.Dataset, uses_context: bool) -> list[list[str]] | None:
@@ -86,8 +101,10 @@ def context_column(split: datasets.Dataset, uses_context: bool) -> list[list[str
     if not uses_context:
         return None
     if "context" not in split.column_names:
-        raise ValueError("a context model needs the dataset's context column (lines of other speakers around each "
-                         f"line); this dataset has only {', '.join(split.column_names)}")
+        raise ValueError(
+            "a context model needs the dataset's context column (lines of other speakers around each "
+            f"line); this dataset has only {', '.join(split.column_names)}"
+        )
     return split["context"]
 
 
@@ -109,16 +126,18 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def write_outputs(output: Path, model: BiLSTMClassifier, metrics: dict, scores: dict,
-                  local_sources: dict | None = None) -> None:
+def write_outputs(
+    output: Path, model: BiLSTMClassifier, metrics: dict, scores: dict, local_sources: dict | None = None
+) -> None:
     """Model files, metrics.json, the plots and the rendered card, swapped into place as one folder."""
     model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
     with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LOCAL_SOURCES)) as folder:
         _write_outputs(folder, Path(output).name, model, metrics, scores, local_sources)
 
 
-def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: dict, scores: dict,
-                   local_sources: dict | None) -> None:
+def _write_outputs(
+    folder: Path, name: str, model: BiLSTMClassifier, metrics: dict, scores: dict, local_sources: dict | None
+) -> None:
     """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's)."""
     model.save_pretrained(folder, model_card_kwargs={"repo_id": name})
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -126,13 +145,24 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: di
         (folder / LOCAL_SOURCES).write_text(json.dumps(local_sources, indent=2) + "\n")
     if metrics.get("training", {}).get("history"):
         plot_training(metrics["training"]["history"], folder / "training_curves.png")
-    plot_confusion(metrics["line"]["model"]["confusion_matrix"], folder / "confusion_matrix.png",
-                   f"Lines, {metrics['eval_split']} split (threshold {metrics['line']['model']['threshold']:.3f})")
+    plot_confusion(
+        metrics["line"]["model"]["confusion_matrix"],
+        folder / "confusion_matrix.png",
+        f"Lines, {metrics['eval_split']} split (threshold {metrics['line']['model']['threshold']:.3f})",
+    )
     line = scores["line"]
-    names = {"model": "this model", "tfidf_logreg": "TF-IDF + LR", "glove_mean_logreg": "mean GloVe + LR",
-             "tfidf_context_logreg": "TF-IDF (line + context) + LR"}
-    plot_roc(line["labels"], {names[k]: v for k, v in line.items() if k in names}, folder / "roc_curve.png",
-             f"ROC, lines, {metrics['eval_split']} split")
+    names = {
+        "model": "this model",
+        "tfidf_logreg": "TF-IDF + LR",
+        "glove_mean_logreg": "mean GloVe + LR",
+        "tfidf_context_logreg": "TF-IDF (line + context) + LR",
+    }
+    plot_roc(
+        line["labels"],
+        {names[k]: v for k, v in line.items() if k in names},
+        folder / "roc_curve.png",
+        f"ROC, lines, {metrics['eval_split']} split",
+    )
     write_model_card(folder, model, repo_id=name)
 
 
@@ -150,8 +180,11 @@ def run_settings(options: TrainOptions) -> dict:
     options, named as the options are. New options join by being fields of DataOptions / TrainOptions."""
     data = {k: v for k, v in asdict(options.data).items() if k not in ("sha256", "skip_bad_lines")}
     data["corpus"] = public_source(options.data.corpus)
-    vocabulary = {key: getattr(options, key) for key in ("glove_member", "unknown_init", "min_frequency",
-                                                           "max_vocab_size", "max_length")}
+    data["split_seed"] = data.pop("seed")  # "seed" names the training seed (initialisation and batch order)
+    vocabulary = {
+        key: getattr(options, key)
+        for key in ("glove_member", "unknown_init", "min_frequency", "max_vocab_size", "max_length")
+    }
     return {**data, **vocabulary, "glove": public_source(options.glove)}
 
 
@@ -165,46 +198,87 @@ class FittedModel:
     result: TrainResult
 
 
-def fit_model(options: TrainOptions, dataset: datasets.DatasetDict, checkpoint_dir: Path | None = None,
-              progress: bool = True, tracker=None) -> FittedModel:
+def fit_model(
+    options: TrainOptions,
+    dataset: datasets.DatasetDict,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+    tracker=None,
+) -> FittedModel:
     """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
     ``tracker`` (from :func:`movie_gender.tracking.make_tracker`) receives the training metrics."""
     train_split, validation_split = dataset["train"], dataset["validation"]
-    tokenizer = train_tokenizer(train_split["text"], min_frequency=options.min_frequency,
-                                max_vocab_size=options.max_vocab_size, max_length=options.max_length)
+    tokenizer = train_tokenizer(
+        train_split["text"],
+        min_frequency=options.min_frequency,
+        max_vocab_size=options.max_vocab_size,
+        max_length=options.max_length,
+    )
     uses_context = options.model.uses_context
-    train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"],
-                                         context_column(train_split, uses_context))
-    matrix, coverage = load_glove(options.glove, tokenizer, member=options.glove_member, sha256=options.glove_sha256,
-                                  unknown_init=options.unknown_init, seed=options.training.seed,
-                                  encoded=(train_data.ids, train_data.lengths))
-    config = replace(options.model, vocab_size=tokenizer.get_vocab_size(), embedding_dim=int(matrix.shape[1]),
-                     context_size=options.data.context_size if uses_context else 0)
+    train_data = EncodedSplit.from_texts(
+        tokenizer, train_split["text"], train_split["label"], context_column(train_split, uses_context)
+    )
+    matrix, coverage = load_glove(
+        options.glove,
+        tokenizer,
+        member=options.glove_member,
+        sha256=options.glove_sha256,
+        unknown_init=options.unknown_init,
+        seed=options.training.seed,
+        encoded=(train_data.ids, train_data.lengths),
+    )
+    config = replace(
+        options.model,
+        vocab_size=tokenizer.get_vocab_size(),
+        embedding_dim=int(matrix.shape[1]),
+        context_size=options.data.context_size if uses_context else 0,
+    )
     torch.manual_seed(options.training.seed)
     model = BiLSTMClassifier(config)
     model.load_embeddings(matrix)
     model.tokenizer = tokenizer
-    logger.info("Model: %s (%s trainable parameters)", config,
-                f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
-    validation_data = EncodedSplit.from_texts(tokenizer, validation_split["text"], validation_split["label"],
-                                              context_column(validation_split, uses_context))
-    result = train(model, train_data, validation_data, options.training, checkpoint_dir=checkpoint_dir,
-                   resume=options.resume, tracker=tracker, progress=progress,
-                   fingerprint=run_settings(options))
+    logger.info(
+        "Model: %s (%s trainable parameters)",
+        config,
+        f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}",
+    )
+    validation_data = EncodedSplit.from_texts(
+        tokenizer, validation_split["text"], validation_split["label"], context_column(validation_split, uses_context)
+    )
+    result = train(
+        model,
+        train_data,
+        validation_data,
+        options.training,
+        checkpoint_dir=checkpoint_dir,
+        resume=options.resume,
+        tracker=tracker,
+        progress=progress,
+        fingerprint=run_settings(options),
+    )
     model.to("cpu")
     return FittedModel(model, matrix, coverage, result)
 
 
-def evaluate_fitted(options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *,
-                    bootstrap: int | None = None) -> tuple[dict, dict]:
+def evaluate_fitted(
+    options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *, bootstrap: int | None = None
+) -> tuple[dict, dict]:
     """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's thresholds (line and
     character, chosen on validation) are written into its config."""
-    resources = BaselineResources(seed=options.training.seed, tokenizer=fitted.model.tokenizer,
-                                  embeddings=fitted.matrix)
-    report, scores = evaluate(fitted.model, dataset["train"], dataset["validation"], dataset["test"],
-                              min_lines=options.min_lines,
-                              bootstrap=options.bootstrap if bootstrap is None else bootstrap,
-                              unit=options.bootstrap_unit, seed=options.data.seed, resources=resources)
+    resources = BaselineResources(
+        seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
+    )
+    report, scores = evaluate(
+        fitted.model,
+        dataset["train"],
+        dataset["validation"],
+        dataset["test"],
+        min_lines=options.min_lines,
+        bootstrap=options.bootstrap if bootstrap is None else bootstrap,
+        unit=options.bootstrap_unit,
+        seed=options.data.seed,
+        resources=resources,
+    )
     config = fitted.model.config
     config.threshold = report["line"]["model"]["threshold"]
     if "character" in report:
@@ -214,9 +288,15 @@ def evaluate_fitted(options: TrainOptions, fitted: FittedModel, dataset: dataset
 
 def protocol(options: TrainOptions, bootstrap: int | None = None) -> dict:
     """The seeds and the bootstrap of a run, as metrics.json records them at the top level."""
-    return {"split_seed": options.data.seed, "seed": options.training.seed,
-            "bootstrap": {"unit": options.bootstrap_unit, "n": options.bootstrap if bootstrap is None else bootstrap,
-                          "seed": options.data.seed}}
+    return {
+        "split_seed": options.data.seed,
+        "seed": options.training.seed,
+        "bootstrap": {
+            "unit": options.bootstrap_unit,
+            "n": options.bootstrap if bootstrap is None else bootstrap,
+            "seed": options.data.seed,
+        },
+    }
 
 
 def train_model(options: TrainOptions) -> dict:
@@ -224,7 +304,9 @@ def train_model(options: TrainOptions) -> dict:
     started = time.perf_counter()
     output = Path(options.output)
     check_writable(output)
-    checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    checkpoint_dir = (
+        Path(options.checkpoint_dir) if options.checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    )
     check_writable(checkpoint_dir)
 
     dataset, data_report = load_data(options.data)
@@ -241,46 +323,96 @@ def train_model(options: TrainOptions) -> dict:
     logger.info("Test split:\n%s", format_report(report))
     glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
     metrics = {
-        "eval_split": "test", **protocol(options), **report,
+        "eval_split": "test",
+        **protocol(options),
+        **report,
         "dataset": data_report,
         "model": fitted.model.config.to_dict(),
         "glove": {"name": glove_name, "source": public_source(options.glove), **fitted.coverage.to_dict()},
-        "training": {**asdict(options.training), **fitted.result.to_dict(), "preset": options.preset,
-                     "hardware": hardware(), "total_seconds": time.perf_counter() - started},
-        "tokenizer": {"min_frequency": options.min_frequency, "max_vocab_size": options.max_vocab_size,
-                      "max_length": options.max_length},
+        "training": {
+            **asdict(options.training),
+            **fitted.result.to_dict(),
+            "preset": options.preset,
+            "hardware": hardware(),
+            "total_seconds": time.perf_counter() - started,
+        },
+        "tokenizer": {
+            "min_frequency": options.min_frequency,
+            "max_vocab_size": options.max_vocab_size,
+            "max_length": options.max_length,
+        },
         "versions": framework_versions(),
         "examples": select_examples(dataset["validation"], seed=options.training.seed),
     }
-    local = {"glove": _local(options.glove), **({} if options.data.dataset else {"corpus": _local(options.data.corpus)})}
+    local = {
+        "glove": _local(options.glove),
+        **({} if options.data.dataset else {"corpus": _local(options.data.corpus)}),
+    }
     write_outputs(output, fitted.model, metrics, scores, local_sources=local)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
     return metrics
 
 
-def evaluate_model(model_id: str, data: DataOptions, *, split: str = "test",
-                   by: tuple[str, ...] = ("line", "character"), min_lines: int = 5, bootstrap: int = 1000, unit: str = "movie",
-                   revision: str | None = None) -> tuple[dict, dict]:
+def evaluate_model(
+    model_id: str,
+    data: DataOptions,
+    *,
+    split: str = "test",
+    by: tuple[str, ...] = ("line", "character"),
+    min_lines: int = 5,
+    bootstrap: int = 1000,
+    unit: str = "movie",
+    revision: str | None = None,
+) -> tuple[dict, dict]:
     """Load a model folder or Hub repo and score it and the baselines on a split of the data, by the same protocol
     as training: thresholds chosen on the validation split, baselines fitted on the natural train split (the mean
     GloVe baseline with the model's own embedding matrix), paired bootstrap by movie seeded by the split seed."""
     model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
     if model.config.uses_context and data.context_size != model.config.context_size:
-        logger.info("The model was trained with context of up to %d lines before and after each line: building the "
-                    "context column with that (not %d)", model.config.context_size, data.context_size)
+        logger.info(
+            "The model was trained with context of up to %d lines before and after each line: building the "
+            "context column with that (not %d)",
+            model.config.context_size,
+            data.context_size,
+        )
         data = replace(data, context_size=model.config.context_size)
     dataset, data_report = load_data(data)
     if split not in dataset:
         raise ValueError(f"no split {split!r}; the dataset has {', '.join(dataset)}")
-    report, scores = evaluate(model, dataset["train"], dataset["validation"], dataset[split], by=by,
-                              min_lines=min_lines, bootstrap=bootstrap, unit=unit, seed=data.seed)
+    report, scores = evaluate(
+        model,
+        dataset["train"],
+        dataset["validation"],
+        dataset[split],
+        by=by,
+        min_lines=min_lines,
+        bootstrap=bootstrap,
+        unit=unit,
+        seed=data.seed,
+    )
     stored = {"line": model.config.threshold, "character": model.config.character_threshold}
     for level, threshold in stored.items():
         if level in report:
             report[level]["stored_threshold"] = threshold
-    return {"model": model_id, "eval_split": split, "split_seed": data.seed,
-            "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed}, **report, "dataset": data_report}, scores
+    return {
+        "model": model_id,
+        "eval_split": split,
+        "split_seed": data.seed,
+        "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed},
+        **report,
+        "dataset": data_report,
+    }, scores
 
 
-__all__ = ["DataOptions", "TrainOptions", "FittedModel", "fit_model", "evaluate_fitted", "train_model",
-           "evaluate_model", "load_data", "build_data", "training_protocol"]
+__all__ = [
+    "DataOptions",
+    "TrainOptions",
+    "FittedModel",
+    "fit_model",
+    "evaluate_fitted",
+    "train_model",
+    "evaluate_model",
+    "load_data",
+    "build_data",
+    "training_protocol",
+]

@@ -120,21 +120,31 @@ def time_both(run: Callable[[], None], device: torch.device, repeats: int = 2) -
     return best[False], best[True]
 
 
-def resolve_bf16(requested: bool | None, device: torch.device, config: BiLSTMConfig, *, training: bool = False,
-                 probe: Callable[[], None] | None = None) -> bool:
+def resolve_bf16(
+    requested: bool | None,
+    device: torch.device,
+    config: BiLSTMConfig,
+    *,
+    training: bool = False,
+    probe: Callable[[], None] | None = None,
+) -> bool:
     """The precision to run in: ``requested`` (True / False) when given, else :func:`bf16_recommended`."""
     if requested is None:
         return bf16_recommended(device, config, training=training, probe=probe)
     if requested and device.type == "cpu" and not native_bf16_cpu():
-        _log_once(("forced-emulated",), logging.WARNING,
-                  "bf16 requested on a CPU without native bf16 (no AMX / AVX512_BF16): it runs emulated, slower than fp32")
+        _log_once(
+            ("forced-emulated",),
+            logging.WARNING,
+            "bf16 requested on a CPU without native bf16 (no AMX / AVX512_BF16): it runs emulated, slower than fp32",
+        )
     if requested and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return False
     return bool(requested)
 
 
-def bf16_recommended(device: torch.device, config: BiLSTMConfig, *, training: bool = False,
-                     probe: Callable[[], None] | None = None) -> bool:
+def bf16_recommended(
+    device: torch.device, config: BiLSTMConfig, *, training: bool = False, probe: Callable[[], None] | None = None
+) -> bool:
     """Whether bf16 autocast is native *and* faster for this model on this device (decided once per process).
 
     ``MOVIE_GENDER_PRECISION`` forces fp32 or bf16. On CUDA: bf16 where supported. On a CPU without native bf16:
@@ -153,8 +163,10 @@ def bf16_recommended(device: torch.device, config: BiLSTMConfig, *, training: bo
         return _decisions[key]
     what = f"{config.num_layers}x{config.hidden_size} LSTM ({'training' if training else 'inference'}) on {device.type}"
     if not bf16_supported(device):
-        choice, why = False, ("no native bf16 on this CPU (no AMX / AVX512_BF16)" if device.type == "cpu"
-                              else "no bf16 on this device")
+        choice, why = (
+            False,
+            ("no native bf16 on this CPU (no AMX / AVX512_BF16)" if device.type == "cpu" else "no bf16 on this device"),
+        )
     elif device.type == "cuda":
         choice, why = True, "CUDA with bf16"
     elif config.hidden_size < BF16_MIN_HIDDEN_ON_CPU:

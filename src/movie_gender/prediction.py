@@ -22,8 +22,15 @@ from .download import atomic_path
 logger = logging.getLogger(__name__)
 
 LINE_COLUMNS = ("line_id", "movie_id", "character_id", "text", "p_female", "predicted_label", "corpus_label")
-CHARACTER_COLUMNS = ("movie_id", "character_id", "character_name", "n_lines", "p_female", "predicted_label",
-                     "corpus_label")
+CHARACTER_COLUMNS = (
+    "movie_id",
+    "character_id",
+    "character_name",
+    "n_lines",
+    "p_female",
+    "predicted_label",
+    "corpus_label",
+)
 OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
 CHUNK = 8192  # lines per progress step
 
@@ -33,8 +40,9 @@ def context_size(model) -> int:
     return int(getattr(model.config, "context_size", 0) or 0)
 
 
-def line_logits(model, texts: list[str], context: list[list[str]] | None = None, *, batch_size: int = 512,
-                progress: bool = True) -> np.ndarray:
+def line_logits(
+    model, texts: list[str], context: list[list[str]] | None = None, *, batch_size: int = 512, progress: bool = True
+) -> np.ndarray:
     """The model's log-odds of female for each line, chunk by chunk under a progress bar; ``context`` (one list of
     strings per line) only for a context model."""
     out = np.zeros(len(texts), dtype=np.float32)
@@ -44,8 +52,9 @@ def line_logits(model, texts: list[str], context: list[list[str]] | None = None,
             if context is None:
                 out[start:end] = model.predict_logits(texts[start:end], batch_size=batch_size)
             else:
-                out[start:end] = model.predict_logits(texts[start:end], context=context[start:end],
-                                                      batch_size=batch_size)
+                out[start:end] = model.predict_logits(
+                    texts[start:end], context=context[start:end], batch_size=batch_size
+                )
             bar.update(end - start)
     return out
 
@@ -71,8 +80,11 @@ def score_lines(model, dataset: datasets.Dataset, *, batch_size: int = 512, prog
     p = 1 / (1 + np.exp(-logits.astype(np.float64)))
     threshold = float(getattr(model.config, "threshold", 0.5))
     columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
-    columns.update(text=texts, p_female=pa.array(p, pa.float64()),
-                   predicted_label=_label_names(model, (p >= threshold).astype(int)))
+    columns.update(
+        text=texts,
+        p_female=pa.array(p, pa.float64()),
+        predicted_label=_label_names(model, (p >= threshold).astype(int)),
+    )
     if "label" in dataset.column_names:
         columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64))
     return pa.table(columns)
@@ -83,8 +95,9 @@ def score_characters(model, dataset: datasets.Dataset, *, batch_size: int = 512,
     characters' first lines; P(female) from the mean log-odds of the character's lines (as
     :meth:`BiLSTMClassifier.predict_characters`), labelled at ``config.character_threshold``."""
     if "character_id" not in dataset.column_names:
-        raise ValueError("the data has no 'character_id' column, so lines cannot be grouped by character; "
-                         "use --by line")
+        raise ValueError(
+            "the data has no 'character_id' column, so lines cannot be grouped by character; use --by line"
+        )
     texts = dataset["text"]
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
     characters = aggregate_logits(dataset["character_id"], logits)
@@ -107,8 +120,9 @@ def check_output(path: str | os.PathLike) -> Path:
     """The output path, if its format is one :func:`write_table` writes and its folder exists."""
     path = Path(path)
     if path.suffix.lower() not in OUTPUT_FORMATS:
-        raise ValueError(f"{path}: unknown output format {path.suffix or '(no extension)'!r}; use one of "
-                         f"{', '.join(OUTPUT_FORMATS)}")
+        raise ValueError(
+            f"{path}: unknown output format {path.suffix or '(no extension)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
+        )
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: no such folder for the output")
     return path
@@ -134,5 +148,14 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
     return path
 
 
-__all__ = ["LINE_COLUMNS", "CHARACTER_COLUMNS", "OUTPUT_FORMATS", "context_size", "line_logits", "score_lines",
-           "score_characters", "check_output", "write_table"]
+__all__ = [
+    "LINE_COLUMNS",
+    "CHARACTER_COLUMNS",
+    "OUTPUT_FORMATS",
+    "context_size",
+    "line_logits",
+    "score_lines",
+    "score_characters",
+    "check_output",
+    "write_table",
+]

@@ -30,8 +30,13 @@ class Preset:
         changed = {}
         for config in self.configs():
             default = type(config)()
-            changed.update({f.name: getattr(config, f.name) for f in fields(config)
-                            if getattr(config, f.name) != getattr(default, f.name)})
+            changed.update(
+                {
+                    f.name: getattr(config, f.name)
+                    for f in fields(config)
+                    if getattr(config, f.name) != getattr(default, f.name)
+                }
+            )
         return changed
 
 

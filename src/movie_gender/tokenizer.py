@@ -23,18 +23,32 @@ UNK_ID = 1
 DEFAULT_MAX_LENGTH = 128
 # Stanford-style word pieces: clitics split off, runs of dots/dashes kept together, other punctuation alone.
 WORD_PATTERN = r"\w+(?=n't\b)|n't\b|'(?:s|m|re|ll|ve|d)\b|\.{2,}|-{2,}|\w+|[^\w\s]"
-_CP1252 = {"\x85": "...", "\x91": "'", "\x92": "'", "\x93": '"', "\x94": '"', "\x96": "-", "\x97": "--",
-           "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "..."}
+_CP1252 = {
+    "\x85": "...",
+    "\x91": "'",
+    "\x92": "'",
+    "\x93": '"',
+    "\x94": '"',
+    "\x96": "-",
+    "\x97": "--",
+    "\u2019": "'",
+    "\u2018": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2026": "...",
+}
 
 
 def _normalizer() -> normalizers.Normalizer:
-    return normalizers.Sequence([*(normalizers.Replace(a, b) for a, b in _CP1252.items()), normalizers.NFKC(),
-                                 normalizers.Lowercase()])
+    return normalizers.Sequence(
+        [*(normalizers.Replace(a, b) for a, b in _CP1252.items()), normalizers.NFKC(), normalizers.Lowercase()]
+    )
 
 
 def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
-    return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
-                                    pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="isolated")])
+    return pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="isolated")]
+    )
 
 
 def train_tokenizer(

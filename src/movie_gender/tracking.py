@@ -39,8 +39,9 @@ class TensorBoardTracker:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise TrackingUnavailable('--report-to tensorboard needs TensorBoard: '
-                                      'pip install "movie-gender[tracking]"') from None
+            raise TrackingUnavailable(
+                '--report-to tensorboard needs TensorBoard: pip install "movie-gender[tracking]"'
+            ) from None
         self.logging_dir = Path(logging_dir)
         self.writer = SummaryWriter(log_dir=str(self.logging_dir))
 
@@ -76,4 +77,12 @@ def epoch_values(row: dict) -> dict[str, float]:
     return values
 
 
-__all__ = ["REPORT_TO", "TrackingUnavailable", "Tracker", "TensorBoardTracker", "make_tracker", "step_values", "epoch_values"]
+__all__ = [
+    "REPORT_TO",
+    "TrackingUnavailable",
+    "Tracker",
+    "TensorBoardTracker",
+    "make_tracker",
+    "step_values",
+    "epoch_values",
+]

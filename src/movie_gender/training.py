@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,12 +28,12 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path
-from .configuration import LR_SCHEDULES, TrainingConfig
+from .configuration import TrainingConfig
 from .errors import CheckpointMismatchError, first_line
 from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_supported  # noqa: F401 (re-exported)
 from .precision import resolve_bf16
-from .tracking import Tracker, epoch_values, step_values
 from .tokenizer import encode
+from .tracking import Tracker, epoch_values, step_values
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EncodedSplit:
     context_lengths: np.ndarray | None = None
 
     @classmethod
-    def from_texts(cls, tokenizer, texts, labels, context=None) -> "EncodedSplit":
+    def from_texts(cls, tokenizer, texts, labels, context: Sequence[Sequence[str]] | None = None) -> EncodedSplit:
         """Encode ``texts`` and, when given, ``context`` (one list of strings per line)."""
         ids, lengths = encode(tokenizer, texts)
         context_ids = context_lengths = None
@@ -65,8 +65,10 @@ class EncodedSplit:
         if self.context_ids is None:
             return {}
         width = max(1, int(self.context_lengths[index].max()))
-        return {"context_ids": torch.from_numpy(self.context_ids[index, :width]).to(device, non_blocking=True),
-                "context_lengths": torch.from_numpy(self.context_lengths[index])}
+        return {
+            "context_ids": torch.from_numpy(self.context_ids[index, :width]).to(device, non_blocking=True),
+            "context_lengths": torch.from_numpy(self.context_lengths[index]),
+        }
 
     def arrays(self) -> list[np.ndarray]:
         """The arrays that define the split: ids, lengths, labels, and the context ids and lengths when present."""
@@ -99,7 +101,7 @@ class TrainResult:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU."""
+    """ "auto" -> CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -111,24 +113,46 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
     order = rng.permutation(len(lengths))
     if bucket_batches > 1:
         chunk = batch_size * bucket_batches
-        order = np.concatenate([part[np.argsort(lengths[part], kind="stable")]
-                                for part in np.split(order, range(chunk, len(order), chunk))])
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        order = np.concatenate(
+            [
+                part[np.argsort(lengths[part], kind="stable")]
+                for part in np.split(order, range(chunk, len(order), chunk))
+            ]
+        )
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
-    logits = model.logits_from_ids(data.ids, data.lengths, batch_size=config.eval_batch_size, bf16=bf16,
-                                   context_ids=data.context_ids, context_lengths=data.context_lengths)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(data.labels).float())
-    return {"val_loss": float(loss), "val_auc": float(roc_auc_score(data.labels, logits)),
-            "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0))}
+    logits = model.logits_from_ids(
+        data.ids,
+        data.lengths,
+        batch_size=config.eval_batch_size,
+        bf16=bf16,
+        context_ids=data.context_ids,
+        context_lengths=data.context_lengths,
+    )
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.from_numpy(logits), torch.from_numpy(data.labels).float()
+    )
+    return {
+        "val_loss": float(loss),
+        "val_auc": float(roc_auc_score(data.labels, logits)),
+        "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0)),
+    }
 
 
 # TrainingConfig fields that make a run a different run; the others (epochs and max_steps extend or cut it, patience,
 # checkpoint_every, device, precision, eval_batch_size) may change on --resume.
-FINGERPRINT_TRAINING_KEYS = ("batch_size", "learning_rate", "weight_decay", "grad_clip", "lr_schedule", "bucket_batches",
-                             "seed")
+FINGERPRINT_TRAINING_KEYS = (
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "grad_clip",
+    "lr_schedule",
+    "bucket_batches",
+    "seed",
+)
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -138,24 +162,40 @@ def _digest(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_fingerprint(model: BiLSTMClassifier, train_data: EncodedSplit, validation_data: EncodedSplit,
-                    config: TrainingConfig, extra: dict | None = None) -> dict:
+def run_fingerprint(
+    model: BiLSTMClassifier,
+    train_data: EncodedSplit,
+    validation_data: EncodedSplit,
+    config: TrainingConfig,
+    extra: dict | None = None,
+) -> dict:
     """The named settings a checkpoint must share with the run that resumes it: the architecture (config.json), the
     optimisation settings that shape the run, digests of the encoded train and validation lines (which change with
     the split, its seeds and the vocabulary), and whatever ``extra`` names (the data protocol, GloVe, ...)."""
-    settings = {**model.config.to_dict(), **{key: getattr(config, key) for key in FINGERPRINT_TRAINING_KEYS},
-                "train data": _digest(*train_data.arrays()), "validation data": _digest(*validation_data.arrays())}
+    settings = {
+        **model.config.to_dict(),
+        **{key: getattr(config, key) for key in FINGERPRINT_TRAINING_KEYS},
+        "train data": _digest(*train_data.arrays()),
+        "validation data": _digest(*validation_data.arrays()),
+    }
     settings.update(extra or {})
-    return {key: value for key, value in settings.items() if value is None or isinstance(value, (str, int, float, bool))}
+    return {
+        key: value for key, value in settings.items() if value is None or isinstance(value, (str, int, float, bool))
+    }
 
 
 def check_fingerprint(checkpoint: Path, saved: dict, current: dict) -> None:
     """Raise CheckpointMismatchError, one line naming the checkpoint and every differing setting, on a mismatch."""
-    differing = [f"{key} {saved.get(key, 'unset')} -> {current.get(key, 'unset')}"
-                 for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
+    differing = [
+        f"{key} {saved.get(key, 'unset')} -> {current.get(key, 'unset')}"
+        for key in sorted(set(saved) | set(current))
+        if saved.get(key) != current.get(key)
+    ]
     if differing:
-        raise CheckpointMismatchError(f"{checkpoint}: belongs to another run ({'; '.join(differing)}); resume with "
-                                      f"the same settings, or start afresh with another --checkpoint-dir")
+        raise CheckpointMismatchError(
+            f"{checkpoint}: belongs to another run ({'; '.join(differing)}); resume with "
+            f"the same settings, or start afresh with another --checkpoint-dir"
+        )
 
 
 @dataclass
@@ -183,14 +223,26 @@ class RunState:
 def checkpoint_payload(model, optimizer, scheduler, state: RunState, rng: torch.Tensor, fingerprint: dict) -> dict:
     """Everything needed to resume, in types ``torch.load(weights_only=True)`` reads without unpickling."""
     keys = list(state.history[0]) if state.history else []
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "torch_rng": rng, "epoch": state.epoch, "batch": state.batch, "stale": state.stale, "steps": state.steps,
-            "seconds": state.seconds, "history_keys": keys,
-            "history": torch.tensor([[row[k] for k in keys] for row in state.history], dtype=torch.float64),
-            "best_epoch": state.best_epoch, "best_validation_auc": state.best_validation_auc,
-            "best_model": state.best_state or {}, "epoch_losses": torch.tensor(state.losses, dtype=torch.float64),
-            "complete": state.complete,
-            "stopped_early": state.stopped_early, "fingerprint": json.dumps(fingerprint, sort_keys=True)}
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": rng,
+        "epoch": state.epoch,
+        "batch": state.batch,
+        "stale": state.stale,
+        "steps": state.steps,
+        "seconds": state.seconds,
+        "history_keys": keys,
+        "history": torch.tensor([[row[k] for k in keys] for row in state.history], dtype=torch.float64),
+        "best_epoch": state.best_epoch,
+        "best_validation_auc": state.best_validation_auc,
+        "best_model": state.best_state or {},
+        "epoch_losses": torch.tensor(state.losses, dtype=torch.float64),
+        "complete": state.complete,
+        "stopped_early": state.stopped_early,
+        "fingerprint": json.dumps(fingerprint, sort_keys=True),
+    }
 
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
@@ -214,45 +266,76 @@ def resume_state(checkpoint: Path, model, optimizer, scheduler, config: Training
     except RuntimeError as error:
         raise CheckpointMismatchError(f"{checkpoint}: belongs to another architecture ({first_line(error)})") from None
     # Checkpoints from before "complete" was recorded: all epochs done, or stopped early at an epoch boundary.
-    ended = int(saved["epoch"]) >= config.epochs or (bool(config.patience) and int(saved["stale"]) >= config.patience
-                                                      and int(saved["batch"]) == 0)
+    ended = int(saved["epoch"]) >= config.epochs or (
+        bool(config.patience) and int(saved["stale"]) >= config.patience and int(saved["batch"]) == 0
+    )
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["torch_rng"].cpu())
-    state = RunState(epoch=int(saved["epoch"]), batch=int(saved["batch"]), steps=int(saved["steps"]),
-                     stale=int(saved["stale"]), seconds=float(saved["seconds"]),
-                     history=[dict(zip(saved["history_keys"], row)) for row in saved["history"].tolist()],
-                     best_epoch=int(saved["best_epoch"]), best_validation_auc=float(saved["best_validation_auc"]),
-                     best_state=saved.get("best_model") or None, losses=saved.get("epoch_losses", torch.zeros(0)).tolist(),
-                     complete=bool(saved.get("complete", ended)), stopped_early=bool(saved.get("stopped_early", False)))
-    logger.info("Resumed from %s at epoch %d, batch %d (step %d)", checkpoint, state.epoch + 1, state.batch, state.steps)
+    state = RunState(
+        epoch=int(saved["epoch"]),
+        batch=int(saved["batch"]),
+        steps=int(saved["steps"]),
+        stale=int(saved["stale"]),
+        seconds=float(saved["seconds"]),
+        history=[dict(zip(saved["history_keys"], row, strict=False)) for row in saved["history"].tolist()],
+        best_epoch=int(saved["best_epoch"]),
+        best_validation_auc=float(saved["best_validation_auc"]),
+        best_state=saved.get("best_model") or None,
+        losses=saved.get("epoch_losses", torch.zeros(0)).tolist(),
+        complete=bool(saved.get("complete", ended)),
+        stopped_early=bool(saved.get("stopped_early", False)),
+    )
+    logger.info(
+        "Resumed from %s at epoch %d, batch %d (step %d)", checkpoint, state.epoch + 1, state.batch, state.steps
+    )
     return state
 
 
 def _optimizer_and_schedule(model, train_lines: int, config: TrainingConfig):
     # foreach: one multi-tensor kernel per update step instead of a Python loop over the parameters (the default on
     # CPU), ~10% faster for the tutorial's 4 x 256 on 2 cores.
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
-                                 weight_decay=config.weight_decay, foreach=True)
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        foreach=True,
+    )
     steps_per_epoch = math.ceil(train_lines / config.batch_size)
-    planned = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
+    planned = (
+        steps_per_epoch * config.epochs
+        if config.max_steps is None
+        else min(config.max_steps, steps_per_epoch * config.epochs)
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, (lambda step: max(0.0, 1.0 - step / planned)) if config.lr_schedule == "linear" else (lambda step: 1.0))
+        optimizer,
+        (lambda step: max(0.0, 1.0 - step / planned)) if config.lr_schedule == "linear" else (lambda step: 1.0),
+    )
     return optimizer, scheduler
 
 
 class _Trainer:
     """One run of :func:`train`: the steps it is made of, each a method, sharing the model, optimizer and state."""
 
-    def __init__(self, model, train_data: EncodedSplit, validation_data: EncodedSplit, config: TrainingConfig,
-                 checkpoint: Path | None, fingerprint: dict, progress: bool, tracker: Tracker | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        train_data: EncodedSplit,
+        validation_data: EncodedSplit,
+        config: TrainingConfig,
+        checkpoint: Path | None,
+        fingerprint: dict,
+        progress: bool,
+        tracker: Tracker | None = None,
+    ) -> None:
         self.model, self.train_data, self.validation_data, self.config = model, train_data, validation_data, config
         self.checkpoint, self.fingerprint, self.progress, self.tracker = checkpoint, fingerprint, progress, tracker
         self.device = resolve_device(config.device)
         model.to(self.device)
         # None: the precision policy (bf16 only where native and timed faster for this model; MOVIE_GENDER_PRECISION)
-        self.bf16 = resolve_bf16(config.bf16, self.device, model.config, training=True,
-                                 probe=model._precision_probe(True))
+        self.bf16 = resolve_bf16(
+            config.bf16, self.device, model.config, training=True, probe=model._precision_probe(True)
+        )
         torch.manual_seed(config.seed)
         self.optimizer, self.scheduler = _optimizer_and_schedule(model, len(train_data), config)
         self.state = RunState()
@@ -269,8 +352,10 @@ class _Trainer:
         if self.checkpoint is not None:
             self.state.seconds = self.elapsed()
             self.started = time.perf_counter()
-            _save_checkpoint(self.checkpoint, checkpoint_payload(self.model, self.optimizer, self.scheduler, self.state,
-                                                                 self.rng, self.fingerprint))
+            _save_checkpoint(
+                self.checkpoint,
+                checkpoint_payload(self.model, self.optimizer, self.scheduler, self.state, self.rng, self.fingerprint),
+            )
 
     def elapsed(self) -> float:
         return self.state.seconds + time.perf_counter() - self.started
@@ -283,8 +368,9 @@ class _Trainer:
         input_ids = torch.from_numpy(data.ids[index, :width]).to(device, non_blocking=True)
         labels = torch.from_numpy(data.labels[index]).to(device, non_blocking=True)
         with autocast(device, self.bf16):
-            loss = self.model(input_ids, lengths=torch.from_numpy(lengths), labels=labels,
-                              **data.context_batch(index, device)).loss
+            loss = self.model(
+                input_ids, lengths=torch.from_numpy(lengths), labels=labels, **data.context_batch(index, device)
+            ).loss
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip:
@@ -300,8 +386,14 @@ class _Trainer:
         self.model.train()
         speed = {"seconds": 0.0, "lines": 0, "tokens": 0}
         epoch_start = time.perf_counter()
-        bar = tqdm(total=len(batches), initial=state.batch, disable=not self.progress, unit="batch", leave=False,
-                   desc=f"epoch {state.epoch + 1}/{config.epochs}")
+        bar = tqdm(
+            total=len(batches),
+            initial=state.batch,
+            disable=not self.progress,
+            unit="batch",
+            leave=False,
+            desc=f"epoch {state.epoch + 1}/{config.epochs}",
+        )
         while state.batch < len(batches) and not self.max_steps_reached() and not self.interrupted:
             self.rng = torch.get_rng_state()
             index = batches[state.batch]
@@ -326,10 +418,15 @@ class _Trainer:
         """The history row of the current epoch: train loss so far, validation metrics, speed."""
         state, seconds = self.state, speed["seconds"]
         metrics = _validation_metrics(self.model, self.validation_data, self.config, self.bf16)
-        return {"epoch": state.epoch + 1, "steps": state.steps,
-                "train_loss": float(np.mean(state.losses)) if state.losses else float("nan"), **metrics,
-                "seconds": seconds, "lines_per_s": speed["lines"] / max(seconds, 1e-9),
-                "tokens_per_s": speed["tokens"] / max(seconds, 1e-9)}
+        return {
+            "epoch": state.epoch + 1,
+            "steps": state.steps,
+            "train_loss": float(np.mean(state.losses)) if state.losses else float("nan"),
+            **metrics,
+            "seconds": seconds,
+            "lines_per_s": speed["lines"] / max(seconds, 1e-9),
+            "tokens_per_s": speed["tokens"] / max(seconds, 1e-9),
+        }
 
     def end_epoch(self, row: dict) -> None:
         """Record a completed epoch, keep the best weights, count epochs without improvement, stop early; all as one
@@ -337,26 +434,48 @@ class _Trainer:
         state, config = self.state, self.config
         improved = not (row["val_auc"] <= state.best_validation_auc)  # the first epoch (nan) improves
         best = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}, row["epoch"], row["val_auc"], 0)
-        best_state, best_epoch, best_auc, stale = best if improved else (
-            state.best_state, state.best_epoch, state.best_validation_auc, state.stale + 1)
+        best_state, best_epoch, best_auc, stale = (
+            best if improved else (state.best_state, state.best_epoch, state.best_validation_auc, state.stale + 1)
+        )
         stop_early = bool(config.patience and stale >= config.patience and row["epoch"] < config.epochs)
-        logger.info("epoch %d: train loss %.4f, val loss %.4f, val ROC-AUC %.4f, val balanced acc %.4f, "
-                    "%.0f lines/s, %.1fs%s", row["epoch"], row["train_loss"], row["val_loss"], row["val_auc"],
-                    row["val_balanced_accuracy"], row["lines_per_s"], row["seconds"], " *" if improved else "")
+        logger.info(
+            "epoch %d: train loss %.4f, val loss %.4f, val ROC-AUC %.4f, val balanced acc %.4f, %.0f lines/s, %.1fs%s",
+            row["epoch"],
+            row["train_loss"],
+            row["val_loss"],
+            row["val_auc"],
+            row["val_balanced_accuracy"],
+            row["lines_per_s"],
+            row["seconds"],
+            " *" if improved else "",
+        )
         if stop_early:
             logger.info("No validation improvement for %d epochs: stopping early", stale)
-        self.state = RunState(epoch=state.epoch + 1, steps=state.steps, stale=stale, history=[*state.history, row],
-                              best_epoch=best_epoch, best_validation_auc=best_auc, best_state=best_state,
-                              seconds=state.seconds, complete=stop_early or row["epoch"] >= config.epochs,
-                              stopped_early=stop_early)
+        self.state = RunState(
+            epoch=state.epoch + 1,
+            steps=state.steps,
+            stale=stale,
+            history=[*state.history, row],
+            best_epoch=best_epoch,
+            best_validation_auc=best_auc,
+            best_state=best_state,
+            seconds=state.seconds,
+            complete=stop_early or row["epoch"] >= config.epochs,
+            stopped_early=stop_early,
+        )
 
     def run(self) -> None:
         """Epoch after epoch from the current state until the run is complete, --max-steps is reached, or Ctrl-C."""
         while not self.state.complete:
             if self.max_steps_reached() and self.state.batch == 0:
                 break  # --max-steps reached at an epoch boundary: nothing left to train or validate
-            batches = batch_order(self.train_data.lengths, self.config.batch_size, self.config.seed, self.state.epoch,
-                                  self.config.bucket_batches)
+            batches = batch_order(
+                self.train_data.lengths,
+                self.config.batch_size,
+                self.config.seed,
+                self.state.epoch,
+                self.config.bucket_batches,
+            )
             speed = self.run_epoch(batches)
             if self.interrupted:
                 raise KeyboardInterrupt
@@ -364,7 +483,7 @@ class _Trainer:
             if self.tracker is not None:
                 self.tracker.log(epoch_values(row), self.state.steps)
             if self.state.batch < len(batches):  # --max-steps reached mid-epoch: report the row, but keep it out of
-                self.partial_row = row           # the checkpoint, so that --resume finishes the epoch as one
+                self.partial_row = row  # the checkpoint, so that --resume finishes the epoch as one
                 self.save()
                 break
             self.end_epoch(row)
@@ -377,9 +496,16 @@ class _Trainer:
             self.model.load_state_dict(state.best_state)
         self.model.eval()
         history = [*state.history, *([self.partial_row] if self.partial_row else [])]
-        return TrainResult(history=history, best_epoch=state.best_epoch, best_validation_auc=state.best_validation_auc,
-                           steps=state.steps, seconds=self.elapsed(), device=str(self.device), bf16=self.bf16,
-                           stopped_early=state.stopped_early)
+        return TrainResult(
+            history=history,
+            best_epoch=state.best_epoch,
+            best_validation_auc=state.best_validation_auc,
+            steps=state.steps,
+            seconds=self.elapsed(),
+            device=str(self.device),
+            bf16=self.bf16,
+            stopped_early=state.stopped_early,
+        )
 
 
 @contextlib.contextmanager
@@ -426,21 +552,34 @@ def train(
     (:mod:`movie_gender.tracking`) gets the loss of every step and the validation metrics of every epoch.
     """
     if model.config.uses_context and (train_data.context_ids is None or validation_data.context_ids is None):
-        raise ValueError("a context model trains on lines with their context: encode the splits with "
-                         "EncodedSplit.from_texts(..., context=...)")
-    trainer = _Trainer(model, train_data, validation_data, config or TrainingConfig(),
-                       Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None,
-                       run_fingerprint(model, train_data, validation_data, config or TrainingConfig(), fingerprint),
-                       progress, tracker)
+        raise ValueError(
+            "a context model trains on lines with their context: encode the splits with "
+            "EncodedSplit.from_texts(..., context=...)"
+        )
+    trainer = _Trainer(
+        model,
+        train_data,
+        validation_data,
+        config or TrainingConfig(),
+        Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None,
+        run_fingerprint(model, train_data, validation_data, config or TrainingConfig(), fingerprint),
+        progress,
+        tracker,
+    )
     already_complete = False
     if resume and trainer.checkpoint is not None:
-        trainer.state = resume_state(trainer.checkpoint, model, trainer.optimizer, trainer.scheduler, trainer.config,
-                                     trainer.fingerprint)
+        trainer.state = resume_state(
+            trainer.checkpoint, model, trainer.optimizer, trainer.scheduler, trainer.config, trainer.fingerprint
+        )
         trainer.rng = torch.get_rng_state()
         already_complete = trainer.state.complete
         if already_complete:
-            logger.info("The run in %s is complete (%d epochs, best epoch %d): not training further",
-                        trainer.checkpoint, len(trainer.state.history), trainer.state.best_epoch)
+            logger.info(
+                "The run in %s is complete (%d epochs, best epoch %d): not training further",
+                trainer.checkpoint,
+                len(trainer.state.history),
+                trainer.state.best_epoch,
+            )
     if trainer.checkpoint is not None:
         trainer.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -449,7 +588,9 @@ def train(
     except KeyboardInterrupt:
         if trainer.checkpoint is not None:
             trainer.save()
-            logger.warning("Interrupted: checkpoint written to %s; run again with --resume to continue", trainer.checkpoint)
+            logger.warning(
+                "Interrupted: checkpoint written to %s; run again with --resume to continue", trainer.checkpoint
+            )
         raise
     result = trainer.result()
     result.already_complete = already_complete

@@ -36,28 +36,50 @@ from .common import positive_int
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    p = argparse.ArgumentParser(prog="movie-gender benchmark", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="fewer optimizer steps and repeats, no memory or accuracy runs (about 2 minutes on 2 idle "
-                        "cores); the same lines and batch shapes as the full run, so its ratios agree with it")
-    p.add_argument("--corpus", default=DEFAULT_URL,
-                   help="real corpus for the training/prediction data (default: the official zip; "
-                        "scripts/benchmark.py uses the sample in ../shared/data when present)")
-    p.add_argument("--glove", default=DEFAULT_GLOVE,
-                   help="GloVe file for the GloVe timings, the default preset's dimension and the accuracy runs "
-                        "(default: the official glove.6B.zip; scripts/benchmark.py uses glove.6B.50d in "
-                        "../shared/data when present)")
-    p.add_argument("--repeats", type=positive_int, help="repeats per timing, the median is reported (default: 3, --quick: 2)")
-    p.add_argument("--steps", type=positive_int,
-                   help="optimizer steps per training timing of the default preset, the same for both loops; the "
-                        "tutorial architecture runs half as many (default: 24, --quick: 8)")
-    p.add_argument("--accuracy", action=argparse.BooleanOptionalAction, default=None,
-                   help="also train the default preset with each precision and without buckets, and report "
-                        "validation ROC-AUC (default: on, off with --quick)")
-    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=None,
-                   help="measure the peak RSS of a short training run in a child process (default: on, off with "
-                        "--quick)")
+    p = argparse.ArgumentParser(
+        prog="movie-gender benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer optimizer steps and repeats, no memory or accuracy runs (about 2 minutes on 2 idle "
+        "cores); the same lines and batch shapes as the full run, so its ratios agree with it",
+    )
+    p.add_argument(
+        "--corpus",
+        default=DEFAULT_URL,
+        help="real corpus for the training/prediction data (default: the official zip; "
+        "scripts/benchmark.py uses the sample in ../shared/data when present)",
+    )
+    p.add_argument(
+        "--glove",
+        default=DEFAULT_GLOVE,
+        help="GloVe file for the GloVe timings, the default preset's dimension and the accuracy runs "
+        "(default: the official glove.6B.zip; scripts/benchmark.py uses glove.6B.50d in "
+        "../shared/data when present)",
+    )
+    p.add_argument(
+        "--repeats", type=positive_int, help="repeats per timing, the median is reported (default: 3, --quick: 2)"
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help="optimizer steps per training timing of the default preset, the same for both loops; the "
+        "tutorial architecture runs half as many (default: 24, --quick: 8)",
+    )
+    p.add_argument(
+        "--accuracy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train the default preset with each precision and without buckets, and report "
+        "validation ROC-AUC (default: on, off with --quick)",
+    )
+    p.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the peak RSS of a short training run in a child process (default: on, off with --quick)",
+    )
     p.add_argument("--json", type=Path, help="write the results as JSON to this file")
     return p
 
@@ -66,12 +88,25 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print the table, write --json; returns the results."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("movie_gender.training", "movie_gender.glove", "movie_gender.dataset", "movie_gender.corpus",
-                  "datasets"):
+    for noisy in (
+        "movie_gender.training",
+        "movie_gender.glove",
+        "movie_gender.dataset",
+        "movie_gender.corpus",
+        "datasets",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    results = run_benchmark(BenchOptions(corpus=str(args.corpus), glove=str(args.glove), quick=args.quick,
-                                         repeats=args.repeats, steps=args.steps, accuracy=args.accuracy,
-                                         memory=args.memory))
+    results = run_benchmark(
+        BenchOptions(
+            corpus=str(args.corpus),
+            glove=str(args.glove),
+            quick=args.quick,
+            repeats=args.repeats,
+            steps=args.steps,
+            accuracy=args.accuracy,
+            memory=args.memory,
+        )
+    )
     print(format_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

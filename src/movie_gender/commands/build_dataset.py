@@ -20,9 +20,13 @@ logger = logging.getLogger("build_dataset")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    parser = argparse.ArgumentParser(prog="movie-gender build-dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="movie-gender build-dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common.add_config_options(parser, DataOptions, skip=("dataset",))
-    parser.add_argument("--output", required=True, help="folder to write data/*.parquet and README.md (the dataset card) to")
+    parser.add_argument(
+        "--output", required=True, help="folder to write data/*.parquet and README.md (the dataset card) to"
+    )
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the dataset to this Hub dataset repo")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo as private")
     parser.add_argument("--verbose", action="store_true", help="debug logging")

@@ -36,8 +36,14 @@ positive_float = _number(float, lambda v: v > 0, "greater than 0")
 fraction = _number(float, lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
 non_negative_float = _number(float, lambda v: v >= 0, "0 or more")
 probability = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
-CHECKS = {("positive", int): positive_int, ("positive", float): positive_float, ("non_negative", int): non_negative_int,
-          ("non_negative", float): non_negative_float, ("fraction", float): fraction, ("probability", float): probability}
+CHECKS = {
+    ("positive", int): positive_int,
+    ("positive", float): positive_float,
+    ("non_negative", int): non_negative_int,
+    ("non_negative", float): non_negative_float,
+    ("fraction", float): fraction,
+    ("probability", float): probability,
+}
 
 
 def _words(values: Mapping[str, Any]) -> Callable[[str], Any]:
@@ -64,9 +70,11 @@ def _show(value: Any, metadata: Mapping[str, Any]) -> str:
 def _values(config: Any) -> dict[str, Any]:
     """The field values of a dataclass instance, or the defaults of a dataclass (fields without one left out)."""
     if isinstance(config, type):
-        return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(config)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+        return {
+            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(config)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
@@ -81,8 +89,11 @@ def _help(f: dataclasses.Field, shown_configs: list[tuple[str, dict[str, Any]]])
     meta = f.metadata
     (_, base), *others = shown_configs
     shown = [f"default: {_show(base[f.name], meta)}"] if f.name in base else []
-    shown += [f"{name}: {_show(config[f.name], meta)}" for name, config in others
-              if f.name in config and config[f.name] != base.get(f.name)]
+    shown += [
+        f"{name}: {_show(config[f.name], meta)}"
+        for name, config in others
+        if f.name in config and config[f.name] != base.get(f.name)
+    ]
     suffix = "" if not shown or ("default:" in meta["help"] and len(shown) == 1) else f" ({'; '.join(shown)})"
     return (meta["help"] + suffix).replace("%", "%%")
 
@@ -104,9 +115,15 @@ def _argument(f: dataclasses.Field, kind: type, help_text: str) -> dict[str, Any
     return options
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: dict[str, Any] | None = None,
-                       group: str | None = None, defaults: Mapping[str, Any] | None = None,
-                       skip: Iterable[str] = ()) -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    groups: dict[str, Any] | None = None,
+    group: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    skip: Iterable[str] = (),
+) -> None:
     """Add one option per field of the dataclass ``cls`` (help, type, checks and flags from the field's metadata, see
     :func:`movie_gender.configuration.setting`), in the --help section ``group`` or the field's own.
 
@@ -131,11 +148,18 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, *, groups: di
         if kind is bool and "values" not in meta:  # a switch, with an opposite flag where the field says so
             negative = meta.get("negative")
             target = target.add_mutually_exclusive_group() if negative else target
-            target.add_argument(*flags, dest=f.name, action="store_const", const=True, default=argparse.SUPPRESS,
-                                help=help_text)
+            target.add_argument(
+                *flags, dest=f.name, action="store_const", const=True, default=argparse.SUPPRESS, help=help_text
+            )
             if negative:
-                target.add_argument(negative, dest=f.name, action="store_const", const=False,
-                                    default=argparse.SUPPRESS, help=meta.get("negative_help", help_text))
+                target.add_argument(
+                    negative,
+                    dest=f.name,
+                    action="store_const",
+                    const=False,
+                    default=argparse.SUPPRESS,
+                    help=meta.get("negative_help", help_text),
+                )
         else:
             target.add_argument(*flags, **_argument(f, kind, help_text))
 
@@ -147,8 +171,11 @@ def given_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 
 def setup_logging(verbose: bool = False) -> None:
     """INFO-level logs from this package (DEBUG with --verbose), quiet third-party loggers."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
     for name in ("httpx", "urllib3", "filelock", "fsspec", "datasets", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -34,34 +34,80 @@ logger = logging.getLogger("evaluate")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    p = argparse.ArgumentParser(prog="movie-gender evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="movie-gender evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model", help="a model folder written by train.py, or a Hub model repo id")
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--corpus", help="build the data from this corpus (default: the one the model was trained on, "
-                                      "from its metrics.json, else the official zip)")
+    src.add_argument(
+        "--corpus",
+        help="build the data from this corpus (default: the one the model was trained on, "
+        "from its metrics.json, else the official zip)",
+    )
     src.add_argument("--dataset", help="a saved DatasetDict folder or Hub dataset repo id")
-    p.add_argument("--split", dest="eval_split", default="test", choices=("train", "validation", "test"),
-                   help="which split to score (default: %(default)s)")
+    p.add_argument(
+        "--split",
+        dest="eval_split",
+        default="test",
+        choices=("train", "validation", "test"),
+        help="which split to score (default: %(default)s)",
+    )
     same = "ignored with --dataset; default: as in training, from the model's metrics.json, else %s"
     p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % DataOptions.split + ")")
-    p.add_argument("--balance", choices=BALANCE_MODES, help="train balancing for the baselines (" + same % DataOptions.balance + ")")
-    p.add_argument("--split-seed", "--seed", dest="seed", type=int,
-                   help="the data split seed; also seeds the bootstrap (" + same % DataOptions.seed + ")")
-    p.add_argument("--validation-size", type=common.fraction, help="validation share (" + same % DataOptions.validation_size + ")")
+    p.add_argument(
+        "--balance",
+        choices=BALANCE_MODES,
+        help="train balancing for the baselines (" + same % DataOptions.balance + ")",
+    )
+    p.add_argument(
+        "--split-seed",
+        "--seed",
+        dest="seed",
+        type=int,
+        help="the data split seed; also seeds the bootstrap (" + same % DataOptions.seed + ")",
+    )
+    p.add_argument(
+        "--validation-size", type=common.fraction, help="validation share (" + same % DataOptions.validation_size + ")"
+    )
     p.add_argument("--test-size", type=common.fraction, help="test share (" + same % DataOptions.test_size + ")")
-    p.add_argument("--test-per-class", type=common.positive_int,
-                   help="lines of each gender held out by --split-mode tutorial (" + same % DataOptions.test_per_class + ")")
-    p.add_argument("--drop-overlap", action=argparse.BooleanOptionalAction,
-                   help="drop lines whose text also occurs in a higher-priority split (" + same % ("yes" if DataOptions.drop_overlap else "no") + ")")
-    p.add_argument("--by", action="append", choices=("line", "character"),
-                   help="level(s) to report; repeat for both (default: line and character)")
-    p.add_argument("--min-lines", type=common.positive_int, default=5,
-                   help="character level: only characters with at least N lines in the split (default: %(default)s)")
-    p.add_argument("--bootstrap", type=common.non_negative_int, default=1000, help="bootstrap resamples; 0 = no intervals (default: %(default)s)")
-    p.add_argument("--bootstrap-unit", choices=("movie", "line"), default="movie",
-                   help="resample whole movies (paired across scorers) or single lines, the old too-narrow way "
-                        "(default: %(default)s)")
+    p.add_argument(
+        "--test-per-class",
+        type=common.positive_int,
+        help="lines of each gender held out by --split-mode tutorial (" + same % DataOptions.test_per_class + ")",
+    )
+    p.add_argument(
+        "--drop-overlap",
+        action=argparse.BooleanOptionalAction,
+        help="drop lines whose text also occurs in a higher-priority split ("
+        + same % ("yes" if DataOptions.drop_overlap else "no")
+        + ")",
+    )
+    p.add_argument(
+        "--by",
+        action="append",
+        choices=("line", "character"),
+        help="level(s) to report; repeat for both (default: line and character)",
+    )
+    p.add_argument(
+        "--min-lines",
+        type=common.positive_int,
+        default=5,
+        help="character level: only characters with at least N lines in the split (default: %(default)s)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=common.non_negative_int,
+        default=1000,
+        help="bootstrap resamples; 0 = no intervals (default: %(default)s)",
+    )
+    p.add_argument(
+        "--bootstrap-unit",
+        choices=("movie", "line"),
+        default="movie",
+        help="resample whole movies (paired across scorers) or single lines, the old too-narrow way "
+        "(default: %(default)s)",
+    )
     p.add_argument("--json", type=Path, help="write the full report to this JSON file")
     p.add_argument("--plots", type=Path, help="write confusion_matrix.png and roc_curve.png into this folder")
     p.add_argument("--verbose", action="store_true", help="debug logging")
@@ -79,31 +125,52 @@ def data_options(args: argparse.Namespace) -> DataOptions:
         return DataOptions(dataset=args.dataset)
     trained = training_protocol(args.model, args.revision)
     if not trained:
-        logger.warning("%s has no metrics.json with its split protocol: using the options given and the defaults; "
-                       "make sure they are those of training", args.model)
+        logger.warning(
+            "%s has no metrics.json with its split protocol: using the options given and the defaults; "
+            "make sure they are those of training",
+            args.model,
+        )
     elif trained.get("split") == "prepared":
-        logger.warning("%s was trained on a prepared dataset (%s): pass --dataset with it to score the same test split",
-                       args.model, trained.get("corpus", {}).get("source", "?"))
+        logger.warning(
+            "%s was trained on a prepared dataset (%s): pass --dataset with it to score the same test split",
+            args.model,
+            trained.get("corpus", {}).get("source", "?"),
+        )
         trained = {}
     data = DataOptions(corpus=args.corpus or trained.get("corpus", {}).get("source") or DEFAULT_URL)
     if not args.corpus and not is_url(data.corpus) and not Path(data.corpus).exists():
-        raise FileNotFoundError(f"{args.model} was trained on {data.corpus}, which is not here: pass --corpus with the "
-                                "same corpus, or --dataset")
-    given = {"split": ("--split-mode", args.split_mode), "balance": ("--balance", args.balance),
-             "seed": ("--split-seed", args.seed), "validation_size": ("--validation-size", args.validation_size),
-             "test_size": ("--test-size", args.test_size), "test_per_class": ("--test-per-class", args.test_per_class),
-             "drop_overlap": ("--drop-overlap", args.drop_overlap)}
+        raise FileNotFoundError(
+            f"{args.model} was trained on {data.corpus}, which is not here: pass --corpus with the "
+            "same corpus, or --dataset"
+        )
+    given = {
+        "split": ("--split-mode", args.split_mode),
+        "balance": ("--balance", args.balance),
+        "seed": ("--split-seed", args.seed),
+        "validation_size": ("--validation-size", args.validation_size),
+        "test_size": ("--test-size", args.test_size),
+        "test_per_class": ("--test-per-class", args.test_per_class),
+        "drop_overlap": ("--drop-overlap", args.drop_overlap),
+    }
     for key, (flag, value) in given.items():
         if value is None:
             value = trained.get(key)
         elif trained.get(key) is not None and trained[key] != value:
-            logger.warning("%s %s differs from the model's training (%s): the %s split may hold lines the model was "
-                           "trained on", flag, value, trained[key], args.eval_split)
+            logger.warning(
+                "%s %s differs from the model's training (%s): the %s split may hold lines the model was trained on",
+                flag,
+                value,
+                trained[key],
+                args.eval_split,
+            )
         if value is not None:
             setattr(data, key, value)
     if trained:
-        logger.info("Split protocol as in training: corpus=%s, %s", data.corpus,
-                    ", ".join(f"{k}={getattr(data, k)}" for k in SPLIT_OPTIONS))
+        logger.info(
+            "Split protocol as in training: corpus=%s, %s",
+            data.corpus,
+            ", ".join(f"{k}={getattr(data, k)}" for k in SPLIT_OPTIONS),
+        )
     return data
 
 
@@ -111,9 +178,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
     data = data_options(args)
-    report, scores = evaluate_model(args.model, data, split=args.eval_split, by=tuple(args.by or ("line", "character")),
-                                    min_lines=args.min_lines, bootstrap=args.bootstrap, unit=args.bootstrap_unit,
-                                    revision=args.revision)
+    report, scores = evaluate_model(
+        args.model,
+        data,
+        split=args.eval_split,
+        by=tuple(args.by or ("line", "character")),
+        min_lines=args.min_lines,
+        bootstrap=args.bootstrap,
+        unit=args.bootstrap_unit,
+        revision=args.revision,
+    )
     print(format_report(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -122,10 +196,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.plots:
         args.plots.mkdir(parents=True, exist_ok=True)
         for level, level_scores in scores.items():
-            plot_confusion(report[level]["model"]["confusion_matrix"], args.plots / f"confusion_matrix_{level}.png",
-                           f"{level.capitalize()}s, {args.eval_split} split")
-            plot_roc(level_scores["labels"], {k: v for k, v in level_scores.items() if k not in ("labels", "always_male")},
-                     args.plots / f"roc_curve_{level}.png", f"ROC, {level}s, {args.eval_split} split")
+            plot_confusion(
+                report[level]["model"]["confusion_matrix"],
+                args.plots / f"confusion_matrix_{level}.png",
+                f"{level.capitalize()}s, {args.eval_split} split",
+            )
+            plot_roc(
+                level_scores["labels"],
+                {k: v for k, v in level_scores.items() if k not in ("labels", "always_male")},
+                args.plots / f"roc_curve_{level}.png",
+                f"ROC, {level}s, {args.eval_split} split",
+            )
 
 
 if __name__ == "__main__":

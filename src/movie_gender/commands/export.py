@@ -21,12 +21,17 @@ logger = logging.getLogger("export")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    p = argparse.ArgumentParser(prog="movie-gender export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="movie-gender export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model", help="a model folder written by `movie-gender train`, or a Hub model repo id")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="the export format (only onnx for now)")
-    p.add_argument("--output", required=True, help="the folder to write: new, empty, or an earlier export (which is replaced); a folder holding "
-                        "other files (e.g. the model folder itself) is refused")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="the folder to write: new, empty, or an earlier export (which is replaced); a folder holding "
+        "other files (e.g. the model folder itself) is refused",
+    )
     p.add_argument("--opset", type=common.positive_int, default=17, help="the ONNX opset version (default: 17)")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p

@@ -32,36 +32,64 @@ logger = logging.getLogger("predict")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    p = argparse.ArgumentParser(prog="movie-gender predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="movie-gender predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model", help="a model folder written by train.py, or a Hub model repo id")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="lines of dialogue to score (each one JSON line out)")
     source = p.add_argument_group("many lines (instead of TEXT)")
-    source.add_argument("--file", help="a UTF-8 text file with one line of dialogue per line ('-': standard input); "
-                                       "prints one JSON object per line, in order")
-    source.add_argument("--dataset", help="a saved DatasetDict folder (build-dataset --output) or a Hub dataset "
-                                          "repo id; scores the lines of --split")
-    source.add_argument("--split", default="test",
-                        help="with --dataset: the split to score; train is balanced by oversampling, so its lines "
-                             "repeat (default: %(default)s)")
-    source.add_argument("--corpus", metavar="SRC",
-                        help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
-                             "every line, including those of characters of unknown gender")
-    p.add_argument("--by", choices=("character", "line"), default="character",
-                   help="with --dataset / --corpus: one row per character (movie_id, character_id, character_name, "
-                        "n_lines, p_female, predicted_label, corpus_label) or per line (line_id, movie_id, "
-                        "character_id, text, p_female, predicted_label, corpus_label) (default: %(default)s)")
-    p.add_argument("--output", type=Path, metavar="FILE",
-                   help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines")
-    p.add_argument("--batch-size", type=common.positive_int, default=512,
-                   help="lines per forward pass (default: %(default)s)")
+    source.add_argument(
+        "--file",
+        help="a UTF-8 text file with one line of dialogue per line ('-': standard input); "
+        "prints one JSON object per line, in order",
+    )
+    source.add_argument(
+        "--dataset",
+        help="a saved DatasetDict folder (build-dataset --output) or a Hub dataset "
+        "repo id; scores the lines of --split",
+    )
+    source.add_argument(
+        "--split",
+        default="test",
+        help="with --dataset: the split to score; train is balanced by oversampling, so its lines "
+        "repeat (default: %(default)s)",
+    )
+    source.add_argument(
+        "--corpus",
+        metavar="SRC",
+        help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
+        "every line, including those of characters of unknown gender",
+    )
+    p.add_argument(
+        "--by",
+        choices=("character", "line"),
+        default="character",
+        help="with --dataset / --corpus: one row per character (movie_id, character_id, character_name, "
+        "n_lines, p_female, predicted_label, corpus_label) or per line (line_id, movie_id, "
+        "character_id, text, p_female, predicted_label, corpus_label) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines",
+    )
+    p.add_argument(
+        "--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)"
+    )
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model or of --dataset")
     corpus = p.add_argument_group("with --corpus")
     corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file")
-    corpus.add_argument("--skip-bad-lines", action="store_true",
-                        help="count and skip malformed corpus lines (reported in the log) instead of stopping")
-    corpus.add_argument("--encoding", default="latin-1",
-                        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)")
+    corpus.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="count and skip malformed corpus lines (reported in the log) instead of stopping",
+    )
+    corpus.add_argument(
+        "--encoding",
+        default="latin-1",
+        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
@@ -69,8 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
-    given = [name for name, value in (("TEXT", args.texts), ("--file", args.file), ("--dataset", args.dataset),
-                                      ("--corpus", args.corpus)) if value]
+    given = [
+        name
+        for name, value in (
+            ("TEXT", args.texts),
+            ("--file", args.file),
+            ("--dataset", args.dataset),
+            ("--corpus", args.corpus),
+        )
+        if value
+    ]
     if not given:
         parser.error("nothing to score: give lines (TEXT ...), --file, --dataset or --corpus")
     if len(given) > 1:
@@ -130,8 +166,10 @@ def main(argv: list[str] | None = None) -> None:
         threshold = float(getattr(model.config, "threshold", 0.5))
         names = model.config.id2label
         labels = [names["1"] if v >= threshold else names["0"] for v in p]
-        rows = [{"text": t, "label": label, "score": float(v if label == names["1"] else 1 - v)}
-                for t, label, v in zip(texts, labels, p)]
+        rows = [
+            {"text": t, "label": label, "score": float(v if label == names["1"] else 1 - v)}
+            for t, label, v in zip(texts, labels, p, strict=False)
+        ]
         table = pa.table({"text": texts, "p_female": pa.array(p, pa.float64()), "predicted_label": labels})
         _emit(rows, args.output, table)
         return
@@ -146,10 +184,20 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from movie_gender.corpus import read_corpus
 
-        data, stats = read_corpus(args.corpus, sha256=args.sha256, skip_bad_lines=args.skip_bad_lines,
-                                  encoding=args.encoding, context_size=context_size(model), include_unknown=True)
-        logger.info("Scoring %s lines of %s characters, %s of them lines of characters of unknown gender",
-                    f"{len(data):,}", f"{stats.characters:,}", f"{stats.unknown_gender:,}")
+        data, stats = read_corpus(
+            args.corpus,
+            sha256=args.sha256,
+            skip_bad_lines=args.skip_bad_lines,
+            encoding=args.encoding,
+            context_size=context_size(model),
+            include_unknown=True,
+        )
+        logger.info(
+            "Scoring %s lines of %s characters, %s of them lines of characters of unknown gender",
+            f"{len(data):,}",
+            f"{stats.characters:,}",
+            f"{stats.unknown_gender:,}",
+        )
     score = score_characters if args.by == "character" else score_lines
     table = score(model, data, batch_size=args.batch_size)
     _emit(table.to_pylist() if args.output is None else (), args.output, table)

@@ -27,21 +27,37 @@ logger = logging.getLogger("push_to_hub")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    p = argparse.ArgumentParser(prog="movie-gender push", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="movie-gender push", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model_dir", help="a model folder written by scripts/train.py")
     p.add_argument("repo_id", help="the Hub model repo to push to, e.g. ORG/movie-gender-bilstm (created if missing)")
     p.add_argument("--private", action="store_true", help="create the repo(s) as private")
-    p.add_argument("--revision", "--branch", dest="revision", help="push to this branch (created if missing) instead of main")
+    p.add_argument(
+        "--revision", "--branch", dest="revision", help="push to this branch (created if missing) instead of main"
+    )
     p.add_argument("--dataset", help="a dataset folder written by scripts/build_dataset.py to publish too")
-    p.add_argument("--dataset-repo", help="the Hub dataset repo for --dataset; also linked in the model card's datasets: metadata")
-    p.add_argument("--onnx", action="store_true",
-                   help="also export the model to ONNX and include it in the same commit as onnx/model.onnx (with "
-                        "onnx/tokenizer.json, config.json, README.md); needs pip install 'movie-gender[onnx]'")
-    p.add_argument("--space", metavar="SPACE_ID",
-                   help="also create/update this Gradio Space (e.g. ORG/movie-gender-demo) with the demo app, its "
-                        "model id filled in")
-    p.add_argument("--space-dir", type=Path, default=Path("space"),
-                   help="the Space folder to upload with --space (default: space/ of the current checkout)")
+    p.add_argument(
+        "--dataset-repo", help="the Hub dataset repo for --dataset; also linked in the model card's datasets: metadata"
+    )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also export the model to ONNX and include it in the same commit as onnx/model.onnx (with "
+        "onnx/tokenizer.json, config.json, README.md); needs pip install 'movie-gender[onnx]'",
+    )
+    p.add_argument(
+        "--space",
+        metavar="SPACE_ID",
+        help="also create/update this Gradio Space (e.g. ORG/movie-gender-demo) with the demo app, its "
+        "model id filled in",
+    )
+    p.add_argument(
+        "--space-dir",
+        type=Path,
+        default=Path("space"),
+        help="the Space folder to upload with --space (default: space/ of the current checkout)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
@@ -58,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
     if args.dataset:
-        logger.info("Dataset: %s", push_dataset(args.dataset, args.dataset_repo, private=args.private, revision=args.revision))
+        logger.info(
+            "Dataset: %s", push_dataset(args.dataset, args.dataset_repo, private=args.private, revision=args.revision)
+        )
     with tempfile.TemporaryDirectory() as work:
         extra = {}
         if args.onnx:
@@ -67,11 +85,22 @@ def main(argv: list[str] | None = None) -> None:
 
             folder = export_onnx(BiLSTMClassifier.from_pretrained(args.model_dir), Path(work) / "onnx").parent
             extra = {f"onnx/{p.name}": str(p) for p in sorted(folder.iterdir())}
-        logger.info("Model: %s", push_model(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
-                                            dataset_repo=args.dataset_repo, extra_files=extra))
+        logger.info(
+            "Model: %s",
+            push_model(
+                args.model_dir,
+                args.repo_id,
+                private=args.private,
+                revision=args.revision,
+                dataset_repo=args.dataset_repo,
+                extra_files=extra,
+            ),
+        )
     if args.space:
-        logger.info("Space: %s", push_space(args.space_dir, args.space, args.repo_id, dataset_repo=args.dataset_repo,
-                                            private=args.private))
+        logger.info(
+            "Space: %s",
+            push_space(args.space_dir, args.space, args.repo_id, dataset_repo=args.dataset_repo, private=args.private),
+        )
 
 
 if __name__ == "__main__":

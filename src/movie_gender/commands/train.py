@@ -30,32 +30,58 @@ SECTIONS = ("data", VOCAB, "model", "optimisation", "output and resuming", "eval
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one option per setting of the config dataclasses (movie_gender.configuration), with the
     help and checks written beside each field, plus --preset and the Hub options."""
-    p = argparse.ArgumentParser(prog="movie-gender train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
-                   + ". A preset only sets defaults: options given explicitly win; --help shows where the presets "
-                     "differ (default: %(default)s)")
+    p = argparse.ArgumentParser(
+        prog="movie-gender train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
+        + ". A preset only sets defaults: options given explicitly win; --help shows where the presets "
+        "differ (default: %(default)s)",
+    )
     groups = {title: p.add_argument_group(title) for title in SECTIONS}
-    common.add_config_options(p, DataOptions, groups=groups, group="data", skip=("seed",),  # --seed: TrainingConfig
-                              defaults={name: preset.data for name, preset in PRESETS.items()})
+    common.add_config_options(
+        p,
+        DataOptions,
+        groups=groups,
+        group="data",
+        skip=("seed",),  # --seed: TrainingConfig
+        defaults={name: preset.data for name, preset in PRESETS.items()},
+    )
     common.add_config_options(p, TrainOptions, groups=groups)
-    common.add_config_options(p, BiLSTMConfig, groups=groups, group="model",
-                              defaults={name: preset.model for name, preset in PRESETS.items()})
-    common.add_config_options(p, TrainingConfig, groups=groups, group="optimisation",
-                              defaults={name: preset.training for name, preset in PRESETS.items()})
+    common.add_config_options(
+        p, BiLSTMConfig, groups=groups, group="model", defaults={name: preset.model for name, preset in PRESETS.items()}
+    )
+    common.add_config_options(
+        p,
+        TrainingConfig,
+        groups=groups,
+        group="optimisation",
+        defaults={name: preset.training for name, preset in PRESETS.items()},
+    )
     groups["data"].add_argument(
-        "--split-seed", type=int,
+        "--split-seed",
+        type=int,
         help="seed for the data split and the train resampling, separate from --seed (the model's initialisation and "
-             "batch order) so that a seed sweep keeps the same test set; it also seeds the evaluation bootstrap "
-             f"(default: the preset's, {DataOptions.seed})")
+        "batch order) so that a seed sweep keeps the same test set; it also seeds the evaluation bootstrap "
+        f"(default: the preset's, {DataOptions.seed})",
+    )
     groups["evaluation"].add_argument(
-        "--cv", type=common.positive_int, metavar="K",
+        "--cv",
+        type=common.positive_int,
+        metavar="K",
         help="cross-validation by movie instead of one model: K folds, each holding out a disjoint 1/K of the movies as "
-             "test (validation carved from the rest), the preset trained and the baselines fitted on each; writes "
-             "OUTPUT/cv.json and OUTPUT/cv_scores.png, no model folder")
-    groups["evaluation"].add_argument("--push-to-hub", metavar="REPO_ID",
-                                      help="publish the model folder to this Hub model repo when done")
-    groups["evaluation"].add_argument("--private", action="store_true", help="with --push-to-hub: create the repo as private")
+        "test (validation carved from the rest), the preset trained and the baselines fitted on each; writes "
+        "OUTPUT/cv.json and OUTPUT/cv_scores.png, no model folder",
+    )
+    groups["evaluation"].add_argument(
+        "--push-to-hub", metavar="REPO_ID", help="publish the model folder to this Hub model repo when done"
+    )
+    groups["evaluation"].add_argument(
+        "--private", action="store_true", help="with --push-to-hub: create the repo as private"
+    )
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
@@ -68,8 +94,15 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     given = {k: v for k, v in common.given_options(args, DataOptions).items() if k != "seed"}  # args.seed: --seed
     data = replace(preset.data, **given, **({} if args.split_seed is None else {"seed": args.split_seed}))
     model = replace(preset.model, **common.given_options(args, BiLSTMConfig))
-    return TrainOptions(**{**common.given_options(args, TrainOptions), "data": data, "model": model,
-                           "training": training, "preset": args.preset})
+    return TrainOptions(
+        **{
+            **common.given_options(args, TrainOptions),
+            "data": data,
+            "model": model,
+            "training": training,
+            "preset": args.preset,
+        }
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,17 +121,24 @@ def main(argv: list[str] | None = None) -> None:
     common.setup_logging(args.verbose)
     if args.cv:
         if args.push_to_hub or getattr(args, "resume", False):
-            raise ValueError("--cv writes cv.json, not a model folder: it cannot be combined with --push-to-hub or --resume")
+            raise ValueError(
+                "--cv writes cv.json, not a model folder: it cannot be combined with --push-to-hub or --resume"
+            )
         from movie_gender.crossval import cross_validate
 
         cross_validate(options_from_args(args), args.cv)
         return
     metrics = train_model(options_from_args(args))
     line = metrics["line"]
-    logger.info("Test ROC-AUC: model %.3f, TF-IDF %.3f, mean GloVe %.3f; balanced accuracy at the validation "
-                "threshold: model %.3f, TF-IDF %.3f", line["model"]["roc_auc"], line["tfidf_logreg"]["roc_auc"],
-                line.get("glove_mean_logreg", {}).get("roc_auc", float("nan")), line["model"]["balanced_accuracy"],
-                line["tfidf_logreg"]["balanced_accuracy"])
+    logger.info(
+        "Test ROC-AUC: model %.3f, TF-IDF %.3f, mean GloVe %.3f; balanced accuracy at the validation "
+        "threshold: model %.3f, TF-IDF %.3f",
+        line["model"]["roc_auc"],
+        line["tfidf_logreg"]["roc_auc"],
+        line.get("glove_mean_logreg", {}).get("roc_auc", float("nan")),
+        line["model"]["balanced_accuracy"],
+        line["tfidf_logreg"]["balanced_accuracy"],
+    )
     if args.push_to_hub:
         from movie_gender.hub import push_model
 
