@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from tokenizers import Tokenizer
 from torch import nn
 
 from .atomic import atomic_folder
 from .characters import aggregate_logits
-from .configuration import POOLING, BiLSTMConfig
+from .configuration import CONFIG_NAME, POOLING, BiLSTMConfig
 from .download import atomic_path
 from .errors import ModelLoadError, first_line
 from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
@@ -455,6 +455,10 @@ class BiLSTMClassifier(
             local_files_only=local_files_only,
             token=token,
         )
+        if config is None and not os.path.isdir(model_id):
+            # huggingface_hub < 1.0 swallows a failed config.json download: ask again, so that the Hub's own error
+            # (offline and not cached, no such repo or revision) reaches from_pretrained's one-line message.
+            hf_hub_download(model_id, CONFIG_NAME, **hub_kwargs)
         model = load_model_folder(cls, model_id, config, hub_kwargs, map_location)
         model.metrics = _saved_metrics(model_id, hub_kwargs)
         return model
