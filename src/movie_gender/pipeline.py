@@ -79,7 +79,8 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
-    """Build the DatasetDict from ``options.corpus`` as ``options`` say (:func:`movie_gender.dataset.prepare_dataset`)."""
+    """Build the DatasetDict from ``options.corpus`` as ``options`` say
+    (:func:`movie_gender.dataset.prepare_dataset`)."""
     return prepare_dataset(
         options.corpus,
         split=options.split,

@@ -108,7 +108,8 @@ def autocast(device: torch.device, enabled: bool):
 
 
 def time_both(run: Callable[[], None], device: torch.device, repeats: int = 2) -> tuple[float, float]:
-    """Best-of-``repeats`` seconds of ``run()`` in fp32 and under bf16 autocast, interleaved (after one warm-up each)."""
+    """Best-of-``repeats`` seconds of ``run()`` in fp32 and under bf16 autocast, interleaved (after one warm-up
+    each)."""
     best = {False: float("inf"), True: float("inf")}
     for attempt in range(repeats + 1):
         for bf16 in (False, True):
