@@ -606,6 +606,7 @@ class BenchOptions:
     memory: bool | None = None
 
     def resolved(self) -> tuple[int, int, bool, bool]:
+        """``(repeats, steps, accuracy, memory)`` with the quick or full defaults filled in."""
         repeats = self.repeats or (2 if self.quick else 3)
         steps = self.steps or (8 if self.quick else 24)
         accuracy = (not self.quick) if self.accuracy is None else self.accuracy

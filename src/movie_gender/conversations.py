@@ -70,6 +70,7 @@ class Conversations:
 
     @property
     def count(self) -> int:
+        """The number of conversations."""
         return int(self.conversation[-1]) + 1 if len(self.conversation) else 0
 
     @cached_property

@@ -79,6 +79,7 @@ class CorpusStats:
     include_unknown: bool = False
 
     def to_dict(self) -> dict:
+        """The report as a plain dict (for JSON)."""
         return asdict(self)
 
 

@@ -141,6 +141,7 @@ class OnnxBiLSTM(nn.Module):
         self.eval()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``[batch]`` logits of the lines in ``input_ids``, padding given by ``attention_mask``."""
         # One extra [PAD] step: a batch of only empty lines (time = 0) still reads one step, as in PyTorch. (A sum
         # over time is [batch, 1] even when time = 0, which slicing or expanding a column is not in ONNX.)
         pad = input_ids.sum(dim=1, keepdim=True) * 0 + self.pad_token_id

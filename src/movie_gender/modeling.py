@@ -98,6 +98,7 @@ class BiLSTMClassifier(
 
     @property
     def device(self) -> torch.device:
+        """The device the model's parameters are on."""
         return self.fc2.weight.device
 
     # ----------------------------------------------------------------------------------------------- forward

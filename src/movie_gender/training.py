@@ -50,6 +50,7 @@ class EncodedSplit:
 
     @classmethod
     def from_texts(cls, tokenizer, texts, labels) -> EncodedSplit:
+        """Tokenize ``texts`` once and pair them with ``labels``."""
         ids, lengths = encode(tokenizer, texts)
         return cls(ids, lengths, np.asarray(labels, dtype=np.int64))
 
@@ -79,7 +80,7 @@ class TrainResult:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """ "auto" -> CUDA when available, else CPU."""
+    """``"auto"`` -> CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
