@@ -137,7 +137,7 @@ class TfidfLogreg:
         self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
 
-    def features(self, texts: Sequence[str], fit: bool = False, **inputs: Sequence[Any]):
+    def features(self, texts: Sequence[str], fit: bool = False, **inputs: Sequence[Any]) -> sparse.csr_matrix:
         """The sparse TF-IDF matrix of ``texts`` (the vectorizer fitted on them when ``fit``)."""
         return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
 

@@ -102,7 +102,7 @@ def precision_override() -> str:
     return value
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
     """bfloat16 autocast on ``device`` when ``enabled`` (a no-op context otherwise)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
