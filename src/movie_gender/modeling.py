@@ -85,7 +85,8 @@ class BiLSTMClassifier(
 
     # ----------------------------------------------------------------------------------------------- weights
     def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
-        """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the embedding."""
+        """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the
+        embedding."""
         matrix = torch.as_tensor(matrix, dtype=self.embedding.weight.dtype)
         if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
             raise ValueError(
@@ -97,6 +98,7 @@ class BiLSTMClassifier(
 
     @property
     def device(self) -> torch.device:
+        """The device the model's parameters are on."""
         return self.fc2.weight.device
 
     # ----------------------------------------------------------------------------------------------- forward
@@ -107,7 +109,8 @@ class BiLSTMClassifier(
         labels: torch.Tensor | None = None,
         lengths: torch.Tensor | None = None,
     ) -> ClassifierOutput:
-        """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad ids."""
+        """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad
+        ids."""
         if lengths is None:
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
             lengths = mask.sum(dim=1)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,13 @@ from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_support
 from .precision import resolve_bf16
 from .tokenizer import encode
 from .tracking import Tracker, epoch_values, step_values
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+    from tokenizers import Tokenizer
+
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +57,8 @@ class EncodedSplit:
     labels: np.ndarray
 
     @classmethod
-    def from_texts(cls, tokenizer, texts, labels) -> EncodedSplit:
+    def from_texts(cls, tokenizer: Tokenizer, texts: Sequence[str], labels: Sequence[int]) -> EncodedSplit:
+        """Tokenize ``texts`` once and pair them with ``labels``."""
         ids, lengths = encode(tokenizer, texts)
         return cls(ids, lengths, np.asarray(labels, dtype=np.int64))
 
@@ -79,7 +88,7 @@ class TrainResult:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """ "auto" -> CUDA when available, else CPU."""
+    """``"auto"`` -> CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -101,7 +110,7 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
+def _validation_metrics(model: BiLSTMClassifier, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
     logits = model.logits_from_ids(data.ids, data.lengths, batch_size=config.eval_batch_size, bf16=bf16)
     loss = torch.nn.functional.binary_cross_entropy_with_logits(
         torch.from_numpy(logits), torch.from_numpy(data.labels).float()
@@ -191,7 +200,14 @@ class RunState:
     stopped_early: bool = False
 
 
-def checkpoint_payload(model, optimizer, scheduler, state: RunState, rng: torch.Tensor, fingerprint: dict) -> dict:
+def checkpoint_payload(
+    model: BiLSTMClassifier,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: RunState,
+    rng: torch.Tensor,
+    fingerprint: dict,
+) -> dict:
     """Everything needed to resume, in types ``torch.load(weights_only=True)`` reads without unpickling."""
     keys = list(state.history[0]) if state.history else []
     return {
@@ -221,7 +237,14 @@ def _save_checkpoint(path: Path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
-def resume_state(checkpoint: Path, model, optimizer, scheduler, config: TrainingConfig, fingerprint: dict) -> RunState:
+def resume_state(
+    checkpoint: Path,
+    model: BiLSTMClassifier,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    config: TrainingConfig,
+    fingerprint: dict,
+) -> RunState:
     """Load a checkpoint into ``model``, ``optimizer``, ``scheduler`` and the torch RNG after checking it belongs to
     this run; a fresh RunState when there is none."""
     if not checkpoint.exists():
@@ -263,7 +286,7 @@ def resume_state(checkpoint: Path, model, optimizer, scheduler, config: Training
     return state
 
 
-def _optimizer_and_schedule(model, train_lines: int, config: TrainingConfig):
+def _optimizer_and_schedule(model: BiLSTMClassifier, train_lines: int, config: TrainingConfig):
     # foreach: one multi-tensor kernel per update step instead of a Python loop over the parameters (the default on
     # CPU), ~10% faster for the tutorial's 4 x 256 on 2 cores.
     optimizer = torch.optim.Adam(
@@ -290,7 +313,7 @@ class _Trainer:
 
     def __init__(
         self,
-        model,
+        model: BiLSTMClassifier,
         train_data: EncodedSplit,
         validation_data: EncodedSplit,
         config: TrainingConfig,
@@ -485,7 +508,7 @@ def _stop_at_batch_boundary(trainer: _Trainer) -> Iterator[None]:
         yield
         return
 
-    def handler(signum, frame) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if trainer.interrupted:
             raise KeyboardInterrupt
         trainer.interrupted = True
