@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""The same as `movie-gender export` (see `movie-gender export --help`), for a checkout without the installed command."""
+"""The same as `movie-gender export` (see `movie-gender export --help`), for a checkout without the installed
+command."""
 
 from movie_gender.commands.common import run
 from movie_gender.commands.export import main

@@ -34,9 +34,11 @@ DEFAULT_BASELINES = ("always_male", "tfidf_logreg", "glove_mean_logreg")
 class Baseline(Protocol):
     """A fitted-then-scoring baseline; ``inputs`` are the extra columns named in its registry entry."""
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> Baseline: ...
+    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> Baseline:
+        """Fit on the training lines and their labels; return the fitted baseline."""
 
-    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray: ...
+    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        """P(female) for each line."""
 
 
 @dataclass
@@ -122,9 +124,11 @@ class AlwaysMale:
     """P(female) = 0: the majority class, the floor every scorer must clear."""
 
     def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> AlwaysMale:
+        """Nothing to learn: return the baseline unchanged."""
         return self
 
     def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        """Zeros: P(female) = 0 for every line."""
         return np.zeros(len(texts))
 
 
@@ -135,14 +139,17 @@ class TfidfLogreg:
         self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
 
-    def features(self, texts: Sequence[str], fit: bool = False, **inputs: Sequence[Any]):
+    def features(self, texts: Sequence[str], fit: bool = False, **inputs: Sequence[Any]) -> sparse.csr_matrix:
+        """The sparse TF-IDF matrix of ``texts`` (the vectorizer fitted on them when ``fit``)."""
         return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
 
     def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> TfidfLogreg:
+        """Fit the vectorizer and the classifier on the training lines."""
         self.classifier.fit(self.features(texts, fit=True, **inputs), np.asarray(labels))
         return self
 
     def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        """P(female) for each line."""
         return self.classifier.predict_proba(self.features(texts, **inputs))[:, 1]
 
 
@@ -168,11 +175,13 @@ class GloveMeanLogreg:
         self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
 
     def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> GloveMeanLogreg:
+        """Fit the scaler and the classifier on the mean vectors of the training lines."""
         features = self.scaler.fit_transform(mean_vectors(self.tokenizer, self.embeddings, texts))
         self.classifier.fit(features, np.asarray(labels))
         return self
 
     def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+        """P(female) for each line."""
         features = self.scaler.transform(mean_vectors(self.tokenizer, self.embeddings, texts))
         return self.classifier.predict_proba(features)[:, 1]
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,6 +40,13 @@ from .precision import ENV_VAR, bf16_supported, cpu_info, native_bf16_cpu, preci
 from .presets import PRESETS
 from .tokenizer import encode, train_tokenizer
 from .training import EncodedSplit, TrainingConfig, resolve_device, train
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    import pandas as pd
+    from tokenizers import Tokenizer
+
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +316,9 @@ def write_full_size_corpus(
     return folder
 
 
-def pandas_reference(folder: Path, seed: int = 42, test_per_class: int = 10_000):
+def pandas_reference(
+    folder: Path, seed: int = 42, test_per_class: int = 10_000
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame]:
     """The tutorial's preprocessing written the straightforward pandas way (read, merge, filter, split, oversample).
 
     Returns (train texts, train labels, validation frame, test frame)."""
@@ -379,7 +389,7 @@ class BenchData:
         )
 
 
-def _fresh_model(make_config: Callable[[int], BiLSTMConfig], tokenizer) -> BiLSTMClassifier:
+def _fresh_model(make_config: Callable[[int], BiLSTMConfig], tokenizer: Tokenizer) -> BiLSTMClassifier:
     torch.manual_seed(0)
     model = BiLSTMClassifier(make_config(tokenizer.get_vocab_size()))
     model.tokenizer = tokenizer
@@ -477,7 +487,7 @@ def bench_dataset(repeats: int) -> dict:
     return result
 
 
-def bench_glove(glove: str, tokenizer, repeats: int) -> dict:
+def bench_glove(glove: str, tokenizer: Tokenizer, repeats: int) -> dict:
     """Cold parse and cached load of ``glove`` for ``tokenizer``'s vocabulary (in a temporary cache)."""
     previous = os.environ.get("MOVIE_GENDER_CACHE")
     with tempfile.TemporaryDirectory() as cache:
@@ -494,7 +504,7 @@ def bench_glove(glove: str, tokenizer, repeats: int) -> dict:
     return {"cold_s": cold, "cached_s": cached, "dim": int(matrix.shape[1])}
 
 
-def _memory_child(corpus: str, glove: str, steps: int, queue) -> None:
+def _memory_child(corpus: str, glove: str, steps: int, queue: Queue) -> None:
     """In a fresh (spawned) process: a short default-preset training run; reports the process' peak RSS (VmHWM)."""
     from .configuration import DataOptions, TrainOptions
     from .pipeline import train_model
@@ -606,6 +616,7 @@ class BenchOptions:
     memory: bool | None = None
 
     def resolved(self) -> tuple[int, int, bool, bool]:
+        """``(repeats, steps, accuracy, memory)`` with the quick or full defaults filled in."""
         repeats = self.repeats or (2 if self.quick else 3)
         steps = self.steps or (8 if self.quick else 24)
         accuracy = (not self.quick) if self.accuracy is None else self.accuracy

@@ -31,6 +31,7 @@ class CharacterScores:
 
     @property
     def p_female(self) -> np.ndarray:
+        """P(female) of each character: the sigmoid of its mean log-odds."""
         return 1 / (1 + np.exp(-self.mean_logit))
 
 

@@ -20,6 +20,7 @@ conversation, in the order spoken (the ``K`` before first). Lines of the speaker
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -70,6 +71,7 @@ class Conversations:
 
     @property
     def count(self) -> int:
+        """The number of conversations."""
         return int(self.conversation[-1]) + 1 if len(self.conversation) else 0
 
     @cached_property
@@ -210,7 +212,12 @@ def context_positions(conversations: Conversations, speaker: np.ndarray, lines: 
     return table[runs]
 
 
-def context_lists(positions: np.ndarray, texts, parts: int = 1, mapper=map) -> list[pa.ListArray]:
+def context_lists(
+    positions: np.ndarray,
+    texts: Callable[[np.ndarray], pa.Array],
+    parts: int = 1,
+    mapper: Callable[..., Iterable[pa.Array]] = map,
+) -> list[pa.ListArray]:
     """list<string> arrays from :func:`context_positions`, in ``parts`` consecutive pieces; ``texts(rows)`` returns
     the text of the lines at ``rows``, called through ``mapper`` (e.g. a thread pool's ``map``: Arrow's take
     releases the GIL)."""

@@ -79,6 +79,7 @@ class CorpusStats:
     include_unknown: bool = False
 
     def to_dict(self) -> dict:
+        """The report as a plain dict (for JSON)."""
         return asdict(self)
 
 
@@ -274,7 +275,7 @@ class _Reader:
         return out
 
 
-def _numpy(array) -> np.ndarray:
+def _numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A boolean or integer Arrow array as numpy (nulls as False / 0)."""
     if pa.types.is_boolean(array.type):
         array = pc.fill_null(array, False)

@@ -240,7 +240,8 @@ def prepare_dataset(
         present = np.bincount(labels[part], minlength=len(LABEL_NAMES)) > 0
         if not present.all():
             raise ValueError(
-                f"the {name} split holds no {' or '.join(n for n, p in zip(LABEL_NAMES, present, strict=False) if not p)} "
+                f"the {name} split holds no "
+                f"{' or '.join(n for n, p in zip(LABEL_NAMES, present, strict=False) if not p)} "
                 "lines; the corpus is too small for these split sizes"
             )
     report.train_before_balance = _counts(labels[parts[0]])
@@ -390,7 +391,8 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
             f"{corpus.get('male', 0):,} male and {corpus.get('female', 0):,} female lines kept, "
             f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
             f"(the full corpus gives {FULL_CORPUS['male']:,} male / {FULL_CORPUS['female']:,} female).",
-            f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; empty lines dropped: {report.empty_lines_dropped}.",
+            f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; "
+            f"empty lines dropped: {report.empty_lines_dropped}.",
             *_conversation_lines(corpus),
             f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
             + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}")
@@ -403,7 +405,8 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
             )
             + ".",
             f"- Balancing: `{report.balance}` on train only, after splitting; train before balancing: "
-            f"{report.train_before_balance.get('male', 0):,} male / {report.train_before_balance.get('female', 0):,} female. "
+            f"{report.train_before_balance.get('male', 0):,} male / "
+            f"{report.train_before_balance.get('female', 0):,} female. "
             "Validation and test keep the natural class ratio and hold each line once.",
         ]
     lines += [

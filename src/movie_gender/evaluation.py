@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import (
@@ -39,6 +40,13 @@ from .characters import aggregate_logits
 from .characters import logit as _logit
 from .corpus import LABEL_NAMES
 from .download import atomic_path
+
+if TYPE_CHECKING:
+    import datasets
+    from matplotlib.figure import Figure
+
+    from .modeling import BiLSTMClassifier
+
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +109,7 @@ def scorer_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
     }
 
 
-def natural_train(train_split):
+def natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
     """The train split without its oversampled copies: the first row of each ``line_id`` (the split itself when
     there is no ``line_id`` column or no duplicate). An undersampled train split cannot be restored: it is returned
     as it is."""
@@ -190,7 +198,7 @@ def plot_roc(labels: Sequence[int], curves: dict[str, Sequence[float]], path: st
     return _save(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -203,7 +211,7 @@ def _uses_context(model: object) -> bool:
     return bool(getattr(getattr(model, "config", None), "uses_context", False))
 
 
-def model_scores(model, split, batch_size: int = 512) -> np.ndarray:
+def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
     """P(female) of the model for every line of ``split`` (a datasets.Dataset); a context model also reads the
     split's ``context`` column (without one it scores each line alone, and says so)."""
     if _uses_context(model) and "context" in split.column_names:
@@ -213,7 +221,7 @@ def model_scores(model, split, batch_size: int = 512) -> np.ndarray:
     return np.asarray(model.predict_proba(split["text"], batch_size=batch_size), dtype=np.float64)
 
 
-def level_data(split, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
+def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
     """``{"labels", "movies", "scores": {scorer: ...}}`` of a split at ``level``: its lines, or its characters with
     at least ``min_lines`` lines (scored by :func:`aggregate_by_character`), each with the movie it belongs to."""
     labels = np.asarray(split["label"], dtype=np.int64)
@@ -270,10 +278,10 @@ def level_report(
 
 
 def evaluate(
-    model,
-    train_split,
-    validation_split,
-    eval_split,
+    model: BiLSTMClassifier,
+    train_split: datasets.Dataset,
+    validation_split: datasets.Dataset,
+    eval_split: datasets.Dataset,
     *,
     by: Sequence[str] = LEVELS,
     min_lines: int = 5,

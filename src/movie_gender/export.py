@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,10 @@ from torch import nn
 from .configuration import CONFIG_NAME, TOKENIZER_NAME
 from .errors import MovieGenderError
 from .precision import bf16_recommended
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +145,7 @@ class OnnxBiLSTM(nn.Module):
         self.eval()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``[batch]`` logits of the lines in ``input_ids``, padding given by ``attention_mask``."""
         # One extra [PAD] step: a batch of only empty lines (time = 0) still reads one step, as in PyTorch. (A sum
         # over time is [batch, 1] even when time = 0, which slicing or expanding a column is not in ONNX.)
         pad = input_ids.sum(dim=1, keepdim=True) * 0 + self.pad_token_id
@@ -313,7 +318,7 @@ def benchmark_onnx(model: nn.Module, texts: list[str], repeats: int = 3, batch_s
         path = export_onnx(model, Path(folder) / "onnx", check=False)
         session = onnx_session(path, threads=torch.get_num_threads())
 
-        def timed(fn) -> float:
+        def timed(fn: Callable[[list[str]], object]) -> float:
             fn(texts[:256])  # warm-up
             times = []
             for _ in range(repeats):

@@ -47,6 +47,7 @@ class GloveCoverage:
     duplicate_words: int = 0
 
     def to_dict(self) -> dict:
+        """The report as a plain dict (for JSON)."""
         return asdict(self)
 
 

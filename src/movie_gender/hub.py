@@ -14,12 +14,19 @@ import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
 from .dataset import split_protocol
 from .download import atomic_path
 from .errors import HubError, MovieGenderError, first_line, redact
+
+if TYPE_CHECKING:
+    import datasets
+
+    from .modeling import BiLSTMClassifier
+
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +95,9 @@ def framework_versions() -> dict[str, str]:
     return found
 
 
-def select_examples(split, n: int = 6, seed: int = 42, min_words: int = 5, max_words: int = 25) -> list[dict]:
+def select_examples(
+    split: datasets.Dataset, n: int = 6, seed: int = 42, min_words: int = 5, max_words: int = 25
+) -> list[dict]:
     """A few real lines of a split (validation, never test), half of each label, for the card's widget and table.
 
     Lines of ``min_words`` to ``max_words`` words are drawn at random (seeded), so the examples are typical lines,
@@ -181,7 +190,7 @@ def _protocol(dataset: dict) -> str:
     return split_protocol(dataset.get("split"), dataset.get("test_per_class"))
 
 
-def _interval_note(bootstrap) -> str:
+def _interval_note(bootstrap: Any) -> str:
     if isinstance(bootstrap, dict) and bootstrap.get("n"):
         unit = bootstrap.get("unit", "line")
         return (
@@ -243,7 +252,7 @@ def render_model_card(
     dataset_repo: str | None = None,
     examples: list[dict] | None = None,
     plots: tuple[str, ...] = (),
-    **extra,
+    **extra: Any,
 ) -> str:
     """Render model_card.md: the full card when ``metrics`` (a metrics.json of ``movie-gender train``) has results,
     an honest short card without them.
@@ -351,7 +360,11 @@ def render_model_card(
 
 
 def write_model_card(
-    folder: str | os.PathLike, model=None, *, repo_id: str | None = None, dataset_repo: str | None = None
+    folder: str | os.PathLike,
+    model: BiLSTMClassifier | None = None,
+    *,
+    repo_id: str | None = None,
+    dataset_repo: str | None = None,
 ) -> Path:
     """(Re)write folder/README.md with the model's card (``model`` or the one saved in ``folder``), replacing any
     card already there; the plots in ``folder`` are shown."""
@@ -362,7 +375,7 @@ def write_model_card(
     return folder / "README.md"
 
 
-def _card_for_folder(folder: Path, model=None, **kwargs) -> str:
+def _card_for_folder(folder: Path, model: BiLSTMClassifier | None = None, **kwargs: str | None) -> str:
     """The card of a model folder, rendered by the model class, with its metrics.json (if any) and plots."""
     if model is None:
         from .modeling import BiLSTMClassifier
@@ -534,7 +547,7 @@ def load_hub_dataset(
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     token: str | None = None,
-):
+) -> datasets.DatasetDict:
     """``datasets.load_dataset`` on a saved folder or a Hub dataset repo, online or offline from the HF cache.
 
     For a repo id the files come through ``snapshot_download`` (which, with ``HF_HUB_OFFLINE=1``, serves what the

@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from tokenizers import Tokenizer
 from torch import nn
 
 from .atomic import atomic_folder
 from .characters import aggregate_logits
-from .configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
+from .configuration import CONFIG_NAME, CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .download import atomic_path
 from .errors import ModelLoadError, first_line
 from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
@@ -104,7 +104,8 @@ class BiLSTMClassifier(
 
     # ----------------------------------------------------------------------------------------------- weights
     def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
-        """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the embedding."""
+        """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the
+        embedding."""
         matrix = torch.as_tensor(matrix, dtype=self.embedding.weight.dtype)
         if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
             raise ValueError(
@@ -116,6 +117,7 @@ class BiLSTMClassifier(
 
     @property
     def device(self) -> torch.device:
+        """The device the model's parameters are on."""
         return self.fc2.weight.device
 
     # ----------------------------------------------------------------------------------------------- forward
@@ -128,7 +130,8 @@ class BiLSTMClassifier(
         context_ids: torch.Tensor | None = None,
         context_lengths: torch.Tensor | None = None,
     ) -> ClassifierOutput:
-        """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad ids.
+        """Logits for ``input_ids`` ``[batch, time]``; lengths come from ``lengths``, ``attention_mask`` or non-pad
+        ids.
 
         A context model also takes ``context_ids`` ``[batch, time]`` (the context of each line as one sequence; lengths
         from ``context_lengths`` or non-pad ids); without them every line is read with an empty context."""
@@ -571,6 +574,10 @@ class BiLSTMClassifier(
             local_files_only=local_files_only,
             token=token,
         )
+        if config is None and not os.path.isdir(model_id):
+            # huggingface_hub < 1.0 swallows a failed config.json download: ask again, so that the Hub's own error
+            # (offline and not cached, no such repo or revision) reaches from_pretrained's one-line message.
+            hf_hub_download(model_id, CONFIG_NAME, **hub_kwargs)
         model = load_model_folder(cls, model_id, config, hub_kwargs, map_location)
         model.metrics = _saved_metrics(model_id, hub_kwargs)
         return model

@@ -31,7 +31,7 @@ from .hub import framework_versions, load_hub_dataset, select_examples, write_mo
 from .modeling import BiLSTMClassifier, model_file
 from .persistence import MODEL_FOLDER_CONTENT
 from .tokenizer import train_tokenizer
-from .tracking import make_tracker
+from .tracking import Tracker, make_tracker
 from .training import EncodedSplit, TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
-    """Build the DatasetDict from ``options.corpus`` as ``options`` say (:func:`movie_gender.dataset.prepare_dataset`)."""
+    """Build the DatasetDict from ``options.corpus`` as ``options`` say
+    (:func:`movie_gender.dataset.prepare_dataset`)."""
     return prepare_dataset(
         options.corpus,
         split=options.split,
@@ -203,7 +204,7 @@ def fit_model(
     dataset: datasets.DatasetDict,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
-    tracker=None,
+    tracker: Tracker | None = None,
 ) -> FittedModel:
     """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
     ``tracker`` (from :func:`movie_gender.tracking.make_tracker`) receives the training metrics."""

@@ -102,13 +102,14 @@ def precision_override() -> str:
     return value
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
     """bfloat16 autocast on ``device`` when ``enabled`` (a no-op context otherwise)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def time_both(run: Callable[[], None], device: torch.device, repeats: int = 2) -> tuple[float, float]:
-    """Best-of-``repeats`` seconds of ``run()`` in fp32 and under bf16 autocast, interleaved (after one warm-up each)."""
+    """Best-of-``repeats`` seconds of ``run()`` in fp32 and under bf16 autocast, interleaved (after one warm-up
+    each)."""
     best = {False: float("inf"), True: float("inf")}
     for attempt in range(repeats + 1):
         for bf16 in (False, True):

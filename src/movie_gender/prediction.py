@@ -10,6 +10,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import datasets
 import numpy as np
@@ -18,6 +19,10 @@ from tqdm.auto import tqdm
 
 from .characters import aggregate_logits
 from .download import atomic_path
+
+if TYPE_CHECKING:
+    from .modeling import BiLSTMClassifier
+
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +40,18 @@ OUTPUT_FORMATS = (".parquet", ".csv", ".jsonl")
 CHUNK = 8192  # lines per progress step
 
 
-def context_size(model) -> int:
+def context_size(model: BiLSTMClassifier) -> int:
     """How many context lines on each side a model reads (0: a single-line model)."""
     return int(getattr(model.config, "context_size", 0) or 0)
 
 
 def line_logits(
-    model, texts: list[str], context: list[list[str]] | None = None, *, batch_size: int = 512, progress: bool = True
+    model: BiLSTMClassifier,
+    texts: list[str],
+    context: list[list[str]] | None = None,
+    *,
+    batch_size: int = 512,
+    progress: bool = True,
 ) -> np.ndarray:
     """The model's log-odds of female for each line, chunk by chunk under a progress bar; ``context`` (one list of
     strings per line) only for a context model."""
@@ -59,12 +69,12 @@ def line_logits(
     return out
 
 
-def _label_names(model, labels: np.ndarray) -> pa.Array:
+def _label_names(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
     names = model.config.id2label
     return pa.array([names[str(int(v))] if v >= 0 else None for v in labels], pa.string())
 
 
-def _dataset_context(model, dataset: datasets.Dataset) -> list[list[str]] | None:
+def _dataset_context(model: BiLSTMClassifier, dataset: datasets.Dataset) -> list[list[str]] | None:
     if not context_size(model):
         return None
     if "context" not in dataset.column_names:
@@ -73,7 +83,9 @@ def _dataset_context(model, dataset: datasets.Dataset) -> list[list[str]] | None
     return dataset["context"]
 
 
-def score_lines(model, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True) -> pa.Table:
+def score_lines(
+    model: BiLSTMClassifier, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True
+) -> pa.Table:
     """One row per line of ``dataset``: :data:`LINE_COLUMNS` (columns the data lacks are left out)."""
     texts = dataset["text"]
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
@@ -90,7 +102,9 @@ def score_lines(model, dataset: datasets.Dataset, *, batch_size: int = 512, prog
     return pa.table(columns)
 
 
-def score_characters(model, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True) -> pa.Table:
+def score_characters(
+    model: BiLSTMClassifier, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True
+) -> pa.Table:
     """One row per character of ``dataset`` (needs ``character_id``): :data:`CHARACTER_COLUMNS`, in order of the
     characters' first lines; P(female) from the mean log-odds of the character's lines (as
     :meth:`BiLSTMClassifier.predict_characters`), labelled at ``config.character_threshold``."""

@@ -27,9 +27,11 @@ class TrackingUnavailable(MovieGenderError, ImportError):
 class Tracker(Protocol):
     """What training calls: ``log`` scalars at a global step, ``close`` at the end."""
 
-    def log(self, values: dict[str, float], step: int) -> None: ...
+    def log(self, values: dict[str, float], step: int) -> None:
+        """Record the scalars ``values`` at global step ``step``."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Flush and release whatever the tracker holds."""
 
 
 class TensorBoardTracker:
@@ -46,10 +48,12 @@ class TensorBoardTracker:
         self.writer = SummaryWriter(log_dir=str(self.logging_dir))
 
     def log(self, values: dict[str, float], step: int) -> None:
+        """Write each scalar of ``values`` at global step ``step``."""
         for name, value in values.items():
             self.writer.add_scalar(name, float(value), global_step=step)
 
     def close(self) -> None:
+        """Flush the event files and close the writer."""
         self.writer.flush()
         self.writer.close()
 

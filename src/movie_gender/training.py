@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,13 @@ from .modeling import BiLSTMClassifier, autocast, bf16_recommended, bf16_support
 from .precision import resolve_bf16
 from .tokenizer import encode
 from .tracking import Tracker, epoch_values, step_values
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+    from tokenizers import Tokenizer
+
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +60,15 @@ class EncodedSplit:
     context_lengths: np.ndarray | None = None
 
     @classmethod
-    def from_texts(cls, tokenizer, texts, labels, context: Sequence[Sequence[str]] | None = None) -> EncodedSplit:
-        """Encode ``texts`` and, when given, ``context`` (one list of strings per line)."""
+    def from_texts(
+        cls,
+        tokenizer: Tokenizer,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        context: Sequence[Sequence[str]] | None = None,
+    ) -> EncodedSplit:
+        """Tokenize ``texts`` once and pair them with ``labels``; when given, also ``context`` (one list of strings
+        per line)."""
         ids, lengths = encode(tokenizer, texts)
         context_ids = context_lengths = None
         if context is not None:
@@ -101,7 +116,7 @@ class TrainResult:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """ "auto" -> CUDA when available, else CPU."""
+    """``"auto"`` -> CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -123,7 +138,7 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _validation_metrics(model, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
+def _validation_metrics(model: BiLSTMClassifier, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
     logits = model.logits_from_ids(
         data.ids,
         data.lengths,
@@ -220,7 +235,14 @@ class RunState:
     stopped_early: bool = False
 
 
-def checkpoint_payload(model, optimizer, scheduler, state: RunState, rng: torch.Tensor, fingerprint: dict) -> dict:
+def checkpoint_payload(
+    model: BiLSTMClassifier,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: RunState,
+    rng: torch.Tensor,
+    fingerprint: dict,
+) -> dict:
     """Everything needed to resume, in types ``torch.load(weights_only=True)`` reads without unpickling."""
     keys = list(state.history[0]) if state.history else []
     return {
@@ -250,7 +272,14 @@ def _save_checkpoint(path: Path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
-def resume_state(checkpoint: Path, model, optimizer, scheduler, config: TrainingConfig, fingerprint: dict) -> RunState:
+def resume_state(
+    checkpoint: Path,
+    model: BiLSTMClassifier,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    config: TrainingConfig,
+    fingerprint: dict,
+) -> RunState:
     """Load a checkpoint into ``model``, ``optimizer``, ``scheduler`` and the torch RNG after checking it belongs to
     this run; a fresh RunState when there is none."""
     if not checkpoint.exists():
@@ -292,7 +321,7 @@ def resume_state(checkpoint: Path, model, optimizer, scheduler, config: Training
     return state
 
 
-def _optimizer_and_schedule(model, train_lines: int, config: TrainingConfig):
+def _optimizer_and_schedule(model: BiLSTMClassifier, train_lines: int, config: TrainingConfig):
     # foreach: one multi-tensor kernel per update step instead of a Python loop over the parameters (the default on
     # CPU), ~10% faster for the tutorial's 4 x 256 on 2 cores.
     optimizer = torch.optim.Adam(
@@ -319,7 +348,7 @@ class _Trainer:
 
     def __init__(
         self,
-        model,
+        model: BiLSTMClassifier,
         train_data: EncodedSplit,
         validation_data: EncodedSplit,
         config: TrainingConfig,
@@ -516,7 +545,7 @@ def _stop_at_batch_boundary(trainer: _Trainer) -> Iterator[None]:
         yield
         return
 
-    def handler(signum, frame) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if trainer.interrupted:
             raise KeyboardInterrupt
         trainer.interrupted = True

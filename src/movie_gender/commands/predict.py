@@ -23,9 +23,15 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from movie_gender.commands import common
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 logger = logging.getLogger("predict")
 
@@ -133,7 +139,7 @@ def read_lines(path: str) -> list[str]:
     return lines
 
 
-def _emit(rows, output: Path | None, table=None) -> None:
+def _emit(rows: Iterable[dict], output: Path | None, table: pa.Table | None = None) -> None:
     """Print JSON lines, or write the table to ``output``."""
     from movie_gender.prediction import write_table
 

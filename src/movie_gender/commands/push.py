@@ -8,7 +8,8 @@ With --onnx the ONNX export (see `movie-gender export`) goes into the same commi
 demo Space (space/ in the project: a Gradio app) is created or updated with the model's repo id filled in.
 
 Example:
-    python scripts/push_to_hub.py out/model ORG/movie-gender-bilstm --dataset out/ds --dataset-repo ORG/cornell-movie-gender
+    python scripts/push_to_hub.py out/model ORG/movie-gender-bilstm --dataset out/ds \\
+        --dataset-repo ORG/cornell-movie-gender
     movie-gender push out/model ORG/movie-gender-bilstm --onnx --space ORG/movie-gender-demo
 """
 

@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--cv",
         type=common.positive_int,
         metavar="K",
-        help="cross-validation by movie instead of one model: K folds, each holding out a disjoint 1/K of the movies as "
-        "test (validation carved from the rest), the preset trained and the baselines fitted on each; writes "
+        help="cross-validation by movie instead of one model: K folds, each holding out a disjoint 1/K of the movies "
+        "as test (validation carved from the rest), the preset trained and the baselines fitted on each; writes "
         "OUTPUT/cv.json and OUTPUT/cv_scores.png, no model folder",
     )
     groups["evaluation"].add_argument(
