@@ -38,6 +38,18 @@ from .tokenizer import encode
 logger = logging.getLogger(__name__)
 
 
+def _lstm(config: BiLSTMConfig) -> nn.LSTM:
+    """The BiLSTM of the config's shape (the line encoder, and the context encoder where it is a separate one)."""
+    return nn.LSTM(
+        config.embedding_dim,
+        config.hidden_size,
+        num_layers=config.num_layers,
+        bidirectional=config.bidirectional,
+        batch_first=True,
+        dropout=config.dropout if config.num_layers > 1 else 0.0,
+    )
+
+
 @dataclass
 class ClassifierOutput:
     """``logits``: ``[batch]`` scores for the female class (sigmoid -> P(female)); ``loss`` when labels were given."""
@@ -77,24 +89,10 @@ class BiLSTMClassifier(
         directions = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding.weight.requires_grad = not config.freeze_embeddings
-        self.lstm = nn.LSTM(
-            config.embedding_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            batch_first=True,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-        )
+        self.lstm = _lstm(config)
         features = directions * config.hidden_size * (2 if config.pooling == "mean_max" else 1)
         if config.context_encoder == "separate":
-            self.context_lstm = nn.LSTM(
-                config.embedding_dim,
-                config.hidden_size,
-                num_layers=config.num_layers,
-                bidirectional=config.bidirectional,
-                batch_first=True,
-                dropout=config.dropout if config.num_layers > 1 else 0.0,
-            )
+            self.context_lstm = _lstm(config)
         if config.uses_context:
             features *= 2
         self._warned_no_context = False

@@ -24,14 +24,13 @@ Set MOVIE_GENDER_PRECISION=fp32 to measure the policy of a CPU without native bf
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from ..benchmarking import BenchOptions, format_table, run_benchmark
 from ..corpus import DEFAULT_URL
 from ..glove import DEFAULT_GLOVE
-from .common import positive_int
+from .common import positive_int, write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,8 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(format_table(results))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return results
 
 

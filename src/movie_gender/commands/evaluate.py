@@ -18,14 +18,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from movie_gender.commands import common
 from movie_gender.corpus import DEFAULT_URL
 from movie_gender.dataset import BALANCE_MODES, SPLIT_MODES
-from movie_gender.download import atomic_path, is_url
+from movie_gender.download import is_url
 from movie_gender.evaluation import format_report, plot_confusion, plot_roc
 from movie_gender.pipeline import SPLIT_OPTIONS, DataOptions, evaluate_model, training_protocol
 
@@ -190,9 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(format_report(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
+        common.write_json(args.json, report)
     if args.plots:
         args.plots.mkdir(parents=True, exist_ok=True)
         for level, level_scores in scores.items():
