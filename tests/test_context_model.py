@@ -28,7 +28,8 @@ from tests.factories import (
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "", "What?", "Honey, I love this dress so much."]
 CONTEXT = [["Yes, ma'am.", "You look beautiful tonight."], [], ["Where is it?"], ["Sir?", "Now!", "Go", "Run"], []]
-SINGLE_LINE_KEYS = {"embedding.weight", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"} | {
+BAG_KEYS = {"bag_of_words.words.weight", "bag_of_words.pairs.weight"}
+SINGLE_LINE_KEYS = {"embedding.weight", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", *BAG_KEYS} | {
     f"lstm.{kind}_{part}_l{layer}{suffix}"
     for kind in ("weight", "bias")
     for part in ("ih", "hh")
@@ -51,6 +52,9 @@ def _model(context_encoder: str = "separate", pooling: str = "mean_max", **overr
         **overrides,
     )
     model = BiLSTMClassifier(config)
+    for name, weights in model.named_parameters():  # the bags of words start at 0: random, so the tests see them
+        if "bag_of_words" in name:
+            torch.nn.init.normal_(weights, std=0.1)
     model.tokenizer = tokenizer
     return model.eval()
 
@@ -70,10 +74,14 @@ def test_context_encoders_add_only_what_they_need(encoder: str) -> None:
     model = _model(encoder)
     extra = set(model.state_dict()) - SINGLE_LINE_KEYS
     assert set(model.state_dict()) >= SINGLE_LINE_KEYS
+    context_bag = {f"context_{k}" for k in BAG_KEYS}  # the context's words get bag-of-words weights of their own
     assert (
-        (extra == set())
+        (extra == context_bag)
         if encoder == "shared"
-        else (extra == {k.replace("lstm.", "context_lstm.") for k in SINGLE_LINE_KEYS if k.startswith("lstm.")})
+        else (
+            extra
+            == context_bag | {k.replace("lstm.", "context_lstm.") for k in SINGLE_LINE_KEYS if k.startswith("lstm.")}
+        )
     )
     assert model.fc1.in_features == 2 * (2 * 2 * 6)  # line features and context features, joined
 

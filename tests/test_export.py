@@ -49,6 +49,9 @@ def tokenizer(sample_lines):
 def _random_model(tokenizer, **options) -> BiLSTMClassifier:
     torch.manual_seed(0)
     model = BiLSTMClassifier(BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), **options)).eval()
+    for name, weights in model.named_parameters():  # the bag of words starts at 0: random, so the export shows it
+        if name.startswith("bag_of_words."):
+            torch.nn.init.normal_(weights, std=0.1)
     model.tokenizer = tokenizer
     return model
 
@@ -58,7 +61,7 @@ ARCHITECTURES = {
     **{
         name: {
             key: getattr(PRESETS[name].model, key)
-            for key in ("hidden_size", "num_layers", "pooling", "dropout", "bidirectional")
+            for key in ("hidden_size", "num_layers", "pooling", "dropout", "bidirectional", "bag_of_words")
         }
         for name in ("default", "tutorial")
     },

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.errors import ModelLoadError
+from movie_gender.modeling import BagOfWords
 from movie_gender.presets import PRESETS
 from movie_gender.tokenizer import encode
 
@@ -33,6 +34,9 @@ def _model(pooling: str = "last", **overrides) -> BiLSTMClassifier:
         }
     )
     model = BiLSTMClassifier(config)
+    if config.bag_of_words:  # it starts at 0; random weights make every test below check it too
+        for weights in model.bag_of_words.parameters():
+            torch.nn.init.normal_(weights, std=0.1)
     model.tokenizer = tokenizer
     return model.eval()
 
@@ -48,6 +52,43 @@ def test_the_tutorial_preset_is_the_tutorial_architecture() -> None:
     )
     model = BiLSTMClassifier(replace(config, vocab_size=10))
     assert (model.fc1.in_features, model.fc1.out_features, model.fc2.out_features) == (512, 256, 1)
+
+
+def test_the_bag_of_words_is_a_logistic_regression_on_words_and_word_pairs() -> None:
+    model = _model()
+    ids, lengths = encode(model.tokenizer, ["the car", "car the"])
+    with torch.no_grad():
+        ids = torch.from_numpy(ids)
+        bag = model.bag_of_words(ids, torch.ones_like(ids, dtype=torch.bool))
+        words = model.bag_of_words.words(ids).squeeze(-1).sum(dim=1)
+        pairs = model.bag_of_words.pairs(model.bag_of_words.pair_ids(ids)).squeeze(-1).sum(dim=1)
+        without = replace(model.config, bag_of_words=False)
+        lstm_only = BiLSTMClassifier(without)
+        lstm_only.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("bag_of_words.")})
+        lstm_only.eval()
+        full, alone = model(ids).logits, lstm_only(ids).logits
+    expected = BagOfWords.SCALE * (words + pairs) / np.sqrt(2)
+    torch.testing.assert_close(bag, expected)
+    assert bag[0] != bag[1]  # the same words in another order: other pairs
+    torch.testing.assert_close(full, alone + bag)
+
+
+def test_word_dropout_acts_in_training_only() -> None:
+    model = _model("mean_max", word_dropout=0.5, dropout=0.0)
+    ids = torch.from_numpy(encode(model.tokenizer, LINES)[0])
+    with torch.no_grad():
+        evaluation = [model(ids).logits for _ in range(2)]
+        model.train()
+        training = [model(ids).logits for _ in range(2)]
+    torch.testing.assert_close(evaluation[0], evaluation[1])
+    assert not torch.allclose(training[0], training[1])
+
+
+def test_a_config_json_from_before_the_bag_of_words_loads_as_it_was_saved() -> None:
+    config = BiLSTMConfig.from_dict({"vocab_size": 10, "embedding_dim": 4, "hidden_size": 3})
+    assert (config.bag_of_words, config.word_dropout) == (False, 0.0)
+    assert "bag_of_words.words.weight" not in BiLSTMClassifier(config).state_dict()
+    assert BiLSTMConfig.from_dict(BiLSTMConfig(vocab_size=10).to_dict()) == BiLSTMConfig(vocab_size=10)
 
 
 def test_forward_returns_logits_and_loss() -> None:
@@ -85,7 +126,7 @@ def test_a_batch_of_many_lengths_gives_each_line_its_own_logit(pooling: str) -> 
 
 
 def test_training_through_the_padded_path_matches_the_unpadded_gradients() -> None:
-    model = _model("mean_max", num_layers=2, dropout=0.0).train()
+    model = _model("mean_max", num_layers=2, dropout=0.0, word_dropout=0.0).train()
     lines = ["go go go", "the car", "darling honey sweet love you"]
     ids, lengths = encode(model.tokenizer, lines)
     labels = torch.tensor([1.0, 0.0, 1.0])

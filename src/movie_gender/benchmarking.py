@@ -189,7 +189,8 @@ def _reference_logits(model: BiLSTMClassifier, texts: list[str]) -> tuple[torch.
 
     encoded = [torch.tensor(model.tokenizer.encode(t, add_special_tokens=False).ids or [0]) for t in texts]
     lengths = torch.tensor([len(e) for e in encoded])
-    embedded = model.embedding(pad_sequence(encoded, batch_first=True))
+    padded = pad_sequence(encoded, batch_first=True)
+    embedded = model.embedding(padded)
     packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
     output, (hidden, _) = model.lstm(packed)
     if model.config.pooling == "last":
@@ -198,7 +199,10 @@ def _reference_logits(model: BiLSTMClassifier, texts: list[str]) -> tuple[torch.
         steps, _ = pad_packed_sequence(output, batch_first=True)
         features = model._pool(steps, None, lengths, model.config.pooling, padded=True)
     hidden_layer = torch.relu(model.fc1(model.dropout(features)))
-    return model.fc2(model.dropout(hidden_layer)).squeeze(-1), int(lengths.sum())
+    logits = model.fc2(model.dropout(hidden_layer)).squeeze(-1)
+    if model.config.bag_of_words:
+        logits = logits + model.bag_of_words(padded, torch.arange(padded.shape[1])[None, :] < lengths[:, None])
+    return logits, int(lengths.sum())
 
 
 def _reference_loss(model: BiLSTMClassifier, texts: list[str], labels: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -44,7 +44,7 @@ OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
 # The parameters of the plain BiLSTM classifier; anything else (a context encoder, ...) is not exported yet.
-_EXPORTED_PREFIXES = ("embedding.", "lstm.", "fc1.", "fc2.")
+_EXPORTED_PREFIXES = ("embedding.", "lstm.", "fc1.", "fc2.", "bag_of_words.")
 
 README_TEMPLATE = """# {name}: ONNX export
 
@@ -131,6 +131,7 @@ class OnnxBiLSTM(nn.Module):
         self.bidirectional = bool(config.bidirectional)
         self.embedding = model.embedding
         self.fc1, self.fc2 = model.fc1, model.fc2
+        self.bag_of_words = getattr(model, "bag_of_words", None)
         self.forward_layers = nn.ModuleList()
         self.backward_layers = nn.ModuleList()
         lstm = model.lstm
@@ -169,7 +170,8 @@ class OnnxBiLSTM(nn.Module):
                 x = forward_out
         features = self._pool(x, forward_out, backward_out, lengths, valid)
         hidden = torch.relu(self.fc1(features))
-        return self.fc2(hidden).squeeze(-1)
+        logits = self.fc2(hidden).squeeze(-1)
+        return logits if self.bag_of_words is None else logits + self.bag_of_words(input_ids, valid)
 
     def _pool(
         self,

@@ -50,6 +50,43 @@ def _lstm(config: BiLSTMConfig) -> nn.LSTM:
     )
 
 
+class BagOfWords(nn.Module):
+    """A logistic regression on a line's words and pairs of adjacent words, inside the model: ``[batch]`` logits.
+
+    A weight per word id (``words``) and per pair of adjacent ids hashed into ``buckets`` rows (``pairs``; none when
+    ``buckets`` is 0), summed over the valid positions of the line and divided by the square root of its length
+    (the norm of its count vector, as TF-IDF normalises). The weights start at 0 and are stored divided by
+    ``SCALE``: Adam moves every parameter by about the learning rate per step, and a linear model over words needs
+    weights of a few units where the LSTM's are of order 0.1, so the bag of words learns ``SCALE`` times as fast.
+    """
+
+    SCALE = 10.0
+    HASH_MULTIPLIER = 1_000_003  # a prime above any vocabulary size: (first * M + second) % buckets
+
+    def __init__(self, vocab_size: int, buckets: int, pad_token_id: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.words = nn.Embedding(vocab_size, 1, padding_idx=pad_token_id)
+        nn.init.zeros_(self.words.weight)
+        if buckets:
+            self.pairs = nn.Embedding(buckets, 1)
+            nn.init.zeros_(self.pairs.weight)
+
+    def forward(self, input_ids: torch.Tensor, valid: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of lines ``input_ids`` ``[batch, time]``; ``valid`` marks their words (``[batch, time]`` bool),
+        ``keep`` the words that word dropout kept (training only)."""
+        used = valid if keep is None else valid & keep
+        total = (self.words(input_ids).squeeze(-1).float() * used).sum(dim=1)
+        if self.buckets:
+            pairs = self.pairs(self.pair_ids(input_ids)).squeeze(-1).float()
+            total = total + (pairs * (used[:, 1:] & used[:, :-1])).sum(dim=1)
+        return self.SCALE * total / valid.sum(dim=1).clamp(min=1).to(total.dtype).sqrt()
+
+    def pair_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``[batch, time - 1]`` rows of ``pairs`` for each two adjacent ids: ``(first * M + second) % buckets``."""
+        return (input_ids[:, :-1] * self.HASH_MULTIPLIER + input_ids[:, 1:]) % self.buckets
+
+
 @dataclass
 class ClassifierOutput:
     """``logits``: ``[batch]`` scores for the female class (sigmoid -> P(female)); ``loss`` when labels were given."""
@@ -67,13 +104,15 @@ class BiLSTMClassifier(
     pipeline_tag="text-classification",
     repo_url=PROJECT_URL,
 ):
-    """Embedding (GloVe) -> BiLSTM -> pooled features -> dropout -> fc1 -> ReLU -> dropout -> fc2 -> one logit.
+    """Embedding (GloVe) -> BiLSTM -> pooled features -> dropout -> fc1 -> ReLU -> dropout -> fc2 -> one logit, plus,
+    where ``config.bag_of_words`` (the default), the logit of a :class:`BagOfWords` over the line's word ids
+    (``bag_of_words.*`` weights). ``config.word_dropout`` drops words at random in training.
 
     A context model (``config.context_encoder`` "shared" or "separate") also reads the lines of the other speakers
     around each line, joined into one sequence, with the same embedding and a BiLSTM of its own ("separate":
     ``context_lstm.*`` weights) or the line's ("shared"); the two pooled feature vectors are concatenated before fc1.
 
-    Sequences are packed, so padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels
+    Padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels
     with the model in save_pretrained / from_pretrained and is what ``predict`` uses. ``metrics`` (the metrics.json of
     its training run, set by :func:`movie_gender.train_model` and restored by ``from_pretrained``) is what the model
     card reports; without it ``save_pretrained`` / ``push_to_hub`` write a short card that says no results exist.
@@ -99,6 +138,10 @@ class BiLSTMClassifier(
         self.dropout = nn.Dropout(config.dropout)
         self.fc1 = nn.Linear(features, config.hidden_size)
         self.fc2 = nn.Linear(config.hidden_size, 1)
+        if config.bag_of_words:
+            self.bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
+            if config.uses_context:  # what the other speakers say around the line: weights of their own
+                self.context_bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
 
     # ----------------------------------------------------------------------------------------------- weights
     def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
@@ -137,15 +180,19 @@ class BiLSTMClassifier(
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
             lengths = mask.sum(dim=1)
         lengths = lengths.clamp(min=1)  # an empty line reads one [PAD]
-        features = self._encode(self.lstm, self.embedding(input_ids), lengths)
+        features, bag_logits = self._read(self.lstm, getattr(self, "bag_of_words", None), input_ids, lengths)
         if self.config.uses_context:
-            features = torch.cat(
-                [features, self._context_features(input_ids.shape[0], context_ids, context_lengths)], dim=1
+            context_features, context_bag_logits = self._context_features(
+                input_ids.shape[0], context_ids, context_lengths
             )
+            features = torch.cat([features, context_features], dim=1)
+            bag_logits = None if bag_logits is None else bag_logits + context_bag_logits
         elif context_ids is not None:
             raise ValueError("this is a single-line model (context_encoder='none'); it takes no context_ids")
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
         logits = self.fc2(self.dropout(hidden_layer)).squeeze(-1)
+        if bag_logits is not None:
+            logits = logits + bag_logits.to(logits.dtype)
         loss = None
         if labels is not None:
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
@@ -163,7 +210,24 @@ class BiLSTMClassifier(
             context_lengths = context_ids.ne(pad).sum(dim=1)
         context_lengths = context_lengths.clamp(min=1)
         lstm = self.context_lstm if self.config.context_encoder == "separate" else self.lstm
-        return self._encode(lstm, self.embedding(context_ids), context_lengths)
+        return self._read(lstm, getattr(self, "context_bag_of_words", None), context_ids, context_lengths)
+
+    def _read(
+        self, lstm: nn.LSTM, bag: BagOfWords | None, ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pooled features of right-padded lines ``ids`` through ``lstm`` (:meth:`_encode`), and their logits from
+        ``bag`` (None without one). In training, word dropout drops each word: a zero vector, no bag-of-words weight."""
+        embedded = self.embedding(ids)
+        keep = None
+        if self.training and self.config.word_dropout > 0:
+            keep = torch.rand(ids.shape, device=ids.device) >= self.config.word_dropout
+            embedded = embedded * keep.unsqueeze(-1).to(embedded.dtype)
+        features = self._encode(lstm, embedded, lengths)
+        if bag is None:
+            return features, None
+        lengths = lengths.to(ids.device)
+        valid = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
+        return features, bag(ids, valid, keep)
 
     def _encode(
         self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor, pooling: str | None = None
