@@ -55,8 +55,8 @@ PRESETS: dict[str, Preset] = {
         training=TrainingConfig(epochs=2),
     ),
     # The seed tutorial, exactly: glove.6B.200d (the default GloVe), 4 x 256 BiLSTM on the final hidden states, no
-    # bag of words, no word dropout, dropout 0.2, fine-tuned embeddings, Adam 1e-3 constant, batch 256, 25 epochs without early stopping or gradient
-    # clipping, the first 10,000 lines of each gender as test.
+    # bag of words, no word dropout, dropout 0.2, fine-tuned embeddings, Adam 1e-3 constant, batch 256, 25 epochs
+    # without early stopping or gradient clipping, the first 10,000 lines of each gender as test.
     "tutorial": Preset(
         "the seed tutorial exactly",
         data=DataOptions(split="tutorial"),
