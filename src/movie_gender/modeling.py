@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,25 @@ class BagOfWords(nn.Module):
     def pair_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """``[batch, time - 1]`` rows of ``pairs`` for each two adjacent ids: ``(first * M + second) % buckets``."""
         return (input_ids[:, :-1] * self.HASH_MULTIPLIER + input_ids[:, 1:]) % self.buckets
+
+
+def _length_batches(sorted_lengths: np.ndarray, batch_size: int, max_padding: float) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of consecutive batches of lines sorted by non-increasing length: up to ``batch_size`` lines
+    whose longest is at most ``max_padding`` longer than their shortest (always at least one line)."""
+    start = 0
+    while start < len(sorted_lengths):
+        end = min(start + batch_size, len(sorted_lengths))
+        shortest_allowed = int(sorted_lengths[start]) / (1 + max_padding)
+        # the lengths are non-increasing: the first line too short for this batch ends it
+        end = start + int(np.searchsorted(-sorted_lengths[start:end], -shortest_allowed, side="right"))
+        end = max(end, start + 1)
+        yield start, end
+        start = end
+
+
+def _rows(ids: np.ndarray, rows: np.ndarray, width: int, device: torch.device) -> torch.Tensor:
+    """``ids[rows, :width]`` as a contiguous tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(ids[rows, :width])).to(device, non_blocking=True)
 
 
 @dataclass
@@ -368,29 +387,20 @@ class BiLSTMClassifier(
         sorted_lengths = np.maximum(lengths[order], 1)
         device = self.device
         try:
-            start = 0
-            while start < len(order):
-                end = min(start + batch_size, len(order))
-                longest = int(sorted_lengths[start])
-                shortest_allowed = longest / (1 + max_padding)
-                # sorted_lengths is non-increasing: the first line too short for this batch ends it
-                end = start + int(np.searchsorted(-sorted_lengths[start:end], -shortest_allowed, side="right"))
-                end = max(end, start + 1)
-                batch = order[start:end]
-                input_ids = torch.from_numpy(np.ascontiguousarray(ids[batch, :longest])).to(device, non_blocking=True)
-                extra = {}
-                if context_ids is not None:
-                    context_width = max(1, int(context_lengths[batch].max()))
-                    extra = {
-                        "context_ids": torch.from_numpy(np.ascontiguousarray(context_ids[batch, :context_width])).to(
-                            device, non_blocking=True
-                        ),
-                        "context_lengths": torch.from_numpy(context_lengths[batch]),
-                    }
-                with autocast(device, bf16):
+            # One autocast region for all batches: bf16 copies of the weights are made once, not per batch.
+            with autocast(device, bf16):
+                for start, end in _length_batches(sorted_lengths, batch_size, max_padding):
+                    batch = order[start:end]
+                    extra = {}
+                    if context_ids is not None:
+                        width = max(1, int(context_lengths[batch].max()))
+                        extra = {
+                            "context_ids": _rows(context_ids, batch, width, device),
+                            "context_lengths": torch.from_numpy(context_lengths[batch]),
+                        }
+                    input_ids = _rows(ids, batch, int(sorted_lengths[start]), device)
                     logits = self(input_ids, lengths=torch.from_numpy(sorted_lengths[start:end]), **extra).logits
-                out[batch] = logits.float().cpu().numpy()
-                start = end
+                    out[batch] = logits.float().cpu().numpy()
         finally:
             self.train(was_training)
         return out
