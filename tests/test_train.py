@@ -249,6 +249,26 @@ def test_evaluate_script_reports_both_levels(trained, tmp_path: Path) -> None:
     assert report["eval_split"] == "test" and set(report) >= {"line", "character"}
     assert report["line"]["model"] == json.loads((out / "metrics.json").read_text())["line"]["model"]
     assert "tfidf_logreg" in result.stdout and "character" in result.stdout
+    # The model fine-tuned its word vectors: the mean-GloVe baseline is refitted on the GloVe it started from (the
+    # file is still here), so evaluate reproduces training's baseline, not a bag of the fine-tuned vectors.
+    assert not BiLSTMClassifier.from_pretrained(out).config.freeze_embeddings
+    trained_metrics = json.loads((out / "metrics.json").read_text())["line"]["glove_mean_logreg"]["roc_auc"]
+    assert report["line"]["glove_mean_logreg"]["roc_auc"] == pytest.approx(trained_metrics, abs=1e-9)
+
+
+def test_evaluate_leaves_the_glove_baseline_out_when_the_starting_vectors_are_gone(trained, tmp_path: Path) -> None:
+    import shutil
+
+    from movie_gender.pipeline import LOCAL_SOURCES, baseline_resources
+
+    _, _, out = trained
+    moved = shutil.copytree(out, tmp_path / "model")
+    sources = json.loads((moved / LOCAL_SOURCES).read_text())
+    (moved / LOCAL_SOURCES).write_text(json.dumps({**sources, "glove": str(tmp_path / "gone.txt")}))
+    model = BiLSTMClassifier.from_pretrained(moved)
+    assert baseline_resources(model, str(moved), seed=0).embeddings is None
+    kept = baseline_resources(BiLSTMClassifier.from_pretrained(out), str(out), seed=0).embeddings
+    assert kept is not None and not (kept == model.embedding.weight.detach().numpy()).all()
 
 
 def test_tutorial_split_on_a_small_corpus_stops_clearly(trained, tmp_path: Path) -> None:

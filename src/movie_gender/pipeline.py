@@ -354,6 +354,32 @@ def train_model(options: TrainOptions) -> dict:
     return metrics
 
 
+def baseline_resources(
+    model: BiLSTMClassifier, model_id: str, seed: int, revision: str | None = None
+) -> BaselineResources:
+    """The baselines' tokenizer and GloVe matrix for a saved model: its own embedding when it kept GloVe frozen;
+    when it fine-tuned the vectors, the GloVe file it was trained with, re-read where this machine has it (the model
+    folder's local sources), else none, and the mean-GloVe baseline is left out (a bag of fine-tuned vectors is not
+    that baseline)."""
+    if model.config.freeze_embeddings:
+        return BaselineResources(seed, model.tokenizer, model.embedding.weight.detach().float().cpu().numpy())
+    glove = {}
+    with contextlib.suppress(ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError):
+        glove = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get("glove", {})
+    source = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        source = json.loads((Path(model_id) / LOCAL_SOURCES).read_text()).get("glove")
+    if not source or not os.path.exists(source):
+        logger.info(
+            "Mean-GloVe baseline left out: this model fine-tuned its word vectors, and the GloVe file it started "
+            "from is not on this machine"
+        )
+        return BaselineResources(seed, model.tokenizer, None)
+    member = f"{glove['name']}.txt" if str(source).endswith(".zip") and glove.get("name") else None
+    matrix, _ = load_glove(source, model.tokenizer, member=member)
+    return BaselineResources(seed, model.tokenizer, matrix)
+
+
 def evaluate_model(
     model_id: str,
     data: DataOptions,
@@ -367,7 +393,8 @@ def evaluate_model(
 ) -> tuple[dict, dict]:
     """Load a model folder or Hub repo and score it and the baselines on a split of the data, by the same protocol
     as training: thresholds chosen on the validation split, baselines fitted on the natural train split (the mean
-    GloVe baseline with the model's own embedding matrix), paired bootstrap by movie seeded by the split seed."""
+    GloVe baseline with the GloVe matrix the model started from, :func:`baseline_resources`), paired bootstrap by
+    movie seeded by the split seed."""
     model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
     if model.config.uses_context and data.context_size != model.config.context_size:
         logger.info(
@@ -390,6 +417,7 @@ def evaluate_model(
         bootstrap=bootstrap,
         unit=unit,
         seed=data.seed,
+        resources=baseline_resources(model, model_id, data.seed, revision=revision),
     )
     stored = {"line": model.config.threshold, "character": model.config.character_threshold}
     for level, threshold in stored.items():
@@ -413,6 +441,7 @@ __all__ = [
     "evaluate_fitted",
     "train_model",
     "evaluate_model",
+    "baseline_resources",
     "load_data",
     "build_data",
     "training_protocol",
