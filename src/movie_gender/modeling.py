@@ -87,6 +87,10 @@ class BagOfWords(nn.Module):
         return (input_ids[:, :-1] * self.HASH_MULTIPLIER + input_ids[:, 1:]) % self.buckets
 
 
+# How much longer than its shortest line a prediction batch's longest may be, by precision (bf16 or not).
+MAX_PADDING = {False: 0.125, True: 0.5}
+
+
 def _length_batches(sorted_lengths: np.ndarray, batch_size: int, max_padding: float) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of consecutive batches of lines sorted by non-increasing length: up to ``batch_size`` lines
     whose longest is at most ``max_padding`` longer than their shortest (always at least one line)."""
@@ -367,7 +371,7 @@ class BiLSTMClassifier(
         lengths: np.ndarray,
         batch_size: int = 512,
         bf16: bool = False,
-        max_padding: float = 0.125,
+        max_padding: float | None = None,
         context_ids: np.ndarray | None = None,
         context_lengths: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -375,7 +379,10 @@ class BiLSTMClassifier(
 
         Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
         while its longest line is at most ``max_padding`` longer than its shortest (``0``: one length per batch,
-        no padding at all), so batches stay full where few lines share a length, with little padding.
+        no padding at all), so batches stay full where few lines share a length, with little padding. ``None``:
+        ``MAX_PADDING[bf16]``: in fp32 the LSTM's cost is its arithmetic, so padding costs (12.5%); in bf16 it is
+        the work per time step, so fuller batches win over less padding (50%; measured on the tutorial model,
+        scripts/benchmark.py).
         A context model also takes the encoded contexts (``context_ids``, ``context_lengths``), one row per line.
         """
         if batch_size < 1:
@@ -383,6 +390,7 @@ class BiLSTMClassifier(
         out = np.zeros(len(lengths), dtype=np.float32)
         was_training = self.training
         self.eval()
+        max_padding = MAX_PADDING[bool(bf16)] if max_padding is None else max_padding
         order = np.argsort(-lengths, kind="stable")
         sorted_lengths = np.maximum(lengths[order], 1)
         device = self.device
