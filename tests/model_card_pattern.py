@@ -190,7 +190,7 @@ sat in train; plain TF-IDF scores about 0.76 that way. Honest line-level numbers
 
 | setting | value |
 |---|---|
-| architecture | {num} x {num} (?:bidirectional |)LSTM, (?:last|max|mean_max) pooling, fc {num} + ReLU, dropout {num} |
+| architecture | {num} x {num} (?:bidirectional |)LSTM, (?:last|max|mean_max) pooling, fc {num} + ReLU, dropout {num}, plus a bag of words \(a weight per word and per word pair, {num} hashed rows\), word dropout {num} |
 | embeddings | {text} \({num}d\), (?:frozen|fine-tuned) |
 | vocabulary | {num} words (train split only); GloVe covers {num}% of them and {num}% of train tokens |
 | optimisation | Adam, lr {num} (linear schedule), batch {num}, up to {num} epochs, early stopping patience {num}, gradient clip {num}, seed {num} |

@@ -232,12 +232,21 @@ def _levels(metrics: dict) -> list[dict]:
     return levels
 
 
+def _bag_of_words(config: dict) -> str:
+    if not config.get("bag_of_words"):
+        return ""
+    pairs = config.get("bigram_buckets") or 0
+    return f", plus a bag of words (a weight per word{f' and per word pair, {pairs:,} hashed rows' if pairs else ''})"
+
+
 def _architecture(config: dict) -> dict:
     hidden, layers = config.get("hidden_size"), config.get("num_layers")
     return {
         "architecture": (
             f"{layers} x {hidden} {'bidirectional ' if config.get('bidirectional') else ''}LSTM, "
             f"{config.get('pooling')} pooling, fc {hidden} + ReLU, dropout {config.get('dropout')}"
+            + _bag_of_words(config)
+            + (f", word dropout {config['word_dropout']}" if config.get("word_dropout") else "")
         ),
         "vocab_size": f"{config.get('vocab_size', 0):,}",
     }
