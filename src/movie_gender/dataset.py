@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import xxhash
 import yaml
 from datasets.info import DatasetInfosDict
+from datasets.table import InMemoryTable
 from huggingface_hub import DatasetCardData
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
@@ -149,11 +150,24 @@ def _balance(train_idx: np.ndarray, labels: np.ndarray, mode: str, seed: int, rn
     return rng.permutation(resampled.ravel())
 
 
-def _select(corpus: datasets.Dataset, rows: np.ndarray, name: str, base_fingerprint: str) -> datasets.Dataset:
+def _select(
+    corpus: datasets.Dataset, rows: np.ndarray, name: str, base_fingerprint: str, plain: bool
+) -> datasets.Dataset:
     """``corpus.select(rows)``, fingerprinted by an xxhash of the corpus content, the split name and the rows (what
-    ``select`` would otherwise get by pickling the rows). A list of Python ints selects twice as fast as the array."""
+    ``select`` would otherwise get by pickling the rows).
+
+    ``plain``: ``corpus`` is one that :func:`read_corpus` just made (in memory, no indices mapping, no format), so
+    the result is made directly as what ``select`` makes of it, the corpus' table with the rows as its indices
+    mapping, without ``select``'s round trip of the rows through Python ints and an Arrow IPC buffer (~7 ms a split
+    on the full corpus). Any other Dataset goes through ``select`` (a list of Python ints selects twice as fast as
+    the array)."""
     fingerprint = xxhash.xxh64(f"{base_fingerprint}:{name}:".encode() + rows.astype(np.int64).tobytes()).hexdigest()
-    return corpus.select(rows.tolist(), new_fingerprint=fingerprint)
+    if not plain:
+        return corpus.select(rows.tolist(), new_fingerprint=fingerprint)
+    indices = InMemoryTable(pa.table({"indices": pa.array(rows, pa.uint64())}))
+    return datasets.Dataset(
+        corpus.data, info=corpus.info, split=corpus.split, indices_table=indices, fingerprint=fingerprint
+    )
 
 
 def _counts(labels: np.ndarray) -> dict[str, int]:
@@ -260,7 +274,10 @@ def prepare_dataset(
         ),
     )
     dataset = datasets.DatasetDict(
-        {name: _select(corpus, part, name, base_fingerprint) for name, part in zip(SPLITS, parts, strict=False)}
+        {
+            name: _select(corpus, part, name, base_fingerprint, plain=not isinstance(source, datasets.Dataset))
+            for name, part in zip(SPLITS, parts, strict=False)
+        }
     )
     return dataset, report
 
