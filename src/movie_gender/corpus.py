@@ -88,32 +88,32 @@ _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os
 _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
 
 
-def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions of the newlines and of the separators in ``data``, and flags for each separator: the byte before (1)
-    or after it (2) may be whitespace, it shares its first space with the separator before it (4). A separator is
-    ``" +++$+++"`` followed by a space, a newline or the end of the data. Found block by block: the temporaries stay
-    in the CPU cache, and numpy releases the GIL, so blocks run in parallel."""
+def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the newlines and of the separators in ``data``. A separator is ``" +++$+++"`` followed by a
+    space, a newline or the end of the data. Found block by block: the temporaries stay in the CPU cache, and numpy
+    releases the GIL, so blocks run in parallel."""
     buffer = np.frombuffer(data, np.uint8)
     words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # words[i] = the 8 bytes from i on
     last = len(data) - 1
 
-    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray]:
         part = buffer[start : start + block]
         newlines = np.flatnonzero(part == ord("\n")).astype(np.int32) + start
         heads = np.flatnonzero(part == ord("$")).astype(np.int32) + (start - 4)  # where " +++$+++" would begin
         heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
         heads = heads[words[heads] == _SEPARATOR_HEAD]
         after = buffer[np.minimum(heads + 8, last)]
-        heads = heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
-        spaces = _MAYBE_SPACE[buffer[np.maximum(heads - 1, 0)]].view(np.uint8)
-        spaces |= _MAYBE_SPACE[buffer[np.minimum(heads + len(SEPARATOR), last)]].view(np.uint8) << 1
-        spaces |= ((words[np.maximum(heads - 8, 0)] == _SEPARATOR_HEAD) & (heads >= 8)).view(np.uint8) << 2
-        return newlines, heads, spaces
+        return newlines, heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
 
     starts = range(0, len(data), block)
     with ThreadPoolExecutor(max_workers=min(len(starts), _CPUS)) as pool:
-        newlines, separators, spaces = zip(*pool.map(scan_block, starts), strict=False)
-    return np.concatenate(newlines), np.concatenate(separators), np.concatenate(spaces)
+        newlines, separators = zip(*pool.map(scan_block, starts), strict=False)
+    return np.concatenate(newlines), np.concatenate(separators)
+
+
+def _maybe_space(buffer: np.ndarray, positions: np.ndarray) -> bool:
+    """Whether any of the bytes at ``positions`` may be (part of) whitespace (see :data:`_MAYBE_SPACE`)."""
+    return bool(np.take(_MAYBE_SPACE, np.take(buffer, positions)).any())
 
 
 # Bytes that may be (part of) whitespace: ASCII whitespace and separators, and the bytes of non-ASCII characters.
@@ -135,11 +135,12 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
     """
     if not 8 <= len(data) < 2**31 or b"\r" in data:
         return None
-    ends, separators, spaces = _scan(data)
+    ends, separators = _scan(data)
     if data[-1:] != b"\n":
         ends = np.append(ends, np.int32(len(data)))
     n = len(ends)
-    if len(separators) != (n_fields - 1) * n or (spaces & 4).any():
+    # Two separators share a space when one begins where the one before it ends (" +++$+++ +++$+++ "): 8 bytes on.
+    if len(separators) != (n_fields - 1) * n or (np.diff(separators) == len(SEPARATOR) - 1).any():
         return None  # a count that cannot add up, or two separators sharing a space
     starts = np.empty(n, np.int32)
     starts[0], starts[1:] = 0, ends[:-1] + 1
@@ -152,13 +153,14 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
         offsets[0::2] = starts if k == 0 else np.minimum(separators[:, k - 1] + len(SEPARATOR), ends)
         offsets[1::2] = ends if k == n_fields - 1 else separators[:, k]
         fields.append(pa.Array.from_buffers(pa.string(), 2 * n - 1, [None, pa.py_buffer(offsets), data_buffer]))
-    # Every field but the last is trimmed already when none of its edges may be whitespace (an empty field's edges
-    # are the separators' spaces, so it never counts as trimmed).
-    spaces = spaces.reshape(n, n_fields - 1)
+    # Every field but the last is trimmed already when none of its edges may be whitespace: the first byte of each
+    # line, the byte before each separator, the byte after each separator but the last (an empty field's edges are
+    # the separators' spaces, so it never counts as trimmed).
+    buffer = np.frombuffer(data, np.uint8)
     trimmed = not (
-        (spaces[:, :-1] & 3).any()
-        or (spaces[:, -1] & 1).any()
-        or _MAYBE_SPACE[np.frombuffer(data, np.uint8)[starts]].any()
+        _maybe_space(buffer, starts)
+        or _maybe_space(buffer, np.maximum(separators - 1, 0))
+        or _maybe_space(buffer, np.minimum(separators[:, :-1] + len(SEPARATOR), len(data) - 1))
     )
     return Records(np.arange(1, n + 1), fields, stride=2, trimmed=trimmed)
 
