@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -88,6 +90,28 @@ _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os
 _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
 
 
+class _Inline(Executor):
+    """Runs each call at once, in the calling thread: with one core a thread pool only adds hand-offs (~10 ms a
+    read of the full corpus on a busy machine)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def map(
+        self, fn: Callable[..., Any], *iterables: Iterable, timeout: float | None = None, chunksize: int = 1
+    ) -> Iterator:
+        return map(fn, *iterables)
+
+
+def _executor(tasks: int) -> Executor:
+    """A thread pool for ``tasks`` calls that release the GIL (numpy, Arrow), on as many of the cores as they can
+    use; inline when that is one."""
+    workers = min(tasks, _CPUS)
+    return ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline()
+
+
 def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the newlines and of the separators in ``data``. A separator is ``" +++$+++"`` followed by a
     space, a newline or the end of the data. Found block by block: the temporaries stay in the CPU cache, and numpy
@@ -106,7 +130,7 @@ def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
         return newlines, heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
 
     starts = range(0, len(data), block)
-    with ThreadPoolExecutor(max_workers=min(len(starts), _CPUS)) as pool:
+    with _executor(len(starts)) as pool:
         newlines, separators = zip(*pool.map(scan_block, starts), strict=False)
     return np.concatenate(newlines), np.concatenate(separators)
 
@@ -189,7 +213,7 @@ class Records:
 
     def columns(self, fields: dict[str, int], rows: np.ndarray | None = None) -> dict[str, pa.Array]:
         """Several named fields (name -> field number) at once, cut out in parallel: Arrow releases the GIL."""
-        with ThreadPoolExecutor(max_workers=min(len(fields), _CPUS)) as pool:
+        with _executor(len(fields)) as pool:
             return dict(zip(fields, pool.map(lambda k: self.field(k, rows), fields.values()), strict=False))
 
 
@@ -448,7 +472,7 @@ def _assemble(
     conversation, turn, openers = conversations.rows(keep)
     positions = context_positions(conversations, speaker, keep, context_size)
     rows = pool[keep]
-    with ThreadPoolExecutor(max_workers=_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
+    with _executor(_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
         others = {
             k: executor.submit(records.field, fields[k], rows) for k in ("text", "character_id", "character_name")
         }
