@@ -112,32 +112,32 @@ def _executor(tasks: int) -> Executor:
     return ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline()
 
 
-def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the newlines and of the separators in ``data``. A separator is ``" +++$+++"`` followed by a
-    space, a newline or the end of the data. Found block by block: the temporaries stay in the CPU cache, and numpy
-    releases the GIL, so blocks run in parallel."""
+def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of the newlines and of the separators in ``data``, and for each separator whether the byte before
+    it, and the byte after it, may be whitespace (see :data:`_MAYBE_SPACE`). A separator is ``" +++$+++"`` followed
+    by a space, a newline or the end of the data. Found block by block: the temporaries and the bytes looked up stay
+    in the CPU cache, and numpy releases the GIL, so blocks run in parallel."""
     buffer = np.frombuffer(data, np.uint8)
     words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # words[i] = the 8 bytes from i on
     last = len(data) - 1
 
-    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray]:
+    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         part = buffer[start : start + block]
         newlines = np.flatnonzero(part == ord("\n")).astype(np.int32) + start
-        heads = np.flatnonzero(part == ord("$")).astype(np.int32) + (start - 4)  # where " +++$+++" would begin
+        heads = np.flatnonzero(part == ord("$")) + (start - 4)  # where " +++$+++" would begin
         heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
         heads = heads[words[heads] == _SEPARATOR_HEAD]
         after = buffer[np.minimum(heads + 8, last)]
-        return newlines, heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
+        heads = heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
+        space_before = np.take(_MAYBE_SPACE, buffer[np.maximum(heads - 1, 0)])
+        space_after = np.take(_MAYBE_SPACE, buffer[np.minimum(heads + len(SEPARATOR), last)])
+        return newlines, heads.astype(np.int32), space_before, space_after
 
     starts = range(0, len(data), block)
     with _executor(len(starts)) as pool:
-        newlines, separators = zip(*pool.map(scan_block, starts), strict=False)
-    return np.concatenate(newlines), np.concatenate(separators)
-
-
-def _maybe_space(buffer: np.ndarray, positions: np.ndarray) -> bool:
-    """Whether any of the bytes at ``positions`` may be (part of) whitespace (see :data:`_MAYBE_SPACE`)."""
-    return bool(np.take(_MAYBE_SPACE, np.take(buffer, positions)).any())
+        parts = zip(*pool.map(scan_block, starts), strict=False)
+        newlines, separators, space_before, space_after = (np.concatenate(part) for part in parts)
+    return newlines, separators, space_before, space_after
 
 
 # Bytes that may be (part of) whitespace: ASCII whitespace and separators, and the bytes of non-ASCII characters.
@@ -159,7 +159,7 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
     """
     if not 8 <= len(data) < 2**31 or b"\r" in data:
         return None
-    ends, separators = _scan(data)
+    ends, separators, space_before, space_after = _scan(data)
     if data[-1:] != b"\n":
         ends = np.append(ends, np.int32(len(data)))
     n = len(ends)
@@ -180,11 +180,10 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
     # Every field but the last is trimmed already when none of its edges may be whitespace: the first byte of each
     # line, the byte before each separator, the byte after each separator but the last (an empty field's edges are
     # the separators' spaces, so it never counts as trimmed).
-    buffer = np.frombuffer(data, np.uint8)
     trimmed = not (
-        _maybe_space(buffer, starts)
-        or _maybe_space(buffer, np.maximum(separators - 1, 0))
-        or _maybe_space(buffer, np.minimum(separators[:, :-1] + len(SEPARATOR), len(data) - 1))
+        space_before.any()
+        or space_after.reshape(n, n_fields - 1)[:, :-1].any()
+        or np.take(_MAYBE_SPACE, np.frombuffer(data, np.uint8)[starts]).any()
     )
     return Records(np.arange(1, n + 1), fields, stride=2, trimmed=trimmed)
 
