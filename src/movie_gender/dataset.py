@@ -104,7 +104,14 @@ def _stratified_holdout(idx: np.ndarray, labels: np.ndarray, size: float, rng: n
         of_class = idx[labels[idx] == label]
         held.append(rng.choice(of_class, size=int(round(size * len(of_class))), replace=False))
     held_out = np.sort(np.concatenate(held))
-    return idx[~np.isin(idx, held_out, assume_unique=True)], held_out
+    return idx[~_member(idx, held_out)], held_out
+
+
+def _member(idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``np.isin(idx, rows)`` for row numbers (>= 0), by a lookup table instead of a sort."""
+    table = np.zeros(max(idx.max(initial=-1), rows.max(initial=-1)) + 1, dtype=bool)
+    table[rows] = True
+    return table[idx]
 
 
 def _split_random(idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, test: float):
@@ -124,7 +131,7 @@ def _split_tutorial(idx: np.ndarray, labels: np.ndarray, rng: np.random.Generato
             )
         test_parts.append(of_class[:per_class])
     test_idx = np.sort(np.concatenate(test_parts))
-    rest = idx[~np.isin(idx, test_idx, assume_unique=True)]
+    rest = idx[~_member(idx, test_idx)]
     train_idx, val_idx = _stratified_holdout(rest, labels, val, rng)
     return train_idx, val_idx, test_idx
 
