@@ -87,6 +87,9 @@ class CorpusStats:
 
 # The cores this process may use (a container's CPU set, not the host's count), for the thread pools below.
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# Lines per chunk of the context column: its pieces are cut out in parallel, and a chunking that depends on the
+# content only (not on the cores) gives the same corpus the same fingerprint on every machine.
+CONTEXT_CHUNK = 1 << 17
 _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
 
 
@@ -476,7 +479,10 @@ def _assemble(
             k: executor.submit(records.field, fields[k], rows) for k in ("text", "character_id", "character_name")
         }
         context = context_lists(
-            positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS, mapper=executor.map
+            positions,
+            lambda p: records.field(fields["text"], pool[p]),
+            parts=max(1, -(-len(positions) // CONTEXT_CHUNK)),
+            mapper=executor.map,
         )
         others = {k: future.result() for k, future in others.items()}
     openers = pa.array(openers)
@@ -508,9 +514,8 @@ def content_fingerprint(table: pa.Table) -> str:
     return hasher.hexdigest()
 
 
-def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray) -> datasets.Dataset:
-    """The Dataset of the assembled columns (see :data:`FEATURES`)."""
-    table = pa.table({**columns, "label": pa.array(labels, pa.int64())}, schema=FEATURES.arrow_schema)
+def _to_dataset(table: pa.Table) -> datasets.Dataset:
+    """The Dataset of a table of :func:`read_corpus_table`."""
     return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint=content_fingerprint(table))
 
 
@@ -559,6 +564,28 @@ def read_corpus(
     include_unknown: bool = False,
 ) -> tuple[datasets.Dataset, CorpusStats]:
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
+    table, stats = read_corpus_table(
+        source,
+        sha256=sha256,
+        skip_bad_lines=skip_bad_lines,
+        encoding=encoding,
+        context_size=context_size,
+        include_unknown=include_unknown,
+    )
+    return _to_dataset(table), stats
+
+
+def read_corpus_table(
+    source: str | os.PathLike = DEFAULT_URL,
+    *,
+    sha256: str | None = None,
+    skip_bad_lines: bool = False,
+    encoding: str = "latin-1",
+    context_size: int = DEFAULT_CONTEXT_SIZE,
+    include_unknown: bool = False,
+) -> tuple[pa.Table, CorpusStats]:
+    """Like :func:`read_corpus`, but the Arrow table (schema ``FEATURES.arrow_schema``) instead of a Dataset of it,
+    for callers that make their own Datasets of it (:func:`movie_gender.build_dataset`: one per split)."""
     if isinstance(context_size, bool) or not isinstance(context_size, (int, np.integer)) or context_size < 0:
         raise ValueError(f"context_size must be an integer >= 0, got {context_size!r}")
     stats = CorpusStats(
@@ -600,11 +627,11 @@ def read_corpus(
         )
     if not (labels >= 0).any() and not (include_unknown and len(labels)):
         raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
-    dataset = _to_dataset(columns, labels)
+    table = pa.table({**columns, "label": pa.array(labels, pa.int64())}, schema=FEATURES.arrow_schema)
     stats.female = int((labels == 1).sum())
     stats.male = int((labels == 0).sum())
-    stats.movies = len(pc.unique(dataset.data.column("movie_id")))
-    stats.characters = len(pc.unique(dataset.data.column("character_id")))
+    stats.movies = len(pc.unique(table.column("movie_id")))
+    stats.characters = len(pc.unique(table.column("character_id")))
     logger.info(
         "Read %s lines from %s: %s male, %s female, %s of unknown gender (%s), %s movies, %s characters. "
         "The full official corpus gives %s lines: %s male / %s female / %s unknown.",
@@ -635,7 +662,7 @@ def read_corpus(
         outside,
         context,
     )
-    return dataset, stats
+    return table, stats
 
 
 def load_cornell(

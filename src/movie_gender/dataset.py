@@ -25,7 +25,7 @@ from huggingface_hub import DatasetCardData
 
 from .atomic import atomic_folder
 from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
-from .corpus import FULL_CORPUS, LABEL_NAMES, CorpusStats, content_fingerprint, read_corpus
+from .corpus import FEATURES, FULL_CORPUS, LABEL_NAMES, CorpusStats, content_fingerprint, read_corpus_table
 
 logger = logging.getLogger(__name__)
 
@@ -178,22 +178,21 @@ def _balance(train_idx: np.ndarray, labels: np.ndarray, mode: str, seed: int, rn
 
 
 def _select(
-    corpus: datasets.Dataset, rows: np.ndarray, name: str, base_fingerprint: str, plain: bool
+    corpus: datasets.Dataset | InMemoryTable, rows: np.ndarray, name: str, base_fingerprint: str
 ) -> datasets.Dataset:
     """``corpus.select(rows)``, fingerprinted by an xxhash of the corpus content, the split name and the rows (what
-    ``select`` would otherwise get by pickling the rows).
+    ``select`` would otherwise get by pickling the rows). A list of Python ints selects twice as fast as the array.
 
-    ``plain``: ``corpus`` is one that :func:`read_corpus` just made (in memory, no indices mapping, no format), so
-    the result is made directly as what ``select`` makes of it, the corpus' table with the rows as its indices
-    mapping, without ``select``'s round trip of the rows through Python ints and an Arrow IPC buffer (~7 ms a split
-    on the full corpus). Any other Dataset goes through ``select`` (a list of Python ints selects twice as fast as
-    the array)."""
+    ``corpus`` may also be the table of a corpus that :func:`read_corpus_table` just read: the split is then made
+    directly as what ``select`` makes of a Dataset of it, the table with the rows as its indices mapping, without
+    ``select``'s round trip of the rows through Python ints and an Arrow IPC buffer (~7 ms a split on the full
+    corpus)."""
     fingerprint = xxhash.xxh64(f"{base_fingerprint}:{name}:".encode() + rows.astype(np.int64).tobytes()).hexdigest()
-    if not plain:
+    if isinstance(corpus, datasets.Dataset):
         return corpus.select(rows.tolist(), new_fingerprint=fingerprint)
     indices = InMemoryTable(pa.table({"indices": pa.array(rows, pa.uint64())}))
     return datasets.Dataset(
-        corpus.data, info=corpus.info, split=corpus.split, indices_table=indices, fingerprint=fingerprint
+        corpus, info=datasets.DatasetInfo(features=FEATURES), indices_table=indices, fingerprint=fingerprint
     )
 
 
@@ -231,13 +230,17 @@ def prepare_dataset(
 
     if isinstance(source, datasets.Dataset):
         corpus, stats = source, CorpusStats(source="<Dataset>", male=0, female=0)
+        # The rows as they are: a shuffled or selected Dataset is a mapping over a larger table, which this resolves.
+        table = corpus.with_format("arrow")[:]
+        base_fingerprint = content_fingerprint(table)
     else:
-        corpus, stats = read_corpus(
+        table, stats = read_corpus_table(
             source, sha256=sha256, skip_bad_lines=skip_bad_lines, encoding=encoding, context_size=context_size
         )
-    # The rows as they are: a shuffled or selected Dataset is a mapping over a larger table, which this resolves.
-    table = corpus.with_format("arrow")[:]
-    base_fingerprint = content_fingerprint(table)
+        corpus = InMemoryTable(table)
+        # Fingerprinted as laid out in batches, as a Dataset of it gives it back: the same fingerprint as when this
+        # corpus is passed in as a Dataset (load_cornell), with no Dataset of the whole corpus made here.
+        base_fingerprint = content_fingerprint(pa.Table.from_batches(table.to_batches(), schema=table.schema))
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     movie_codes = pc.dictionary_encode(table.column("movie_id")).combine_chunks()
     movies = np.asarray(movie_codes.indices.to_numpy(), dtype=np.int64)
@@ -301,10 +304,7 @@ def prepare_dataset(
         ),
     )
     dataset = datasets.DatasetDict(
-        {
-            name: _select(corpus, part, name, base_fingerprint, plain=not isinstance(source, datasets.Dataset))
-            for name, part in zip(SPLITS, parts, strict=False)
-        }
+        {name: _select(corpus, part, name, base_fingerprint) for name, part in zip(SPLITS, parts, strict=False)}
     )
     return dataset, report
 
