@@ -129,12 +129,18 @@ def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np
         part = buffer[start : start + block]
         newlines = np.flatnonzero(part == ord("\n")).astype(np.int32) + start
         heads = np.flatnonzero(part == ord("$")) + (start - 4)  # where " +++$+++" would begin
-        heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
-        heads = heads[words[heads] == _SEPARATOR_HEAD]
-        after = buffer[np.minimum(heads + 8, last)]
-        heads = heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
-        space_before = np.take(_MAYBE_SPACE, buffer[np.maximum(heads - 1, 0)])
-        space_after = np.take(_MAYBE_SPACE, buffer[np.minimum(heads + len(SEPARATOR), last)])
+        if start >= 5 and start + block + 5 <= len(data):  # every byte looked at below lies inside the data
+            after = buffer[heads + 8]
+            heads = heads[(words[heads] == _SEPARATOR_HEAD) & ((after == ord(" ")) | (after == ord("\n")))]
+            before_separator, after_separator = heads - 1, heads + len(SEPARATOR)
+        else:  # the first and the last block
+            heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
+            after = buffer[np.minimum(heads + 8, last)]
+            end = heads + 8 == len(data)
+            heads = heads[(words[heads] == _SEPARATOR_HEAD) & ((after == ord(" ")) | (after == ord("\n")) | end)]
+            before_separator, after_separator = np.maximum(heads - 1, 0), np.minimum(heads + len(SEPARATOR), last)
+        space_before = np.take(_MAYBE_SPACE, buffer[before_separator])
+        space_after = np.take(_MAYBE_SPACE, buffer[after_separator])
         return newlines, heads.astype(np.int32), space_before, space_after
 
     starts = range(0, len(data), block)
