@@ -69,30 +69,6 @@ def test_tutorial_split_on_a_too_small_corpus_is_a_clear_error(big_corpus: Path)
         build_dataset(big_corpus, split="tutorial")
 
 
-@pytest.mark.parametrize("mode", ["oversample", "undersample"])
-@pytest.mark.parametrize(
-    "counts",
-    [(700, 300), (300, 700), (500, 500), (1, 9), (400, 250, 250), (250, 400, 400), (20, 5, 1)],
-    ids=lambda c: "-".join(map(str, c)),
-)
-def test_balance_draws_the_rows_imbalanced_learn_draws(mode: str, counts: tuple[int, ...]) -> None:
-    from imblearn.over_sampling import RandomOverSampler
-    from imblearn.under_sampling import RandomUnderSampler
-
-    from movie_gender.dataset import _balance
-
-    rng = np.random.default_rng(sum(counts))
-    labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
-    labels = np.concatenate([labels, rng.integers(0, len(counts), 50)])  # rows outside train, never drawn
-    train_idx = np.sort(rng.choice(len(labels) - 50, size=sum(counts) - 3, replace=False))
-    for seed in (0, 42, 1234):
-        sampler = RandomOverSampler if mode == "oversample" else RandomUnderSampler
-        expected, _ = sampler(random_state=seed).fit_resample(train_idx.reshape(-1, 1), labels[train_idx])
-        ours = _balance(train_idx, labels, mode, seed, np.random.default_rng(seed))
-        assert np.array_equal(ours, np.random.default_rng(seed).permutation(expected.ravel()))
-        assert ours.dtype == train_idx.dtype
-
-
 def test_balance_modes(big_corpus: Path) -> None:
     over = build_dataset(big_corpus, balance="oversample")
     under = build_dataset(big_corpus, balance="undersample")
