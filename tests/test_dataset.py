@@ -90,6 +90,24 @@ def test_deterministic_for_a_seed(big_corpus: Path) -> None:
     assert a["test"]["line_id"] != c["test"]["line_id"]
 
 
+def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: Path, monkeypatch) -> None:
+    """The fingerprints (datasets' cache keys) of the splits are the same whether the corpus is read on one core or
+    on several, from its folder or as a Dataset from load_cornell; other rows give other fingerprints."""
+    import movie_gender.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "CONTEXT_CHUNK", 1000)  # the context column in several chunks
+    fingerprints = set()
+    for cpus in (1, 4):
+        monkeypatch.setattr(corpus_module, "_CPUS", cpus)
+        for source in (big_corpus, load_cornell(big_corpus)):
+            dd = build_dataset(source, seed=7)
+            fingerprints.add(tuple(dd[s]._fingerprint for s in dd))
+    assert len(fingerprints) == 1
+    (ours,) = fingerprints
+    other = build_dataset(big_corpus, seed=8)
+    assert len(set(ours)) == 3 and not set(ours) & {other[s]._fingerprint for s in other}
+
+
 def test_a_shuffled_dataset_source_splits_its_own_rows(big_corpus: Path) -> None:
     corpus = load_cornell(big_corpus)
     shuffled = corpus.shuffle(seed=0).select(range(len(corpus) // 2))  # an indices mapping over the full table

