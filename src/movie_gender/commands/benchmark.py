@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="fewer optimizer steps and repeats, no memory or accuracy runs (about 2 minutes on 2 idle "
+        help="fewer repeats, no memory or accuracy runs (about 3 minutes on 2 idle "
         "cores); the same lines and batch shapes as the full run, so its ratios agree with it",
     )
     p.add_argument(
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=positive_int,
         help="optimizer steps per training timing of the default preset, the same for both loops; the "
-        "tutorial architecture runs half as many (default: 24, --quick: 8)",
+        "tutorial architecture runs half as many, on the same random lines (default: 24, with --quick too: fewer "
+        "lines made its ratios depend on which lines were drawn)",
     )
     p.add_argument(
         "--accuracy",
