@@ -43,20 +43,33 @@ LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
 
+def _training_metrics(model_id: str, revision: str | None = None) -> dict:
+    """The metrics.json that train.py writes beside a model (folder or Hub repo); empty when there is none."""
+    try:
+        metrics = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text())
+    except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def _local_source(model_id: str, key: str) -> str | None:
+    """The local path of the ``key`` ("corpus" or "glove") a model folder was trained on, from its LOCAL_SOURCES
+    file (metrics.json publishes names only); None when the folder has none."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        return json.loads((Path(model_id) / LOCAL_SOURCES).read_text()).get(key)
+    return None
+
+
 def training_protocol(model_id: str, revision: str | None = None) -> dict:
     """How a model's training data was split, from the metrics.json that train.py writes beside it (model folder or
     Hub repo); empty when there is none."""
-    try:
-        report = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get(
-            "dataset", {}
-        )
-    except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError, AttributeError):
+    report = _training_metrics(model_id, revision).get("dataset", {})
+    if not isinstance(report, dict):
         return {}
     protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
-    local = Path(model_id) / LOCAL_SOURCES
-    if local.is_file():  # metrics.json publishes the corpus by name only; the local path is kept beside it
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            protocol["corpus"] = {**protocol.get("corpus", {}), "source": json.loads(local.read_text())["corpus"]}
+    corpus = _local_source(model_id, "corpus")
+    if corpus:  # metrics.json publishes the corpus by name only; the local path is kept beside it
+        protocol["corpus"] = {**protocol.get("corpus", {}), "source": corpus}
     return protocol
 
 
@@ -363,18 +376,14 @@ def baseline_resources(
     that baseline)."""
     if model.config.freeze_embeddings:
         return BaselineResources(seed, model.tokenizer, model.embedding.weight.detach().float().cpu().numpy())
-    glove = {}
-    with contextlib.suppress(ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError):
-        glove = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text()).get("glove", {})
-    source = None
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        source = json.loads((Path(model_id) / LOCAL_SOURCES).read_text()).get("glove")
+    source = _local_source(model_id, "glove")
     if not source or not os.path.exists(source):
         logger.info(
             "Mean-GloVe baseline left out: this model fine-tuned its word vectors, and the GloVe file it started "
             "from is not on this machine"
         )
         return BaselineResources(seed, model.tokenizer, None)
+    glove = _training_metrics(model_id, revision).get("glove", {})
     member = f"{glove['name']}.txt" if str(source).endswith(".zip") and glove.get("name") else None
     matrix, _ = load_glove(source, model.tokenizer, member=member)
     return BaselineResources(seed, model.tokenizer, matrix)
