@@ -354,3 +354,18 @@ def test_a_split_by_line_marks_character_results_as_leaking(synthetic, tmp_path,
         )
     assert report["character"]["speaker_leak"] is True and "speaker_leak" in caplog.text
     assert "ci95" not in report["line"]["model"] and "roc_auc_ci95" not in report["line"]["difference"]["tfidf_logreg"]
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_the_glove_baseline_reads_the_models_vectors_only_while_they_are_glove(freeze: bool) -> None:
+    from movie_gender import BiLSTMClassifier, BiLSTMConfig
+    from movie_gender.evaluation import model_resources
+
+    model = BiLSTMClassifier(BiLSTMConfig(vocab_size=12, embedding_dim=4, hidden_size=3, freeze_embeddings=freeze))
+    resources = model_resources(model, seed=3)
+    assert resources.seed == 3
+    if freeze:
+        np.testing.assert_array_equal(resources.embeddings, model.embedding.weight.detach().numpy())
+    else:  # fine-tuned vectors are not GloVe: the mean-GloVe baseline is left out, not fitted on them
+        assert resources.embeddings is None
+        assert "glove_mean_logreg" not in available_baselines(DEFAULT_BASELINES, resources, ["text", "label"])

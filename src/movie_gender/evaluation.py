@@ -277,6 +277,15 @@ def level_report(
     return report, thresholds
 
 
+def model_resources(model: BiLSTMClassifier, seed: int = 0) -> BaselineResources:
+    """The baselines' seed, the model's tokenizer and its embedding matrix where that is still GloVe (frozen); a
+    model that fine-tuned its vectors gives none, so the mean-GloVe baseline is left out rather than fitted on them
+    (:func:`movie_gender.pipeline.baseline_resources` re-reads the GloVe file where it can)."""
+    frozen = model.config.freeze_embeddings
+    matrix = model.embedding.weight.detach().float().cpu().numpy() if frozen else None
+    return BaselineResources(seed=seed, tokenizer=model.tokenizer, embeddings=matrix)
+
+
 def evaluate(
     model: BiLSTMClassifier,
     train_split: datasets.Dataset,
@@ -294,16 +303,14 @@ def evaluate(
 ) -> tuple[dict, dict]:
     """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
 
-    ``resources`` default to the model's tokenizer and embedding matrix (the GloVe matrix it started from when the
-    embeddings are frozen). Returns (report, scores): the report holds, per level, each scorer's metrics and the
+    ``resources`` default to :func:`model_resources` (the model's tokenizer, and its embedding matrix when that is
+    frozen GloVe). Returns (report, scores): the report holds, per level, each scorer's metrics and the
     paired differences, plus the protocol; ``scores`` holds the evaluated split's labels and scores per level.
     """
     if unit not in UNITS:
         raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
     if resources is None:
-        resources = BaselineResources(
-            seed=seed, tokenizer=model.tokenizer, embeddings=model.embedding.weight.detach().float().cpu().numpy()
-        )
+        resources = model_resources(model, seed)
     natural = natural_train(train_split)
     if len(natural) < len(train_split):
         logger.info(

@@ -25,7 +25,7 @@ from .configuration import DataOptions, TrainOptions
 from .dataset import DatasetReport, prepare_dataset
 from .download import is_url, public_source
 from .errors import ModelLoadError
-from .evaluation import evaluate, format_report, plot_confusion, plot_roc, plot_training
+from .evaluation import evaluate, format_report, model_resources, plot_confusion, plot_roc, plot_training
 from .glove import GloveCoverage, load_glove
 from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
 from .modeling import BiLSTMClassifier, model_file
@@ -375,14 +375,14 @@ def baseline_resources(
     folder's local sources), else none, and the mean-GloVe baseline is left out (a bag of fine-tuned vectors is not
     that baseline)."""
     if model.config.freeze_embeddings:
-        return BaselineResources(seed, model.tokenizer, model.embedding.weight.detach().float().cpu().numpy())
+        return model_resources(model, seed)
     source = _local_source(model_id, "glove")
     if not source or not os.path.exists(source):
         logger.info(
             "Mean-GloVe baseline left out: this model fine-tuned its word vectors, and the GloVe file it started "
             "from is not on this machine"
         )
-        return BaselineResources(seed, model.tokenizer, None)
+        return model_resources(model, seed)
     glove = _training_metrics(model_id, revision).get("glove", {})
     member = f"{glove['name']}.txt" if str(source).endswith(".zip") and glove.get("name") else None
     matrix, _ = load_glove(source, model.tokenizer, member=member)
