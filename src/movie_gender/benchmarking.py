@@ -35,7 +35,7 @@ import torch
 from .configuration import BiLSTMConfig
 from .dataset import build_dataset
 from .glove import load_glove
-from .modeling import BiLSTMClassifier
+from .modeling import BiLSTMClassifier, valid_positions
 from .precision import ENV_VAR, bf16_supported, cpu_info, native_bf16_cpu, precision_override
 from .presets import PRESETS
 from .tokenizer import encode, train_tokenizer
@@ -201,7 +201,7 @@ def _reference_logits(model: BiLSTMClassifier, texts: list[str]) -> tuple[torch.
     hidden_layer = torch.relu(model.fc1(model.dropout(features)))
     logits = model.fc2(model.dropout(hidden_layer)).squeeze(-1)
     if model.config.bag_of_words:
-        logits = logits + model.bag_of_words(padded, torch.arange(padded.shape[1])[None, :] < lengths[:, None])
+        logits = logits + model.bag_of_words(padded, valid_positions(lengths, padded.shape[1]))
     return logits, int(lengths.sum())
 
 

@@ -87,6 +87,11 @@ class BagOfWords(nn.Module):
         return (input_ids[:, :-1] * self.HASH_MULTIPLIER + input_ids[:, 1:]) % self.buckets
 
 
+def valid_positions(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """``[batch, width]`` bool, True where right-padded lines of ``lengths`` (``[batch]``) hold a word."""
+    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
+
+
 # How much longer than its shortest line a prediction batch's longest may be, by precision (bf16 or not).
 MAX_PADDING = {False: 0.125, True: 0.5}
 
@@ -248,9 +253,7 @@ class BiLSTMClassifier(
         features = self._encode(lstm, embedded, lengths)
         if bag is None:
             return features, None
-        lengths = lengths.to(ids.device)
-        valid = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
-        return features, bag(ids, valid, keep)
+        return features, bag(ids, valid_positions(lengths.to(ids.device), ids.shape[1]), keep)
 
     def _encode(
         self, lstm: nn.LSTM, embedded: torch.Tensor, lengths: torch.Tensor, pooling: str | None = None
@@ -315,7 +318,7 @@ class BiLSTMClassifier(
         if pooling == "last":
             return last
         if padded:
-            valid = (torch.arange(steps.shape[1], device=steps.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            valid = valid_positions(lengths, steps.shape[1]).unsqueeze(-1)
             maxed = steps.masked_fill(~valid, float("-inf")).amax(dim=1)
             if pooling == "max":
                 return maxed
