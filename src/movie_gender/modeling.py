@@ -87,16 +87,26 @@ class BagOfWords(nn.Module):
         return (input_ids[:, :-1] * self.HASH_MULTIPLIER + input_ids[:, 1:]) % self.buckets
 
 
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout, as ``nn.functional.dropout``; on a CPU the mask comes from ``torch.rand`` (~2.5x faster
+    there than the ``bernoulli_`` behind ``nn.functional.dropout``: 3% of a tutorial training step)."""
+    if x.device.type != "cpu":
+        return nn.functional.dropout(x, p, training=True)
+    return x * torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
+
+
 def valid_positions(lengths: torch.Tensor, width: int) -> torch.Tensor:
     """``[batch, width]`` bool, True where right-padded lines of ``lengths`` (``[batch]``) hold a word."""
     return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
 
 
-# How much longer than its shortest line a prediction batch's longest may be, by precision (bf16 or not).
+# How much longer than its shortest line a batch's longest may be, by precision (bf16 or not): in fp32 the LSTM's
+# cost is its arithmetic, so padding costs; in bf16 it is the work per time step, so fuller batches win over less
+# padding (measured on the tutorial model, for prediction and training, scripts/benchmark.py).
 MAX_PADDING = {False: 0.125, True: 0.5}
 
 
-def _length_batches(sorted_lengths: np.ndarray, batch_size: int, max_padding: float) -> Iterator[tuple[int, int]]:
+def length_batches(sorted_lengths: np.ndarray, batch_size: int, max_padding: float) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of consecutive batches of lines sorted by non-increasing length: up to ``batch_size`` lines
     whose longest is at most ``max_padding`` longer than their shortest (always at least one line)."""
     start = 0
@@ -261,7 +271,8 @@ class BiLSTMClassifier(
         """Pooled features ``[batch, features]`` of right-padded lines ``embedded`` ``[batch, time, dim]`` through
         ``lstm`` (this model's, or another encoder with the same layout); padding never enters a valid state.
 
-        Lines of one length (``predict`` cuts its batches so) run in one fused call of the whole LSTM. A mix of
+        Lines of one length (``predict`` cuts its batches so) run in one fused call of the whole LSTM (except in
+        training with dropout between layers, which is :func:`dropout` here). A mix of
         lengths runs one call per layer and direction over the whole batch: the forward direction reads the padded
         lines as they are (padding comes after every valid step), the backward direction reads each line reversed
         within its own length, so it too starts on a valid token. Fused kernels, no per-step path, no packing.
@@ -269,7 +280,8 @@ class BiLSTMClassifier(
         pooling = pooling or self.config.pooling
         lengths = lengths.to(embedded.device)
         width = embedded.shape[1]
-        if int(lengths.min()) == width:
+        # In training, dropout between layers is this module's (:func:`dropout`), so the fused call is for inference.
+        if int(lengths.min()) == width and not (self.training and lstm.dropout):
             steps, (hidden, _) = lstm(embedded)
             last = torch.cat([hidden[-2], hidden[-1]], dim=1) if lstm.bidirectional else hidden[-1]
             return self._pool(steps, last, lengths, pooling, padded=False)
@@ -307,7 +319,7 @@ class BiLSTMClassifier(
                 outputs.append(out if not suffix else flat.index_select(0, reverse).view(batch, width, -1))
             x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
             if lstm.dropout and self.training and layer + 1 < lstm.num_layers:
-                x = nn.functional.dropout(x, lstm.dropout, training=True)
+                x = dropout(x, lstm.dropout)
         return x, torch.cat(finals, dim=1) if len(finals) > 1 else finals[0]
 
     @staticmethod
@@ -383,9 +395,7 @@ class BiLSTMClassifier(
         Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
         while its longest line is at most ``max_padding`` longer than its shortest (``0``: one length per batch,
         no padding at all), so batches stay full where few lines share a length, with little padding. ``None``:
-        ``MAX_PADDING[bf16]``: in fp32 the LSTM's cost is its arithmetic, so padding costs (12.5%); in bf16 it is
-        the work per time step, so fuller batches win over less padding (50%; measured on the tutorial model,
-        scripts/benchmark.py).
+        ``MAX_PADDING[bf16]`` (12.5% in fp32, 50% in bf16).
         A context model also takes the encoded contexts (``context_ids``, ``context_lengths``), one row per line.
         """
         if batch_size < 1:
@@ -400,7 +410,7 @@ class BiLSTMClassifier(
         try:
             # One autocast region for all batches: bf16 copies of the weights are made once, not per batch.
             with autocast(device, bf16):
-                for start, end in _length_batches(sorted_lengths, batch_size, max_padding):
+                for start, end in length_batches(sorted_lengths, batch_size, max_padding):
                     batch = order[start:end]
                     extra = {}
                     if context_ids is not None:
