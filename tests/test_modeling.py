@@ -13,9 +13,16 @@ from safetensors.torch import load_file, save_file
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.errors import ModelLoadError
-from movie_gender.modeling import BagOfWords
+from movie_gender.modeling import BagOfWords, dropout
 from movie_gender.presets import PRESETS
 from movie_gender.tokenizer import encode
+from movie_gender.training import (
+    EncodedSplit,
+    TrainingConfig,
+    backward_in_groups,
+    length_groups,
+    optimizer_and_schedule,
+)
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "", "What?", "Honey, I love this dress so much."]
 
@@ -139,6 +146,51 @@ def test_training_through_the_padded_path_matches_the_unpadded_gradients() -> No
     loss.backward()
     for name, grad in padded.items():
         torch.testing.assert_close(grad, model.get_parameter(name).grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_training_step_in_length_groups_has_the_gradient_of_the_whole_batch() -> None:
+    model = _model("last", num_layers=2, dropout=0.0, word_dropout=0.0).train()
+    lines = [" ".join(["go"] * n) for n in (1, 2, 2, 3, 7, 8, 12)] + ["the car", "darling honey sweet love you"]
+    split = EncodedSplit.from_texts(model.tokenizer, lines, [1, 0, 1, 0, 1, 0, 1, 0, 1])
+    index = np.arange(len(lines))[::-1].copy()
+    groups = length_groups(split.lengths, index, max_padding=0.125)
+    assert len(groups) > 3 and sorted(np.concatenate(groups)) == list(range(len(lines)))
+    for group in groups:  # each group: lines of about one length (at most 12.5% longer than its shortest)
+        assert split.lengths[group].max() <= 1.125 * max(1, split.lengths[group].min())
+    ids, lengths, labels = (torch.from_numpy(a) for a in (split.ids, split.lengths, split.labels))
+    whole_loss = model(ids, lengths=lengths, labels=labels).loss
+    whole_loss.backward()
+    whole = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    loss = backward_in_groups(model, split, index, torch.device("cpu"), bf16=False)
+    assert loss == pytest.approx(float(whole_loss), abs=1e-6)
+    for name, grad in whole.items():
+        torch.testing.assert_close(grad, model.get_parameter(name).grad, rtol=1e-4, atol=1e-6)
+
+
+def test_adam_is_fused_where_torch_has_it_and_multi_tensor_where_not(monkeypatch) -> None:
+    model = _model()
+    optimizer, _ = optimizer_and_schedule(model, 10, TrainingConfig())
+    assert optimizer.defaults["fused"]
+    real_adam = torch.optim.Adam
+
+    def adam_of_old_torch(params, **kwargs):  # torch < 2.4: no fused Adam on a CPU
+        if kwargs.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam_of_old_torch)
+    optimizer, _ = optimizer_and_schedule(model, 10, TrainingConfig())
+    assert optimizer.defaults["foreach"] and not optimizer.defaults["fused"]
+
+
+def test_dropout_between_layers_keeps_the_expected_value() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    dropped = dropout(x, 0.2)
+    assert set(dropped.unique().tolist()) == {0.0, 1.25}  # inverted dropout: kept values scaled by 1 / (1 - p)
+    assert (dropped == 0).float().mean().item() == pytest.approx(0.2, abs=0.005)
+    assert dropped.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
 def test_predict_and_predict_proba() -> None:
