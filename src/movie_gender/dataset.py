@@ -221,7 +221,8 @@ def prepare_dataset(
         # Fingerprinted as laid out in batches, as a Dataset of it gives it back: the same fingerprint as when this
         # corpus is passed in as a Dataset (load_cornell), with no Dataset of the whole corpus made here.
         base_fingerprint = content_fingerprint(pa.Table.from_batches(table.to_batches(), schema=table.schema))
-    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
+    # 0 / 1 as int8: np.unique and imbalanced-learn's checks of the labels run ~4x faster than on int64 (the same draws)
+    labels = np.asarray(table.column("label").to_numpy(), dtype=np.int8)
     movie_codes = pc.dictionary_encode(table.column("movie_id")).combine_chunks()
     movies = np.asarray(movie_codes.indices.to_numpy(), dtype=np.int64)
     text = table.column("text")

@@ -3,8 +3,10 @@ early stopping on validation ROC-AUC, and resumable checkpoints.
 
 Speed-ups (measured in scripts/benchmark.py): every line is tokenized once with the Rust batch encoder; batches
 are drawn from buckets of similar length (shuffle, cut into chunks of ``bucket_batches`` batches, sort each chunk
-by length, shuffle the batches), so an LSTM step runs over few padded positions; bf16 autocast uses AMX/AVX512_BF16
-on CPUs that have it natively (where it is faster) and tensor cores on CUDA.
+by length, shuffle the batches), and each batch runs as groups of lines of about one length whose gradients add up
+to the batch's (:func:`backward_in_groups`), so an LSTM step runs over few padded positions; Adam is one fused
+kernel; bf16 autocast uses AMX/AVX512_BF16 on CPUs that have it natively (where it is faster) and tensor cores on
+CUDA.
 """
 
 from __future__ import annotations
