@@ -1,10 +1,10 @@
 """Measure movie-gender's speed-ups side by side, in one run, as ratios over plain reference implementations, and
 how close training and prediction come to this machine's GEMM peak.
 
-1. Training throughput (lines/s, tokens/s) of our loop (pre-tokenized, length-bucketed, the precision policy's
-   choice) vs a plain loop (fp32, random batches, tokenization per batch in Python, pack_padded_sequence), same
-   model, same data, same number of optimizer steps: the tutorial architecture (4 x 256 BiLSTM over 200d
-   embeddings) and the default preset (over the GloVe file's dimension).
+1. Training throughput (lines/s, tokens/s) of our loop (pre-tokenized, length-bucketed, each batch run in groups
+   of about one length, the precision policy's choice) vs a plain loop (fp32, random batches, tokenization per
+   batch in Python, pack_padded_sequence), same model, same data, same number of optimizer steps: the tutorial
+   architecture (4 x 256 BiLSTM over 200d embeddings) and the default preset (over the GloVe file's dimension).
 2. Prediction throughput of BiLSTMClassifier.predict vs the same plain loop, on the same 6,000 lines.
 3. The GEMM peak (GFLOP/s) on the tutorial LSTM's matrix shapes, fp32 and (where the CPU has it natively) bf16,
    and the fraction of it that training and prediction of the tutorial architecture reach:
