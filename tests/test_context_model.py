@@ -258,6 +258,9 @@ def test_train_script_with_the_context_preset_end_to_end(tmp_path: Path) -> None
     metrics = json.loads((out / "metrics.json").read_text())
     for level in ("line", "character"):
         assert {"model", "tfidf_logreg", "tfidf_context_logreg"} <= set(metrics[level])
+    # the card's example lines keep their context, and the card scores them with it
+    assert metrics["examples"] and all(isinstance(e["context"], list) for e in metrics["examples"])
+    assert "No context given" not in result.stderr
     assert metrics["line"]["tfidf_context_logreg"]["roc_auc"] > 0.5  # the other speakers' words are informative too
     model = BiLSTMClassifier.from_pretrained(out)
     assert model.config.uses_context and "context_lstm.weight_ih_l0" in model.state_dict()

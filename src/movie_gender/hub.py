@@ -101,14 +101,15 @@ def select_examples(
     """A few real lines of a split (validation, never test), half of each label, for the card's widget and table.
 
     Lines of ``min_words`` to ``max_words`` words are drawn at random (seeded), so the examples are typical lines,
-    not ones the model happens to get right.
+    not ones the model happens to get right. Where the split has a ``context`` column, each example keeps its
+    context, so that a context model's card scores it as it was trained to.
     """
     import numpy as np
 
     texts, labels = list(split["text"]), list(split["label"])
     names = split.features["label"].names if hasattr(split.features["label"], "names") else ["male", "female"]
     rng = np.random.default_rng(seed)
-    chosen = []
+    rows = []
     for label in (1, 0):
         pool = [
             i
@@ -116,7 +117,11 @@ def select_examples(
             if y == label and min_words <= len(t.split()) <= max_words
         ]
         take = min((n + 1 - label) // 2, len(pool))
-        chosen += [{"text": texts[int(i)], "label": names[label]} for i in rng.choice(pool, take, replace=False)]
+        rows += [(int(i), label) for i in rng.choice(pool, take, replace=False)]
+    chosen = [{"text": texts[i], "label": names[label]} for i, label in rows]
+    if "context" in split.column_names:
+        for example, (i, _) in zip(chosen, rows, strict=True):
+            example["context"] = list(split[i]["context"])
     return chosen
 
 

@@ -608,7 +608,10 @@ class BiLSTMClassifier(
         base = super().generate_model_card().data
         examples = [dict(e) for e in (self.metrics or {}).get("examples", [])]
         if examples and self.tokenizer is not None:
-            for example, p in zip(examples, self.predict_proba([e["text"] for e in examples]), strict=False):
+            # A context model scores each example with the context it was stored with (none: an empty context).
+            context = [list(e.get("context", [])) for e in examples] if self.config.uses_context else None
+            texts = [e["text"] for e in examples]
+            for example, p in zip(examples, self.predict_proba(texts, context=context), strict=False):
                 example["score"] = f"{p:.2f}"
         for example in examples:
             example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
