@@ -13,14 +13,13 @@ from safetensors.torch import load_file, save_file
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.errors import ModelLoadError
-from movie_gender.modeling import BagOfWords, dropout
+from movie_gender.modeling import BagOfWords, dropout, length_groups
 from movie_gender.presets import PRESETS
 from movie_gender.tokenizer import encode
 from movie_gender.training import (
     EncodedSplit,
     TrainingConfig,
     backward_in_groups,
-    length_groups,
     optimizer_and_schedule,
 )
 
@@ -153,7 +152,7 @@ def test_a_training_step_in_length_groups_has_the_gradient_of_the_whole_batch() 
     lines = [" ".join(["go"] * n) for n in (1, 2, 2, 3, 7, 8, 12)] + ["the car", "darling honey sweet love you"]
     split = EncodedSplit.from_texts(model.tokenizer, lines, [1, 0, 1, 0, 1, 0, 1, 0, 1])
     index = np.arange(len(lines))[::-1].copy()
-    groups = length_groups(split.lengths, index, max_padding=0.125)
+    groups = length_groups(split.lengths, index, len(index), max_padding=0.125)
     assert len(groups) > 3 and sorted(np.concatenate(groups)) == list(range(len(lines)))
     for group in groups:  # each group: lines of about one length (at most 12.5% longer than its shortest)
         assert split.lengths[group].max() <= 1.125 * max(1, split.lengths[group].min())

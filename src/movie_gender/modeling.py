@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,18 +106,21 @@ def valid_positions(lengths: torch.Tensor, width: int) -> torch.Tensor:
 MAX_PADDING = {False: 0.125, True: 0.5}
 
 
-def length_batches(sorted_lengths: np.ndarray, batch_size: int, max_padding: float) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of consecutive batches of lines sorted by non-increasing length: up to ``batch_size`` lines
-    whose longest is at most ``max_padding`` longer than their shortest (always at least one line)."""
-    start = 0
-    while start < len(sorted_lengths):
-        end = min(start + batch_size, len(sorted_lengths))
+def length_groups(lengths: np.ndarray, index: np.ndarray, batch_size: int, max_padding: float) -> list[np.ndarray]:
+    """The lines ``index`` sorted by decreasing length (ties in input order) and cut into groups of up to
+    ``batch_size`` whose longest line is at most ``max_padding`` longer than their shortest (always at least one
+    line): the batches of ``predict`` and the length groups of a training step."""
+    order = index[np.argsort(-lengths[index], kind="stable")]
+    sorted_lengths = np.maximum(lengths[order], 1)
+    groups, start = [], 0
+    while start < len(order):
+        end = min(start + batch_size, len(order))
         shortest_allowed = int(sorted_lengths[start]) / (1 + max_padding)
-        # the lengths are non-increasing: the first line too short for this batch ends it
-        end = start + int(np.searchsorted(-sorted_lengths[start:end], -shortest_allowed, side="right"))
-        end = max(end, start + 1)
-        yield start, end
+        # the lengths are non-increasing: the first line too short for this group ends it
+        end = max(start + 1, start + int(np.searchsorted(-sorted_lengths[start:end], -shortest_allowed, side="right")))
+        groups.append(order[start:end])
         start = end
+    return groups
 
 
 def _rows(ids: np.ndarray, rows: np.ndarray, width: int, device: torch.device) -> torch.Tensor:
@@ -404,14 +407,12 @@ class BiLSTMClassifier(
         was_training = self.training
         self.eval()
         max_padding = MAX_PADDING[bool(bf16)] if max_padding is None else max_padding
-        order = np.argsort(-lengths, kind="stable")
-        sorted_lengths = np.maximum(lengths[order], 1)
         device = self.device
         try:
             # One autocast region for all batches: bf16 copies of the weights are made once, not per batch.
             with autocast(device, bf16):
-                for start, end in length_batches(sorted_lengths, batch_size, max_padding):
-                    batch = order[start:end]
+                for batch in length_groups(lengths, np.arange(len(lengths)), batch_size, max_padding):
+                    batch_lengths = np.maximum(lengths[batch], 1)
                     extra = {}
                     if context_ids is not None:
                         width = max(1, int(context_lengths[batch].max()))
@@ -419,8 +420,8 @@ class BiLSTMClassifier(
                             "context_ids": _rows(context_ids, batch, width, device),
                             "context_lengths": torch.from_numpy(context_lengths[batch]),
                         }
-                    input_ids = _rows(ids, batch, int(sorted_lengths[start]), device)
-                    logits = self(input_ids, lengths=torch.from_numpy(sorted_lengths[start:end]), **extra).logits
+                    input_ids = _rows(ids, batch, int(batch_lengths[0]), device)
+                    logits = self(input_ids, lengths=torch.from_numpy(batch_lengths), **extra).logits
                     out[batch] = logits.float().cpu().numpy()
         finally:
             self.train(was_training)

@@ -39,7 +39,7 @@ from .modeling import (  # noqa: F401 (autocast, bf16_*: re-exported)
     autocast,
     bf16_recommended,
     bf16_supported,
-    length_batches,
+    length_groups,
 )
 from .precision import resolve_bf16
 from .tokenizer import encode
@@ -147,24 +147,17 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, buc
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def length_groups(lengths: np.ndarray, index: np.ndarray, max_padding: float) -> list[np.ndarray]:
-    """The lines ``index`` sorted by decreasing length and cut where a group's longest line would be more than
-    ``max_padding`` longer than its shortest (:func:`movie_gender.modeling.length_batches`)."""
-    order = index[np.argsort(-lengths[index], kind="stable")]
-    sorted_lengths = np.maximum(lengths[order], 1)
-    return [order[start:end] for start, end in length_batches(sorted_lengths, len(order), max_padding)]
-
-
 def backward_in_groups(
     model: BiLSTMClassifier, data: EncodedSplit, index: np.ndarray, device: torch.device, bf16: bool
 ) -> float:
     """Backpropagate the mean loss of the lines ``index`` (adding to the parameters' ``.grad``); returns that loss.
 
-    The batch runs as groups of lines of about one length (:func:`length_groups`, ``MAX_PADDING[bf16]``), each
-    backpropagated at its share of the batch's mean loss: the gradient of the whole batch, without the padded
-    steps its longest line would give every other line (in fp32 on a CPU, a tutorial step runs ~1.4x faster)."""
+    The batch runs as groups of lines of about one length (:func:`movie_gender.modeling.length_groups` with
+    ``MAX_PADDING[bf16]``), each backpropagated at its share of the batch's mean loss: the gradient of the whole
+    batch, without the padded steps its longest line would give every other line (in fp32 on a CPU, a tutorial
+    step runs ~1.4x faster)."""
     total = 0.0
-    for group in length_groups(data.lengths, index, MAX_PADDING[bf16]):
+    for group in length_groups(data.lengths, index, len(index), MAX_PADDING[bf16]):
         lengths = data.lengths[group]
         width = max(1, int(lengths.max()))
         input_ids = torch.from_numpy(data.ids[group, :width]).to(device, non_blocking=True)
