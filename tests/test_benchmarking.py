@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, train_tokenizer
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, precision, train_tokenizer
 from movie_gender import benchmarking as bench
 
 TEXTS = [
@@ -125,3 +125,12 @@ def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
     )
     assert f"bf16_native {machine['bf16_native']}" in table
     assert set(machine["cpu_flags"]) >= {"avx512f", "avx512_bf16", "amx_bf16"}
+    assert f"class {precision.cpu_class()}" in table and machine["cpu_class"] in precision.CPU_CLASSES
+
+
+def test_the_machine_record_names_a_capped_class(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cpu_info", lambda: {"model": "Some Xeon", "flags": frozenset({"avx2", "avx512f"})})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    machine = bench.machine_info(torch.device("cpu"))
+    assert machine["cpu_class"] == "avx2" and machine["onednn_isa_cap"] == "avx2"
+    assert machine["cpu_flags"]["avx2"] and not machine["cpu_flags"]["avx512f"] and not machine["bf16_native"]

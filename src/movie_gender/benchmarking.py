@@ -36,7 +36,18 @@ from .configuration import BiLSTMConfig
 from .dataset import build_dataset
 from .glove import load_glove
 from .modeling import BiLSTMClassifier, valid_positions
-from .precision import ENV_VAR, bf16_supported, cpu_info, native_bf16_cpu, precision_override
+from .precision import (
+    CPU_CLASSES,
+    ENV_VAR,
+    bf16_lstm_runs,
+    bf16_supported,
+    cpu_class,
+    cpu_flags,
+    cpu_info,
+    isa_cap,
+    native_bf16_cpu,
+    precision_override,
+)
 from .presets import PRESETS
 from .tokenizer import encode, train_tokenizer
 from .training import EncodedSplit, TrainingConfig, resolve_device, train
@@ -56,17 +67,22 @@ FULL_SIZE = {"n_lines": 304_713, "n_characters": 9_035, "n_movies": 617}
 
 # ----------------------------------------------------------------------------------------------- machine
 def machine_info(device: torch.device | None = None) -> dict:
-    """Where a benchmark runs: CPU model and the flags that matter, threads, torch, device, native bf16."""
+    """Where a benchmark runs: CPU model, its class and the flags that matter (those oneDNN may use: an
+    ``ONEDNN_MAX_CPU_ISA`` cap is applied and recorded), threads, torch, device, native bf16."""
     device = device or resolve_device()
     info = cpu_info()
-    flags = info["flags"]
+    flags = cpu_flags()
     return {
         "platform": platform.platform(),
         "cpu_model": info["model"] or platform.processor() or platform.machine(),
+        "cpu_class": cpu_class(),
+        "cpu_class_means": CPU_CLASSES[cpu_class()],
+        "onednn_isa_cap": isa_cap() or None,
         "cpu_flags": {
             flag: flag in flags for flag in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
         },
         "bf16_native": native_bf16_cpu(),
+        "bf16_lstm_runs": bf16_lstm_runs(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -769,8 +785,9 @@ def format_table(r: dict) -> str:
     m = r["machine"]
     flags = " ".join(flag for flag, present in m["cpu_flags"].items() if present) or "unknown"
     lines.append(f"GEMM peak on the LSTM's shapes (GFLOP/s): {peaks}")
+    cap = f", ONEDNN_MAX_CPU_ISA={m['onednn_isa_cap']}" if m.get("onednn_isa_cap") else ""
     lines.append(
-        f"({m['cpu_model']}; flags: {flags}; bf16_native {m['bf16_native']}; "
+        f"({m['cpu_model']}; class {m.get('cpu_class', '?')}{cap}; flags: {flags}; bf16_native {m['bf16_native']}; "
         f"{_override_note(m)}{m['threads']} threads, torch {m['torch']}, device {m['device']}; "
         f"{'--quick, ' if r['quick'] else ''}medians of {r['repeats']} runs; total {r['total_s']:.0f}s)"
     )

@@ -1,16 +1,20 @@
 """Which numeric precision to run in: bf16 autocast where the hardware has it natively *and* it is faster, else fp32.
 
-On CUDA, bf16 autocast runs on tensor cores wherever the GPU supports bf16. On a CPU, bf16 pays off only with native
-bf16 instructions (AMX or AVX512_BF16, read from the CPU's flags): on an AVX-512 CPU without them oneDNN emulates
-bf16 GEMMs, ~4-5x slower than fp32. Even with native bf16, small layers can be slower in bf16 (the casts cost more
-than the faster GEMMs save), so on such a CPU ``auto`` times the model's own forward (and, for training, backward)
-pass both ways once per process and shape, and picks bf16 only if it is clearly faster; layers below
-``BF16_MIN_HIDDEN_ON_CPU`` units stay in fp32 without timing (they gain little, and a close timing would flip with
-noise from one process to the next).
+On CUDA, bf16 autocast runs on tensor cores wherever the GPU supports bf16. CPUs come in three classes
+(:func:`cpu_class`): native bf16 (AMX or AVX512_BF16, read from the CPU's flags), AVX-512 without it (oneDNN emulates
+bf16, ~4-5x slower than fp32) and AVX2 only (oneDNN has no bf16 LSTM at all: one tiny probe call, caught and
+remembered, tells, see :func:`bf16_lstm_runs`). Only the first gains from bf16. Even with native bf16, small layers
+can be slower in bf16 (the casts cost more than the faster GEMMs save), so on such a CPU ``auto`` times the model's
+own forward (and, for training, backward) pass both ways once per process and shape, and picks bf16 only if it is
+clearly faster; layers below ``BF16_MIN_HIDDEN_ON_CPU`` units stay in fp32 without timing (they gain little, and a
+close timing would flip with noise from one process to the next).
 
 The environment variable ``MOVIE_GENDER_PRECISION`` (``auto`` | ``fp32`` | ``bf16``) overrides ``auto`` for the
 whole process; ``fp32`` is the policy of a CPU without native bf16, so it also stands in for one when measuring.
-An explicit ``bf16=True`` / ``--precision bf16`` is honoured even where bf16 is emulated (with a warning).
+An explicit ``bf16=True`` / ``--precision bf16`` is honoured where bf16 runs, even emulated (with a warning); where the
+CPU cannot run a bf16 LSTM it runs fp32, saying so in one log line. oneDNN's ``ONEDNN_MAX_CPU_ISA`` (which hides
+newer instructions from its kernels) is honoured when reading the flags, so a machine of one class can stand in for
+an older one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Callable
 import torch
 
 from .configuration import BiLSTMConfig
+from .errors import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,28 @@ ENV_VAR = "MOVIE_GENDER_PRECISION"
 PRECISIONS = ("auto", "fp32", "bf16")
 # CPU flags (as /proc/cpuinfo spells them) that mean native bf16 arithmetic.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+# oneDNN's ISA cap (ONEDNN_MAX_CPU_ISA, or its older name DNNL_MAX_CPU_ISA) -> the flags its kernels may not use.
+_AVX512 = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+_ISA_CAP_HIDES = {
+    "sse41": ("avx", "avx2", *_AVX512),
+    "avx": ("avx2", *_AVX512),
+    "avx2": _AVX512,
+    "avx2_vnni": _AVX512,
+    "avx2_vnni_2": _AVX512,
+    "avx512_core": ("avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"),
+    "avx512_core_vnni": ("avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"),
+    "avx512_core_bf16": ("amx_tile", "amx_bf16", "amx_int8"),
+    "avx512_core_fp16": ("amx_tile", "amx_bf16", "amx_int8"),
+    "avx10_1_512": ("amx_tile", "amx_bf16", "amx_int8"),
+}
+# The CPU classes, from the newest: what each means for precision.
+CPU_CLASSES = {
+    "amx": "AMX: native bf16",
+    "avx512_bf16": "AVX512_BF16: native bf16",
+    "avx512": "AVX-512 without native bf16: bf16 emulated, slower than fp32",
+    "avx2": "AVX2 only: no bf16 LSTM in oneDNN",
+    "other": "no AVX2 / AVX-512 flags read",
+}
 # On a native-bf16 CPU, smaller layers stay in fp32 without timing (the default 1 x 32 gains nothing from bf16);
 # larger ones are timed both ways (the tutorial's 4 x 256 runs ~2-2.5x faster in bf16 on an AMX CPU).
 BF16_MIN_HIDDEN_ON_CPU = 128
@@ -66,9 +93,27 @@ def cpu_info() -> dict:
         return {"model": "", "flags": frozenset()}
 
 
+def isa_cap() -> str:
+    """The ISA cap of oneDNN from the environment (``ONEDNN_MAX_CPU_ISA``, lower case; "" when unset)."""
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().lower()
+
+
 def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (``avx512f``, ``avx512_bf16``, ``amx_bf16`` ...); empty where unknown."""
-    return cpu_info()["flags"]
+    """The CPU's feature flags (``avx512f``, ``avx512_bf16``, ``amx_bf16`` ...) that oneDNN may use: those of
+    /proc/cpuinfo less what ``ONEDNN_MAX_CPU_ISA`` hides; empty where unknown."""
+    return cpu_info()["flags"] - frozenset(_ISA_CAP_HIDES.get(isa_cap(), ()))
+
+
+def cpu_class(flags: frozenset[str] | None = None) -> str:
+    """The CPU's class for precision (a key of :data:`CPU_CLASSES`): ``amx``, ``avx512_bf16``, ``avx512``, ``avx2``
+    or ``other``."""
+    flags = cpu_flags() if flags is None else flags
+    if "amx_bf16" in flags:
+        return "amx"
+    for name, flag in (("avx512_bf16", "avx512_bf16"), ("avx512", "avx512f"), ("avx2", "avx2")):
+        if flag in flags:
+            return name
+    return "other"
 
 
 def native_bf16_cpu(flags: frozenset[str] | None = None) -> bool:
@@ -85,12 +130,29 @@ def native_bf16_cpu(flags: frozenset[str] | None = None) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1)
+def bf16_lstm_runs() -> bool:
+    """Whether this CPU runs an LSTM under bf16 autocast at all: one tiny forward and backward pass, tried once per
+    process (oneDNN has no bf16 LSTM on CPUs without AVX-512; torch then raises). The global RNG is left alone."""
+    with torch.random.fork_rng(devices=[]):
+        lstm = torch.nn.LSTM(8, 8, batch_first=True, bidirectional=True)
+    inputs = torch.zeros(2, 3, 8)
+    try:
+        with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            output, _ = lstm(inputs)
+        output.float().sum().backward()
+    except RuntimeError as error:
+        logger.debug("bf16 LSTM probe failed: %s", first_line(error))
+        return False
+    return True
+
+
 def bf16_supported(device: torch.device) -> bool:
-    """True on CUDA with bf16 and on CPUs with native bf16 (AMX / AVX512_BF16) and oneDNN."""
+    """True on CUDA with bf16 and on CPUs with native bf16 (AMX / AVX512_BF16) and oneDNN whose LSTM runs in bf16."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return native_bf16_cpu() and torch.backends.mkldnn.is_available()
+        return native_bf16_cpu() and torch.backends.mkldnn.is_available() and bf16_lstm_runs()
     return False
 
 
@@ -132,6 +194,13 @@ def resolve_bf16(
     """The precision to run in: ``requested`` (True / False) when given, else :func:`bf16_recommended`."""
     if requested is None:
         return bf16_recommended(device, config, training=training, probe=probe)
+    if requested and device.type == "cpu" and not bf16_lstm_runs():
+        _log_once(
+            ("forced-unavailable",),
+            logging.WARNING,
+            f"bf16 requested, but this CPU ({CPU_CLASSES[cpu_class()]}) cannot run an LSTM in bf16: running fp32",
+        )
+        return False
     if requested and device.type == "cpu" and not native_bf16_cpu():
         _log_once(
             ("forced-emulated",),
@@ -164,10 +233,7 @@ def bf16_recommended(
         return _decisions[key]
     what = f"{config.num_layers}x{config.hidden_size} LSTM ({'training' if training else 'inference'}) on {device.type}"
     if not bf16_supported(device):
-        choice, why = (
-            False,
-            ("no native bf16 on this CPU (no AMX / AVX512_BF16)" if device.type == "cpu" else "no bf16 on this device"),
-        )
+        choice, why = False, (CPU_CLASSES[cpu_class()] if device.type == "cpu" else "no bf16 on this device")
     elif device.type == "cuda":
         choice, why = True, "CUDA with bf16"
     elif config.hidden_size < BF16_MIN_HIDDEN_ON_CPU:
