@@ -25,8 +25,31 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
+def module_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(module_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One cache for this module, as one machine has: the model trained once here is evaluated by later tests, which
+    find its local sources where training recorded them."""
+    monkeypatch.setenv("MOVIE_GENDER_CACHE", str(module_cache))
+    return module_cache
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, module_cache: Path) -> tuple[Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("train")
+    # A module fixture is set up before the autouse one above: the training run gets the module's cache explicitly.
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MOVIE_GENDER_CACHE", str(module_cache))
+    try:
+        return _train(tmp)
+    finally:
+        mp.undo()
+
+
+def _train(tmp: Path) -> tuple[Path, Path, Path]:
     corpus = zip_folder(
         write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5)),
         tmp / "corpus.zip",
@@ -44,7 +67,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def test_train_writes_a_complete_model_folder(trained) -> None:
     _, _, out = trained
-    names = {p.name for p in out.iterdir() if p.name != ".local_sources.json"}  # local-only, never pushed
+    names = {p.name for p in out.iterdir()}
     assert names == {
         "config.json",
         "model.safetensors",
@@ -259,16 +282,45 @@ def test_evaluate_script_reports_both_levels(trained, tmp_path: Path) -> None:
 def test_evaluate_leaves_the_glove_baseline_out_when_the_starting_vectors_are_gone(trained, tmp_path: Path) -> None:
     import shutil
 
-    from movie_gender.pipeline import LOCAL_SOURCES, baseline_resources
+    from movie_gender.local_sources import remember_sources
+    from movie_gender.pipeline import baseline_resources
 
-    _, _, out = trained
-    moved = shutil.copytree(out, tmp_path / "model")
-    sources = json.loads((moved / LOCAL_SOURCES).read_text())
-    (moved / LOCAL_SOURCES).write_text(json.dumps({**sources, "glove": str(tmp_path / "gone.txt")}))
-    model = BiLSTMClassifier.from_pretrained(moved)
-    assert baseline_resources(model, str(moved), seed=0).embeddings is None
+    corpus, _, out = trained
+    copied = shutil.copytree(out, tmp_path / "model")  # a copy: this machine has no record of where it came from
+    model = BiLSTMClassifier.from_pretrained(copied)
+    assert baseline_resources(model, str(copied), seed=0).embeddings is None
+    remember_sources(copied, {"corpus": str(corpus), "glove": str(tmp_path / "gone.txt")})  # recorded, since gone
+    assert baseline_resources(model, str(copied), seed=0).embeddings is None
     kept = baseline_resources(BiLSTMClassifier.from_pretrained(out), str(out), seed=0).embeddings
     assert kept is not None and not (kept == model.embedding.weight.detach().numpy()).all()
+
+
+def test_no_file_in_a_model_folder_holds_a_local_path_even_uploaded_the_usual_way(trained, monkeypatch) -> None:
+    """`hf upload` / HfApi.upload_folder send every file of the folder, hidden ones too: none may name this machine's
+    corpus, GloVe or output paths (HfApi.upload_folder is intercepted; it records every file below the folder)."""
+    from huggingface_hub import HfApi
+
+    corpus, glove, out = trained
+    local = [str(p.resolve()).encode() for p in (corpus, glove, out, out.parent)]
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert not any(text in path.read_bytes() for text in local), path.name
+    uploaded = {}
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):  # every file below the folder, hidden ones too
+        for path in Path(folder_path).rglob("*"):
+            if path.is_file():
+                uploaded[path.relative_to(folder_path).as_posix()] = path.read_bytes()
+        return f"https://huggingface.co/{repo_id}/commit/abc"
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    HfApi(token="hf_not_a_token").upload_folder(repo_id="org/model", folder_path=out)
+    assert set(uploaded) == {p.name for p in out.iterdir()} and "metrics.json" in uploaded
+    assert not any(text in data for data in uploaded.values() for text in local)
+    # What evaluate needs on this machine is still found (in the cache), and only for this very folder and weights.
+    from movie_gender.local_sources import recall_source
+
+    assert recall_source(out, "corpus") == str(corpus.resolve()) and recall_source(out, "glove") == str(glove.resolve())
 
 
 def test_tutorial_split_on_a_small_corpus_stops_clearly(trained, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ scripts/train.py and scripts/evaluate.py are thin front ends over :func:`train_m
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from .errors import ModelLoadError
 from .evaluation import evaluate, format_report, model_resources, plot_confusion, plot_roc, plot_training
 from .glove import GloveCoverage, load_glove
 from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
+from .local_sources import recall_source, remember_sources
 from .modeling import BiLSTMClassifier, model_file
 from .persistence import MODEL_FOLDER_CONTENT
 from .tokenizer import train_tokenizer
@@ -37,9 +37,9 @@ from .training import EncodedSplit, TrainResult, train
 logger = logging.getLogger(__name__)
 
 
-# Local paths of the corpus and GloVe a model folder was trained on, for `evaluate` on this machine; never pushed
-# (hub.MODEL_FILES does not list it), while metrics.json and the card publish only file names or URLs.
-LOCAL_SOURCES = ".local_sources.json"
+# Where earlier releases kept the local paths of a model's sources, inside the folder; removed when a folder is written
+# anew. The paths now live in the cache (movie_gender.local_sources), never in the folder.
+LEGACY_LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
 
@@ -52,14 +52,6 @@ def _training_metrics(model_id: str, revision: str | None = None) -> dict:
     return metrics if isinstance(metrics, dict) else {}
 
 
-def _local_source(model_id: str, key: str) -> str | None:
-    """The local path of the ``key`` ("corpus" or "glove") a model folder was trained on, from its LOCAL_SOURCES
-    file (metrics.json publishes names only); None when the folder has none."""
-    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-        return json.loads((Path(model_id) / LOCAL_SOURCES).read_text()).get(key)
-    return None
-
-
 def training_protocol(model_id: str, revision: str | None = None) -> dict:
     """How a model's training data was split, from the metrics.json that train.py writes beside it (model folder or
     Hub repo); empty when there is none."""
@@ -67,7 +59,7 @@ def training_protocol(model_id: str, revision: str | None = None) -> dict:
     if not isinstance(report, dict):
         return {}
     protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
-    corpus = _local_source(model_id, "corpus")
+    corpus = recall_source(model_id, "corpus")
     if corpus:  # metrics.json publishes the corpus by name only; the local path is kept beside it
         protocol["corpus"] = {**protocol.get("corpus", {}), "source": corpus}
     return protocol
@@ -145,18 +137,16 @@ def write_outputs(
 ) -> None:
     """Model files, metrics.json, the plots and the rendered card, swapped into place as one folder."""
     model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
-    with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LOCAL_SOURCES)) as folder:
-        _write_outputs(folder, Path(output).name, model, metrics, scores, local_sources)
+    with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LEGACY_LOCAL_SOURCES)) as folder:
+        _write_outputs(folder, Path(output).name, model, metrics, scores)
+    if local_sources:  # for `evaluate` on this machine: kept in the cache, never inside the folder
+        remember_sources(output, local_sources)
 
 
-def _write_outputs(
-    folder: Path, name: str, model: BiLSTMClassifier, metrics: dict, scores: dict, local_sources: dict | None
-) -> None:
+def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
     """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's)."""
     model.save_pretrained(folder, model_card_kwargs={"repo_id": name})
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    if local_sources:
-        (folder / LOCAL_SOURCES).write_text(json.dumps(local_sources, indent=2) + "\n")
     if metrics.get("training", {}).get("history"):
         plot_training(metrics["training"]["history"], folder / "training_curves.png")
     plot_confusion(
@@ -376,7 +366,7 @@ def baseline_resources(
     that baseline)."""
     if model.config.freeze_embeddings:
         return model_resources(model, seed)
-    source = _local_source(model_id, "glove")
+    source = recall_source(model_id, "glove")
     if not source or not os.path.exists(source):
         logger.info(
             "Mean-GloVe baseline left out: this model fine-tuned its word vectors, and the GloVe file it started "
