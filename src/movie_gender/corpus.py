@@ -542,9 +542,11 @@ def content_fingerprint(table: pa.Table) -> str:
     return hasher.hexdigest()
 
 
-def _to_dataset(table: pa.Table) -> datasets.Dataset:
-    """The Dataset of a table of :func:`read_corpus_table`."""
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint=content_fingerprint(table))
+def corpus_dataset(table: pa.Table, fingerprint: str | None = None) -> datasets.Dataset:
+    """The Dataset of a table of :func:`read_corpus_table` (datasets' public constructor: the table as it is, no
+    copy), fingerprinted by its content (``fingerprint`` when already computed), not by pickling it."""
+    info = datasets.DatasetInfo(features=FEATURES)
+    return datasets.Dataset(table, info=info, fingerprint=fingerprint or content_fingerprint(table))
 
 
 def _join_genders(lines: Records, characters: Records, names: tuple[str, str], reader: _Reader):
@@ -600,7 +602,7 @@ def read_corpus(
         context_size=context_size,
         include_unknown=include_unknown,
     )
-    return _to_dataset(table), stats
+    return corpus_dataset(table), stats
 
 
 def read_corpus_table(
