@@ -166,7 +166,7 @@ def _balance(train_idx: np.ndarray, labels: np.ndarray, mode: str, seed: int, rn
 def _select(corpus: datasets.Dataset, rows: np.ndarray, name: str, base_fingerprint: str) -> datasets.Dataset:
     """``corpus.select(rows)``, fingerprinted by an xxhash of the corpus content, the split name and the rows (what
     ``select`` would otherwise get by pickling the rows). A list of Python ints selects twice as fast as the array, and
-    the indices mapping written as one record batch (not ``select``'s default batches of 1,000 rows) 5x faster."""
+    the indices mapping written as one record batch (not ``select``'s default batches of 1,000 rows) saves ~15% more."""
     fingerprint = xxhash.xxh64(f"{base_fingerprint}:{name}:".encode() + rows.astype(np.int64).tobytes()).hexdigest()
     return corpus.select(rows.tolist(), new_fingerprint=fingerprint, writer_batch_size=max(1, len(rows)))
 
