@@ -17,8 +17,11 @@ Optionally (--accuracy, on by default without --quick): validation ROC-AUC of th
 real with auto / fp32 / bf16 precision and without length buckets.
 
 Every timed path is warmed up first; each timing is the median of --repeats runs. The table and the JSON record
-the CPU model, its flags (avx512f, avx512_bf16, amx), whether bf16 is native, and the precision each row ran in.
-Set MOVIE_GENDER_PRECISION=fp32 to measure the policy of a CPU without native bf16 on one that has it.
+the CPU model, its class (amx, avx512_bf16, avx512, avx2), its flags (avx512f, avx512_bf16, amx), whether bf16 is
+native, and the precision each row ran in. Set MOVIE_GENDER_PRECISION=fp32 to measure the policy of a CPU without
+native bf16 on one that has it; ONEDNN_MAX_CPU_ISA=AVX512_CORE (an AVX-512 CPU without bf16) or
+ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 (an AVX2-only CPU) to run as an older class does, kernels included
+(the cap is recorded in the table).
 """
 
 from __future__ import annotations
