@@ -57,6 +57,15 @@ PRESETS: dict[str, Preset] = {
         model=BiLSTMConfig(context_encoder="separate", freeze_embeddings=True, bag_of_words=False, word_dropout=0.0),
         training=TrainingConfig(epochs=2, learning_rate=3e-3),
     ),
+    # The character model (docs/character-model.md): the default's line encoder (1 x 32 BiLSTM, mean+max) over frozen
+    # GloVe, attention over a character's lines, bags of the words it says and of the words said around it, trained on
+    # character labels (batches of 32 characters, at most 64 lines each per step) with an auxiliary line loss.
+    "character": Preset(
+        "a character model: a character's lines pooled by attention plus bags of what it says and hears, trained on "
+        "character labels",
+        model=BiLSTMConfig(character_pooling="attention", freeze_embeddings=True, word_dropout=0.2),
+        training=TrainingConfig(epochs=15, batch_size=32, learning_rate=3e-3, patience=4),
+    ),
     # The seed tutorial, exactly: glove.6B.200d (the default GloVe), 4 x 256 BiLSTM on the final hidden states, no
     # bag of words, no word dropout, dropout 0.2, fine-tuned embeddings, Adam 1e-3 constant, batch 256, 25 epochs
     # without early stopping or gradient clipping, the first 10,000 lines of each gender as test.
