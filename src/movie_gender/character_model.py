@@ -7,6 +7,8 @@ A character model is a :class:`movie_gender.BiLSTMClassifier` whose config says 
 
     logit(c) = sum_i softmax_i(attention(features_i)) * line_logit_i + own_bag(c) + heard_bag(c)
 
+- each line's logit is the line encoder's (BiLSTM head plus the bag of the line's words) plus a bag of the words
+  said around that line (``context_bag``), so the line-level auxiliary loss trains both on every line;
 - the attention (a small MLP over each line's pooled features) decides which lines weigh more; the softmax runs over
   the character's lines only (a segment softmax over a flat list of lines: no padding at the character level, and
   the order of the lines does not matter);
@@ -55,11 +57,24 @@ class CharacterHead(nn.Module):
         )
         self.bag_of_words = config.bag_of_words
         if config.bag_of_words:
+            from .modeling import BagOfWords
+
+            # per line, the words said around it (the line's own words have the model's bag_of_words)
+            self.context_bag = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
+        self.character_bags = config.bag_of_words and config.character_bags
+        if self.character_bags:
             rows = config.vocab_size + config.bigram_buckets
             self.own_bag = nn.EmbeddingBag(rows, 1, mode="sum")
             self.heard_bag = nn.EmbeddingBag(rows, 1, mode="sum")
             nn.init.zeros_(self.own_bag.weight)
             nn.init.zeros_(self.heard_bag.weight)
+
+    def penalty(self) -> torch.Tensor:
+        """``0.5 * ||w||^2`` of the character bags' effective weights (0 without them): divided by the number of
+        train characters, the L2 term of a logistic regression with C=1 on one row per character."""
+        if not self.character_bags:
+            return torch.zeros(())
+        return 0.5 * sum(((self.SCALE * bag.weight) ** 2).sum() for bag in (self.own_bag, self.heard_bag))
 
     def forward(
         self,
@@ -76,7 +91,7 @@ class CharacterHead(nn.Module):
         weights = segment_softmax(scores, segment, n_characters)
         pooled = torch.zeros(n_characters, dtype=torch.float32, device=features.device)
         pooled = pooled.index_add(0, segment, weights * line_logits.float())
-        if self.bag_of_words and bags is not None:
+        if self.character_bags and bags is not None:
             for bag, batch in zip((self.own_bag, self.heard_bag), bags, strict=True):
                 pooled = pooled + self.SCALE * batch.apply(bag, n_characters)
         return pooled, weights
@@ -151,6 +166,8 @@ class CharacterData:
 
     ids: np.ndarray
     lengths: np.ndarray
+    context_ids: np.ndarray
+    context_lengths: np.ndarray
     character: np.ndarray
     names: np.ndarray
     labels: np.ndarray
@@ -177,13 +194,16 @@ class CharacterData:
         line_labels = np.full(len(texts), -1, dtype=np.int64) if labels is None else np.asarray(labels, np.int64)
         character_labels = np.full(len(names), -1, dtype=np.int64)
         character_labels[character] = line_labels
+        contexts = [" ".join(item) for item in context] if context is not None else [""] * len(texts)
+        context_ids, context_lengths = encode(tokenizer, contexts)
         own = heard = None
         if config.bag_of_words:
             args = (len(names), config.vocab_size, config.bigram_buckets)
             own = bag_matrix(ids, lengths, character, *args)
-            contexts = [" ".join(item) for item in context] if context is not None else [""] * len(texts)
-            heard = bag_matrix(*encode(tokenizer, contexts), character, *args)
-        return cls(ids, lengths, character, names, character_labels, line_labels, own, heard)
+            heard = bag_matrix(context_ids, context_lengths, character, *args)
+        return cls(
+            ids, lengths, context_ids, context_lengths, character, names, character_labels, line_labels, own, heard
+        )
 
     def lines_of(self) -> list[np.ndarray]:
         """The line indices of each character, in line order."""
@@ -210,18 +230,21 @@ def character_outputs(
     local = np.full(len(data.names), -1, dtype=np.int64)
     local[characters] = np.arange(len(characters))
     features, logits, order = [], [], []
-    for group in length_groups(data.lengths, lines, max(1, len(lines)), MAX_PADDING[False]):
+    # groups of about one length, as in training a line model; bf16's wider margin: fewer, fuller LSTM calls
+    for group in length_groups(data.lengths, lines, max(1, len(lines)), MAX_PADDING[True]):
         group_lengths = np.maximum(data.lengths[group], 1)
         width = int(group_lengths.max())
         ids = torch.from_numpy(np.ascontiguousarray(data.ids[group, :width])).to(device)
         group_features, group_logits = model.line_outputs(ids, torch.from_numpy(group_lengths))
+        if data.own is not None:  # the bag of the words said around each line
+            group_logits = group_logits + _context_bag(model, data, group, device)
         features.append(group_features)
         logits.append(group_logits)
         order.append(group)
     order = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
     segment = torch.from_numpy(local[data.character[order]]).to(device)
     bags = None
-    if data.own is not None:
+    if data.own is not None and model.character_head.character_bags:
         bags = tuple(BagBatch.from_rows(m, characters, device) for m in (data.own, data.heard))
         if bag_dropout > 0:
             bags = tuple(
@@ -231,6 +254,17 @@ def character_outputs(
     feature_tensor = torch.cat(features) if features else torch.zeros((0, model.fc1.in_features), device=device)
     character_logits, _ = model.character_head(feature_tensor, line_logits, segment, len(characters), bags)
     return character_logits, line_logits, order
+
+
+def _context_bag(model: BiLSTMClassifier, data: CharacterData, lines: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``[len(lines)]``: the character head's bag of words over each line's context (word dropout in training)."""
+    context_lengths = data.context_lengths[lines]
+    ids = torch.from_numpy(np.ascontiguousarray(data.context_ids[lines, : max(1, int(context_lengths.max()))]))
+    valid = torch.arange(ids.shape[1])[None, :] < torch.from_numpy(context_lengths)[:, None]
+    keep = None
+    if model.training and model.config.word_dropout > 0:
+        keep = torch.rand(ids.shape) >= model.config.word_dropout
+    return model.character_head.context_bag(ids.to(device), valid.to(device), None if keep is None else keep.to(device))
 
 
 def character_chunks(lines_of: list[np.ndarray], chunk_lines: int = CHUNK_LINES) -> list[np.ndarray]:
@@ -295,9 +329,10 @@ def character_logits(
 def character_line_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
     """For each line of ``split``, P(female) of its character from the character model's pooled estimate (so the
     character-level aggregation of these line scores returns exactly the character's estimate)."""
-    context = split["context"] if "context" in split.column_names else None
-    characters = np.asarray(split["character_id"]).astype(str)
-    names, logits = character_logits(model, split["text"], characters, context)
+    names = [c for c in ("text", "character_id", "context") if c in split.column_names]
+    columns = split.select_columns(names).to_dict()  # one read of the columns, not one per row
+    characters = np.asarray(columns["character_id"]).astype(str)
+    names, logits = character_logits(model, columns["text"], characters, columns.get("context"))
     p = 1.0 / (1.0 + np.exp(-logits))
     return p[np.searchsorted(names, characters)]
 

@@ -44,7 +44,8 @@ def split_data(model: BiLSTMClassifier, split: datasets.Dataset) -> CharacterDat
             f"a character model trains on lines grouped by character with their context; the dataset has no "
             f"{', '.join(sorted(missing))} column"
         )
-    return CharacterData.build(model, split["text"], split["character_id"], split["context"], split["label"])
+    columns = split.select_columns(["text", "character_id", "context", "label"]).to_dict()  # one read, not per row
+    return CharacterData.build(model, columns["text"], columns["character_id"], columns["context"], columns["label"])
 
 
 def score_data(model: BiLSTMClassifier, data: CharacterData) -> np.ndarray:
@@ -146,6 +147,8 @@ def train_characters(
             if config.line_loss_weight > 0:
                 line_loss = _balanced_bce(line_logits, train_data.line_labels[order_of_lines], line_weight)
                 loss = loss + config.line_loss_weight * line_loss
+            if model.character_head.character_bags:  # the L2 of a logistic regression (C=1) over the characters
+                loss = loss + model.character_head.penalty() / len(labelled)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:

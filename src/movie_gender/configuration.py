@@ -175,6 +175,13 @@ class BiLSTMConfig:
         "it says and one of the words said around its lines, trained on character labels (the character preset)",
         choices=CHARACTER_POOLING,
     )
+    character_bags: bool = setting(
+        True,
+        "character models: add bags of all the words a character says and hears (one TF-IDF-like document each) to "
+        "its logit, with the L2 penalty of a logistic regression (C=1) on one row per train character",
+        negative="--no-character-bags",
+        negative_help="character models: no character-level bags (the line-level bags of words stay)",
+    )
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
