@@ -253,7 +253,9 @@ class TrainingConfig:
     """Optimisation settings; the defaults are the ``default`` preset's (the architecture is in BiLSTMConfig)."""
 
     epochs: int = setting(10, "maximum epochs; early stopping usually ends sooner", check="positive")
-    batch_size: int = setting(256, "lines per optimizer step (the tutorial's)", check="positive")
+    batch_size: int = setting(
+        256, "lines per optimizer step (the tutorial's); character models: characters per step", check="positive"
+    )
     learning_rate: float = setting(
         1e-3,
         "Adam learning rate",
