@@ -6,7 +6,9 @@ Protocol (what :func:`evaluate` does, for the model and every baseline alike):
 1. Baselines are fitted on the natural train split: the balanced (oversampled) train split de-duplicated by
    ``line_id``, with class-balanced weights (see :mod:`movie_gender.baselines`).
 2. Every scorer scores the validation and the evaluated split; character scores are the sigmoid of the mean
-   log-odds of a character's lines (characters with at least ``min_lines`` lines).
+   log-odds of a character's lines (characters with at least ``min_lines`` lines), except where a scorer scores
+   characters itself: a character model (its pooled estimate) and the character baselines (one document per
+   character), which are reported per character only.
 3. For each scorer and level, the decision threshold is the one that maximises balanced accuracy on validation;
    it is applied unchanged to the evaluated split.
 4. Threshold-free metrics (ROC-AUC, average precision) and thresholded ones (balanced accuracy, macro-F1,
