@@ -160,7 +160,7 @@ This model minus each baseline, on the same lines (paired bootstrap):
 
 ### Character level
 
-Each character with at least 5 lines in the split, scored by the mean log-odds of its lines.
+Each character with at least 5 lines in the split, scored by the mean log-odds of its lines. Baselines per character: the mean log-odds of their line scores, or one TF-IDF document per character.
 
 | scorer | characters | ROC-AUC | average precision | balanced accuracy | macro-F1 | threshold |
 |---|---:|---:|---:|---:|---:|---:|

@@ -330,7 +330,16 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
     difference = line["difference"]["always_male"]
     assert difference["roc_auc"] == pytest.approx(line["model"]["roc_auc"] - 0.5)
     assert difference["roc_auc_ci95"][0] > 0
-    assert set(report["character"]["difference"]) == {"always_male", "tfidf_logreg", "glove_mean_logreg"}
+    # per character also the character baselines: a TF-IDF document per character (with and without what is said
+    # around its lines) and the averaged TF-IDF + context line scores; none of them per line
+    assert set(report["character"]["difference"]) == {
+        "always_male",
+        "tfidf_logreg",
+        "glove_mean_logreg",
+        "tfidf_character_logreg",
+        "tfidf_character_context_logreg",
+        "tfidf_context_logreg",
+    }
     assert report["speaker_leak"] is False and report["character"]["speaker_leak"] is False
     text = format_report(report)
     assert text.index("ROC-AUC") < text.index("bal.acc") and "paired difference" in text

@@ -11,7 +11,14 @@ the extra dataset columns the baseline declares (e.g. ``context``).
 - ``glove_mean_logreg``: the mean of the line's word vectors (the same matrix the model starts from) + logistic
   regression: what a bag of GloVe vectors gets without the LSTM.
 - ``tfidf_context_logreg``: TF-IDF of the line and, in a vocabulary of its own, of its context (the lines of other
-  speakers around it) + logistic regression: the baseline beside a context model (not in the defaults).
+  speakers around it) + logistic regression: the baseline beside a context model; at the character level (the mean
+  log-odds of a character's line scores) it is also in the defaults (:data:`CHARACTER_BASELINES`).
+- ``tfidf_character_logreg``: one document per character (all its lines joined), TF-IDF + logistic regression
+  fitted on the train characters: a character-level baseline only (``levels=("character",)``); each line is
+  scored with its character's P(female).
+- ``tfidf_character_context_logreg``: as ``tfidf_character_logreg`` plus, in a vocabulary of its own, everything
+  said around the character's lines (their contexts joined): the character baseline with the inputs of a
+  character model.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ from sklearn.preprocessing import StandardScaler
 from .tokenizer import encode
 
 DEFAULT_BASELINES = ("always_male", "tfidf_logreg", "glove_mean_logreg")
+# Reported at the character level beside every model (where the data has their columns): a document per character,
+# and the averaged line scores of TF-IDF + context.
+CHARACTER_BASELINES = ("tfidf_character_logreg", "tfidf_character_context_logreg", "tfidf_context_logreg")
 
 
 class Baseline(Protocol):
@@ -59,6 +69,7 @@ class BaselineSpec:
     inputs: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
     description: str = ""
+    levels: tuple[str, ...] = ("line", "character")
 
 
 BASELINES: dict[str, BaselineSpec] = {}
@@ -71,9 +82,12 @@ def register_baseline(
     inputs: tuple[str, ...] = (),
     needs: tuple[str, ...] = (),
     description: str = "",
+    levels: tuple[str, ...] = ("line", "character"),
 ) -> BaselineSpec:
-    """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without."""
-    spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description)
+    """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without,
+    ``levels`` where it is reported (a character baseline scores each line with its character's P(female), which is
+    no line-level score)."""
+    spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description, tuple(levels))
     BASELINES[name] = spec
     return spec
 
@@ -220,6 +234,71 @@ class TfidfContextLogreg:
         return self.classifier.predict_proba(self.features(texts, context))[:, 1]
 
 
+def character_groups(character_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(inverse, first)``: each line's character index (characters sorted by id) and each character's first line."""
+    _, first, inverse = np.unique(np.asarray(character_ids), return_index=True, return_inverse=True)
+    return inverse.reshape(-1), first
+
+
+class TfidfCharacterLogreg:
+    """One document per character: TF-IDF of word 1-2 grams (sublinear tf) of all its lines joined and, with
+    ``context``, in a vocabulary of its own, of everything said around them (their contexts joined); class-balanced
+    logistic regression fitted on one row per train character. ``score`` gives each line its character's
+    P(female), so the character-level aggregation returns exactly the character's score."""
+
+    def __init__(self, seed: int = 0, context: bool = False) -> None:
+        self.own = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.heard = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True) if context else None
+        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+
+    def features(
+        self, texts: Sequence[str], inverse: np.ndarray, context: Sequence[Sequence[str]] | None, fit: bool = False
+    ) -> sparse.csr_matrix:
+        """One row per character (index ``inverse`` of each line): its lines' TF-IDF, and its context's."""
+        n = int(inverse.max()) + 1 if len(inverse) else 0
+        own = [[] for _ in range(n)]
+        heard = [[] for _ in range(n)]
+        for i, text in enumerate(texts):
+            own[inverse[i]].append(text)
+            if self.heard is not None:
+                heard[inverse[i]].append(" ".join(context[i]))
+        parts = [(self.own, [" ".join(doc) for doc in own])]
+        if self.heard is not None:
+            if context is None or len(context) != len(texts):
+                raise ValueError("this baseline needs one context (a list of strings) per line")
+            parts.append((self.heard, [" ".join(doc) for doc in heard]))
+        matrices = [vectorizer.fit_transform(docs) if fit else vectorizer.transform(docs) for vectorizer, docs in parts]
+        return sparse.hstack(matrices).tocsr()
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        *,
+        character_id: Sequence[str],
+        context: Sequence[Sequence[str]] | None = None,
+        **inputs: Sequence[Any],
+    ) -> TfidfCharacterLogreg:
+        """Fit the vectorizer(s) and the classifier on the train characters (a character's label: its lines')."""
+        inverse, first = character_groups(character_id)
+        self.classifier.fit(self.features(list(texts), inverse, context, fit=True), np.asarray(labels)[first])
+        return self
+
+    def score(
+        self,
+        texts: Sequence[str],
+        *,
+        character_id: Sequence[str],
+        context: Sequence[Sequence[str]] | None = None,
+        **inputs: Sequence[Any],
+    ) -> np.ndarray:
+        """Each line's character's P(female)."""
+        if len(texts) == 0:
+            return np.zeros(0)
+        inverse, _ = character_groups(character_id)
+        return self.classifier.predict_proba(self.features(list(texts), inverse, context))[:, 1][inverse]
+
+
 register_baseline("always_male", lambda r: AlwaysMale(), description="always male (P(female) = 0)")
 register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed), description="TF-IDF (1-2 grams) + logistic regression")
 register_baseline(
@@ -235,6 +314,21 @@ register_baseline(
     inputs=("context",),
     description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression",
 )
+register_baseline(
+    "tfidf_character_logreg",
+    lambda r: TfidfCharacterLogreg(r.seed),
+    inputs=("character_id",),
+    levels=("character",),
+    description="TF-IDF (1-2 grams) of one document per character (its lines joined) + logistic regression",
+)
+register_baseline(
+    "tfidf_character_context_logreg",
+    lambda r: TfidfCharacterLogreg(r.seed, context=True),
+    inputs=("character_id", "context"),
+    levels=("character",),
+    description="TF-IDF (1-2 grams) of one document per character and, separately, of what is said around its "
+    "lines + logistic regression",
+)
 
 __all__ = [
     "Baseline",
@@ -242,6 +336,9 @@ __all__ = [
     "BaselineSpec",
     "BASELINES",
     "DEFAULT_BASELINES",
+    "CHARACTER_BASELINES",
+    "character_groups",
+    "TfidfCharacterLogreg",
     "register_baseline",
     "available_baselines",
     "fit_baseline",

@@ -31,6 +31,9 @@ POOLING = ("last", "max", "mean_max")
 # How a model reads the conversation around a line: "none" (a single-line model), "shared" (the line's BiLSTM also
 # reads the context) or "separate" (a second BiLSTM of the same size reads it).
 CONTEXT_ENCODERS = ("none", "shared", "separate")
+# How a model turns lines into a character's score: "none" (a line model: the mean log-odds of its lines, outside
+# the model) or "attention" (a character model: its lines pooled by learned attention, trained on character labels).
+CHARACTER_POOLING = ("none", "attention")
 LR_SCHEDULES = ("linear", "constant")
 SPLIT_MODES = ("movie", "random", "tutorial")
 BALANCE_MODES = ("oversample", "undersample", "none")
@@ -165,6 +168,20 @@ class BiLSTMConfig:
         "other speakers before and after each line",
         cli=False,
     )
+    character_pooling: str = setting(
+        "none",
+        "none: a line model (a character's P(female) is the mean log-odds of its lines); attention: a character "
+        "model: each line's score weighed by a learned attention over the character's lines, plus a bag of the words "
+        "it says and one of the words said around its lines, trained on character labels (the character preset)",
+        choices=CHARACTER_POOLING,
+    )
+    character_bags: bool = setting(
+        True,
+        "character models: add bags of all the words a character says and hears (one TF-IDF-like document each) to "
+        "its logit, with the L2 penalty of a logistic regression (C=1) on one row per train character",
+        negative="--no-character-bags",
+        negative_help="character models: no character-level bags (the line-level bags of words stay)",
+    )
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
@@ -189,6 +206,8 @@ class BiLSTMConfig:
             raise ValueError(f"pooling must be one of {POOLING}, got {self.pooling!r}")
         if self.context_encoder not in CONTEXT_ENCODERS:
             raise ValueError(f"context_encoder must be one of {CONTEXT_ENCODERS}, got {self.context_encoder!r}")
+        if self.character_pooling not in CHARACTER_POOLING:
+            raise ValueError(f"character_pooling must be one of {CHARACTER_POOLING}, got {self.character_pooling!r}")
         if self.context_size < 0:
             raise ValueError(f"context_size must be 0 or more, got {self.context_size}")
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
@@ -202,9 +221,20 @@ class BiLSTMConfig:
         self.id2label = {str(k): v for k, v in self.id2label.items()}
 
     @property
-    def uses_context(self) -> bool:
-        """True for a context-aware model (it reads the lines of other speakers around each line)."""
+    def line_context(self) -> bool:
+        """True when each line is read with its context by the line encoder (context_encoder shared / separate)."""
         return self.context_encoder != "none"
+
+    @property
+    def is_character_model(self) -> bool:
+        """True for a character model (``character_pooling`` other than none): it scores characters itself."""
+        return self.character_pooling != "none"
+
+    @property
+    def uses_context(self) -> bool:
+        """True for a model that reads the lines of other speakers around each line: a context model, and a
+        character model (its bag of the words said around a character's lines)."""
+        return self.line_context or self.is_character_model
 
     @classmethod
     def from_dict(cls, data: dict) -> BiLSTMConfig:
@@ -223,7 +253,9 @@ class TrainingConfig:
     """Optimisation settings; the defaults are the ``default`` preset's (the architecture is in BiLSTMConfig)."""
 
     epochs: int = setting(10, "maximum epochs; early stopping usually ends sooner", check="positive")
-    batch_size: int = setting(256, "lines per optimizer step (the tutorial's)", check="positive")
+    batch_size: int = setting(
+        256, "lines per optimizer step (the tutorial's); character models: characters per step", check="positive"
+    )
     learning_rate: float = setting(
         1e-3,
         "Adam learning rate",
@@ -257,6 +289,17 @@ class TrainingConfig:
     device: str = setting("auto", "auto (CUDA if available), cpu, cuda, cuda:1 ...")
     seed: int = setting(42, "seed for the model's initialisation and batch order; the data split has --split-seed")
     eval_batch_size: int = setting(512, "lines per batch when scoring validation", check="positive")
+    line_loss_weight: float = setting(
+        0.5,
+        "character models: weight of the auxiliary loss on each line's own score beside the loss on the character",
+        check="non_negative",
+    )
+    character_lines: int = setting(
+        64,
+        "character models: at most this many of a character's lines (a fresh random draw each epoch) per training "
+        "step; 0 = all. Scoring always reads every line",
+        check="non_negative",
+    )
     checkpoint_every: int = setting(
         500,
         "also checkpoint every N steps; 0 = only at the end of each epoch",

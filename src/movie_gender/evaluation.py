@@ -6,7 +6,9 @@ Protocol (what :func:`evaluate` does, for the model and every baseline alike):
 1. Baselines are fitted on the natural train split: the balanced (oversampled) train split de-duplicated by
    ``line_id``, with class-balanced weights (see :mod:`movie_gender.baselines`).
 2. Every scorer scores the validation and the evaluated split; character scores are the sigmoid of the mean
-   log-odds of a character's lines (characters with at least ``min_lines`` lines).
+   log-odds of a character's lines (characters with at least ``min_lines`` lines), except where a scorer scores
+   characters itself: a character model (its pooled estimate) and the character baselines (one document per
+   character), which are reported per character only.
 3. For each scorer and level, the decision threshold is the one that maximises balanced accuracy on validation;
    it is applied unchanged to the evaluated split.
 4. Threshold-free metrics (ROC-AUC, average precision) and thresholded ones (balanced accuracy, macro-F1,
@@ -34,7 +36,14 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from .baselines import BASELINES, DEFAULT_BASELINES, BaselineResources, available_baselines, baseline_scores
+from .baselines import (
+    BASELINES,
+    CHARACTER_BASELINES,
+    DEFAULT_BASELINES,
+    BaselineResources,
+    available_baselines,
+    baseline_scores,
+)
 from .bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
 from .characters import aggregate_logits
 from .characters import logit as _logit
@@ -50,6 +59,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CONTEXT = "tfidf_context_logreg"  # per line only beside a context model: the other speakers' lines are not the line's
 THRESHOLD_RULE = (
     "chosen on the validation split to maximise balanced accuracy, applied unchanged to the evaluated split"
 )
@@ -211,6 +221,16 @@ def _uses_context(model: object) -> bool:
     return bool(getattr(getattr(model, "config", None), "uses_context", False))
 
 
+def _reported(name: str, level: str, model: object) -> bool:
+    """Whether scorer ``name`` is reported at ``level``: a character baseline only per character; TF-IDF + context per
+    line only beside a model that reads context too (the other speakers' lines are not the line's)."""
+    if name == "model":
+        return True
+    if level not in BASELINES[name].levels:
+        return False
+    return level != "line" or name != CONTEXT or _uses_context(model)
+
+
 def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
     """P(female) of the model for every line of ``split`` (a datasets.Dataset); a context model also reads the
     split's ``context`` column (without one it scores each line alone, and says so)."""
@@ -318,13 +338,24 @@ def evaluate(
             len(natural),
             len(train_split) - len(natural),
         )
-    if _uses_context(model) and "tfidf_context_logreg" not in baselines:
-        baselines = (*baselines, "tfidf_context_logreg")  # a context model is compared with TF-IDF + context too
+    if _uses_context(model) and CONTEXT not in baselines:
+        baselines = (*baselines, CONTEXT)  # a context model is compared with TF-IDF + context too
+    if "character" in by:
+        baselines = (*baselines, *(b for b in CHARACTER_BASELINES if b not in baselines))
     names = available_baselines(baselines, resources, eval_split.column_names)
     splits = {"validation": validation_split, "evaluated": eval_split}
     line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
     for key, per in baseline_scores(names, natural, splits, resources).items():
         line_scores[key].update(per)
+    level_scores = {
+        key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
+        for key, per in line_scores.items()
+    }
+    if getattr(getattr(model, "config", None), "is_character_model", False) and "character" in by:
+        from .character_model import character_line_scores
+
+        for key, split in splits.items():  # the character model's own pooled estimate, not its averaged lines
+            level_scores[key]["character"]["model"] = character_line_scores(model, split, batch_size)
 
     shared = set(np.unique(np.asarray(natural["character_id"])))
     shared &= set(np.unique(np.asarray(eval_split["character_id"])))
@@ -339,8 +370,8 @@ def evaluate(
     }
     scores: dict = {}
     for level in by:
-        validation = level_data(validation_split, line_scores["validation"], level, min_lines)
-        evaluated = level_data(eval_split, line_scores["evaluated"], level, min_lines)
+        validation = level_data(validation_split, level_scores["validation"][level], level, min_lines)
+        evaluated = level_data(eval_split, level_scores["evaluated"][level], level, min_lines)
         if len(evaluated["labels"]) == 0:
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
             continue

@@ -65,6 +65,8 @@ SCORER_NAMES = {
     "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
     "glove_mean_logreg": "mean GloVe vector + logistic regression",
     "tfidf_context_logreg": "TF-IDF with context + logistic regression",
+    "tfidf_character_logreg": "TF-IDF of one document per character + logistic regression",
+    "tfidf_character_context_logreg": "TF-IDF of one document per character and of its context + logistic regression",
 }
 VERSIONED = ("python", "movie-gender", "torch", "datasets", "tokenizers", "huggingface_hub", "safetensors")
 PLOTS = (
@@ -231,7 +233,8 @@ def _levels(metrics: dict) -> list[dict]:
                 "rows": _rows(metrics["character"]),
                 "differences": _differences(metrics["character"]),
                 "intro": f"Each character with at least {metrics['character'].get('min_lines', '?')} lines in "
-                f"the split, scored by the mean log-odds of its lines.",
+                f"the split, scored {_character_scoring(metrics.get('model') or {})}. Baselines per character: the "
+                f"mean log-odds of their line scores, or one TF-IDF document per character.",
             }
         )
     return levels
@@ -244,6 +247,12 @@ def _bag_of_words(config: dict) -> str:
     return f", plus a bag of words (a weight per word{f' and per word pair, {pairs:,} hashed rows' if pairs else ''})"
 
 
+def _character_scoring(config: dict) -> str:
+    if config.get("character_pooling", "none") != "none":
+        return "by the model itself: its lines pooled by attention, plus bags of what it says and hears"
+    return "by the mean log-odds of its lines"
+
+
 def _architecture(config: dict) -> dict:
     hidden, layers = config.get("hidden_size"), config.get("num_layers")
     return {
@@ -252,6 +261,11 @@ def _architecture(config: dict) -> dict:
             f"{config.get('pooling')} pooling, fc {hidden} + ReLU, dropout {config.get('dropout')}"
             + _bag_of_words(config)
             + (f", word dropout {config['word_dropout']}" if config.get("word_dropout") else "")
+            + (
+                "; a character model: attention over a character's lines, bags of the words it says and hears"
+                if config.get("character_pooling", "none") != "none"
+                else ""
+            )
         ),
         "vocab_size": f"{config.get('vocab_size', 0):,}",
     }

@@ -173,7 +173,7 @@ class BiLSTMClassifier(
         features = directions * config.hidden_size * (2 if config.pooling == "mean_max" else 1)
         if config.context_encoder == "separate":
             self.context_lstm = _lstm(config)
-        if config.uses_context:
+        if config.line_context:
             features *= 2
         self._warned_no_context = False
         self.dropout = nn.Dropout(config.dropout)
@@ -181,8 +181,12 @@ class BiLSTMClassifier(
         self.fc2 = nn.Linear(config.hidden_size, 1)
         if config.bag_of_words:
             self.bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
-            if config.uses_context:  # what the other speakers say around the line: weights of their own
+            if config.line_context:  # what the other speakers say around the line: weights of their own
                 self.context_bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
+        if config.is_character_model:  # attention over a character's lines and its bags of words (character_model)
+            from .character_model import CharacterHead
+
+            self.character_head = CharacterHead(config, features)
 
     # ----------------------------------------------------------------------------------------------- weights
     def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
@@ -220,9 +224,24 @@ class BiLSTMClassifier(
         if lengths is None:
             mask = attention_mask if attention_mask is not None else input_ids.ne(self.config.pad_token_id)
             lengths = mask.sum(dim=1)
+        _, logits = self.line_outputs(input_ids, lengths, context_ids, context_lengths)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return ClassifierOutput(logits=logits, loss=loss)
+
+    def line_outputs(
+        self,
+        input_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        context_ids: torch.Tensor | None = None,
+        context_lengths: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features, logits)`` of right-padded lines: the pooled features the head reads (line and, for a context
+        model, context), and each line's logit (head plus bags of words)."""
         lengths = lengths.clamp(min=1)  # an empty line reads one [PAD]
         features, bag_logits = self._read(self.lstm, getattr(self, "bag_of_words", None), input_ids, lengths)
-        if self.config.uses_context:
+        if self.config.line_context:
             context_features, context_bag_logits = self._context_features(
                 input_ids.shape[0], context_ids, context_lengths
             )
@@ -234,10 +253,7 @@ class BiLSTMClassifier(
         logits = self.fc2(self.dropout(hidden_layer)).squeeze(-1)
         if bag_logits is not None:
             logits = logits + bag_logits.to(logits.dtype)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        return ClassifierOutput(logits=logits, loss=loss)
+        return features, logits
 
     def _context_features(
         self, batch: int, context_ids: torch.Tensor | None, context_lengths: torch.Tensor | None
@@ -362,7 +378,7 @@ class BiLSTMClassifier(
         # Training batches mix a few lengths (the padded path); predict batches have one (the fused path).
         lengths = torch.full((batch,), width) - (torch.arange(batch) % 3 if training else 0)
         # A context model reads a context too (here the same ids), through its own encoder or the line's.
-        context = {"context_ids": ids, "context_lengths": lengths} if self.config.uses_context else {}
+        context = {"context_ids": ids, "context_lengths": lengths} if self.config.line_context else {}
         encoders = [self.lstm] + ([self.context_lstm] if self.config.context_encoder == "separate" else [])
         parameters = [p for encoder in encoders for p in encoder.parameters() if p.requires_grad]
 
@@ -470,7 +486,9 @@ class BiLSTMClassifier(
         (:meth:`precision_for`: bf16 on CUDA, and on CPUs with native bf16 where it is faster for this model).
         ``context``: see :meth:`predict_proba`."""
         texts = [texts] if isinstance(texts, str) else list(texts)
-        encoded_context = self.encode_context(context, len(texts))
+        # A character model's line scores read the line alone: what is said around it counts per character.
+        line_context = self.config.line_context or not self.config.is_character_model
+        encoded_context = self.encode_context(context, len(texts)) if line_context else None
         ids, lengths = encode(self._require_tokenizer(), texts)
         bf16 = resolve_bf16(bf16, self.device, self.config, probe=self._precision_probe(False))
         context_ids, context_lengths = encoded_context if encoded_context is not None else (None, None)
@@ -520,8 +538,8 @@ class BiLSTMClassifier(
         context: list[list[str]] | None = None,
         batch_size: int = 512,
     ) -> list[dict[str, Any]]:
-        """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
-        ``config.character_threshold`` or above.
+        """One prediction per character: P(female) from the mean log-odds of its lines (a character model: its own
+        estimate from all of them, attention-pooled), labelled female at ``config.character_threshold`` or above.
 
         ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
         context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
@@ -535,8 +553,16 @@ class BiLSTMClassifier(
             return []
         if context is not None and not self.config.uses_context:
             raise ValueError("this model reads single lines and takes no context; call without context")
-        logits = self.predict_logits(texts, context=context, batch_size=batch_size)
-        characters = aggregate_logits(character_ids, logits)
+        if self.config.is_character_model:  # its own estimate, pooled over all of a character's lines
+            from .character_model import character_logits
+
+            names, pooled = character_logits(self, texts, character_ids, context)
+            characters = aggregate_logits(character_ids, np.zeros(len(texts)))
+            characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
+        else:
+            characters = aggregate_logits(
+                character_ids, self.predict_logits(texts, context=context, batch_size=batch_size)
+            )
         threshold, names = self.config.character_threshold, self.config.id2label
         out = []
         for entry in np.argsort(characters.first_line, kind="stable"):

@@ -20,6 +20,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from .atomic import atomic_folder
 from .baselines import BaselineResources
+from .character_training import train_characters
 from .configuration import DataOptions, TrainOptions
 from .dataset import DatasetReport, prepare_dataset
 from .download import is_url, public_source
@@ -220,7 +221,7 @@ def fit_model(
     )
     uses_context = options.model.uses_context
     train_data = EncodedSplit.from_texts(
-        tokenizer, train_split["text"], train_split["label"], context_column(train_split, uses_context)
+        tokenizer, train_split["text"], train_split["label"], context_column(train_split, options.model.line_context)
     )
     matrix, coverage = load_glove(
         options.glove,
@@ -249,6 +250,14 @@ def fit_model(
     validation_data = EncodedSplit.from_texts(
         tokenizer, validation_split["text"], validation_split["label"], context_column(validation_split, uses_context)
     )
+    if config.is_character_model:
+        if options.resume:
+            raise ValueError("a character model trains in minutes and writes no checkpoints: --resume is not supported")
+        result = train_characters(
+            model, train_split, validation_split, options.training, progress=progress, tracker=tracker
+        )
+        model.to("cpu")
+        return FittedModel(model, matrix, coverage, result)
     result = train(
         model,
         train_data,

@@ -106,15 +106,24 @@ def score_characters(
     model: BiLSTMClassifier, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True
 ) -> pa.Table:
     """One row per character of ``dataset`` (needs ``character_id``): :data:`CHARACTER_COLUMNS`, in order of the
-    characters' first lines; P(female) from the mean log-odds of the character's lines (as
-    :meth:`BiLSTMClassifier.predict_characters`), labelled at ``config.character_threshold``."""
+    characters' first lines; P(female) from the mean log-odds of the character's lines, or a character model's own
+    estimate from all of them (as :meth:`BiLSTMClassifier.predict_characters`), labelled at
+    ``config.character_threshold``."""
     if "character_id" not in dataset.column_names:
         raise ValueError(
             "the data has no 'character_id' column, so lines cannot be grouped by character; use --by line"
         )
     texts = dataset["text"]
-    logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
-    characters = aggregate_logits(dataset["character_id"], logits)
+    context = _dataset_context(model, dataset)
+    if model.config.is_character_model:  # its own pooled estimate from all of a character's lines
+        from .character_model import character_logits
+
+        names, pooled = character_logits(model, texts, dataset["character_id"], context, progress=progress)
+        characters = aggregate_logits(dataset["character_id"], np.zeros(len(texts)))
+        characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
+    else:
+        logits = line_logits(model, texts, context, batch_size=batch_size, progress=progress)
+        characters = aggregate_logits(dataset["character_id"], logits)
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]
     p = characters.p_female[order]
