@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--output",
-        type=Path,
         metavar="FILE",
-        help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines",
+        help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines; with --input: "
+        "FILE.parquet (with --engine ray also a folder or URI: Ray's write_parquet files)",
     )
     p.add_argument(
         "--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)"
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
+    args.output_uri = args.output if args.output and "://" in args.output else None  # Path() would spoil it
+    args.output = Path(args.output) if args.output else None
     given = [
         name
         for name, value in (
@@ -155,14 +157,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"give one of TEXT, --file, --dataset, --corpus or --input, not {' and '.join(given)}")
     if args.input and args.output is None:
         parser.error("--input writes its scores to a Parquet file: give --output FILE.parquet")
-    if args.input and args.output.suffix.lower() != ".parquet" and not (args.engine == "ray" and _folder(args.output)):
+    if args.input and args.output.suffix.lower() != ".parquet" and not (args.engine == "ray" and _folder(args)):
         parser.error("--input writes its scores to --output FILE.parquet (with --engine ray: or a folder or URI)")
     return args
 
 
-def _folder(output: Path) -> bool:
+def _folder(args: argparse.Namespace) -> bool:
     """Whether --output names a folder or URI (Ray's write_parquet files) rather than one file."""
-    return "://" in str(output) or not output.suffix
+    return args.output_uri is not None or not args.output.suffix
 
 
 def read_lines(path: str) -> list[str]:
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     common.setup_logging(args.verbose)
     from movie_gender.prediction import check_output
 
-    if args.input and _folder(args.output):
+    if args.input and _folder(args):
         _score_table(args)
         return
     if args.output is not None:
@@ -285,7 +287,7 @@ def _score_table(args: argparse.Namespace) -> None:
 
         require_ray()  # before loading the model
         model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
-        ray_predict(model, args.input, args.output, options)
+        ray_predict(model, args.input, args.output_uri or args.output, options)
         return
     source = open_source(args.input, options.text_column, options.split, options.revision)  # bad input: fail fast
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
