@@ -22,12 +22,12 @@ import multiprocessing
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .atomic import _remove_stale as remove_stale
 from .atomic import atomic_path
 from .errors import InputFormatError, MovieGenderError
-from .prediction import context_size, line_labels, p_female
+from .prediction import context_size, line_labels, line_logits, p_female
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
@@ -275,7 +275,7 @@ def score_table(
     """``table`` with ``p_female`` and ``predicted_label`` appended, and the counts of empty and non-string cells
     of ``text_column`` (scored as empty lines)."""
     texts, empty, non_string = line_texts(table.column(text_column))
-    logits = model.predict_logits(texts, batch_size=batch_size) if texts else np.zeros(0, np.float32)
+    logits = line_logits(model, texts, batch_size=batch_size, progress=False)  # 8,192 lines at a time
     p = p_female(logits)
     scored = table.append_column("p_female", pa.array(p, pa.float64()))
     return scored.append_column("predicted_label", line_labels(model, p)), empty, non_string
@@ -302,11 +302,19 @@ def model_fingerprint(model: BiLSTMClassifier) -> str:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: BiLSTMClassifier, threads: int) -> None:
+def _init_worker(model: BiLSTMClassifier, threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
     _WORKER["model"] = model
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the job's process is gone (killed): a pool's idle workers would otherwise wait on."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _score_part(path: str, table: pa.Table, text_column: str, batch_size: int, schema: pa.Schema) -> tuple[int, int]:
@@ -470,12 +478,14 @@ class _Scorer:
     def __enter__(self) -> _Scorer:
         workers = self.options.num_workers or 1
         if workers > 1:
-            threads = max(1, (os.cpu_count() or 1) // workers)
+            import torch
+
+            threads = max(1, torch.get_num_threads() // workers)  # this process' threads, shared out
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with torch's threads
                 initializer=_init_worker,
-                initargs=(self.model, threads),
+                initargs=(self.model, threads, os.getpid()),
             )
         return self
 
