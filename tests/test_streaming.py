@@ -334,5 +334,5 @@ def test_ray_on_a_local_cluster_gives_the_single_process_scores(tmp_path, model)
                             StreamOptions(rows_per_part=4096, num_workers=1, progress=False))  # fmt: skip
     finally:
         ray.shutdown()
-    assert stats.rows == 20_000
+    assert stats.rows == 20_000 and stats.empty == 0
     _check_scores(pq.read_table(tmp_path / "ray.parquet"), table, model)

@@ -118,8 +118,8 @@ def ray_predict(
 ) -> StreamStats:
     """Score every row of ``spec`` with Ray Data; ``output`` FILE.parquet gets the input's columns plus ``p_female``
     and ``predicted_label`` in input order (written on this machine, atomically); a folder or URI gets Ray's
-    ``write_parquet`` files. ``options.num_workers``: actors (default: the cluster's CPUs less one); ``num_cpus``: of a
-    local cluster started here (default: all)."""
+    ``write_parquet`` files (and the stats say ``rows=-1``: not counted). ``options.num_workers``: actors (default:
+    the cluster's CPUs less one); ``num_cpus``: of a local cluster started here (default: all)."""
     options = options or StreamOptions()
     ray = require_ray()
     started = time.perf_counter()
@@ -145,10 +145,10 @@ def ray_predict(
         )
         logger.info("Scoring %s with %d Ray actors", spec, actors)
         if _is_uri(str(output)) or Path(output).suffix.lower() != ".parquet":
-            scored.write_parquet(str(output))
-            stats = StreamStats(rows=scored.count())
-        else:
-            stats = _write_one_file(scored, Path(output), output_schema(schema), options)
+            scored.write_parquet(str(output))  # no driver pass over the rows: they are not counted here
+            logger.info("Wrote Ray's Parquet files to %s in %.0f s", output, time.perf_counter() - started)
+            return StreamStats(rows=-1, seconds=time.perf_counter() - started)
+        stats = _write_one_file(scored, Path(output), output_schema(schema), options)
     finally:
         if started_ray:
             ray.shutdown()
