@@ -134,3 +134,20 @@ def test_the_machine_record_names_a_capped_class(monkeypatch) -> None:
     machine = bench.machine_info(torch.device("cpu"))
     assert machine["cpu_class"] == "avx2" and machine["onednn_isa_cap"] == "avx2"
     assert machine["cpu_flags"]["avx2"] and not machine["cpu_flags"]["avx512f"] and not machine["bf16_native"]
+
+
+def test_streaming_rows_table_and_input(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from movie_gender.bench_streaming import format_streaming, write_lines
+
+    table = pq.read_table(write_lines(tmp_path / "lines.parquet", 250_001))
+    assert table.num_rows == 250_001 and table["line_id"].to_pylist()[-3:] == [249_998, 249_999, 250_000]
+    assert all(1 <= len(t.split()) <= 25 for t in table["text"].to_pylist()[:1000])
+    runs = {
+        "naive": {"lines_per_s": 1000.0, "total_peak_rss_mb": 4000.0, "max_abs_diff": 0.0},
+        "stream": {"lines_per_s": 1500.0, "total_peak_rss_mb": 800.0, "max_abs_diff": 7e-8},
+        "ray": {"lines_per_s": 900.0, "total_peak_rss_mb": None, "max_abs_diff": 7e-8},
+    }
+    text = format_streaming({"lines": 250_001, "cpus": 2, "runs": runs})
+    assert "predict --input, 1 process" in text and "1.50x" in text and "n/a" in text and "250,001 lines" in text

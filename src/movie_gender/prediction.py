@@ -74,6 +74,17 @@ def _label_names(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
     return pa.array([names[str(int(v))] if v >= 0 else None for v in labels], pa.string())
 
 
+def p_female(logits: np.ndarray) -> np.ndarray:
+    """P(female) (float64) from the model's log-odds of female."""
+    return 1 / (1 + np.exp(-np.asarray(logits).astype(np.float64)))
+
+
+def line_labels(model: BiLSTMClassifier, p: np.ndarray) -> pa.Array:
+    """The label of each line: ``id2label["1"]`` where P(female) >= ``config.threshold``, else ``id2label["0"]``."""
+    threshold = float(getattr(model.config, "threshold", 0.5))
+    return _label_names(model, (np.asarray(p) >= threshold).astype(int))
+
+
 def _dataset_context(model: BiLSTMClassifier, dataset: datasets.Dataset) -> list[list[str]] | None:
     if not context_size(model):
         return None
@@ -89,13 +100,12 @@ def score_lines(
     """One row per line of ``dataset``: :data:`LINE_COLUMNS` (columns the data lacks are left out)."""
     texts = dataset["text"]
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
-    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
-    threshold = float(getattr(model.config, "threshold", 0.5))
+    p = p_female(logits)
     columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
     columns.update(
         text=texts,
         p_female=pa.array(p, pa.float64()),
-        predicted_label=_label_names(model, (p >= threshold).astype(int)),
+        predicted_label=line_labels(model, p),
     )
     if "label" in dataset.column_names:
         columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64))
@@ -177,6 +187,8 @@ __all__ = [
     "OUTPUT_FORMATS",
     "context_size",
     "line_logits",
+    "p_female",
+    "line_labels",
     "score_lines",
     "score_characters",
     "check_output",

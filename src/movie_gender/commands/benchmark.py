@@ -15,6 +15,9 @@ how close training and prediction come to this machine's GEMM peak.
 6. Peak memory (RSS) of a short training run in a fresh child process (not with --quick).
 Optionally (--accuracy, on by default without --quick): validation ROC-AUC of the default preset trained for
 real with auto / fp32 / bf16 precision and without length buckets.
+Optionally (--streaming, on by default without --quick): lines/s and peak RSS of scoring a --streaming-lines
+Parquet file with predict --input (1 process, --num-workers 2, --engine ray on a local cluster) vs the naive loop
+(pandas reads the whole table, predict_proba once), each in a fresh process.
 
 Every timed path is warmed up first; each timing is the median of --repeats runs. The table and the JSON record
 the CPU model, its class (amx, avx512_bf16, avx512, avx2), its flags (avx512f, avx512_bf16, amx), whether bf16 is
@@ -83,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="measure the peak RSS of a short training run in a child process (default: on, off with --quick)",
     )
+    p.add_argument(
+        "--streaming",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time scoring a large table (predict --input) against the naive loop (default: on, off with "
+        "--quick; several minutes)",
+    )
+    p.add_argument(
+        "--streaming-lines",
+        type=positive_int,
+        default=1_000_000,
+        help="lines of the table for --streaming (default: %(default)s)",
+    )
     p.add_argument("--json", type=Path, help="write the results as JSON to this file")
     return p
 
@@ -110,7 +126,13 @@ def main(argv: list[str] | None = None) -> dict:
             memory=args.memory,
         )
     )
+    if args.streaming if args.streaming is not None else not args.quick:
+        from ..bench_streaming import bench_streaming, format_streaming
+
+        results["streaming"] = bench_streaming(args.streaming_lines)
     print(format_table(results))
+    if results.get("streaming"):
+        print(format_streaming(results["streaming"]))
     if args.json:
         write_json(args.json, results)
     return results

@@ -8,11 +8,18 @@ score is the probability of the label. --dataset and --corpus score many lines a
 ('?'): for them the output is the only estimate there is, and their corpus_label is null. Per character, P(female)
 is the mean log-odds of the character's lines, labelled with the model's character threshold (config.json).
 
+--input scores a table of any size (Parquet, JSON lines or CSV files, a folder or a glob of them, or a Hub dataset
+id) in bounded memory, part by part, into --output FILE.parquet: the input's columns plus p_female and
+predicted_label, in input order. Started again with the same --output, an interrupted job scores only what is
+missing (docs/scoring.md). --engine ray runs the same job on a Ray cluster (RAY_ADDRESS, or a local one).
+
 Examples (offline):
     movie-gender predict out/model "I'll be in the car, darling." "Get the gun."
     movie-gender predict out/model --file lines.txt
     movie-gender predict out/model --corpus ../shared/data/cornell_movie_dialogs_corpus.sample.zip \\
         --by character --output characters.parquet
+    movie-gender predict out/model --input 'subtitles/*.parquet' --text-column text --output scores.parquet \\
+        --num-workers 2
 A context model (one trained with conversation context) is given each line's context from --corpus and --dataset;
 lines from the command line or --file have none, so it scores them alone.
 """
@@ -56,15 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--split",
-        default="test",
-        help="with --dataset: the split to score; train is balanced by oversampling, so its lines "
-        "repeat (default: %(default)s)",
+        help="with --dataset: the split to score (default: test); train is balanced by oversampling, so its lines "
+        "repeat; with a Hub dataset id as --input: the split to stream (default: train)",
     )
     source.add_argument(
         "--corpus",
         metavar="SRC",
         help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
         "every line, including those of characters of unknown gender",
+    )
+    source.add_argument(
+        "--input",
+        metavar="SRC",
+        help="a table to score in bounded memory: a Parquet, JSON lines (.jsonl) or CSV file, a folder or a glob of "
+        "them (read in name order), or a Hub dataset id (its --split, streamed); needs --output FILE.parquet",
     )
     p.add_argument(
         "--by",
@@ -76,14 +88,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--output",
-        type=Path,
         metavar="FILE",
-        help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines",
+        help="write the rows to FILE.parquet, FILE.csv or FILE.jsonl instead of printing JSON lines; with --input: "
+        "FILE.parquet (with --engine ray also a folder or URI: Ray's write_parquet files)",
     )
     p.add_argument(
         "--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)"
     )
-    p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model or of --dataset")
+    p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model or of --dataset / --input")
+    table = p.add_argument_group("with --input")
+    table.add_argument("--text-column", default="text", help="the column holding the lines (default: %(default)s)")
+    table.add_argument(
+        "--num-workers",
+        type=common.positive_int,
+        help="processes scoring parts on this machine (--engine local; default: 1), or Ray actors, each with one "
+        "model (--engine ray; default: the cluster's CPUs less one)",
+    )
+    table.add_argument(
+        "--rows-per-part",
+        type=common.positive_int,
+        default=65_536,
+        help="rows per part: the unit of work, of memory (about two parts per worker in flight) and of resuming "
+        "(default: %(default)s)",
+    )
+    table.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this machine, resumable; ray: Ray Data on the cluster at RAY_ADDRESS or a local one "
+        "(pip install 'movie-gender[distributed]') (default: %(default)s)",
+    )
+    table.add_argument("--no-progress", action="store_true", help="no progress bar")
     corpus = p.add_argument_group("with --corpus")
     corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file")
     corpus.add_argument(
@@ -103,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
+    args.output_uri = args.output if args.output and "://" in args.output else None  # Path() would spoil it
+    args.output = Path(args.output) if args.output else None
     given = [
         name
         for name, value in (
@@ -110,14 +147,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ("--file", args.file),
             ("--dataset", args.dataset),
             ("--corpus", args.corpus),
+            ("--input", args.input),
         )
         if value
     ]
     if not given:
-        parser.error("nothing to score: give lines (TEXT ...), --file, --dataset or --corpus")
+        parser.error("nothing to score: give lines (TEXT ...), --file, --dataset, --corpus or --input")
     if len(given) > 1:
-        parser.error(f"give one of TEXT, --file, --dataset or --corpus, not {' and '.join(given)}")
+        parser.error(f"give one of TEXT, --file, --dataset, --corpus or --input, not {' and '.join(given)}")
+    if args.input and args.output is None:
+        parser.error("--input writes its scores to a Parquet file: give --output FILE.parquet")
+    if args.input and args.output.suffix.lower() != ".parquet" and not (args.engine == "ray" and _folder(args)):
+        parser.error("--input writes its scores to --output FILE.parquet (with --engine ray: or a folder or URI)")
     return args
+
+
+def _folder(args: argparse.Namespace) -> bool:
+    """Whether --output names a folder or URI (Ray's write_parquet files) rather than one file."""
+    return args.output_uri is not None or not args.output.suffix
 
 
 def read_lines(path: str) -> list[str]:
@@ -156,22 +203,33 @@ def main(argv: list[str] | None = None) -> None:
     common.setup_logging(args.verbose)
     from movie_gender.prediction import check_output
 
+    if args.input and _folder(args):
+        _score_table(args)
+        return
     if args.output is not None:
         check_output(args.output)  # before any work
-    import numpy as np
+    if args.input:
+        _score_table(args)
+        return
     import pyarrow as pa
 
     from movie_gender.modeling import BiLSTMClassifier
-    from movie_gender.prediction import context_size, line_logits, score_characters, score_lines
+    from movie_gender.prediction import (
+        context_size,
+        line_labels,
+        line_logits,
+        p_female,
+        score_characters,
+        score_lines,
+    )
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     if args.texts or args.file:
         texts = args.texts or read_lines(args.file)
         logits = line_logits(model, texts, batch_size=args.batch_size, progress=bool(args.file))
-        p = 1 / (1 + np.exp(-logits.astype(np.float64)))
-        threshold = float(getattr(model.config, "threshold", 0.5))
+        p = p_female(logits)
+        labels = line_labels(model, p).to_pylist()
         names = model.config.id2label
-        labels = [names["1"] if v >= threshold else names["0"] for v in p]
         rows = [
             {"text": t, "label": label, "score": float(v if label == names["1"] else 1 - v)}
             for t, label, v in zip(texts, labels, p, strict=False)
@@ -183,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         from movie_gender.hub import load_hub_dataset
 
         data = load_hub_dataset(args.dataset, revision=args.revision)
+        args.split = args.split or "test"
         if isinstance(data, dict):
             if args.split not in data:
                 raise ValueError(f"{args.dataset}: no split {args.split!r}; it has {', '.join(data)}")
@@ -207,6 +266,32 @@ def main(argv: list[str] | None = None) -> None:
     score = score_characters if args.by == "character" else score_lines
     table = score(model, data, batch_size=args.batch_size)
     _emit(table.to_pylist() if args.output is None else (), args.output, table)
+
+
+def _score_table(args: argparse.Namespace) -> None:
+    """--input: stream the table through the model (this machine, or Ray) into --output."""
+    from movie_gender.modeling import BiLSTMClassifier
+    from movie_gender.streaming import StreamOptions, open_source, stream_predict
+
+    options = StreamOptions(
+        text_column=args.text_column,
+        batch_size=args.batch_size,
+        rows_per_part=args.rows_per_part,
+        num_workers=args.num_workers,
+        split=args.split or "train",
+        revision=args.revision,
+        progress=not args.no_progress,
+    )
+    if args.engine == "ray":
+        from movie_gender.distributed import ray_predict, require_ray
+
+        require_ray()  # before loading the model
+        model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
+        ray_predict(model, args.input, args.output_uri or args.output, options)
+        return
+    source = open_source(args.input, options.text_column, options.split, options.revision)  # bad input: fail fast
+    model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
+    stream_predict(model, source, args.output, options)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,193 @@
+"""Score a table of lines on a Ray cluster with Ray Data: ``read_parquet`` / ``read_json`` / ``read_csv`` ->
+``map_batches`` over a pool of actors, each holding one loaded model -> one Parquet file, in input order (or, for an
+output folder or URI, ``write_parquet``).
+
+The cluster is the one ``RAY_ADDRESS`` names, or a local one started for the job (and stopped after it). Ray is an
+extra: ``pip install 'movie-gender[distributed]'``; it is imported only here, and only when called.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from .atomic import atomic_path
+from .errors import MovieGenderError
+from .streaming import FORMATS, StreamOptions, StreamStats, open_source, output_schema, score_table
+
+if TYPE_CHECKING:
+    from .modeling import BiLSTMClassifier
+
+logger = logging.getLogger(__name__)
+
+EXTRA = "pip install 'movie-gender[distributed]'"
+
+
+class MissingExtraError(MovieGenderError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def require_ray() -> Any:
+    """The ``ray`` module (with Ray Data), or a one-line error naming the extra."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(f"--engine ray needs Ray Data, which is not installed: {EXTRA}") from None
+    return ray
+
+
+class RayScorer:
+    """A Ray Data actor: one model, loaded once, scoring one Arrow batch per call (as :func:`score_table`)."""
+
+    def __init__(self, model: BiLSTMClassifier, text_column: str, batch_size: int, threads: int = 1) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.model, self.text_column, self.batch_size = model.eval(), text_column, batch_size
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """``batch`` with ``p_female`` and ``predicted_label`` appended."""
+        return score_table(self.model, batch, self.text_column, self.batch_size)[0]
+
+
+def _is_uri(spec: str) -> bool:
+    return "://" in spec
+
+
+def read_dataset(ray: Any, spec: str, text_column: str) -> tuple[Any, pa.Schema]:
+    """The Ray dataset of ``spec`` (local files, a folder or glob of them, or a URI of one format) and its schema;
+    local input is checked as the local engine checks it (the text column is there, no output column clashes)."""
+    if _is_uri(spec):
+        fmt = FORMATS.get(Path(spec.rstrip("/")).suffix.lower(), "parquet")
+        paths: str | list[str] = spec
+        schema = None
+    else:
+        source = open_source(spec, text_column)
+        if not hasattr(source, "paths"):
+            raise ValueError(f"{spec}: --engine ray reads files (local paths, a glob or a URI); use --engine local")
+        paths, fmt, schema = [str(p) for p in source.paths], source.format, source.schema
+    if fmt == "parquet":
+        data = ray.data.read_parquet(paths)
+    elif fmt == "json":
+        data = ray.data.read_json(paths, file_extensions=None)
+    else:
+        import pyarrow.csv as pcsv
+
+        data = ray.data.read_csv(
+            paths, convert_options=pcsv.ConvertOptions(column_types={text_column: pa.string()}), file_extensions=None
+        )
+    if schema is None:
+        schema = data.schema().base_schema
+        if text_column not in schema.names:
+            raise ValueError(
+                f"{spec}: no column {text_column!r} (--text-column); the columns are {', '.join(schema.names)}"
+            )
+    return data, schema
+
+
+def _cluster(ray: Any, num_cpus: int | None) -> bool:
+    """Connect to the cluster at RAY_ADDRESS, or start a local one; True when this call started Ray."""
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        logger.info("Connecting to the Ray cluster at %s", address)
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        logger.info("Started a local Ray cluster (%s CPUs)", ray.cluster_resources().get("CPU"))
+    return True
+
+
+def ray_predict(
+    model: BiLSTMClassifier,
+    spec: str,
+    output: str | os.PathLike,
+    options: StreamOptions | None = None,
+    *,
+    num_cpus: int | None = None,
+) -> StreamStats:
+    """Score every row of ``spec`` with Ray Data; ``output`` FILE.parquet gets the input's columns plus ``p_female``
+    and ``predicted_label`` in input order (written on this machine, atomically); a folder or URI gets Ray's
+    ``write_parquet`` files (and the stats say ``rows=-1``: not counted). ``options.num_workers``: actors (default:
+    the cluster's CPUs less one); ``num_cpus``: of a local cluster started here (default: all)."""
+    options = options or StreamOptions()
+    ray = require_ray()
+    started = time.perf_counter()
+    started_ray = _cluster(ray, num_cpus)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # output rows in input order
+        context.enable_progress_bars = False  # the one bar below
+        data, schema = read_dataset(ray, str(spec), options.text_column)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        actors = options.num_workers or max(1, cpus - 1)
+        scored = data.map_batches(
+            RayScorer,
+            fn_constructor_kwargs={
+                "model": model,
+                "text_column": options.text_column,
+                "batch_size": options.batch_size,
+            },
+            batch_format="pyarrow",
+            batch_size=options.rows_per_part,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=1,
+        )
+        logger.info("Scoring %s with %d Ray actors", spec, actors)
+        if _is_uri(str(output)) or Path(output).suffix.lower() != ".parquet":
+            scored.write_parquet(str(output))  # no driver pass over the rows: they are not counted here
+            logger.info("Wrote Ray's Parquet files to %s in %.0f s", output, time.perf_counter() - started)
+            return StreamStats(rows=-1, seconds=time.perf_counter() - started)
+        stats = _write_one_file(scored, Path(output), output_schema(schema), options)
+    finally:
+        if started_ray:
+            ray.shutdown()
+    stats.seconds = time.perf_counter() - started
+    logger.info(
+        "Wrote %s rows to %s (%.0f lines/s); %s empty and %s non-string cells scored as empty lines",
+        f"{stats.rows:,}",
+        output,
+        stats.lines_per_s,
+        f"{stats.empty:,}",
+        f"{stats.non_string:,}",
+    )
+    return stats
+
+
+def _write_one_file(scored: Any, output: Path, schema: pa.Schema, options: StreamOptions) -> StreamStats:
+    """Stream the scored batches, in order, into one Parquet file (atomically), counting empty and non-string
+    cells."""
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"{output.parent}: no such folder for the output")
+    stats = StreamStats()
+    with (
+        atomic_path(output) as tmp,
+        pq.ParquetWriter(tmp, schema) as writer,
+        tqdm(unit=" lines", unit_scale=True, desc="Scoring (ray)", disable=not options.progress) as bar,
+    ):
+        for batch in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
+            table = batch.cast(schema)
+            writer.write_table(table)
+            column = table.column(options.text_column)
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(column), "")).as_py() or 0
+                stats.empty += column.null_count + blank
+            else:
+                stats.empty += column.null_count
+                stats.non_string += len(column) - column.null_count
+            stats.rows += table.num_rows
+            bar.update(table.num_rows)
+    return stats
+
+
+__all__ = ["EXTRA", "MissingExtraError", "RayScorer", "require_ray", "read_dataset", "ray_predict"]
