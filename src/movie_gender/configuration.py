@@ -18,6 +18,7 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from .calibration import check_calibration
 from .conversations import DEFAULT_CONTEXT_SIZE
 from .corpus import DEFAULT_URL
 from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
@@ -179,8 +180,17 @@ class BiLSTMConfig:
         "which predict_characters calls it female",
         cli=False,
     )
+    # Platt scaling of the log-odds per level, fitted on validation by training (movie_gender.calibration):
+    # {"line": {"method": "platt", "scale", "bias", "n"}, "character": {...}}; None: raw probabilities.
+    calibration: dict | None = setting(
+        None,
+        "Platt scaling of the log-odds per level (line, character), fitted on validation; "
+        "the thresholds are on the calibrated scale",
+        cli=False,
+    )
 
     def __post_init__(self) -> None:
+        check_calibration(self.calibration)
         for name in ("threshold", "character_threshold"):
             value = getattr(self, name)
             if not (0 <= value <= 1 or value == math.nextafter(1.0, 2.0)):  # just above 1: nothing is female

@@ -26,6 +26,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .atomic import atomic_folder
+from .calibration import calibrated_probability
 from .characters import aggregate_logits
 from .configuration import CONFIG_NAME, CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .download import atomic_path
@@ -489,8 +490,12 @@ class BiLSTMClassifier(
 
         ``context`` (context models only): one list of strings per line, the lines of the other speakers just before
         and after it in its conversation (the dataset's ``context`` column). A context model called without it scores
-        each line alone; a single-line model given a context raises ``ValueError``."""
-        return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)))
+        each line alone; a single-line model given a context raises ``ValueError``.
+
+        The probability is calibrated (``config.calibration["line"]``, Platt scaling fitted on validation at training
+        time; :func:`movie_gender.calibration.calibrated_probability`); ``predict_logits`` gives the raw log-odds."""
+        logits = self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)
+        return calibrated_probability(self.config, "line", logits)
 
     def predict(
         self,
@@ -503,8 +508,8 @@ class BiLSTMClassifier(
         :meth:`predict_proba`).
 
         A line is labelled female when P(female) >= ``config.threshold``: the threshold chosen on the validation
-        split when the model was trained (maximum balanced accuracy; 0.5 for an untrained config). The score stays
-        the model's probability of the label given, whatever the threshold.
+        split when the model was trained (maximum balanced accuracy, on the calibrated scale; 0.5 for an untrained
+        config). The score stays the model's calibrated probability of the label given, whatever the threshold.
         """
         proba = self.predict_proba(texts, context=context, batch_size=batch_size, bf16=bf16)
         names, threshold = self.config.id2label, self.config.threshold
@@ -520,8 +525,8 @@ class BiLSTMClassifier(
         context: list[list[str]] | None = None,
         batch_size: int = 512,
     ) -> list[dict[str, Any]]:
-        """One prediction per character: P(female) from the mean log-odds of its lines, labelled female at
-        ``config.character_threshold`` or above.
+        """One prediction per character: P(female) from the mean log-odds of its lines, calibrated
+        (``config.calibration["character"]``), labelled female at ``config.character_threshold`` or above.
 
         ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
         context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
@@ -537,10 +542,11 @@ class BiLSTMClassifier(
             raise ValueError("this model reads single lines and takes no context; call without context")
         logits = self.predict_logits(texts, context=context, batch_size=batch_size)
         characters = aggregate_logits(character_ids, logits)
+        p_female = calibrated_probability(self.config, "character", characters.mean_logit)
         threshold, names = self.config.character_threshold, self.config.id2label
         out = []
         for entry in np.argsort(characters.first_line, kind="stable"):
-            p = float(characters.p_female[entry])
+            p = float(p_female[entry])
             female = p >= threshold
             out.append(
                 {

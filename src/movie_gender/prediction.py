@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from .calibration import calibrated_probability
 from .characters import aggregate_logits
 from .download import atomic_path
 
@@ -89,7 +90,7 @@ def score_lines(
     """One row per line of ``dataset``: :data:`LINE_COLUMNS` (columns the data lacks are left out)."""
     texts = dataset["text"]
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
-    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    p = calibrated_probability(model.config, "line", logits)
     threshold = float(getattr(model.config, "threshold", 0.5))
     columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
     columns.update(
@@ -106,7 +107,7 @@ def score_characters(
     model: BiLSTMClassifier, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True
 ) -> pa.Table:
     """One row per character of ``dataset`` (needs ``character_id``): :data:`CHARACTER_COLUMNS`, in order of the
-    characters' first lines; P(female) from the mean log-odds of the character's lines (as
+    characters' first lines; P(female) from the mean log-odds of the character's lines, calibrated (as
     :meth:`BiLSTMClassifier.predict_characters`), labelled at ``config.character_threshold``."""
     if "character_id" not in dataset.column_names:
         raise ValueError(
@@ -117,7 +118,7 @@ def score_characters(
     characters = aggregate_logits(dataset["character_id"], logits)
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]
-    p = characters.p_female[order]
+    p = calibrated_probability(model.config, "character", characters.mean_logit[order])
     columns = {}
     for name in ("movie_id", "character_id", "character_name"):
         if name in dataset.column_names:

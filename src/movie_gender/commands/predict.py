@@ -6,7 +6,8 @@ score is the probability of the label. --dataset and --corpus score many lines a
 
 --corpus reads every line of the corpus, including those of the characters whose gender the corpus marks unknown
 ('?'): for them the output is the only estimate there is, and their corpus_label is null. Per character, P(female)
-is the mean log-odds of the character's lines, labelled with the model's character threshold (config.json).
+is the mean log-odds of the character's lines; every P(female) is calibrated on the validation split at training
+time (Platt scaling, config.json) and labelled with the model's line or character threshold (config.json).
 
 Examples (offline):
     movie-gender predict out/model "I'll be in the car, darling." "Get the gun."
@@ -158,9 +159,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.output is not None:
         check_output(args.output)  # before any work
-    import numpy as np
     import pyarrow as pa
 
+    from movie_gender.calibration import calibrated_probability
     from movie_gender.modeling import BiLSTMClassifier
     from movie_gender.prediction import context_size, line_logits, score_characters, score_lines
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.texts or args.file:
         texts = args.texts or read_lines(args.file)
         logits = line_logits(model, texts, batch_size=args.batch_size, progress=bool(args.file))
-        p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        p = calibrated_probability(model.config, "line", logits)
         threshold = float(getattr(model.config, "threshold", 0.5))
         names = model.config.id2label
         labels = [names["1"] if v >= threshold else names["0"] for v in p]
