@@ -13,8 +13,8 @@ and maps every threshold exactly, so the thresholds chosen on validation are sim
 scale. The parameters live in config.json (``calibration: {"line": {...}, "character": {...}}``, plain numbers) and
 :func:`calibrated_probability` is the one function that turns a model's log-odds into the P(female) users see.
 
-ECE: test examples sorted by calibrated P(female) and cut into ``BINS`` bins of equal size (equal mass), the mean
-|fraction female - mean P(female)| over bins, weighted by bin size.
+ECE: test examples sorted by P(female) and cut into ``BINS`` bins of equal size (equal mass; equal scores share a
+bin), the mean |fraction female - mean P(female)| over bins, weighted by bin size.
 """
 
 from __future__ import annotations
@@ -148,15 +148,20 @@ def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
 
 
 def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:
-    """Equal-mass bins of ``scores`` (P(female)): ``[{"n", "mean_p", "fraction_female"}]`` in increasing order."""
+    """Equal-mass bins of ``scores`` (P(female)): ``[{"n", "mean_p", "fraction_female"}]`` in increasing order.
+    The examples sorted by score are cut into ``bins`` parts of (nearly) equal size; a cut that would separate equal
+    scores moves to before them, so that equal scores share a bin (fewer bins where scores tie)."""
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(scores, dtype=np.float64)
     if len(p) == 0:
         return []
     order = np.argsort(p, kind="stable")
+    ordered = p[order]
+    cuts = [int(round(k * len(p) / bins)) for k in range(1, bins)]
+    cuts = sorted({int(np.searchsorted(ordered, ordered[c], side="left")) for c in cuts if 0 < c < len(p)} - {0})
     return [
         {"n": int(len(part)), "mean_p": float(p[part].mean()), "fraction_female": float(y[part].mean())}
-        for part in np.array_split(order, min(bins, len(p)))
+        for part in np.split(order, cuts)
     ]
 
 
