@@ -141,11 +141,11 @@ def held_out_lines(metrics: Mapping | None) -> list[str]:
     cut = (calibration.get("confident") or {}).get("cut", 0.9)
     dataset = metrics.get("dataset") or {}
     movies = (dataset.get("movies") or {}).get(metrics.get("eval_split", "test"))
-    where = f"{movies} " if movies else ""
+    where = f"{movies} movie{'s' if movies != 1 else ''}, " if movies else ""
     rows = [
-        f"On the {where}movies of its **{metrics.get('eval_split', 'test')}** split, never seen in training "
-        f"(split `{dataset.get('split', 'n/a')}`), the model labelled {model.get('n', 'n/a')} characters with at "
-        f"least {character.get('min_lines', '?')} lines of known gender like this:",
+        f"On its **{metrics.get('eval_split', 'test')}** split ({where}never seen in training; split "
+        f"`{dataset.get('split', 'n/a')}`), the model labelled the {model.get('n', 'n/a')} characters of known gender "
+        f"with at least {character.get('min_lines', '?')} lines like this:",
         "",
         "| measure (held-out characters) | value |",
         "|---|---:|",
