@@ -110,13 +110,15 @@ def test_calibrate_level_fits_on_validation_only_and_reports_on_the_evaluated_sp
     # Poisoned evaluated labels must not move the fitted parameters: they come from validation only.
     poisoned = {"labels": 1 - ey, "scores": {"model": sigmoid(ex)}}
     record = calibrate_level(validation, evaluated)
-    assert calibrate_level(
-        {"labels": vy, "scores": {"model": sigmoid(vx)}}, poisoned
-    )["parameters"] == record["parameters"]
+    assert (
+        calibrate_level({"labels": vy, "scores": {"model": sigmoid(vx)}}, poisoned)["parameters"]
+        == record["parameters"]
+    )
     expected = fit_platt(vx, vy)
     np.testing.assert_allclose(evaluated["scores"]["model"], expected.probability(ex), rtol=1e-9)
     np.testing.assert_allclose(evaluated["scores"]["baseline"], sigmoid(ex))  # other scorers untouched
     assert record["ece_raw"] > 0.1 and record["ece"] < 0.03 and record["bins"] == 10
+    assert 0 < record["ece_noise_floor"] < 0.03
     assert record["binning"] == "equal-mass" and len(record["reliability"]["calibrated"]) == 10
     report = {"line": {"calibration": record}, "eval_split": "test"}
     assert config_calibration(report) == {"line": record["parameters"]}
@@ -155,7 +157,9 @@ def test_config_rejects_a_malformed_calibration() -> None:
 @pytest.fixture(scope="module")
 def calibrated_folder(tmp_path_factory) -> tuple[Path, Path]:
     """A small trained model saved with known line and character calibrations, and the corpus it reads."""
-    corpus = write_corpus_folder(tmp_path_factory.mktemp("corpus"), *synthetic_corpus(n_movies=4, lines_per_character=6))
+    corpus = write_corpus_folder(
+        tmp_path_factory.mktemp("corpus"), *synthetic_corpus(n_movies=4, lines_per_character=6)
+    )
     data = load_cornell(corpus, include_unknown=True)
     model = train_small_model(data["text"], [max(v, 0) for v in data["label"]], steps=10)
     model.config.calibration = {"line": LINE, "character": CHARACTER}
@@ -202,3 +206,15 @@ def test_a_config_without_calibration_gives_the_plain_sigmoid() -> None:
     config = BiLSTMConfig.from_dict({"vocab_size": 10})
     assert config.calibration is None
     np.testing.assert_allclose(calibrated_probability(config, "line", [-1.0, 0.0, 2.0]), sigmoid([-1.0, 0.0, 2.0]))
+
+
+def test_the_noise_floor_is_the_ece_of_a_calibrated_scorer_on_a_sample_that_size() -> None:
+    from movie_gender.calibration import ece_noise_floor
+
+    rng = np.random.default_rng(5)
+    small = rng.beta(1, 3, 60)
+    floor = ece_noise_floor(small)
+    observed = [expected_calibration_error(rng.random(60) < small, small) for _ in range(300)]
+    assert floor == pytest.approx(np.mean(observed), abs=0.01)
+    assert floor > 0.08  # a few dozen characters cannot show an ECE near 0, however calibrated
+    assert ece_noise_floor(rng.beta(1, 3, 20_000), draws=20) < 0.015

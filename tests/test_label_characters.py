@@ -51,6 +51,7 @@ METRICS = {
         "calibration": {
             "ece": 0.043,
             "ece_raw": 0.191,
+            "ece_noise_floor": 0.127,
             "confident": {"cut": 0.9, "female": {"n": 7, "precision": 0.857}, "male": {"n": 3, "precision": 1.0}},
         },
     },
@@ -146,7 +147,8 @@ def test_the_card_says_which_labels_are_predicted_by_which_model_and_how_accurat
         r"\| ROC-AUC \[95% CI, bootstrap over movies\] \| 0\.812 \[0\.701, 0\.915\] \|",
         r"\| accuracy at the threshold \(0\.287\) \| 0\.741 \|",
         r"\| balanced accuracy \[95% CI\] \| 0\.733 \[0\.640, 0\.830\] \|",
-        r"expected calibration error of P\(female\) \(calibrated; raw\) \| 0\.043; 0\.191 \|",
+        r"expected calibration error of P\(female\), calibrated \(raw; from sampling noise alone\) \| "
+        r"0\.043 \(0\.191; 0\.127\) \|",
         r"\| P\(female\) >= 0\.9: fraction female \(characters\) \| 0\.857 \(7\) \|",
         r"2 characters of these movies speak no line in `movie_lines.txt` \(1 of them with a corpus label\)",
         re.escape(f"**{WARNING}**"),

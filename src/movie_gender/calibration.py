@@ -174,6 +174,17 @@ def expected_calibration_error(labels: Sequence[int], scores: Sequence[float], b
     return float(sum(b["n"] * abs(b["fraction_female"] - b["mean_p"]) for b in table) / total)
 
 
+def ece_noise_floor(scores: Sequence[float], bins: int = BINS, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated scorer would show on these scores, from sampling noise alone: the mean ECE
+    over ``draws`` label sets drawn with P(female) = the scores. On a few dozen characters it is far from 0, so
+    an ECE near it is as calibrated as the sample can show."""
+    p = np.asarray(scores, dtype=np.float64)
+    if not len(p):
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    return float(np.mean([expected_calibration_error(rng.random(len(p)) < p, p, bins) for _ in range(draws)]))
+
+
 def confident(labels: Sequence[int], scores: Sequence[float], cut: float = CONFIDENT) -> dict:
     """What a user who keeps only confident predictions finds: among P(female) >= ``cut``, how many and the fraction
     female (``precision``); among P(female) <= 1 - ``cut``, how many and the fraction male (None where none)."""
@@ -206,6 +217,7 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
         "bins": bins,
         "ece_raw": expected_calibration_error(labels, raw_evaluated, bins),
         "ece": expected_calibration_error(labels, calibrated, bins),
+        "ece_noise_floor": ece_noise_floor(calibrated, bins),
         "validation_ece_raw": expected_calibration_error(validation["labels"], raw_validation, bins),
         "confident": confident(labels, calibrated),
         "reliability": {
@@ -287,6 +299,7 @@ def summarise_folds(reports: Sequence[Mapping], pooled: Mapping) -> dict:
         entry = {
             "ece_raw": mean_sd([r["ece_raw"] for r in records]),
             "ece": mean_sd([r["ece"] for r in records]),
+            "ece_noise_floor": mean_sd([r.get("ece_noise_floor") for r in records]),
             "female_precision": mean_sd([r["confident"]["female"]["precision"] for r in records]),
             "female_n": int(sum(r["confident"]["female"]["n"] for r in records)),
         }
@@ -296,6 +309,7 @@ def summarise_folds(reports: Sequence[Mapping], pooled: Mapping) -> dict:
             entry["pooled"] = {
                 "n": int(len(labels)),
                 "ece": expected_calibration_error(labels, scores),
+                "ece_noise_floor": ece_noise_floor(scores),
                 "confident": confident(labels, scores),
             }
         out[level] = entry
@@ -313,6 +327,7 @@ __all__ = [
     "check_calibration",
     "confident",
     "config_calibration",
+    "ece_noise_floor",
     "expected_calibration_error",
     "fit_platt",
     "plot_name",

@@ -152,8 +152,9 @@ def held_out_lines(metrics: Mapping | None) -> list[str]:
         f"| ROC-AUC [95% CI, bootstrap over movies] | {_fmt(model.get('roc_auc'), ci.get('roc_auc'))} |",
         f"| accuracy at the threshold ({_fmt(model.get('threshold'))}) | {_fmt(model.get('accuracy'))} |",
         f"| balanced accuracy [95% CI] | {_fmt(model.get('balanced_accuracy'), ci.get('balanced_accuracy'))} |",
-        f"| expected calibration error of P(female) (calibrated; raw) | {_fmt(calibration.get('ece'))}; "
-        f"{_fmt(calibration.get('ece_raw'))} |",
+        f"| expected calibration error of P(female), calibrated (raw; from sampling noise alone) | "
+        f"{_fmt(calibration.get('ece'))} ({_fmt(calibration.get('ece_raw'))}; "
+        f"{_fmt(calibration.get('ece_noise_floor'))}) |",
         f"| P(female) >= {cut}: fraction female (characters) | "
         + (
             f"{_fmt(confident.get('precision'))} ({confident.get('n', 0)})"

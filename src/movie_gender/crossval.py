@@ -170,7 +170,10 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
             "best_validation_auc": fitted.result.best_validation_auc,
             **_fold_entry(report),
             "calibration": {
-                level: {key: report[level]["calibration"][key] for key in ("parameters", "ece_raw", "ece", "confident")}
+                level: {
+                    key: report[level]["calibration"][key]
+                    for key in ("parameters", "ece_raw", "ece", "ece_noise_floor", "confident")
+                }
                 for level in LEVELS
                 if "calibration" in report.get(level, {})
             },
@@ -238,12 +241,13 @@ def format_calibration(summary: dict) -> list[str]:
         c = summary.get(level)
         if not c or c["ece"]["mean"] is None:
             continue
-        pooled = c.get("pooled", {})
+        pooled, nan = c.get("pooled", {}), float("nan")
         female = pooled.get("confident", {}).get("female", {})
         precision = "n/a" if female.get("precision") is None else f"{female['precision']:.3f}"
         rows.append(
             f"{level:<10} model ECE raw {c['ece_raw']['mean']:.3f} +- {c['ece_raw']['sd']:.3f}, calibrated "
-            f"{c['ece']['mean']:.3f} +- {c['ece']['sd']:.3f} (pooled {pooled.get('ece', float('nan')):.3f}); "
+            f"{c['ece']['mean']:.3f} +- {c['ece']['sd']:.3f} (pooled {pooled.get('ece', float('nan')):.3f}; "
+            f"noise floor {c['ece_noise_floor']['mean']:.3f}, pooled {pooled.get('ece_noise_floor', nan):.3f}); "
             f"P(female) >= 0.9: {female.get('n', 0)} pooled, {precision} female"
         )
     return [""] + rows if rows else []

@@ -256,6 +256,7 @@ def _calibration(metrics: dict) -> list[dict]:
                 "level": unit,
                 "ece_raw": _fmt(record.get("ece_raw")),
                 "ece": _fmt(record.get("ece")),
+                "floor": _fmt(record.get("ece_noise_floor")),
                 "confident": (
                     f"{_pct(female['precision'])} female of {female.get('n', 0):,}"
                     if female.get("precision") is not None
