@@ -195,6 +195,20 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
             f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
             entry["seconds"],
         )
+        for level, c in entry["calibration"].items():
+            logger.info(
+                "Fold %d/%d: %s ECE raw %.3f, calibrated %.3f (noise floor %.3f); P(female) >= 0.9: %d, %s female",
+                i,
+                k,
+                level,
+                c["ece_raw"],
+                c["ece"],
+                c["ece_noise_floor"],
+                c["confident"]["female"]["n"],
+                "n/a"
+                if c["confident"]["female"]["precision"] is None
+                else f"{c['confident']['female']['precision']:.3f}",
+            )
     cv = {
         "k": k,
         "unit": "movie",
