@@ -7,7 +7,8 @@ which ``movie-gender push ... --space REPO_ID`` fills in. Run it locally with::
 
 Two boxes: one line (label, P(female), and the words that moved the score most, found by occlusion: each word is
 removed in turn and the change in log-odds is reported), and many lines of one character (the character-level
-estimate: the mean log-odds of its lines, labelled with the model's character threshold when it has one).
+estimate: the mean log-odds of its lines, calibrated as the model's config says, labelled with the model's character
+threshold when it has one). Every P(female) shown is calibrated (Platt scaling fitted on validation at training).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from movie_gender import BiLSTMClassifier  # noqa: E402
+from movie_gender.calibration import calibrated_probability  # noqa: E402
 
 DEFAULT_MODEL = "ORG/movie-gender-bilstm"  # filled in by `movie-gender push ... --space`
 TOP_WORDS = 8
@@ -94,8 +96,8 @@ def character_threshold(model: BiLSTMClassifier) -> float:
 
 
 def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, float, int, str]:
-    """Lines of one character (one per line of ``text``): (label, P(female) from the mean log-odds, the mean
-    log-odds, number of lines, a note on the threshold used)."""
+    """Lines of one character (one per line of ``text``): (label, calibrated P(female) from the mean log-odds, the
+    mean raw log-odds, number of lines, a note on the threshold used)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     threshold = character_threshold(model)
     source = (
@@ -106,7 +108,7 @@ def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, flo
     if not lines:
         return "", 0.0, 0.0, 0, "Paste at least one line."
     mean_logit = float(np.mean(model.predict_logits(lines)))
-    p_female = float(1 / (1 + np.exp(-mean_logit)))
+    p_female = float(calibrated_probability(model.config, "character", [mean_logit])[0])
     label = model.config.id2label["1" if p_female >= threshold else "0"]
     note = f"Labelled with P(female) >= {threshold:.3f} ({source})."
     return label, round(p_female, 6), round(mean_logit, 6), len(lines), note

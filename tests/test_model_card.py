@@ -58,6 +58,18 @@ def _difference(delta: float) -> dict:
     }
 
 
+def _calibration(ece_raw: float, ece: float, floor: float, n: int, female: int, precision: float | None) -> dict:
+    return {
+        "parameters": {"method": "platt", "scale": 0.812, "bias": -1.234, "n": n},
+        "binning": "equal-mass",
+        "bins": 10,
+        "ece_raw": ece_raw,
+        "ece": ece,
+        "ece_noise_floor": floor,
+        "confident": {"cut": 0.9, "female": {"n": female, "precision": precision}, "male": {"n": 0, "precision": None}},
+    }
+
+
 def full_metrics() -> dict:
     """A metrics.json as train writes it (the eval helper's format: thresholds, AP, paired differences)."""
     line = {
@@ -70,6 +82,7 @@ def full_metrics() -> dict:
             "tfidf_logreg": _difference(0.0289),
             "glove_mean_logreg": _difference(0.0478),
         },
+        "calibration": _calibration(0.2011, 0.0123, 0.0112, 4000, 0, None),
     }
     character = {
         "min_lines": 5,
@@ -78,6 +91,7 @@ def full_metrics() -> dict:
         "tfidf_logreg": _scorer(0.7011, 120),
         "glove_mean_logreg": _scorer(0.6634, 120),
         "difference": {"tfidf_logreg": _difference(0.0301)},
+        "calibration": _calibration(0.1801, 0.0412, 0.1271, 60, 9, 0.8889),
     }
     return {
         "eval_split": "test",

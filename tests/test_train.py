@@ -77,8 +77,11 @@ def test_train_writes_a_complete_model_folder(trained) -> None:
         "training_curves.png",
         "confusion_matrix.png",
         "roc_curve.png",
+        "reliability_line.png",
+        "reliability_character.png",
     }
-    for png in ("training_curves.png", "confusion_matrix.png", "roc_curve.png"):
+    pngs = ("training_curves.png", "confusion_matrix.png", "roc_curve.png", "reliability_line.png")
+    for png in (*pngs, "reliability_character.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out.parent / "model.checkpoints" / "checkpoint.pt").exists()  # checkpoints live outside the folder
 

@@ -16,6 +16,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "predict",
         "score lines, a file, a dataset split, or every character of a corpus (JSON lines or a table)",
     ),
+    "label-characters": (
+        "label_characters",
+        "complete a corpus: every character with its corpus label, else the model's calibrated prediction (a dataset)",
+    ),
     "push": ("push", "publish a model folder (and a dataset folder) to the Hugging Face Hub"),
     "benchmark": ("benchmark", "measure the speed-ups side by side, as ratios"),
     "export": ("export", "export a model to ONNX (runs with onnxruntime, tokenizers and numpy only)"),

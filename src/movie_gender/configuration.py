@@ -18,6 +18,7 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from .calibration import check_calibration
 from .conversations import DEFAULT_CONTEXT_SIZE
 from .corpus import DEFAULT_URL
 from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
@@ -186,18 +187,30 @@ class BiLSTMConfig:
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
     label2id: dict = setting(help="label ids by name", factory=lambda: {"male": 0, "female": 1}, cli=False)
-    # Decision thresholds on P(female), chosen by training on the validation split (maximum balanced accuracy):
+    # Decision thresholds on calibrated P(female), chosen by training on the validation split (maximum balanced
+    # accuracy):
     # predict() calls a line female when P(female) >= threshold; a character when its P(female) >= character_threshold.
-    threshold: float = setting(0.5, "line-level decision threshold on P(female), chosen on validation", cli=False)
+    threshold: float = setting(
+        0.5, "line-level decision threshold on (calibrated) P(female), chosen on validation", cli=False
+    )
     model_type: str = setting("movie-gender-bilstm", "the model family, for loaders", cli=False)
     character_threshold: float = setting(
         0.5,
-        "P(female) of a character (the mean log-odds of its lines) at or above "
+        "calibrated P(female) of a character (from the mean log-odds of its lines) at or above "
         "which predict_characters calls it female",
+        cli=False,
+    )
+    # Platt scaling of the log-odds per level, fitted on validation by training (movie_gender.calibration):
+    # {"line": {"method": "platt", "scale", "bias", "n"}, "character": {...}}; None: raw probabilities.
+    calibration: dict | None = setting(
+        None,
+        "Platt scaling of the log-odds per level (line, character), fitted on validation; "
+        "the thresholds are on the calibrated scale",
         cli=False,
     )
 
     def __post_init__(self) -> None:
+        check_calibration(self.calibration)
         for name in ("threshold", "character_threshold"):
             value = getattr(self, name)
             if not (0 <= value <= 1 or value == math.nextafter(1.0, 2.0)):  # just above 1: nothing is female

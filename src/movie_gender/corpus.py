@@ -738,3 +738,29 @@ def load_cornell(
         context_size=context_size,
         include_unknown=include_unknown,
     )[0]
+
+
+CHARACTER_FIELDS = {"character_id": 0, "character_name": 1, "movie_id": 2, "movie_title": 3}
+
+
+def read_characters(
+    source: str | os.PathLike = DEFAULT_URL, *, skip_bad_lines: bool = False, encoding: str = "latin-1"
+) -> pa.Table | None:
+    """Every character of ``movie_characters_metadata.txt`` (also those who speak no line): ``character_id``,
+    ``character_name``, ``movie_id``, ``movie_title`` and ``label`` (0 male, 1 female, -1 unknown), in file order;
+    None for the tutorial's collated file, which has no metadata file. Malformed records raise (naming file and
+    line) or, with ``skip_bad_lines``, are left out."""
+    path = fetch(source)
+    if path.is_dir():
+        files = _read_from_folder(path)
+    elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        files = _read_from_zip(path)
+    else:
+        return None
+    name, data = files[1]
+    reader = _Reader(CorpusStats(source=public_source(source)), skip_bad_lines)
+    records = reader.records(name, data, 6, encoding)
+    gender = reader.genders(name, records.numbers, records.field(4))
+    keep = np.flatnonzero(gender != -2)
+    columns = {key: pc.utf8_trim_whitespace(records.field(k, keep)) for key, k in CHARACTER_FIELDS.items()}
+    return pa.table({**columns, "label": pa.array(gender[keep], pa.int64())})

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from .bootstrap import DIFFERENCE_METRICS, METRICS
+from .calibration import summarise_folds
 from .corpus import read_corpus
 from .dataset import prepare_dataset
 from .download import atomic_path
@@ -143,6 +144,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     )
     folds_movies = movie_folds(corpus["movie_id"], k, data.seed)
     folds: list[dict] = []
+    reports: list[dict] = []
     pooled: dict = {}
     for i, test_movies in enumerate(folds_movies, start=1):
         fold_started = time.perf_counter()
@@ -167,9 +169,18 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
             "best_epoch": fitted.result.best_epoch,
             "best_validation_auc": fitted.result.best_validation_auc,
             **_fold_entry(report),
+            "calibration": {
+                level: {
+                    key: report[level]["calibration"][key]
+                    for key in ("parameters", "ece_raw", "ece", "ece_noise_floor", "confident")
+                }
+                for level in LEVELS
+                if "calibration" in report.get(level, {})
+            },
             "seconds": time.perf_counter() - fold_started,
         }
         folds.append(entry)
+        reports.append(report)
         for level, level_scores in scores.items():
             target = pooled.setdefault(level, {})
             for name, values in level_scores.items():
@@ -184,6 +195,20 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
             f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
             entry["seconds"],
         )
+        for level, c in entry["calibration"].items():
+            logger.info(
+                "Fold %d/%d: %s ECE raw %.3f, calibrated %.3f (noise floor %.3f); P(female) >= 0.9: %d, %s female",
+                i,
+                k,
+                level,
+                c["ece_raw"],
+                c["ece"],
+                c["ece_noise_floor"],
+                c["confident"]["female"]["n"],
+                "n/a"
+                if c["confident"]["female"]["precision"] is None
+                else f"{c['confident']['female']['precision']:.3f}",
+            )
     cv = {
         "k": k,
         "unit": "movie",
@@ -194,6 +219,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         "thresholds": "chosen on each fold's validation split (maximum balanced accuracy)",
         "summary": summarise(folds),
         "pooled": pooled_auc(pooled),
+        "calibration": summarise_folds(reports, pooled),
         "folds": folds,
         "min_lines": options.min_lines,
         "hardware": hardware(),
@@ -219,7 +245,26 @@ def format_cv(cv: dict) -> str:
                 f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
                 f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}"
             )
-    return "\n".join(rows)
+    return "\n".join(rows + format_calibration(cv.get("calibration", {})))
+
+
+def format_calibration(summary: dict) -> list[str]:
+    """The model's ECE per level, raw and calibrated, mean +- sd over folds and pooled, for the log."""
+    rows = []
+    for level in LEVELS:
+        c = summary.get(level)
+        if not c or c["ece"]["mean"] is None:
+            continue
+        pooled, nan = c.get("pooled", {}), float("nan")
+        female = pooled.get("confident", {}).get("female", {})
+        precision = "n/a" if female.get("precision") is None else f"{female['precision']:.3f}"
+        rows.append(
+            f"{level:<10} model ECE raw {c['ece_raw']['mean']:.3f} +- {c['ece_raw']['sd']:.3f}, calibrated "
+            f"{c['ece']['mean']:.3f} +- {c['ece']['sd']:.3f} (pooled {pooled.get('ece', float('nan')):.3f}; "
+            f"noise floor {c['ece_noise_floor']['mean']:.3f}, pooled {pooled.get('ece_noise_floor', nan):.3f}); "
+            f"P(female) >= 0.9: {female.get('n', 0)} pooled, {precision} female"
+        )
+    return [""] + rows if rows else []
 
 
 __all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv"]

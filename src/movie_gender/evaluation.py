@@ -9,8 +9,10 @@ Protocol (what :func:`evaluate` does, for the model and every baseline alike):
    log-odds of a character's lines (characters with at least ``min_lines`` lines), except where a scorer scores
    characters itself: a character model (its pooled estimate) and the character baselines (one document per
    character), which are reported per character only.
-3. For each scorer and level, the decision threshold is the one that maximises balanced accuracy on validation;
-   it is applied unchanged to the evaluated split.
+3. The model's P(female) is calibrated per level by Platt scaling fitted on validation
+   (:mod:`movie_gender.calibration`; its ECE before and after is reported on the evaluated split). For each scorer
+   and level, the decision threshold is the one that maximises balanced accuracy on validation (the model's on the
+   calibrated scale); it is applied unchanged to the evaluated split.
 4. Threshold-free metrics (ROC-AUC, average precision) and thresholded ones (balanced accuracy, macro-F1,
    accuracy, per-class precision/recall/F1, confusion matrix) on the evaluated split, with 95% intervals from a
    paired bootstrap over movies (the same resamples for every scorer) and the difference model - baseline with
@@ -45,6 +47,7 @@ from .baselines import (
     baseline_scores,
 )
 from .bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
+from .calibration import calibrate_level, sigmoid
 from .characters import aggregate_logits
 from .characters import logit as _logit
 from .corpus import LABEL_NAMES
@@ -232,13 +235,15 @@ def _reported(name: str, level: str, model: object) -> bool:
 
 
 def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
-    """P(female) of the model for every line of ``split`` (a datasets.Dataset); a context model also reads the
-    split's ``context`` column (without one it scores each line alone, and says so)."""
-    if _uses_context(model) and "context" in split.column_names:
-        return np.asarray(
-            model.predict_proba(split["text"], context=split["context"], batch_size=batch_size), dtype=np.float64
-        )
-    return np.asarray(model.predict_proba(split["text"], batch_size=batch_size), dtype=np.float64)
+    """The model's raw P(female) (uncalibrated: :func:`evaluate` fits the calibration on validation) for every line
+    of ``split`` (a datasets.Dataset): the sigmoid of its ``predict_logits``, or, for a scorer without that method,
+    its ``predict_proba`` as it is. A context model also reads the split's ``context`` column (without one it
+    scores each line alone, and says so)."""
+    raw = getattr(model, "predict_logits", None)
+    kwargs = {"context": split["context"]} if _uses_context(model) and "context" in split.column_names else {}
+    if raw is None:
+        return np.asarray(model.predict_proba(split["text"], batch_size=batch_size, **kwargs), dtype=np.float64)
+    return sigmoid(raw(split["text"], batch_size=batch_size, **kwargs))
 
 
 def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
@@ -381,7 +386,9 @@ def evaluate(
                 level,
                 level,
             )
+        calibration = calibrate_level(validation, evaluated)  # the model's scores from here on are calibrated
         report[level], _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
+        report[level]["calibration"] = calibration
         if level == "character":
             report[level]["min_lines"] = min_lines
             report[level]["speaker_leak"] = bool(shared)

@@ -40,6 +40,8 @@ MODEL_FILES = (
     "training_curves.png",
     "confusion_matrix.png",
     "roc_curve.png",
+    "reliability_line.png",
+    "reliability_character.png",
 )
 DATASET_PATTERNS = ("README.md", "data/*.parquet")
 
@@ -73,6 +75,8 @@ PLOTS = (
     ("training_curves.png", "training curves"),
     ("confusion_matrix.png", "confusion matrix"),
     ("roc_curve.png", "ROC"),
+    ("reliability_line.png", "reliability, lines"),
+    ("reliability_character.png", "reliability, characters"),
 )
 
 
@@ -240,6 +244,36 @@ def _levels(metrics: dict) -> list[dict]:
     return levels
 
 
+def _calibration(metrics: dict) -> list[dict]:
+    """One card row per calibrated level: ECE before and after, the confident-prediction precision, the map."""
+    rows = []
+    for level, unit in (("line", "lines"), ("character", "characters")):
+        record = (metrics.get(level) or {}).get("calibration")
+        if not isinstance(record, dict):
+            continue
+        female = record.get("confident", {}).get("female", {})
+        cut = record.get("confident", {}).get("cut", 0.9)
+        params = record.get("parameters", {})
+        rows.append(
+            {
+                "level": unit,
+                "ece_raw": _fmt(record.get("ece_raw")),
+                "ece": _fmt(record.get("ece")),
+                "floor": _fmt(record.get("ece_noise_floor")),
+                "confident": (
+                    f"{_pct(female['precision'])} female of {female.get('n', 0):,}"
+                    if female.get("precision") is not None
+                    else f"none with P >= {cut}"
+                ),
+                "cut": cut,
+                "parameters": f"{params.get('scale', float('nan')):.3f} x log-odds {params.get('bias', 0):+.3f}",
+                "n": f"{params.get('n', 0):,}",
+                "bins": f"{record.get('bins')} {record.get('binning')}",
+            }
+        )
+    return rows
+
+
 def _bag_of_words(config: dict) -> str:
     if not config.get("bag_of_words"):
         return ""
@@ -348,6 +382,7 @@ def render_model_card(
         split_protocol=_protocol(dataset),
         interval_note=_interval_note(metrics.get("bootstrap")),
         levels=_levels(metrics),
+        calibration=_calibration(metrics),
         corpus_source=_public_source(str(corpus.get("source", ""))),
         corpus_male=f"{corpus.get('male', 0):,}",
         corpus_female=f"{corpus.get('female', 0):,}",

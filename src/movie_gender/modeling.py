@@ -26,6 +26,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .atomic import atomic_folder
+from .calibration import calibrated_probability
 from .characters import aggregate_logits
 from .configuration import CONFIG_NAME, CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .download import atomic_path
@@ -507,8 +508,12 @@ class BiLSTMClassifier(
 
         ``context`` (context models only): one list of strings per line, the lines of the other speakers just before
         and after it in its conversation (the dataset's ``context`` column). A context model called without it scores
-        each line alone; a single-line model given a context raises ``ValueError``."""
-        return 1.0 / (1.0 + np.exp(-self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)))
+        each line alone; a single-line model given a context raises ``ValueError``.
+
+        The probability is calibrated (``config.calibration["line"]``, Platt scaling fitted on validation at training
+        time; :func:`movie_gender.calibration.calibrated_probability`); ``predict_logits`` gives the raw log-odds."""
+        logits = self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)
+        return calibrated_probability(self.config, "line", logits)
 
     def predict(
         self,
@@ -521,8 +526,8 @@ class BiLSTMClassifier(
         :meth:`predict_proba`).
 
         A line is labelled female when P(female) >= ``config.threshold``: the threshold chosen on the validation
-        split when the model was trained (maximum balanced accuracy; 0.5 for an untrained config). The score stays
-        the model's probability of the label given, whatever the threshold.
+        split when the model was trained (maximum balanced accuracy, on the calibrated scale; 0.5 for an untrained
+        config). The score stays the model's calibrated probability of the label given, whatever the threshold.
         """
         proba = self.predict_proba(texts, context=context, batch_size=batch_size, bf16=bf16)
         names, threshold = self.config.id2label, self.config.threshold
@@ -539,7 +544,8 @@ class BiLSTMClassifier(
         batch_size: int = 512,
     ) -> list[dict[str, Any]]:
         """One prediction per character: P(female) from the mean log-odds of its lines (a character model: its own
-        estimate from all of them, attention-pooled), labelled female at ``config.character_threshold`` or above.
+        estimate from all of them, attention-pooled), calibrated (``config.calibration["character"]``), labelled
+        female at ``config.character_threshold`` or above.
 
         ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
         context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
@@ -563,10 +569,11 @@ class BiLSTMClassifier(
             characters = aggregate_logits(
                 character_ids, self.predict_logits(texts, context=context, batch_size=batch_size)
             )
+        p_female = calibrated_probability(self.config, "character", characters.mean_logit)
         threshold, names = self.config.character_threshold, self.config.id2label
         out = []
         for entry in np.argsort(characters.first_line, kind="stable"):
-            p = float(characters.p_female[entry])
+            p = float(p_female[entry])
             female = p >= threshold
             out.append(
                 {

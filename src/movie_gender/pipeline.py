@@ -21,6 +21,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from .atomic import atomic_folder
 from .baselines import BaselineResources
 from .character_training import train_characters
+from .calibration import config_calibration, write_reliability_plots
 from .configuration import DataOptions, TrainOptions
 from .dataset import DatasetReport, prepare_dataset
 from .download import is_url, public_source
@@ -168,6 +169,7 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: di
         folder / "roc_curve.png",
         f"ROC, lines, {metrics['eval_split']} split",
     )
+    write_reliability_plots(metrics, folder)
     write_model_card(folder, model, repo_id=name)
 
 
@@ -276,8 +278,9 @@ def fit_model(
 def evaluate_fitted(
     options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *, bootstrap: int | None = None
 ) -> tuple[dict, dict]:
-    """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's thresholds (line and
-    character, chosen on validation) are written into its config."""
+    """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's calibration and thresholds
+    (line and character, fitted and chosen on validation; thresholds on the calibrated scale) are written into its
+    config."""
     resources = BaselineResources(
         seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
     )
@@ -293,6 +296,7 @@ def evaluate_fitted(
         resources=resources,
     )
     config = fitted.model.config
+    config.calibration = config_calibration(report) or None
     config.threshold = report["line"]["model"]["threshold"]
     if "character" in report:
         config.character_threshold = report["character"]["model"]["threshold"]

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from .calibration import calibrated_probability
 from .characters import aggregate_logits
 from .download import atomic_path
 
@@ -74,9 +75,10 @@ def _label_names(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
     return pa.array([names[str(int(v))] if v >= 0 else None for v in labels], pa.string())
 
 
-def p_female(logits: np.ndarray) -> np.ndarray:
-    """P(female) (float64) from the model's log-odds of female."""
-    return 1 / (1 + np.exp(-np.asarray(logits).astype(np.float64)))
+def p_female(model: BiLSTMClassifier, logits: np.ndarray, level: str = "line") -> np.ndarray:
+    """P(female) (float64) as users get it: the model's log-odds of female through its calibration for ``level``
+    (:func:`movie_gender.calibration.calibrated_probability`)."""
+    return np.asarray(calibrated_probability(model.config, level, logits), dtype=np.float64)
 
 
 def line_labels(model: BiLSTMClassifier, p: np.ndarray) -> pa.Array:
@@ -100,7 +102,7 @@ def score_lines(
     """One row per line of ``dataset``: :data:`LINE_COLUMNS` (columns the data lacks are left out)."""
     texts = dataset["text"]
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
-    p = p_female(logits)
+    p = p_female(model, logits)
     columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
     columns.update(
         text=texts,
@@ -117,7 +119,7 @@ def score_characters(
 ) -> pa.Table:
     """One row per character of ``dataset`` (needs ``character_id``): :data:`CHARACTER_COLUMNS`, in order of the
     characters' first lines; P(female) from the mean log-odds of the character's lines, or a character model's own
-    estimate from all of them (as :meth:`BiLSTMClassifier.predict_characters`), labelled at
+    estimate from all of them (as :meth:`BiLSTMClassifier.predict_characters`), calibrated, labelled at
     ``config.character_threshold``."""
     if "character_id" not in dataset.column_names:
         raise ValueError(
@@ -136,7 +138,7 @@ def score_characters(
         characters = aggregate_logits(dataset["character_id"], logits)
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]
-    p = characters.p_female[order]
+    p = calibrated_probability(model.config, "character", characters.mean_logit[order])
     columns = {}
     for name in ("movie_id", "character_id", "character_name"):
         if name in dataset.column_names:

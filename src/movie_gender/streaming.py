@@ -276,7 +276,7 @@ def score_table(
     of ``text_column`` (scored as empty lines)."""
     texts, empty, non_string = line_texts(table.column(text_column))
     logits = line_logits(model, texts, batch_size=batch_size, progress=False)  # 8,192 lines at a time
-    p = p_female(logits)
+    p = p_female(model, logits)
     scored = table.append_column("p_female", pa.array(p, pa.float64()))
     return scored.append_column("predicted_label", line_labels(model, p)), empty, non_string
 

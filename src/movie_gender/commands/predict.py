@@ -6,7 +6,8 @@ score is the probability of the label. --dataset and --corpus score many lines a
 
 --corpus reads every line of the corpus, including those of the characters whose gender the corpus marks unknown
 ('?'): for them the output is the only estimate there is, and their corpus_label is null. Per character, P(female)
-is the mean log-odds of the character's lines, labelled with the model's character threshold (config.json).
+is the mean log-odds of the character's lines; every P(female) is calibrated on the validation split at training
+time (Platt scaling, config.json) and labelled with the model's line or character threshold (config.json).
 
 --input scores a table of any size (Parquet, JSON lines or CSV files, a folder or a glob of them, or a Hub dataset
 id) in bounded memory, part by part, into --output FILE.parquet: the input's columns plus p_female and
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.texts or args.file:
         texts = args.texts or read_lines(args.file)
         logits = line_logits(model, texts, batch_size=args.batch_size, progress=bool(args.file))
-        p = p_female(logits)
+        p = p_female(model, logits)
         labels = line_labels(model, p).to_pylist()
         names = model.config.id2label
         rows = [

@@ -1,0 +1,339 @@
+"""Calibrated P(female): Platt scaling fitted on the validation split, its expected calibration error (ECE) and
+reliability diagrams.
+
+A model's raw probabilities are not frequencies: it was trained on an oversampled (balanced) train split, so they
+lean towards female, and an early-stopped network is over- or under-confident. Platt scaling maps a raw log-odds
+``z`` to ``scale * z + bias`` (``scale > 0``), the two numbers fitted by minimising the log-loss on the **validation**
+split (its natural class ratio; never test), with Platt's smoothed targets. It is fitted once per level: lines, and
+characters (on the character score: the mean log-odds of the lines today, a character model's own score tomorrow).
+
+Why Platt and not isotonic regression: two parameters fit well on the few dozen validation characters of a small
+corpus where a step function overfits, and a strictly increasing map keeps the ranking (ROC-AUC, average precision)
+and maps every threshold exactly, so the thresholds chosen on validation are simply expressed on the calibrated
+scale. The parameters live in config.json (``calibration: {"line": {...}, "character": {...}}``, plain numbers) and
+:func:`calibrated_probability` is the one function that turns a model's log-odds into the P(female) users see.
+
+ECE: test examples sorted by P(female) and cut into ``BINS`` bins of equal size (equal mass; equal scores share a
+bin), the mean |fraction female - mean P(female)| over bins, weighted by bin size.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .characters import logit
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("line", "character")
+BINS = 10
+BINNING = "equal-mass"
+CONFIDENT = 0.9  # users keep the characters with P(female) >= 0.9 (and P(female) <= 0.1 for male)
+MIN_SCALE = 1e-3  # the fitted map stays strictly increasing
+METHOD = "platt"
+RULE = (
+    "Platt scaling (log-odds -> scale * log-odds + bias, scale > 0) fitted on the validation split by minimising the "
+    "log-loss; thresholds are chosen on validation on the calibrated scale"
+)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)), without overflow warnings."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+@dataclass(frozen=True)
+class PlattScaling:
+    """``P(female) = sigmoid(scale * z + bias)`` for a raw log-odds ``z``; the identity is (1, 0)."""
+
+    scale: float = 1.0
+    bias: float = 0.0
+    n: int = 0  # the validation examples it was fitted on (0: not fitted)
+
+    def logits(self, z: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The calibrated log-odds of raw log-odds ``z``."""
+        return self.scale * np.asarray(z, dtype=np.float64) + self.bias
+
+    def probability(self, z: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The calibrated P(female) of raw log-odds ``z``."""
+        return sigmoid(self.logits(z))
+
+    def to_dict(self) -> dict:
+        """The config.json entry: plain JSON numbers."""
+        return {"method": METHOD, "scale": float(self.scale), "bias": float(self.bias), "n": int(self.n)}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "calibration") -> PlattScaling:
+        """The calibration of a config.json entry; a malformed one raises ``ValueError`` naming ``where``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where} must be an object with method, scale and bias, got {data!r:.80}")
+        if data.get("method", METHOD) != METHOD:
+            raise ValueError(f"{where}.method must be {METHOD!r}, got {data.get('method')!r}")
+        values = {}
+        for key in ("scale", "bias"):
+            value = data.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{where}.{key} must be a finite number, got {value!r}")
+            values[key] = float(value)
+        if values["scale"] <= 0:
+            raise ValueError(f"{where}.scale must be greater than 0 (an increasing map), got {values['scale']}")
+        return cls(values["scale"], values["bias"], int(data.get("n", 0) or 0))
+
+
+def check_calibration(calibration: Any) -> None:
+    """Raise ``ValueError`` (naming the key) unless ``calibration`` is None or ``{level: Platt entry}``."""
+    if calibration is None:
+        return
+    if not isinstance(calibration, Mapping):
+        raise ValueError(f"calibration must be an object with 'line' and/or 'character', got {calibration!r:.80}")
+    for level, entry in calibration.items():
+        if level not in LEVELS:
+            raise ValueError(f"calibration has an unknown level {level!r}; expected {' or '.join(LEVELS)}")
+        PlattScaling.from_dict(entry, f"calibration.{level}")
+
+
+def calibration_for(config: Any, level: str) -> PlattScaling:
+    """The calibration of ``level`` in a model's config (the identity when it has none)."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    entry = (getattr(config, "calibration", None) or {}).get(level)
+    return PlattScaling() if entry is None else PlattScaling.from_dict(entry, f"calibration.{level}")
+
+
+def calibrated_probability(config: Any, level: str, logits: Sequence[float] | np.ndarray) -> np.ndarray:
+    """P(female) as users get it: a model's raw log-odds ``logits`` (of lines, or of characters) through the
+    calibration its config holds for ``level`` ("line" or "character"); the plain sigmoid for a model without one.
+    The one place where predict_proba, predict, predict_characters, the prediction tables and the demo make P."""
+    return calibration_for(config, level).probability(logits)
+
+
+def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
+    """Platt scaling fitted on (raw log-odds, 0/1 labels): minimum log-loss against Platt's smoothed targets
+    ((N+ + 1) / (N+ + 2) for positives, 1 / (N- + 2) for negatives), ``scale`` kept >= ``MIN_SCALE``. With one class
+    only there is nothing to fit: the identity, with a warning."""
+    from scipy.optimize import minimize
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if z.shape != y.shape:
+        raise ValueError(f"got {len(z)} scores but {len(y)} labels")
+    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
+    if positives == 0 or negatives == 0:
+        logger.warning(
+            "Calibration needs both classes in validation (%d female, %d male): left uncalibrated", positives, negatives
+        )
+        return PlattScaling()
+    target = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        s = params[0] * z + params[1]
+        # log-loss: -t log sigmoid(s) - (1 - t) log(1 - sigmoid(s)) = logaddexp(0, s) - t s
+        value = float(np.sum(np.logaddexp(0.0, s) - target * s))
+        residual = sigmoid(s) - target
+        return value, np.array([float(residual @ z), float(residual.sum())])
+
+    prior = math.log((positives + 1) / (negatives + 1))
+    result = minimize(
+        loss, np.array([1.0, prior]), jac=True, method="L-BFGS-B", bounds=[(MIN_SCALE, None), (None, None)]
+    )
+    return PlattScaling(float(result.x[0]), float(result.x[1]), len(y))
+
+
+def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:
+    """Equal-mass bins of ``scores`` (P(female)): ``[{"n", "mean_p", "fraction_female"}]`` in increasing order.
+    The examples sorted by score are cut into ``bins`` parts of (nearly) equal size; a cut that would separate equal
+    scores moves to before them, so that equal scores share a bin (fewer bins where scores tie)."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(scores, dtype=np.float64)
+    if len(p) == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    ordered = p[order]
+    cuts = [int(round(k * len(p) / bins)) for k in range(1, bins)]
+    cuts = sorted({int(np.searchsorted(ordered, ordered[c], side="left")) for c in cuts if 0 < c < len(p)} - {0})
+    return [
+        {"n": int(len(part)), "mean_p": float(p[part].mean()), "fraction_female": float(y[part].mean())}
+        for part in np.split(order, cuts)
+    ]
+
+
+def expected_calibration_error(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> float:
+    """ECE with ``bins`` equal-mass bins: sum over bins of (bin size / n) * |fraction female - mean P(female)|."""
+    table = reliability(labels, scores, bins)
+    total = sum(b["n"] for b in table)
+    if not total:
+        return float("nan")
+    return float(sum(b["n"] * abs(b["fraction_female"] - b["mean_p"]) for b in table) / total)
+
+
+def ece_noise_floor(scores: Sequence[float], bins: int = BINS, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated scorer would show on these scores, from sampling noise alone: the mean ECE
+    over ``draws`` label sets drawn with P(female) = the scores. On a few dozen characters it is far from 0, so
+    an ECE near it is as calibrated as the sample can show."""
+    p = np.asarray(scores, dtype=np.float64)
+    if not len(p):
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    return float(np.mean([expected_calibration_error(rng.random(len(p)) < p, p, bins) for _ in range(draws)]))
+
+
+def confident(labels: Sequence[int], scores: Sequence[float], cut: float = CONFIDENT) -> dict:
+    """What a user who keeps only confident predictions finds: among P(female) >= ``cut``, how many and the fraction
+    female (``precision``); among P(female) <= 1 - ``cut``, how many and the fraction male (None where none)."""
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(scores, dtype=np.float64)
+    female, male = p >= cut, p <= 1 - cut
+    return {
+        "cut": cut,
+        "female": {"n": int(female.sum()), "precision": float((y[female] == 1).mean()) if female.any() else None},
+        "male": {"n": int(male.sum()), "precision": float((y[male] == 0).mean()) if male.any() else None},
+    }
+
+
+def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bins: int = BINS) -> dict:
+    """Fit Platt scaling on ``validation``'s ``scorer`` scores (raw P(female) of one level, as
+    :func:`movie_gender.evaluation.level_data` gives them) and replace that scorer's scores in ``validation`` and
+    ``evaluated`` by the calibrated ones, so thresholds and metrics that follow are on the calibrated scale.
+    Returns the level's calibration record: parameters, ECE before and after on the evaluated split, its
+    reliability table and the confident-prediction precision."""
+    raw_validation = np.asarray(validation["scores"][scorer], dtype=np.float64)
+    raw_evaluated = np.asarray(evaluated["scores"][scorer], dtype=np.float64)
+    fitted = fit_platt(logit(raw_validation), validation["labels"])
+    validation["scores"][scorer] = fitted.probability(logit(raw_validation))
+    evaluated["scores"][scorer] = calibrated = fitted.probability(logit(raw_evaluated))
+    labels = evaluated["labels"]
+    return {
+        "rule": RULE,
+        "parameters": fitted.to_dict(),
+        "binning": BINNING,
+        "bins": bins,
+        "ece_raw": expected_calibration_error(labels, raw_evaluated, bins),
+        "ece": expected_calibration_error(labels, calibrated, bins),
+        "ece_noise_floor": ece_noise_floor(calibrated, bins),
+        "validation_ece_raw": expected_calibration_error(validation["labels"], raw_validation, bins),
+        "confident": confident(labels, calibrated),
+        "reliability": {
+            "raw": reliability(labels, raw_evaluated, bins),
+            "calibrated": reliability(labels, calibrated, bins),
+        },
+    }
+
+
+def config_calibration(report: Mapping) -> dict:
+    """The config.json ``calibration`` entry from an evaluation report: ``{level: parameters}`` of each level the
+    report calibrated."""
+    return {
+        level: dict(report[level]["calibration"]["parameters"])
+        for level in LEVELS
+        if isinstance(report.get(level), Mapping) and "calibration" in report[level]
+    }
+
+
+def plot_name(level: str) -> str:
+    """The reliability diagram's file name in a model folder."""
+    return f"reliability_{level}.png"
+
+
+def plot_reliability(record: Mapping, path: str | Path, title: str = "Reliability") -> Path:
+    """A reliability diagram from a level's calibration record: fraction female against mean P(female) per bin,
+    raw and calibrated, with the diagonal of perfect calibration and the ECE of each in the legend."""
+    from .evaluation import _figure, _save
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for key, name, ece, style in (
+        ("raw", "raw", record.get("ece_raw"), "o--"),
+        ("calibrated", "calibrated", record.get("ece"), "s-"),
+    ):
+        table = record["reliability"][key]
+        ax.plot(
+            [b["mean_p"] for b in table],
+            [b["fraction_female"] for b in table],
+            style,
+            label=f"{name} (ECE {ece:.3f})",
+        )
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfectly calibrated")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_xlabel(f"mean P(female) in the bin ({record.get('bins')} {record.get('binning')} bins)")
+    ax.set_ylabel("fraction female")
+    ax.set_title(title), ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
+def write_reliability_plots(metrics: Mapping, folder: str | Path) -> list[Path]:
+    """A reliability diagram per calibrated level of ``metrics`` into ``folder`` (:func:`plot_name`)."""
+    written = []
+    for level in LEVELS:
+        record = (metrics.get(level) or {}).get("calibration")
+        if record:
+            title = f"Reliability, {level}s, {metrics.get('eval_split', 'test')} split"
+            written.append(plot_reliability(record, Path(folder) / plot_name(level), title))
+    return written
+
+
+def summarise_folds(reports: Sequence[Mapping], pooled: Mapping) -> dict:
+    """Cross-validation: per level, the ECE before and after calibration and the confident-prediction precision,
+    mean and sd over the folds' reports, plus the ECE of all folds' calibrated test scores pooled (``pooled``:
+    ``{level: {"labels": [arrays], "model": [arrays]}}``)."""
+
+    def mean_sd(values: list[float]) -> dict:
+        values = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        if not len(values):
+            return {"mean": None, "sd": None, "folds": 0}
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return {"mean": float(values.mean()), "sd": sd, "folds": int(len(values))}
+
+    out: dict = {"binning": BINNING, "bins": BINS, "rule": RULE}
+    for level in LEVELS:
+        records = [r[level]["calibration"] for r in reports if "calibration" in (r.get(level) or {})]
+        if not records:
+            continue
+        entry = {
+            "ece_raw": mean_sd([r["ece_raw"] for r in records]),
+            "ece": mean_sd([r["ece"] for r in records]),
+            "ece_noise_floor": mean_sd([r.get("ece_noise_floor") for r in records]),
+            "female_precision": mean_sd([r["confident"]["female"]["precision"] for r in records]),
+            "female_n": int(sum(r["confident"]["female"]["n"] for r in records)),
+        }
+        data = pooled.get(level)
+        if data and "model" in data:
+            labels, scores = np.concatenate(data["labels"]), np.concatenate(data["model"])
+            entry["pooled"] = {
+                "n": int(len(labels)),
+                "ece": expected_calibration_error(labels, scores),
+                "ece_noise_floor": ece_noise_floor(scores),
+                "confident": confident(labels, scores),
+            }
+        out[level] = entry
+    return out
+
+
+__all__ = [
+    "BINS",
+    "BINNING",
+    "CONFIDENT",
+    "PlattScaling",
+    "calibrate_level",
+    "calibrated_probability",
+    "calibration_for",
+    "check_calibration",
+    "confident",
+    "config_calibration",
+    "ece_noise_floor",
+    "expected_calibration_error",
+    "fit_platt",
+    "plot_name",
+    "plot_reliability",
+    "reliability",
+    "sigmoid",
+    "summarise_folds",
+    "write_reliability_plots",
+]

@@ -1,0 +1,131 @@
+"""Complete a corpus: every speaking character with a gender label, the corpus' own where it has one and the model's
+calibrated prediction where it has none (gender '?'), as a dataset (parquet + dataset card) on disk or on the Hub.
+
+Columns: movie_id, movie_title, character_id, character_name, n_lines, corpus_label (null where unknown), p_female
+(the model's calibrated P(female), for every character), predicted_label, label (corpus_label, else
+predicted_label) and label_source ("corpus" or "predicted"). The card says which labels are predicted, by which model
+(its Hub repo id or folder name) and how accurate such labels were on the model's held-out test movies (from its
+metrics.json). Characters of the metadata who speak no line get no prediction; the log and the card count them.
+
+Examples (offline):
+    movie-gender label-characters out/model --corpus ../shared/data/cornell_movie_dialogs_corpus.sample.zip \\
+        --output out/characters
+    movie-gender label-characters ORG/movie-gender-bilstm --push ORG/cornell-characters-completed --private
+Then: datasets.load_dataset("out/characters").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from movie_gender.commands import common
+
+logger = logging.getLogger("label_characters")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
+    from movie_gender.corpus import DEFAULT_URL
+
+    p = argparse.ArgumentParser(
+        prog="movie-gender label-characters",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a model folder written by train, or a Hub model repo id")
+    p.add_argument(
+        "--corpus",
+        metavar="SRC",
+        default=DEFAULT_URL,
+        help="the Cornell corpus to complete: the official zip URL (default), an http(s)/file URL, a local zip, an "
+        "extracted folder, or the tutorial's collated file (which has no metadata: no movie titles, and characters "
+        "who speak no line cannot be counted)",
+    )
+    out = p.add_argument_group("where the dataset goes (at least one)")
+    out.add_argument(
+        "--output", type=Path, metavar="DIR", help="write DIR/data/train-00000-of-00001.parquet and DIR/README.md"
+    )
+    out.add_argument(
+        "--push",
+        metavar="REPO_ID",
+        help="publish the dataset to this Hub dataset repo, as one commit (token from HF_TOKEN or `hf auth login`)",
+    )
+    out.add_argument("--private", action="store_true", help="with --push: create the repo as private")
+    p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model")
+    p.add_argument(
+        "--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)"
+    )
+    corpus = p.add_argument_group("reading the corpus")
+    corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file; refused if it differs")
+    corpus.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="count and skip malformed corpus lines (reported in the log) instead of stopping at the first",
+    )
+    corpus.add_argument(
+        "--encoding",
+        default="latin-1",
+        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)",
+    )
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output is None and args.push is None:
+        parser.error("nowhere to write: give --output DIR and/or --push REPO_ID")
+    if args.private and args.push is None:
+        parser.error("--private applies to --push only")
+    return args
+
+
+def model_name(model: str) -> str:
+    """How the card names the model: a Hub repo id as it is, a local folder by its name only (no local path)."""
+    return Path(os.path.normpath(model)).name if os.path.isdir(model) else model
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    common.setup_logging(args.verbose)
+    from movie_gender.completion import complete_characters, render_card, save_completion
+    from movie_gender.corpus import read_characters, read_corpus
+    from movie_gender.download import public_source
+    from movie_gender.modeling import BiLSTMClassifier
+    from movie_gender.prediction import context_size
+
+    model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
+    corpus, stats = read_corpus(
+        args.corpus,
+        sha256=args.sha256,
+        skip_bad_lines=args.skip_bad_lines,
+        encoding=args.encoding,
+        context_size=context_size(model),
+        include_unknown=True,
+    )
+    characters = read_characters(args.corpus, skip_bad_lines=args.skip_bad_lines, encoding=args.encoding)
+    completion = complete_characters(model, corpus, characters, batch_size=args.batch_size)
+    card = render_card(completion, model_name(args.model), model.metrics, public_source(args.corpus))
+    if args.output is not None:
+        save_completion(completion.table, card, args.output)
+        logger.info("Wrote %s (load it with datasets.load_dataset(%r))", args.output, str(args.output))
+    if args.push:
+        from movie_gender.hub import push_dataset
+
+        if args.output is not None:
+            url = push_dataset(args.output, args.push, private=args.private)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = push_dataset(
+                    save_completion(completion.table, card, Path(tmp) / "completed"), args.push, private=args.private
+                )
+        logger.info("Pushed the completed corpus to %s", url)
+
+
+if __name__ == "__main__":
+    common.run(main)
