@@ -20,8 +20,8 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from .atomic import atomic_folder
 from .baselines import BaselineResources
-from .character_training import train_characters
 from .calibration import config_calibration, write_reliability_plots
+from .character_training import train_characters
 from .configuration import DataOptions, TrainOptions
 from .dataset import DatasetReport, prepare_dataset
 from .download import is_url, public_source
