@@ -186,6 +186,9 @@ def test_readme_example_runs_without_torch(sample_lines, tmp_path: Path) -> None
     code = _readme_example()
     assert code.strip() == EXAMPLE.strip()  # the README and every exported folder show the same code
     model = train_small_model(*sample_lines, steps=20)
+    # A calibrated model, as training leaves it: the example must apply the line calibration as predict_proba does.
+    model.config.calibration = {"line": {"method": "platt", "scale": 0.6, "bias": -0.8, "n": 100}}
+    model.config.threshold = 0.3
     export_onnx(model, tmp_path / "movie-gender-onnx")
     blocker = tmp_path / "blocker"
     blocker.mkdir()

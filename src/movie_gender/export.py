@@ -54,8 +54,10 @@ at most 1e-4 on the exporter's checks), whatever the padding of the batch.
 
 - inputs: `input_ids` and `attention_mask`, int64 `[batch, time]` (dynamic axes), as `tokenizer.json` encodes
   lines with `add_special_tokens=False` (it pads to the longest line of a batch with `[PAD]` = 0)
-- output: `logits`, float32 `[batch]`; `sigmoid(logits)` is P(female)
-- `config.json`: the architecture, the labels (`id2label`) and, when the model was evaluated, its thresholds
+- output: `logits`, float32 `[batch]`, the raw log-odds of female; P(female) is
+  `sigmoid(scale * logits + bias)` with the line calibration of `config.json` (fitted on validation; absent: 1, 0)
+- `config.json`: the architecture, the labels (`id2label`) and, when the model was evaluated, its calibration and
+  its thresholds (on the calibrated scale)
 
 Score lines with onnxruntime, tokenizers and numpy only (`pip install onnxruntime tokenizers numpy`):
 
@@ -81,8 +83,9 @@ encodings = tokenizer.encode_batch(lines, add_special_tokens=False)
 input_ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(lines), -1)
 attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64).reshape(len(lines), -1)
 (logits,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})
-p_female = 1 / (1 + np.exp(-logits))
-threshold = config.get("threshold", 0.5)
+platt = (config.get("calibration") or {}).get("line") or {"scale": 1.0, "bias": 0.0}  # fitted on validation
+p_female = 1 / (1 + np.exp(-(platt["scale"] * logits + platt["bias"])))
+threshold = config.get("threshold", 0.5)  # on the calibrated scale
 for line, p in zip(lines, p_female):
     label = config["id2label"]["1" if p >= threshold else "0"]
     print(f"{p:.6f}\\t{label}\\t{line}")"""
