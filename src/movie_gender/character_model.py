@@ -297,6 +297,7 @@ def character_logits(
     if not model.config.is_character_model:
         raise ValueError("this is a line model (character_pooling='none'); it has no character estimate of its own")
     texts, character_ids = list(texts), [str(c) for c in character_ids]
+    context = None if context is None else list(context)  # a datasets Column (datasets 4) takes no numpy indices
     if len(character_ids) != len(texts):
         raise ValueError(f"got {len(texts)} texts but {len(character_ids)} character ids; give one per text")
     if context is not None and len(context) != len(texts):
