@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import yaml
 
 from .atomic import atomic_folder
+from .dataset import CITATION
 from .prediction import score_characters
 
 if TYPE_CHECKING:
@@ -264,15 +265,7 @@ def render_card(completion: Completion, model_name: str, metrics: Mapping | None
         "",
         "The corpus is distributed by Cornell for research; check its terms before redistribution.",
         "",
-        "```bibtex",
-        "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
-        "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
-        "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
-        "linguistic style in dialogs.},",
-        "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
-        "  year={2011}",
-        "}",
-        "```",
+        *CITATION,
         "",
     ]
     return "\n".join(lines)

@@ -37,6 +37,19 @@ from .corpus import (
 
 logger = logging.getLogger(__name__)
 
+# The corpus' citation, as the dataset cards (this one and the completed corpus') print it.
+CITATION = [
+    "```bibtex",
+    "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
+    "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
+    "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
+    "linguistic style in dialogs.},",
+    "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
+    "  year={2011}",
+    "}",
+    "```",
+]
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -443,15 +456,7 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
         "The corpus is distributed by Cornell for research; check its terms before redistribution. Gender labels "
         "are the binary labels of the 2011 metadata, not self-identification.",
         "",
-        "```bibtex",
-        "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
-        "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
-        "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
-        "linguistic style in dialogs.},",
-        "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
-        "  year={2011}",
-        "}",
-        "```",
+        *CITATION,
         "",
     ]
     return "\n".join(lines)

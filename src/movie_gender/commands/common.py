@@ -118,6 +118,23 @@ def _argument(f: dataclasses.Field, kind: type, help_text: str) -> dict[str, Any
     return options
 
 
+def add_corpus_reading_options(parser: argparse.ArgumentParser, title: str) -> None:
+    """--sha256, --skip-bad-lines and --encoding, in the --help section ``title``: how the commands that read a corpus
+    of their own read it."""
+    group = parser.add_argument_group(title)
+    group.add_argument("--sha256", help="expected sha256 of the corpus zip/file; refused if it differs")
+    group.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="count and skip malformed corpus lines (reported in the log) instead of stopping at the first",
+    )
+    group.add_argument(
+        "--encoding",
+        default="latin-1",
+        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)",
+    )
+
+
 def add_config_options(
     parser: argparse.ArgumentParser,
     cls: type,

@@ -59,18 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)"
     )
-    corpus = p.add_argument_group("reading the corpus")
-    corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file; refused if it differs")
-    corpus.add_argument(
-        "--skip-bad-lines",
-        action="store_true",
-        help="count and skip malformed corpus lines (reported in the log) instead of stopping at the first",
-    )
-    corpus.add_argument(
-        "--encoding",
-        default="latin-1",
-        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)",
-    )
+    common.add_corpus_reading_options(p, "reading the corpus")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 

@@ -120,18 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(pip install 'movie-gender[distributed]') (default: %(default)s)",
     )
     table.add_argument("--no-progress", action="store_true", help="no progress bar")
-    corpus = p.add_argument_group("with --corpus")
-    corpus.add_argument("--sha256", help="expected sha256 of the corpus zip/file")
-    corpus.add_argument(
-        "--skip-bad-lines",
-        action="store_true",
-        help="count and skip malformed corpus lines (reported in the log) instead of stopping",
-    )
-    corpus.add_argument(
-        "--encoding",
-        default="latin-1",
-        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)",
-    )
+    common.add_corpus_reading_options(p, "with --corpus")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
