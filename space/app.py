@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from movie_gender import BiLSTMClassifier  # noqa: E402
-from movie_gender.calibration import calibrated_probability  # noqa: E402
+from movie_gender.calibration import calibrated_probability, decision_threshold, is_female  # noqa: E402
 
 DEFAULT_MODEL = "ORG/movie-gender-bilstm"  # filled in by `movie-gender push ... --space`
 TOP_WORDS = 8
@@ -91,8 +91,7 @@ def score_line(model: BiLSTMClassifier, line: str) -> tuple[str, float, list, li
 
 def character_threshold(model: BiLSTMClassifier) -> float:
     """The model's character-level threshold on P(female) (from config.json), 0.5 if it has none."""
-    value = getattr(model.config, "character_threshold", None)
-    return 0.5 if value is None else float(value)
+    return decision_threshold(model.config, "character")
 
 
 def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, float, int, str]:
@@ -109,7 +108,7 @@ def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, flo
         return "", 0.0, 0.0, 0, "Paste at least one line."
     mean_logit = float(np.mean(model.predict_logits(lines)))
     p_female = float(calibrated_probability(model.config, "character", [mean_logit])[0])
-    label = model.config.id2label["1" if p_female >= threshold else "0"]
+    label = model.config.id2label["1" if is_female(model.config, "character", [p_female])[0] else "0"]
     note = f"Labelled with P(female) >= {threshold:.3f} ({source})."
     return label, round(p_female, 6), round(mean_logit, 6), len(lines), note
 

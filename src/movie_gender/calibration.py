@@ -115,6 +115,22 @@ def calibrated_probability(config: Any, level: str, logits: Sequence[float] | np
     return calibration_for(config, level).probability(logits)
 
 
+def decision_threshold(config: Any, level: str) -> float:
+    """The model's threshold on calibrated P(female) for ``level``: ``threshold`` (lines) or ``character_threshold``
+    (characters) of its config, chosen on validation; 0.5 where the config has none."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    value = getattr(config, "threshold" if level == "line" else "character_threshold", None)
+    return 0.5 if value is None else float(value)
+
+
+def is_female(config: Any, level: str, p_female: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The labelling rule, written once: female where the calibrated P(female) is at or above the model's threshold
+    for ``level`` (:func:`decision_threshold`). predict, predict_characters, the prediction tables, streaming and the
+    demo all label through it."""
+    return np.asarray(p_female, dtype=np.float64) >= decision_threshold(config, level)
+
+
 def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
     """Platt scaling fitted on (raw log-odds, 0/1 labels): minimum log-loss against Platt's smoothed targets
     ((N+ + 1) / (N+ + 2) for positives, 1 / (N- + 2) for negatives), ``scale`` kept >= ``MIN_SCALE``. With one class

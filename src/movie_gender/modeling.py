@@ -26,7 +26,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .atomic import atomic_folder
-from .calibration import calibrated_probability
+from .calibration import calibrated_probability, is_female
 from .characters import aggregate_logits
 from .configuration import CONFIG_NAME, CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from .download import atomic_path
@@ -530,10 +530,10 @@ class BiLSTMClassifier(
         config). The score stays the model's calibrated probability of the label given, whatever the threshold.
         """
         proba = self.predict_proba(texts, context=context, batch_size=batch_size, bf16=bf16)
-        names, threshold = self.config.id2label, self.config.threshold
+        names = self.config.id2label
         return [
-            {"label": names["1"], "score": float(p)} if p >= threshold else {"label": names["0"], "score": float(1 - p)}
-            for p in proba
+            {"label": names["1"], "score": float(p)} if female else {"label": names["0"], "score": float(1 - p)}
+            for p, female in zip(proba, is_female(self.config, "line", proba), strict=True)
         ]
 
     def predict_characters(
@@ -570,11 +570,10 @@ class BiLSTMClassifier(
                 character_ids, self.predict_logits(texts, context=context, batch_size=batch_size)
             )
         p_female = calibrated_probability(self.config, "character", characters.mean_logit)
-        threshold, names = self.config.character_threshold, self.config.id2label
+        names, female_at = self.config.id2label, is_female(self.config, "character", p_female)
         out = []
         for entry in np.argsort(characters.first_line, kind="stable"):
-            p = float(p_female[entry])
-            female = p >= threshold
+            p, female = float(p_female[entry]), bool(female_at[entry])
             out.append(
                 {
                     "character_id": str(characters.ids[entry]),

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from .calibration import calibrated_probability
+from .calibration import calibrated_probability, is_female
 from .characters import aggregate_logits
 from .download import atomic_path
 
@@ -82,9 +82,9 @@ def p_female(model: BiLSTMClassifier, logits: np.ndarray, level: str = "line") -
 
 
 def line_labels(model: BiLSTMClassifier, p: np.ndarray) -> pa.Array:
-    """The label of each line: ``id2label["1"]`` where P(female) >= ``config.threshold``, else ``id2label["0"]``."""
-    threshold = float(getattr(model.config, "threshold", 0.5))
-    return _label_names(model, (np.asarray(p) >= threshold).astype(int))
+    """The label of each line: ``id2label["1"]`` where P(female) >= ``config.threshold``, else ``id2label["0"]``
+    (:func:`movie_gender.calibration.is_female`)."""
+    return _label_names(model, is_female(model.config, "line", p).astype(int))
 
 
 def _dataset_context(model: BiLSTMClassifier, dataset: datasets.Dataset) -> list[list[str]] | None:
@@ -145,7 +145,7 @@ def score_characters(
             columns[name] = pa.array(dataset[name]).take(pa.array(first))
     columns["n_lines"] = pa.array(characters.n_lines[order], pa.int64())
     columns["p_female"] = pa.array(p, pa.float64())
-    columns["predicted_label"] = _label_names(model, (p >= model.config.character_threshold).astype(int))
+    columns["predicted_label"] = _label_names(model, is_female(model.config, "character", p).astype(int))
     if "label" in dataset.column_names:
         columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64)[first])
     return pa.table(columns)
