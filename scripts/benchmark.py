@@ -6,10 +6,14 @@ sample corpus and the 50d GloVe there."""
 import sys
 from pathlib import Path
 
-from movie_gender.commands.benchmark import main
-from movie_gender.commands.common import run
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmarks/ folder lives beside the package, not inside it
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from benchmarks.run import main  # noqa: E402
+
+from movie_gender.commands.common import run  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
 DEFAULTS = {"--corpus": DATA / "cornell_movie_dialogs_corpus.sample.zip", "--glove": DATA / "glove.6B.50d.txt.gz"}
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from movie_gender import BiLSTMClassifier  # noqa: E402
-from movie_gender.calibration import calibrated_probability, decision_threshold, is_female  # noqa: E402
+from movie_gender.evaluation.calibration import calibrated_probability, decision_threshold, is_female  # noqa: E402
 
 DEFAULT_MODEL = "ORG/movie-gender-bilstm"  # filled in by `movie-gender push ... --space`
 TOP_WORDS = 8

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movie_gender.corpus import SEPARATOR
+from movie_gender.data.corpus import SEPARATOR
 
 SEP = SEPARATOR
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -131,7 +131,7 @@ def train_small_model(texts: list[str], labels: list[int], steps: int = 40, seed
     import torch
 
     from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-    from movie_gender.tokenizer import encode
+    from movie_gender.data.tokenizer import encode
 
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(texts)

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import torch
+from benchmarks import suite as bench
 
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, precision, train_tokenizer
-from movie_gender import benchmarking as bench
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, train_tokenizer
+from movie_gender.model import precision
 
 TEXTS = [
     "I'll be in the car, darling.",
@@ -138,8 +139,7 @@ def test_the_machine_record_names_a_capped_class(monkeypatch) -> None:
 
 def test_streaming_rows_table_and_input(tmp_path) -> None:
     import pyarrow.parquet as pq
-
-    from movie_gender.bench_streaming import format_streaming, write_lines
+    from benchmarks.streaming import format_streaming, write_lines
 
     table = pq.read_table(write_lines(tmp_path / "lines.parquet", 250_001))
     assert table.num_rows == 250_001 and table["line_id"].to_pylist()[-3:] == [249_998, 249_999, 250_000]

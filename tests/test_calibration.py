@@ -13,7 +13,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell
-from movie_gender.calibration import (
+from movie_gender.cli import main as cli_main
+from movie_gender.evaluation.calibration import (
     PlattScaling,
     calibrate_level,
     calibrated_probability,
@@ -26,9 +27,8 @@ from movie_gender.calibration import (
     summarise_folds,
     write_reliability_plots,
 )
-from movie_gender.characters import aggregate_logits
-from movie_gender.cli import main as cli_main
-from movie_gender.prediction import score_characters, score_lines
+from movie_gender.inference.characters import aggregate_logits
+from movie_gender.inference.prediction import score_characters, score_lines
 from tests.factories import synthetic_corpus, train_small_model, write_corpus_folder
 
 LINE = {"method": "platt", "scale": 0.6, "bias": -1.2, "n": 100}
@@ -209,7 +209,7 @@ def test_a_config_without_calibration_gives_the_plain_sigmoid() -> None:
 
 
 def test_the_noise_floor_is_the_ece_of_a_calibrated_scorer_on_a_sample_that_size() -> None:
-    from movie_gender.calibration import ece_noise_floor
+    from movie_gender.evaluation.calibration import ece_noise_floor
 
     rng = np.random.default_rng(5)
     small = rng.beta(1, 3, 60)

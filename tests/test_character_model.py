@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.baselines import TfidfCharacterLogreg
-from movie_gender.character_model import character_logits, segment_softmax
+from movie_gender.evaluation.baselines import TfidfCharacterLogreg
+from movie_gender.model.character_model import character_logits, segment_softmax
 from tests.factories import (
     FEMALE_WORDS,
     MALE_WORDS,

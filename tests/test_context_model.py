@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.errors import ModelLoadError
-from movie_gender.training import EncodedSplit, TrainingConfig, train
+from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 from tests.factories import (
     FEMALE_WORDS,
     MALE_WORDS,
@@ -102,7 +102,7 @@ def test_context_changes_the_score_and_padding_never_does(pooling: str) -> None:
 
 def test_a_context_model_without_context_scores_lines_alone_and_says_so_once(caplog) -> None:
     model = _model()
-    with caplog.at_level(logging.WARNING, logger="movie_gender.modeling"):
+    with caplog.at_level(logging.WARNING, logger="movie_gender.model.modeling"):
         first = model.predict_proba(LINES)
         model.predict(LINES)
     warnings = [r for r in caplog.records if "No context given" in r.getMessage()]

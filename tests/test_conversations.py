@@ -11,8 +11,8 @@ import pytest
 from datasets import load_dataset
 
 from movie_gender import build_dataset, load_cornell
-from movie_gender.corpus import read_corpus
-from movie_gender.dataset import prepare_dataset, render_dataset_card, save_dataset
+from movie_gender.data.corpus import read_corpus
+from movie_gender.data.dataset import prepare_dataset, render_dataset_card, save_dataset
 from movie_gender.errors import CorpusFormatError
 from tests.factories import SEP, write_corpus_folder, zip_folder
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movie_gender.crossval import movie_folds, summarise
+from movie_gender.training.crossval import movie_folds, summarise
 from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove
 
 ROOT = Path(__file__).resolve().parents[1]

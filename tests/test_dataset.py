@@ -12,7 +12,7 @@ import pytest
 from datasets import load_dataset
 
 from movie_gender import build_dataset, load_cornell
-from movie_gender.dataset import normalise_text, prepare_dataset, save_dataset
+from movie_gender.data.dataset import normalise_text, prepare_dataset, save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def test_deterministic_for_a_seed(big_corpus: Path) -> None:
 def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: Path, monkeypatch) -> None:
     """The fingerprints (datasets' cache keys) of the splits are the same whether the corpus is read on one core or
     on several, from its folder or as a Dataset from load_cornell; other rows give other fingerprints."""
-    import movie_gender.corpus as corpus_module
+    import movie_gender.data.corpus as corpus_module
 
     monkeypatch.setattr(corpus_module, "CONTEXT_CHUNK", 1000)  # the context column in several chunks
     fingerprints = set()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from movie_gender import download
-from movie_gender.download import fetch, public_source
+from movie_gender.data import download
+from movie_gender.data.download import fetch, public_source
 from movie_gender.errors import DownloadError
 
 
@@ -102,7 +102,7 @@ def test_a_truncated_archive_without_content_length_is_never_kept(
     assert not [p for p in _isolated_cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
 
-CHILD = "import sys; from movie_gender.download import fetch; print(fetch(sys.argv[1], sha256=sys.argv[2]))"
+CHILD = "import sys; from movie_gender.data.download import fetch; print(fetch(sys.argv[1], sha256=sys.argv[2]))"
 
 
 def test_two_processes_downloading_one_url_download_it_once(served, tmp_path: Path) -> None:

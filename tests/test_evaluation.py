@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, balanced_accuracy_score, f1_score, roc_auc_score
 
 from movie_gender import build_dataset, train_tokenizer
-from movie_gender.baselines import (
+from movie_gender.evaluation.baselines import (
     BASELINES,
     DEFAULT_BASELINES,
     BaselineResources,
@@ -20,8 +20,8 @@ from movie_gender.baselines import (
     register_baseline,
     score_baseline,
 )
-from movie_gender.bootstrap import bootstrap_samples, intervals, paired_differences, weighted_metrics
-from movie_gender.evaluation import (
+from movie_gender.evaluation.bootstrap import bootstrap_samples, intervals, paired_differences, weighted_metrics
+from movie_gender.evaluation.protocol import (
     aggregate_by_character,
     choose_threshold,
     evaluate,
@@ -371,7 +371,7 @@ def test_a_split_by_line_marks_character_results_as_leaking(synthetic, tmp_path,
 @pytest.mark.parametrize("freeze", [True, False])
 def test_the_glove_baseline_reads_the_models_vectors_only_while_they_are_glove(freeze: bool) -> None:
     from movie_gender import BiLSTMClassifier, BiLSTMConfig
-    from movie_gender.evaluation import model_resources
+    from movie_gender.evaluation.protocol import model_resources
 
     model = BiLSTMClassifier(BiLSTMConfig(vocab_size=12, embedding_dim=4, hidden_size=3, freeze_embeddings=freeze))
     resources = model_resources(model, seed=3)

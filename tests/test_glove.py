@@ -142,7 +142,7 @@ def test_real_glove_50d_on_the_sample_vocabulary(glove_50d: Path, sample_zip: Pa
 
 
 def test_token_coverage_from_pre_encoded_lines(glove_txt: Path, tokenizer) -> None:
-    from movie_gender.tokenizer import encode
+    from movie_gender.data.tokenizer import encode
 
     _, from_texts = load_glove(glove_txt, tokenizer, texts=TEXTS)
     _, from_encoded = load_glove(glove_txt, tokenizer, encoded=encode(tokenizer, TEXTS))

@@ -19,9 +19,9 @@ from huggingface_hub import HfApi
 from safetensors.torch import load as load_safetensors
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import prepare_dataset, save_dataset
 from movie_gender.errors import ModelLoadError
-from movie_gender.hub import load_hub_dataset, push_dataset, push_model, write_model_card
+from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model, write_model_card
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?"]
@@ -245,7 +245,7 @@ def test_live_push_and_pull(model_folder: Path, tmp_path: Path) -> None:
 import os, uuid, numpy as np
 from huggingface_hub import HfApi
 from movie_gender import BiLSTMClassifier
-from movie_gender.hub import push_model
+from movie_gender.hub.publish import push_model
 api = HfApi()
 repo = api.whoami()["name"] + "/movie-gender-live-test-" + uuid.uuid4().hex[:8]
 try:

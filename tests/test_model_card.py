@@ -13,7 +13,7 @@ import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.hub import PROJECT_URL, card_template, public_metrics, write_model_card
+from movie_gender.hub.publish import PROJECT_URL, card_template, public_metrics, write_model_card
 from tests.model_card_pattern import MODEL_CARD_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+from movie_gender.data.tokenizer import encode
 from movie_gender.errors import ModelLoadError
-from movie_gender.modeling import BagOfWords, dropout, length_groups
+from movie_gender.model.modeling import BagOfWords, dropout, length_groups
 from movie_gender.presets import PRESETS
-from movie_gender.tokenizer import encode
-from movie_gender.training import (
+from movie_gender.training.loop import (
     EncodedSplit,
     TrainingConfig,
     backward_in_groups,
@@ -286,12 +286,12 @@ def test_hub_metadata_labels_the_repo() -> None:
 
 
 def test_forced_bf16_predictions_stay_close_to_fp32_or_are_fp32_where_no_bf16_lstm_runs(caplog) -> None:
-    from movie_gender.precision import bf16_lstm_runs, clear_decisions
+    from movie_gender.model.precision import bf16_lstm_runs, clear_decisions
 
     clear_decisions()  # the fallback is logged once per process: start afresh
     model = _model(hidden_size=16)
     fp32 = model.predict_proba(LINES, bf16=False)
-    with caplog.at_level(logging.WARNING, logger="movie_gender.precision"):
+    with caplog.at_level(logging.WARNING, logger="movie_gender.model.precision"):
         forced = model.predict_proba(LINES, bf16=True)
     if bf16_lstm_runs():  # AMX / AVX512_BF16 natively, AVX-512 emulated, CUDA
         np.testing.assert_allclose(forced, fp32, atol=0.02)
@@ -303,7 +303,7 @@ def test_forced_bf16_predictions_stay_close_to_fp32_or_are_fp32_where_no_bf16_ls
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs where one is present)")
 def test_cuda_training_and_inference_match_cpu() -> None:
-    from movie_gender.training import EncodedSplit, TrainingConfig, train
+    from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 
     model = _model(hidden_size=16)
     cpu = model.predict_proba(LINES, bf16=False)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, precision, train_tokenizer
-from movie_gender.precision import (
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+from movie_gender.model import precision
+from movie_gender.model.precision import (
     bf16_lstm_runs,
     bf16_recommended,
     cpu_class,
@@ -126,7 +127,7 @@ def test_small_layers_stay_fp32_without_timing_and_large_ones_need_a_probe_to_be
 def test_the_decision_is_taken_once_per_process_and_shape_and_logged_once(monkeypatch, caplog) -> None:
     fake_cpu(monkeypatch, AMX)
     calls = fake_timings(monkeypatch, fp32_s=1.0, bf16_s=0.4)
-    with caplog.at_level(logging.INFO, logger="movie_gender.precision"):
+    with caplog.at_level(logging.INFO, logger="movie_gender.model.precision"):
         for _ in range(3):
             assert bf16_recommended(CPU, LARGE, probe=lambda: None)
     assert len(calls) == 1
@@ -172,14 +173,14 @@ def test_an_explicit_request_wins_and_emulated_bf16_is_warned_about(monkeypatch,
     fake_cpu(monkeypatch, AVX512_ONLY)
     monkeypatch.setenv(precision.ENV_VAR, "bf16")
     assert not resolve_bf16(False, CPU, LARGE)
-    with caplog.at_level(logging.WARNING, logger="movie_gender.precision"):
+    with caplog.at_level(logging.WARNING, logger="movie_gender.model.precision"):
         assert resolve_bf16(True, CPU, LARGE)
     assert "emulated" in caplog.text
 
 
 def test_forced_bf16_where_no_bf16_lstm_exists_runs_fp32_and_says_so_once(monkeypatch, caplog) -> None:
     fake_cpu(monkeypatch, AVX2_ONLY)
-    with caplog.at_level(logging.INFO, logger="movie_gender.precision"):
+    with caplog.at_level(logging.INFO, logger="movie_gender.model.precision"):
         assert not resolve_bf16(True, CPU, LARGE) and not resolve_bf16(True, CPU, LARGE, training=True)
         assert not bf16_recommended(CPU, LARGE, probe=lambda: None)  # auto: fp32, nothing timed
     fallbacks = [r.getMessage() for r in caplog.records if "running fp32" in r.getMessage()]
@@ -215,7 +216,7 @@ def test_fp32_and_the_chosen_precision_give_the_same_validation_auc(corpus_folde
     """A short real training run in fp32, in bf16 (what a native-bf16 CPU may pick; fp32 where the CPU has no bf16
     LSTM) and with the auto choice."""
     from movie_gender import build_dataset
-    from movie_gender.training import EncodedSplit, TrainingConfig, train
+    from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 
     dataset = build_dataset(corpus_folder, split="movie", seed=1)
     tokenizer = train_tokenizer(dataset["train"]["text"])

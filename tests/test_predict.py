@@ -17,8 +17,8 @@ import torch
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell, train_tokenizer
 from movie_gender.cli import main as cli_main
 from movie_gender.commands import predict as predict_command
-from movie_gender.dataset import prepare_dataset, save_dataset
-from movie_gender.prediction import CHARACTER_COLUMNS, LINE_COLUMNS
+from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.inference.prediction import CHARACTER_COLUMNS, LINE_COLUMNS
 from tests.factories import SEP, synthetic_dialogues, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]

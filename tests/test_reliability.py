@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, load_cornell, train_tokenizer
-from movie_gender import training as training_module
-from movie_gender.download import atomic_path
+from movie_gender.data.download import atomic_path
 from movie_gender.errors import CorpusFormatError, ModelLoadError
-from movie_gender.pipeline import check_writable
-from movie_gender.training import EncodedSplit, TrainingConfig, train
+from movie_gender.training import loop as training_module
+from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
+from movie_gender.training.pipeline import check_writable
 from tests.factories import SEP, synthetic_corpus, write_corpus_folder
 
 
@@ -103,7 +103,7 @@ def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
 
 
 def test_a_failed_save_never_leaves_a_weights_file(data, tmp_path: Path, monkeypatch) -> None:
-    import movie_gender.persistence as modeling
+    import movie_gender.model.persistence as modeling
 
     def failing_save(model, path, metadata=None):
         Path(path).write_bytes(b"\x00" * 10)
@@ -147,7 +147,7 @@ def test_utf8_corpus_is_named_not_garbled(tmp_path: Path) -> None:
 
 
 def test_blank_lines_are_counted_not_fatal(tmp_path: Path) -> None:
-    from movie_gender.corpus import read_corpus
+    from movie_gender.data.corpus import read_corpus
 
     lines, characters = synthetic_corpus(n_movies=3)
     folder = write_corpus_folder(tmp_path / "c", lines[:10] + ["", "  "] + lines[10:], characters)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, train_tokenizer
-from movie_gender import training as training_module
 from movie_gender.errors import CheckpointMismatchError
-from movie_gender.training import EncodedSplit, TrainingConfig, train
+from movie_gender.training import loop as training_module
+from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 CONFIG = dict(epochs=3, batch_size=16, patience=0, checkpoint_every=4, seed=3)
@@ -64,7 +64,7 @@ def test_an_early_stopped_run_resumed_does_not_train_further(data, tmp_path: Pat
     assert reference_result.stopped_early and len(reference_result.history) < 8  # the premise of this test
 
     resumed = _model(tokenizer)
-    with caplog.at_level(logging.INFO, logger="movie_gender.training"):
+    with caplog.at_level(logging.INFO, logger="movie_gender.training.loop"):
         result = train(resumed, train_data, val, config, checkpoint_dir=tmp_path, resume=True, progress=False)
     assert "is complete" in caplog.text
     _same_run(reference, reference_result, resumed, result)
@@ -77,7 +77,7 @@ def test_a_completed_run_resumed_does_not_train_further(data, tmp_path: Path, ca
         reference, train_data, val, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path, progress=False
     )
     resumed = _model(tokenizer)
-    with caplog.at_level(logging.INFO, logger="movie_gender.training"):
+    with caplog.at_level(logging.INFO, logger="movie_gender.training.loop"):
         result = train(
             resumed, train_data, val, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path, resume=True, progress=False
         )

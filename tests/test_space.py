@@ -22,7 +22,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="the demo extra (in 
 
 from movie_gender import BiLSTMClassifier, load_cornell  # noqa: E402
 from movie_gender.commands import push as push_command  # noqa: E402
-from movie_gender.hub import space_files  # noqa: E402
+from movie_gender.hub.publish import space_files  # noqa: E402
 from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 from tests.test_hub import _metrics, _Recorder  # noqa: E402
 

@@ -20,9 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, streaming, train_tokenizer
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.cli import main as cli_main
-from movie_gender.streaming import HubSource, ResumeMismatchError, StreamOptions, parts_folder, stream_predict
+from movie_gender.inference import streaming
+from movie_gender.inference.streaming import HubSource, ResumeMismatchError, StreamOptions, parts_folder, stream_predict
 from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,7 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 def test_empty_and_non_string_cells_are_scored_as_empty_lines_and_logged(tmp_path, model, caplog) -> None:
     table = pa.table({"text": ["Get the gun.", None, "", "   ", "Honey!"], "n": [1, 2, 3, 4, 5]})
     pq.write_table(table, tmp_path / "gaps.parquet")
-    with caplog.at_level("INFO", logger="movie_gender.streaming"):
+    with caplog.at_level("INFO", logger="movie_gender.inference.streaming"):
         stats = stream_predict(model, str(tmp_path / "gaps.parquet"), tmp_path / "out.parquet")
     _check_scores(pq.read_table(tmp_path / "out.parquet"), table, model)
     assert (stats.empty, stats.non_string) == (3, 0)
@@ -315,7 +316,7 @@ def test_a_datasets_source_streams_the_same_scores(tmp_path, model) -> None:
 
 # --- Ray ------------------------------------------------------------------------------------------------------------
 def test_without_ray_the_error_names_the_extra(monkeypatch) -> None:
-    from movie_gender import distributed
+    from movie_gender.inference import distributed
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(distributed.MissingExtraError, match=r"pip install 'movie-gender\[distributed\]'"):
@@ -324,7 +325,7 @@ def test_without_ray_the_error_names_the_extra(monkeypatch) -> None:
 
 def test_ray_on_a_local_cluster_gives_the_single_process_scores(tmp_path, model) -> None:
     ray = pytest.importorskip("ray", reason="Ray is the distributed extra (installed by .[dev])")
-    from movie_gender.distributed import ray_predict
+    from movie_gender.inference.distributed import ray_predict
 
     table = _table(20_000, seed=13)
     pq.write_table(table, tmp_path / "lines.parquet", row_group_size=5000)

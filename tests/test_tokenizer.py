@@ -7,7 +7,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from movie_gender import train_tokenizer
-from movie_gender.tokenizer import PAD_ID, UNK_ID, encode
+from movie_gender.data.tokenizer import PAD_ID, UNK_ID, encode
 
 LINES = ["I don't know, I'm sure you can't... Go!", "She's here\x85 what\x92s that -- OK?", "We'll see, won't we?"]
 

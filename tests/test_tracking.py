@@ -12,8 +12,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # the tracking extra, in dev
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.tracking import REPORT_TO, make_tracker
-from movie_gender.training import EncodedSplit, TrainingConfig, train
+from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
+from movie_gender.training.tracking import REPORT_TO, make_tracker
 
 MALE = ["get the gun buddy", "the car is mine sir", "give me the money boss", "one more beer buddy"]
 FEMALE = ["my darling the dress is lovely", "honey you look sweet", "mother loves you baby", "what a lovely dress"]

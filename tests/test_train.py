@@ -217,7 +217,7 @@ def test_card_holds_the_real_metric_values(trained) -> None:
 
 
 def test_card_widget_lines_are_validation_lines_stored_at_training(trained) -> None:
-    from movie_gender.dataset import prepare_dataset
+    from movie_gender.data.dataset import prepare_dataset
 
     corpus, _, out = trained
     metrics = json.loads((out / "metrics.json").read_text())
@@ -285,8 +285,8 @@ def test_evaluate_script_reports_both_levels(trained, tmp_path: Path) -> None:
 def test_evaluate_leaves_the_glove_baseline_out_when_the_starting_vectors_are_gone(trained, tmp_path: Path) -> None:
     import shutil
 
-    from movie_gender.local_sources import remember_sources
-    from movie_gender.pipeline import baseline_resources
+    from movie_gender.data.local_sources import remember_sources
+    from movie_gender.training.pipeline import baseline_resources
 
     corpus, _, out = trained
     copied = shutil.copytree(out, tmp_path / "model")  # a copy: this machine has no record of where it came from
@@ -321,7 +321,7 @@ def test_no_file_in_a_model_folder_holds_a_local_path_even_uploaded_the_usual_wa
     assert set(uploaded) == {p.name for p in out.iterdir()} and "metrics.json" in uploaded
     assert not any(text in data for data in uploaded.values() for text in local)
     # What evaluate needs on this machine is still found (in the cache), and only for this very folder and weights.
-    from movie_gender.local_sources import recall_source
+    from movie_gender.data.local_sources import recall_source
 
     assert recall_source(out, "corpus") == str(corpus.resolve()) and recall_source(out, "glove") == str(glove.resolve())
 

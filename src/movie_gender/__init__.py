@@ -21,28 +21,28 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     # the end-to-end jobs
-    "train_model": "pipeline",
-    "evaluate_model": "pipeline",
+    "train_model": "training.pipeline",
+    "evaluate_model": "training.pipeline",
     "TrainOptions": "configuration",
     "DataOptions": "configuration",
     "TrainingConfig": "configuration",
-    "TrainResult": "training",
+    "TrainResult": "training.loop",
     # the steps
-    "load_cornell": "corpus",
-    "build_dataset": "dataset",
-    "save_dataset": "dataset",
-    "train_tokenizer": "tokenizer",
-    "load_glove": "glove",
+    "load_cornell": "data.corpus",
+    "build_dataset": "data.dataset",
+    "save_dataset": "data.dataset",
+    "train_tokenizer": "data.tokenizer",
+    "load_glove": "data.glove",
     # the model
     "BiLSTMConfig": "configuration",
-    "BiLSTMClassifier": "modeling",
-    "ClassifierOutput": "modeling",
+    "BiLSTMClassifier": "model.modeling",
+    "ClassifierOutput": "model.modeling",
     # the Hub
-    "push_model": "hub",
-    "push_dataset": "hub",
-    "load_hub_dataset": "hub",
-    "write_model_card": "hub",
-    "export_onnx": "export",  # ONNX export (the onnx extra)
+    "push_model": "hub.publish",
+    "push_dataset": "hub.publish",
+    "load_hub_dataset": "hub.publish",
+    "write_model_card": "hub.publish",
+    "export_onnx": "model.export",  # ONNX export (the onnx extra)
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -61,13 +61,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
-    from .configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
-    from .corpus import load_cornell
-    from .dataset import build_dataset, save_dataset
-    from .export import export_onnx
-    from .glove import load_glove
-    from .hub import load_hub_dataset, push_dataset, push_model, write_model_card
-    from .modeling import BiLSTMClassifier, ClassifierOutput
-    from .pipeline import evaluate_model, train_model
-    from .tokenizer import train_tokenizer
-    from .training import TrainResult
+    from movie_gender.configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
+    from movie_gender.data.corpus import load_cornell
+    from movie_gender.data.dataset import build_dataset, save_dataset
+    from movie_gender.data.glove import load_glove
+    from movie_gender.data.tokenizer import train_tokenizer
+    from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model, write_model_card
+    from movie_gender.model.export import export_onnx
+    from movie_gender.model.modeling import BiLSTMClassifier, ClassifierOutput
+    from movie_gender.training.loop import TrainResult
+    from movie_gender.training.pipeline import evaluate_model, train_model

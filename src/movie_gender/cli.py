@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .commands.common import run
+from movie_gender.commands.common import run
 
 # subcommand -> (module in movie_gender.commands, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -28,7 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def usage() -> str:
     """The top-level help: every subcommand with its summary."""
-    from . import __version__
+    from movie_gender import __version__
 
     width = max(map(len, SUBCOMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items())
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     if argv[0] == "--version":
-        from . import __version__
+        from movie_gender import __version__
 
         print(f"movie-gender {__version__}")
         return

@@ -18,12 +18,12 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from .calibration import check_calibration
-from .conversations import DEFAULT_CONTEXT_SIZE
-from .corpus import DEFAULT_URL
-from .glove import DEFAULT_GLOVE, UNKNOWN_INIT
-from .tokenizer import DEFAULT_MAX_LENGTH
-from .tracking import REPORT_TO
+from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
+from movie_gender.data.corpus import DEFAULT_URL
+from movie_gender.data.glove import DEFAULT_GLOVE, UNKNOWN_INIT
+from movie_gender.data.tokenizer import DEFAULT_MAX_LENGTH
+from movie_gender.evaluation.calibration import check_calibration
+from movie_gender.training.tracking import REPORT_TO
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -200,7 +200,7 @@ class BiLSTMConfig:
         "which predict_characters calls it female",
         cli=False,
     )
-    # Platt scaling of the log-odds per level, fitted on validation by training (movie_gender.calibration):
+    # Platt scaling of the log-odds per level, fitted on validation by training (movie_gender.evaluation.calibration):
     # {"line": {"method": "platt", "scale", "bias", "n"}, "character": {...}}; None: raw probabilities.
     calibration: dict | None = setting(
         None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from .configuration import BiLSTMConfig, DataOptions, TrainingConfig
+from movie_gender.configuration import BiLSTMConfig, DataOptions, TrainingConfig
 
 
 @dataclass(frozen=True)

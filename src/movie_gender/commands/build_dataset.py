@@ -12,8 +12,8 @@ import logging
 
 from movie_gender.commands import common
 from movie_gender.configuration import DataOptions
-from movie_gender.dataset import save_dataset
-from movie_gender.pipeline import build_data
+from movie_gender.data.dataset import save_dataset
+from movie_gender.training.pipeline import build_data
 
 logger = logging.getLogger("build_dataset")
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     output = save_dataset(dataset, args.output, report)
     logger.info("Wrote %s (load it with datasets.load_dataset(%r))", output, str(output))
     if args.push_to_hub:
-        from movie_gender.hub import push_dataset
+        from movie_gender.hub.publish import push_dataset
 
         url = push_dataset(output, args.push_to_hub, private=args.private)
         logger.info("Pushed the dataset to %s", url)

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path
-from ..errors import MovieGenderError, first_line, redact
+from movie_gender.atomic import atomic_path
+from movie_gender.errors import MovieGenderError, first_line, redact
 
 
 def _number(kind: type, accept: Callable[[float], bool], requirement: str) -> Callable[[str], float]:

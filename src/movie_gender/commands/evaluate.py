@@ -22,11 +22,11 @@ import logging
 from pathlib import Path
 
 from movie_gender.commands import common
-from movie_gender.corpus import DEFAULT_URL
-from movie_gender.dataset import BALANCE_MODES, SPLIT_MODES
-from movie_gender.download import is_url
-from movie_gender.evaluation import format_report, plot_confusion, plot_roc
-from movie_gender.pipeline import SPLIT_OPTIONS, DataOptions, evaluate_model, training_protocol
+from movie_gender.data.corpus import DEFAULT_URL
+from movie_gender.data.dataset import BALANCE_MODES, SPLIT_MODES
+from movie_gender.data.download import is_url
+from movie_gender.evaluation.protocol import format_report, plot_confusion, plot_roc
+from movie_gender.training.pipeline import SPLIT_OPTIONS, DataOptions, evaluate_model, training_protocol
 
 logger = logging.getLogger("evaluate")
 

@@ -29,7 +29,7 @@ logger = logging.getLogger("label_characters")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    from movie_gender.corpus import DEFAULT_URL
+    from movie_gender.data.corpus import DEFAULT_URL
 
     p = argparse.ArgumentParser(
         prog="movie-gender label-characters",
@@ -82,11 +82,11 @@ def model_name(model: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
-    from movie_gender.completion import complete_characters, render_card, save_completion
-    from movie_gender.corpus import read_characters, read_corpus
-    from movie_gender.download import public_source
-    from movie_gender.modeling import BiLSTMClassifier
-    from movie_gender.prediction import context_size
+    from movie_gender.data.corpus import read_characters, read_corpus
+    from movie_gender.data.download import public_source
+    from movie_gender.inference.completion import complete_characters, render_card, save_completion
+    from movie_gender.inference.prediction import context_size
+    from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     corpus, stats = read_corpus(
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         save_completion(completion.table, card, args.output)
         logger.info("Wrote %s (load it with datasets.load_dataset(%r))", args.output, str(args.output))
     if args.push:
-        from movie_gender.hub import push_dataset
+        from movie_gender.hub.publish import push_dataset
 
         if args.output is not None:
             url = push_dataset(args.output, args.push, private=args.private)

@@ -178,7 +178,7 @@ def read_lines(path: str) -> list[str]:
 
 def _emit(rows: Iterable[dict], output: Path | None, table: pa.Table | None = None) -> None:
     """Print JSON lines, or write the table to ``output``."""
-    from movie_gender.prediction import write_table
+    from movie_gender.inference.prediction import write_table
 
     if output is not None:
         write_table(table, output)
@@ -191,7 +191,7 @@ def _emit(rows: Iterable[dict], output: Path | None, table: pa.Table | None = No
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
-    from movie_gender.prediction import check_output
+    from movie_gender.inference.prediction import check_output
 
     if args.input and _folder(args):
         _score_table(args)
@@ -203,8 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     import pyarrow as pa
 
-    from movie_gender.modeling import BiLSTMClassifier
-    from movie_gender.prediction import (
+    from movie_gender.inference.prediction import (
         context_size,
         line_labels,
         line_logits,
@@ -212,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         score_characters,
         score_lines,
     )
+    from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     if args.texts or args.file:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         _emit(rows, args.output, table)
         return
     if args.dataset:
-        from movie_gender.hub import load_hub_dataset
+        from movie_gender.hub.publish import load_hub_dataset
 
         data = load_hub_dataset(args.dataset, revision=args.revision)
         args.split = args.split or "test"
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise ValueError(f"{args.dataset}: no split {args.split!r}; it has {', '.join(data)}")
             data = data[args.split]
     else:
-        from movie_gender.corpus import read_corpus
+        from movie_gender.data.corpus import read_corpus
 
         data, stats = read_corpus(
             args.corpus,
@@ -260,8 +260,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _score_table(args: argparse.Namespace) -> None:
     """--input: stream the table through the model (this machine, or Ray) into --output."""
-    from movie_gender.modeling import BiLSTMClassifier
-    from movie_gender.streaming import StreamOptions, open_source, stream_predict
+    from movie_gender.inference.streaming import StreamOptions, open_source, stream_predict
+    from movie_gender.model.modeling import BiLSTMClassifier
 
     options = StreamOptions(
         text_column=args.text_column,
@@ -273,7 +273,7 @@ def _score_table(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
     )
     if args.engine == "ray":
-        from movie_gender.distributed import ray_predict, require_ray
+        from movie_gender.inference.distributed import ray_predict, require_ray
 
         require_ray()  # before loading the model
         model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)

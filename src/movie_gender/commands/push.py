@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from movie_gender.commands import common
-from movie_gender.hub import push_dataset, push_model, push_space
+from movie_gender.hub.publish import push_dataset, push_model, push_space
 
 logger = logging.getLogger("push_to_hub")
 
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as work:
         extra = {}
         if args.onnx:
-            from movie_gender.export import export_onnx
-            from movie_gender.modeling import BiLSTMClassifier
+            from movie_gender.model.export import export_onnx
+            from movie_gender.model.modeling import BiLSTMClassifier
 
             folder = export_onnx(BiLSTMClassifier.from_pretrained(args.model_dir), Path(work) / "onnx").parent
             extra = {f"onnx/{p.name}": str(p) for p in sorted(folder.iterdir())}

@@ -20,8 +20,8 @@ from dataclasses import replace
 
 from movie_gender.commands import common
 from movie_gender.configuration import VOCAB, BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
-from movie_gender.pipeline import train_model
 from movie_gender.presets import PRESETS
+from movie_gender.training.pipeline import train_model
 
 logger = logging.getLogger("train")
 SECTIONS = ("data", VOCAB, "model", "optimisation", "output and resuming", "evaluation")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(
                 "--cv writes cv.json, not a model folder: it cannot be combined with --push-to-hub or --resume"
             )
-        from movie_gender.crossval import cross_validate
+        from movie_gender.training.crossval import cross_validate
 
         cross_validate(options_from_args(args), args.cv)
         return
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         line["tfidf_logreg"]["balanced_accuracy"],
     )
     if args.push_to_hub:
-        from movie_gender.hub import push_model
+        from movie_gender.hub.publish import push_model
 
         logger.info("Pushed: %s", push_model(args.output, args.push_to_hub, private=args.private))
 

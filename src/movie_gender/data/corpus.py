@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from .conversations import (
+from movie_gender.data.conversations import (
     DEFAULT_CONTEXT_SIZE,
     Conversations,
     by_adjacency,
@@ -32,8 +32,8 @@ from .conversations import (
     from_lists,
     line_numbers,
 )
-from .download import fetch, public_source
-from .errors import CorpusFormatError
+from movie_gender.data.download import fetch, public_source
+from movie_gender.errors import CorpusFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -708,7 +708,7 @@ def load_cornell(
 
     Args:
         source: the official zip URL (default), an http(s)/file URL, a local zip, an extracted folder, or the
-            tutorial's collated 7-field file. Downloads are cached (see :func:`movie_gender.download.cache_dir`).
+            tutorial's collated 7-field file. Downloads are cached (see :func:`movie_gender.data.download.cache_dir`).
         sha256: optional checksum of the zip or file.
         skip_bad_lines: count and skip malformed lines (reported in the log) instead of raising.
         encoding: text encoding of the files (upstream: ISO-8859-1).
@@ -722,7 +722,7 @@ def load_cornell(
         conversation_id (``MOVIE:FIRST_LINE_ID``), turn (0-based position in the conversation) and context (up to
         ``K`` lines of other speakers before the line, then up to ``K`` after it, in the order spoken), in corpus
         order. Conversations come from ``movie_conversations.txt`` when the corpus has it, else from line-id
-        adjacency (see :mod:`movie_gender.conversations`); context draws on every line of the conversation,
+        adjacency (see :mod:`movie_gender.data.conversations`); context draws on every line of the conversation,
         including those of characters of unknown gender. Lines whose character's gender is ``?`` are dropped
         (and counted in the log) unless ``include_unknown``.
 

@@ -1,7 +1,7 @@
 """Where this machine remembers the local corpus and GloVe files a model folder was trained on.
 
 ``movie-gender evaluate MODEL`` re-reads the data a model was trained with; metrics.json publishes those sources by
-file name only. The local paths are kept in the cache (:func:`movie_gender.download.cache_dir`), never inside the
+file name only. The local paths are kept in the cache (:func:`movie_gender.data.download.cache_dir`), never inside the
 model folder, so a folder uploaded by any means (``hf upload``, ``upload_folder``) carries no local path. An entry is
 keyed by the folder's real path and holds a digest of its weights: a folder replaced by another model, or copied
 elsewhere, finds no stale entry.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import xxhash
 
-from .atomic import atomic_path
-from .download import cache_dir
+from movie_gender.atomic import atomic_path
+from movie_gender.data.download import cache_dir
 
 WEIGHTS = "model.safetensors"
 

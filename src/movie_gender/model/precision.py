@@ -28,8 +28,8 @@ from collections.abc import Callable
 
 import torch
 
-from .configuration import BiLSTMConfig
-from .errors import first_line
+from movie_gender.configuration import BiLSTMConfig
+from movie_gender.errors import first_line
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,11 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path
-from .configuration import TrainingConfig
-from .errors import CheckpointMismatchError, first_line
-from .modeling import (  # noqa: F401 (autocast, bf16_*: re-exported)
+from movie_gender.atomic import atomic_path
+from movie_gender.configuration import TrainingConfig
+from movie_gender.data.tokenizer import encode
+from movie_gender.errors import CheckpointMismatchError, first_line
+from movie_gender.model.modeling import (  # noqa: F401 (autocast, bf16_*: re-exported)
     MAX_PADDING,
     BiLSTMClassifier,
     autocast,
@@ -41,9 +42,8 @@ from .modeling import (  # noqa: F401 (autocast, bf16_*: re-exported)
     bf16_supported,
     length_groups,
 )
-from .precision import resolve_bf16
-from .tokenizer import encode
-from .tracking import Tracker, epoch_values, step_values
+from movie_gender.model.precision import resolve_bf16
+from movie_gender.training.tracking import Tracker, epoch_values, step_values
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -152,7 +152,7 @@ def backward_in_groups(
 ) -> float:
     """Backpropagate the mean loss of the lines ``index`` (adding to the parameters' ``.grad``); returns that loss.
 
-    The batch runs as groups of lines of about one length (:func:`movie_gender.modeling.length_groups` with
+    The batch runs as groups of lines of about one length (:func:`movie_gender.model.modeling.length_groups` with
     ``MAX_PADDING[bf16]``), each backpropagated at its share of the batch's mean loss: the gradient of the whole
     batch, without the padded steps its longest line would give every other line (in fp32 on a CPU, a tutorial
     step runs ~1.4x faster)."""
@@ -606,7 +606,7 @@ def train(
     that already ended (all epochs, or early stopping) is not trained further. ``fingerprint``: named settings of the
     run (data protocol, seeds, ...) that, with the architecture, the encoded data and the optimisation settings, a
     checkpoint must match to be resumed (else :class:`CheckpointMismatchError`). ``tracker``
-    (:mod:`movie_gender.tracking`) gets the loss of every step and the validation metrics of every epoch.
+    (:mod:`movie_gender.training.tracking`) gets the loss of every step and the validation metrics of every epoch.
     """
     if model.config.uses_context and (train_data.context_ids is None or validation_data.context_ids is None):
         raise ValueError(

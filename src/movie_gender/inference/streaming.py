@@ -33,15 +33,15 @@ import pyarrow.parquet as pq
 import xxhash
 from tqdm.auto import tqdm
 
-from .atomic import _remove_stale as remove_stale
-from .atomic import atomic_path
-from .errors import InputFormatError, MovieGenderError
-from .prediction import context_size, line_labels, line_logits, p_female
+from movie_gender.atomic import _remove_stale as remove_stale
+from movie_gender.atomic import atomic_path
+from movie_gender.errors import InputFormatError, MovieGenderError
+from movie_gender.inference.prediction import context_size, line_labels, line_logits, p_female
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 

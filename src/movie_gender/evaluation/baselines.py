@@ -33,7 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .tokenizer import encode
+from movie_gender.data.tokenizer import encode
 
 DEFAULT_BASELINES = ("always_male", "tfidf_logreg", "glove_mean_logreg")
 # Reported at the character level beside every model (where the data has their columns): a document per character,

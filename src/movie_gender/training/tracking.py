@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from .errors import MovieGenderError
+from movie_gender.errors import MovieGenderError
 
 logger = logging.getLogger(__name__)
 

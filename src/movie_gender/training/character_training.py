@@ -1,4 +1,4 @@
-"""Training a character model (:mod:`movie_gender.character_model`) on character labels.
+"""Training a character model (:mod:`movie_gender.model.character_model`) on character labels.
 
 Multiple-instance learning: a step takes ``batch_size`` train characters, runs their lines (at most
 ``character_lines`` per character, drawn afresh each epoch) through the line encoder, pools them into one logit per
@@ -22,16 +22,16 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
-from .character_model import CharacterData, character_chunks, character_outputs
-from .configuration import TrainingConfig
-from .tracking import epoch_values, step_values
-from .training import TrainResult, resolve_device
+from movie_gender.configuration import TrainingConfig
+from movie_gender.model.character_model import CharacterData, character_chunks, character_outputs
+from movie_gender.training.loop import TrainResult, resolve_device
+from movie_gender.training.tracking import epoch_values, step_values
 
 if TYPE_CHECKING:
     import datasets
 
-    from .modeling import BiLSTMClassifier
-    from .tracking import Tracker
+    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.training.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def train_characters(
     """Train the character model ``model`` in place on the characters of ``train_split`` (datasets.Dataset with
     text, label, character_id, context; oversampled copies of lines are dropped); on return it holds the weights of
     the epoch with the best validation character ROC-AUC."""
-    from .evaluation import natural_train
+    from movie_gender.evaluation.protocol import natural_train
 
     config = config or TrainingConfig()
     if not model.config.is_character_model:

@@ -24,9 +24,9 @@ from huggingface_hub import DatasetCardData
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
 
-from .atomic import atomic_folder
-from .configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
-from .corpus import (
+from movie_gender.atomic import atomic_folder
+from movie_gender.configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
+from movie_gender.data.corpus import (
     FULL_CORPUS,
     LABEL_NAMES,
     CorpusStats,

@@ -61,8 +61,8 @@ def _peak_mb() -> tuple[float, float]:
 
 def _child(run: str, source: str, model_dir: str, output: str, queue: Queue) -> None:
     """In a fresh process: one scoring run; puts {seconds, peak_rss_mb, children_peak_rss_mb} on ``queue``."""
-    from .modeling import BiLSTMClassifier
-    from .streaming import StreamOptions, stream_predict
+    from movie_gender.inference.streaming import StreamOptions, stream_predict
+    from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(model_dir)
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def _child(run: str, source: str, model_dir: str, output: str, queue: Queue) -> 
     elif run == "ray":
         import ray
 
-        from .distributed import ray_predict
+        from movie_gender.inference.distributed import ray_predict
 
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         started = time.perf_counter()  # the cluster is up; actors start within the run
@@ -108,9 +108,9 @@ def bench_streaming(lines: int = 1_000_000, ray: bool = True) -> dict[str, Any]:
     {run: {lines_per_s, seconds, peak_rss_mb, total_peak_rss_mb, max_abs_diff}} plus the setting."""
     import torch
 
-    from .benchmarking import default_config
-    from .modeling import BiLSTMClassifier
-    from .tokenizer import train_tokenizer
+    from benchmarks.suite import default_config
+    from movie_gender.data.tokenizer import train_tokenizer
+    from movie_gender.model.modeling import BiLSTMClassifier
 
     results: dict[str, Any] = {"lines": lines, "cpus": os.cpu_count(), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:

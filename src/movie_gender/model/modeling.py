@@ -25,16 +25,22 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntry
 from tokenizers import Tokenizer
 from torch import nn
 
-from .atomic import atomic_folder
-from .calibration import calibrated_probability, is_female
-from .characters import aggregate_logits
-from .configuration import CONFIG_NAME, CONTEXT_ENCODERS, POOLING, BiLSTMConfig
-from .download import atomic_path
-from .errors import ModelLoadError, first_line
-from .hub import PROJECT_URL, TAGS, public_metrics, render_model_card
-from .persistence import MODEL_FOLDER_CONTENT, load_model_folder, model_file, save_model_folder
-from .precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported, resolve_bf16
-from .tokenizer import encode
+from movie_gender.atomic import atomic_folder
+from movie_gender.configuration import CONFIG_NAME, CONTEXT_ENCODERS, POOLING, BiLSTMConfig
+from movie_gender.data.download import atomic_path
+from movie_gender.data.tokenizer import encode
+from movie_gender.errors import ModelLoadError, first_line
+from movie_gender.evaluation.calibration import calibrated_probability, is_female
+from movie_gender.hub.publish import PROJECT_URL, TAGS, public_metrics, render_model_card
+from movie_gender.inference.characters import aggregate_logits
+from movie_gender.model.persistence import MODEL_FOLDER_CONTENT, load_model_folder, model_file, save_model_folder
+from movie_gender.model.precision import (
+    BF16_MIN_HIDDEN_ON_CPU,
+    autocast,
+    bf16_recommended,
+    bf16_supported,
+    resolve_bf16,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +191,7 @@ class BiLSTMClassifier(
             if config.line_context:  # what the other speakers say around the line: weights of their own
                 self.context_bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
         if config.is_character_model:  # attention over a character's lines and its bags of words (character_model)
-            from .character_model import CharacterHead
+            from movie_gender.model.character_model import CharacterHead
 
             self.character_head = CharacterHead(config, features)
 
@@ -367,7 +373,7 @@ class BiLSTMClassifier(
 
     def precision_for(self, training: bool = False) -> bool:
         """Whether ``auto`` precision runs this model in bf16 autocast on its device (decided once per process and
-        shape, see :func:`movie_gender.precision.bf16_recommended`; on a native-bf16 CPU by timing both)."""
+        shape, see :func:`movie_gender.model.precision.bf16_recommended`; on a native-bf16 CPU by timing both)."""
         return bf16_recommended(self.device, self.config, training=training, probe=self._precision_probe(training))
 
     def _precision_probe(self, training: bool):
@@ -511,7 +517,7 @@ class BiLSTMClassifier(
         each line alone; a single-line model given a context raises ``ValueError``.
 
         The probability is calibrated (``config.calibration["line"]``, Platt scaling fitted on validation at training
-        time; :func:`movie_gender.calibration.calibrated_probability`); ``predict_logits`` gives the raw log-odds."""
+        time; :func:`~movie_gender.evaluation.calibration.calibrated_probability`); ``predict_logits``: raw log-odds."""
         logits = self.predict_logits(texts, context=context, batch_size=batch_size, bf16=bf16)
         return calibrated_probability(self.config, "line", logits)
 
@@ -560,7 +566,7 @@ class BiLSTMClassifier(
         if context is not None and not self.config.uses_context:
             raise ValueError("this model reads single lines and takes no context; call without context")
         if self.config.is_character_model:  # its own estimate, pooled over all of a character's lines
-            from .character_model import character_logits
+            from movie_gender.model.character_model import character_logits
 
             names, pooled = character_logits(self, texts, character_ids, context)
             characters = aggregate_logits(character_ids, np.zeros(len(texts)))
@@ -587,7 +593,7 @@ class BiLSTMClassifier(
 
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.persistence`), and
+        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.model.persistence`), and
         metrics.json without local file paths when the model carries its training metrics."""
         save_model_folder(self, save_directory)
         if self.metrics:

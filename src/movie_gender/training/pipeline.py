@@ -18,29 +18,36 @@ import numpy as np
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
-from .atomic import atomic_folder
-from .baselines import BaselineResources
-from .calibration import config_calibration, write_reliability_plots
-from .character_training import train_characters
-from .configuration import DataOptions, TrainOptions
-from .dataset import DatasetReport, prepare_dataset
-from .download import is_url, public_source
-from .errors import ModelLoadError
-from .evaluation import evaluate, format_report, model_resources, plot_confusion, plot_roc, plot_training
-from .glove import GloveCoverage, load_glove
-from .hub import framework_versions, load_hub_dataset, select_examples, write_model_card
-from .local_sources import recall_source, remember_sources
-from .modeling import BiLSTMClassifier, model_file
-from .persistence import MODEL_FOLDER_CONTENT
-from .tokenizer import train_tokenizer
-from .tracking import Tracker, make_tracker
-from .training import EncodedSplit, TrainResult, train
+from movie_gender.atomic import atomic_folder
+from movie_gender.configuration import DataOptions, TrainOptions
+from movie_gender.data.dataset import DatasetReport, prepare_dataset
+from movie_gender.data.download import is_url, public_source
+from movie_gender.data.glove import GloveCoverage, load_glove
+from movie_gender.data.local_sources import recall_source, remember_sources
+from movie_gender.data.tokenizer import train_tokenizer
+from movie_gender.errors import ModelLoadError
+from movie_gender.evaluation.baselines import BaselineResources
+from movie_gender.evaluation.calibration import config_calibration, write_reliability_plots
+from movie_gender.evaluation.protocol import (
+    evaluate,
+    format_report,
+    model_resources,
+    plot_confusion,
+    plot_roc,
+    plot_training,
+)
+from movie_gender.hub.publish import framework_versions, load_hub_dataset, select_examples, write_model_card
+from movie_gender.model.modeling import BiLSTMClassifier, model_file
+from movie_gender.model.persistence import MODEL_FOLDER_CONTENT
+from movie_gender.training.character_training import train_characters
+from movie_gender.training.loop import EncodedSplit, TrainResult, train
+from movie_gender.training.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)
 
 
 # Where earlier releases kept the local paths of a model's sources, inside the folder; removed when a folder is written
-# anew. The paths now live in the cache (movie_gender.local_sources), never in the folder.
+# anew. The paths now live in the cache (movie_gender.data.local_sources), never in the folder.
 LEGACY_LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
@@ -87,7 +94,7 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Build the DatasetDict from ``options.corpus`` as ``options`` say
-    (:func:`movie_gender.dataset.prepare_dataset`)."""
+    (:func:`movie_gender.data.dataset.prepare_dataset`)."""
     return prepare_dataset(
         options.corpus,
         split=options.split,
@@ -213,7 +220,7 @@ def fit_model(
     tracker: Tracker | None = None,
 ) -> FittedModel:
     """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
-    ``tracker`` (from :func:`movie_gender.tracking.make_tracker`) receives the training metrics."""
+    ``tracker`` (from :func:`movie_gender.training.tracking.make_tracker`) receives the training metrics."""
     train_split, validation_split = dataset["train"], dataset["validation"]
     tokenizer = train_tokenizer(
         train_split["text"],
@@ -278,9 +285,9 @@ def fit_model(
 def evaluate_fitted(
     options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *, bootstrap: int | None = None
 ) -> tuple[dict, dict]:
-    """Evaluate on test by the protocol of :mod:`movie_gender.evaluation`; the model's calibration and thresholds
-    (line and character, fitted and chosen on validation; thresholds on the calibrated scale) are written into its
-    config."""
+    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`; the model's calibration and
+    thresholds (line and character, fitted and chosen on validation; thresholds on the calibrated scale) are written
+    into its config."""
     resources = BaselineResources(
         seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
     )

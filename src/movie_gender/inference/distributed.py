@@ -19,12 +19,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path
-from .errors import MovieGenderError
-from .streaming import FORMATS, StreamOptions, StreamStats, open_source, output_schema, score_table
+from movie_gender.atomic import atomic_path
+from movie_gender.errors import MovieGenderError
+from movie_gender.inference.streaming import (
+    FORMATS,
+    StreamOptions,
+    StreamStats,
+    open_source,
+    output_schema,
+    score_table,
+)
 
 if TYPE_CHECKING:
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .configuration import CONFIG_NAME, TOKENIZER_NAME
-from .errors import MovieGenderError
-from .precision import bf16_recommended
+from movie_gender.configuration import CONFIG_NAME, TOKENIZER_NAME
+from movie_gender.errors import MovieGenderError
+from movie_gender.model.precision import bf16_recommended
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 
-from .dataset import split_protocol
-from .download import atomic_path
-from .errors import HubError, MovieGenderError, first_line, redact
+from movie_gender.data.dataset import split_protocol
+from movie_gender.data.download import atomic_path
+from movie_gender.errors import HubError, MovieGenderError, first_line, redact
 
 if TYPE_CHECKING:
     import datasets
 
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def framework_versions() -> dict[str, str]:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    from . import __version__
+    from movie_gender import __version__
 
     found = {"python": platform.python_version(), "movie-gender": __version__}
     for name in VERSIONED[2:]:
@@ -441,7 +441,7 @@ def write_model_card(
 def _card_for_folder(folder: Path, model: BiLSTMClassifier | None = None, **kwargs: str | None) -> str:
     """The card of a model folder, rendered by the model class, with its metrics.json (if any) and plots."""
     if model is None:
-        from .modeling import BiLSTMClassifier
+        from movie_gender.model.modeling import BiLSTMClassifier
 
         model = BiLSTMClassifier.from_pretrained(folder)
     if (folder / "metrics.json").is_file():

@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from .calibration import calibrated_probability, is_female
-from .characters import aggregate_logits
-from .download import atomic_path
+from movie_gender.data.download import atomic_path
+from movie_gender.evaluation.calibration import calibrated_probability, is_female
+from movie_gender.inference.characters import aggregate_logits
 
 if TYPE_CHECKING:
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)
@@ -77,13 +77,13 @@ def _label_names(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
 
 def p_female(model: BiLSTMClassifier, logits: np.ndarray, level: str = "line") -> np.ndarray:
     """P(female) (float64) as users get it: the model's log-odds of female through its calibration for ``level``
-    (:func:`movie_gender.calibration.calibrated_probability`)."""
+    (:func:`movie_gender.evaluation.calibration.calibrated_probability`)."""
     return np.asarray(calibrated_probability(model.config, level, logits), dtype=np.float64)
 
 
 def line_labels(model: BiLSTMClassifier, p: np.ndarray) -> pa.Array:
     """The label of each line: ``id2label["1"]`` where P(female) >= ``config.threshold``, else ``id2label["0"]``
-    (:func:`movie_gender.calibration.is_female`)."""
+    (:func:`movie_gender.evaluation.calibration.is_female`)."""
     return _label_names(model, is_female(model.config, "line", p).astype(int))
 
 
@@ -128,7 +128,7 @@ def score_characters(
     texts = dataset["text"]
     context = _dataset_context(model, dataset)
     if model.config.is_character_model:  # its own pooled estimate from all of a character's lines
-        from .character_model import character_logits
+        from movie_gender.model.character_model import character_logits
 
         names, pooled = character_logits(model, texts, dataset["character_id"], context, progress=progress)
         characters = aggregate_logits(dataset["character_id"], np.zeros(len(texts)))

@@ -26,8 +26,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path  # noqa: F401  (re-exported: it lived here)
-from .errors import DownloadError, first_line
+from movie_gender.atomic import atomic_path  # noqa: F401  (re-exported: it lived here)
+from movie_gender.errors import DownloadError, first_line
 
 logger = logging.getLogger(__name__)
 

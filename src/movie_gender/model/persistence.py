@@ -16,10 +16,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from tokenizers import Tokenizer
 
-from .atomic import atomic_path
-from .configuration import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, BiLSTMConfig
-from .errors import ModelLoadError
-from .tokenizer import PAD_TOKEN, UNK_TOKEN
+from movie_gender.atomic import atomic_path
+from movie_gender.configuration import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME, BiLSTMConfig
+from movie_gender.data.tokenizer import PAD_TOKEN, UNK_TOKEN
+from movie_gender.errors import ModelLoadError
 
 # What a save replaces in a model folder: the files that describe one model and must not outlive it beside another
 # model's weights (card, metrics, plots, exports). Anything else already in the folder is kept.

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .characters import logit
+from movie_gender.inference.characters import logit
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def confident(labels: Sequence[int], scores: Sequence[float], cut: float = CONFI
 
 def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bins: int = BINS) -> dict:
     """Fit Platt scaling on ``validation``'s ``scorer`` scores (raw P(female) of one level, as
-    :func:`movie_gender.evaluation.level_data` gives them) and replace that scorer's scores in ``validation`` and
+    :func:`~movie_gender.evaluation.protocol.level_data`) and replace that scorer's scores in ``validation`` and
     ``evaluated`` by the calibrated ones, so thresholds and metrics that follow are on the calibrated scale.
     Returns the level's calibration record: parameters, ECE before and after on the evaluated split, its
     reliability table and the confident-prediction precision."""
@@ -261,7 +261,7 @@ def plot_name(level: str) -> str:
 def plot_reliability(record: Mapping, path: str | Path, title: str = "Reliability") -> Path:
     """A reliability diagram from a level's calibration record: fraction female against mean P(female) per bin,
     raw and calibrated, with the diagonal of perfect calibration and the ECE of each in the legend."""
-    from .evaluation import _figure, _save
+    from movie_gender.evaluation.protocol import _figure, _save
 
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 5))

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .configuration import BiLSTMConfig
-from .dataset import build_dataset
-from .glove import load_glove
-from .modeling import BiLSTMClassifier, valid_positions
-from .precision import (
+from movie_gender.configuration import BiLSTMConfig
+from movie_gender.data.dataset import build_dataset
+from movie_gender.data.glove import load_glove
+from movie_gender.data.tokenizer import encode, train_tokenizer
+from movie_gender.model.modeling import BiLSTMClassifier, valid_positions
+from movie_gender.model.precision import (
     CPU_CLASSES,
     ENV_VAR,
     bf16_lstm_runs,
@@ -48,9 +49,8 @@ from .precision import (
     native_bf16_cpu,
     precision_override,
 )
-from .presets import PRESETS
-from .tokenizer import encode, train_tokenizer
-from .training import EncodedSplit, TrainingConfig, resolve_device, train
+from movie_gender.presets import PRESETS
+from movie_gender.training.loop import EncodedSplit, TrainingConfig, resolve_device, train
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -419,7 +419,7 @@ def _fresh_model(make_config: Callable[[int], BiLSTMConfig], tokenizer: Tokenize
 def bench_training(
     name: str, make_config: Callable[[int], BiLSTMConfig], data: BenchData, steps: int, repeats: int, batch_size: int
 ) -> dict:
-    """Lines/s and tokens/s of :func:`movie_gender.training.train` vs :func:`reference_train_steps`, same model,
+    """Lines/s and tokens/s of :func:`movie_gender.training.loop.train` vs :func:`reference_train_steps`, same model,
     the very same ``steps x batch_size`` random train lines for both (each loop batches them its own way: in random
     order, or by length), both warmed up. The same lines on both sides keep the ratio from depending on which lines
     a short run happens to draw, so --quick and the full run agree."""
@@ -530,8 +530,8 @@ def bench_glove(glove: str, tokenizer: Tokenizer, repeats: int) -> dict:
 
 def _memory_child(corpus: str, glove: str, steps: int, queue: Queue) -> None:
     """In a fresh (spawned) process: a short default-preset training run; reports the process' peak RSS (VmHWM)."""
-    from .configuration import DataOptions, TrainOptions
-    from .pipeline import train_model
+    from movie_gender.configuration import DataOptions, TrainOptions
+    from movie_gender.training.pipeline import train_model
 
     with tempfile.TemporaryDirectory() as out:
         train_model(
@@ -599,14 +599,14 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
 
 
 def bench_onnx(data: BenchData, repeats: int) -> dict | None:
-    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.export.benchmark_onnx`) for both architectures; None
+    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.model.export.benchmark_onnx`) for both architectures; None
     without the onnx extra."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         logger.info("onnxruntime not installed: no ONNX rows (pip install 'movie-gender[onnx]')")
         return None
-    from .export import benchmark_onnx
+    from movie_gender.model.export import benchmark_onnx
 
     out = {}
     for name, make_config in (("tutorial 4x256", tutorial_config), ("default preset", default_config)):

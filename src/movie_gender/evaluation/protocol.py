@@ -4,15 +4,15 @@ baselines (fitted on the natural train split), paired movie-level bootstrap inte
 Protocol (what :func:`evaluate` does, for the model and every baseline alike):
 
 1. Baselines are fitted on the natural train split: the balanced (oversampled) train split de-duplicated by
-   ``line_id``, with class-balanced weights (see :mod:`movie_gender.baselines`).
+   ``line_id``, with class-balanced weights (see :mod:`movie_gender.evaluation.baselines`).
 2. Every scorer scores the validation and the evaluated split; character scores are the sigmoid of the mean
    log-odds of a character's lines (characters with at least ``min_lines`` lines), except where a scorer scores
    characters itself: a character model (its pooled estimate) and the character baselines (one document per
    character), which are reported per character only.
 3. The model's P(female) is calibrated per level by Platt scaling fitted on validation
-   (:mod:`movie_gender.calibration`; its ECE before and after is reported on the evaluated split). For each scorer
-   and level, the decision threshold is the one that maximises balanced accuracy on validation (the model's on the
-   calibrated scale); it is applied unchanged to the evaluated split.
+   (:mod:`movie_gender.evaluation.calibration`; its ECE before and after is reported on the evaluated split).
+   For each scorer and level, the decision threshold is the one that maximises balanced accuracy on validation
+   (the model's on the calibrated scale); it is applied unchanged to the evaluated split.
 4. Threshold-free metrics (ROC-AUC, average precision) and thresholded ones (balanced accuracy, macro-F1,
    accuracy, per-class precision/recall/F1, confusion matrix) on the evaluated split, with 95% intervals from a
    paired bootstrap over movies (the same resamples for every scorer) and the difference model - baseline with
@@ -38,7 +38,9 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from .baselines import (
+from movie_gender.data.corpus import LABEL_NAMES
+from movie_gender.data.download import atomic_path
+from movie_gender.evaluation.baselines import (
     BASELINES,
     CHARACTER_BASELINES,
     DEFAULT_BASELINES,
@@ -46,18 +48,16 @@ from .baselines import (
     available_baselines,
     baseline_scores,
 )
-from .bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
-from .calibration import calibrate_level, sigmoid
-from .characters import aggregate_logits
-from .characters import logit as _logit
-from .corpus import LABEL_NAMES
-from .download import atomic_path
+from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
+from movie_gender.evaluation.calibration import calibrate_level, sigmoid
+from movie_gender.inference.characters import aggregate_logits
+from movie_gender.inference.characters import logit as _logit
 
 if TYPE_CHECKING:
     import datasets
     from matplotlib.figure import Figure
 
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ def level_report(
 def model_resources(model: BiLSTMClassifier, seed: int = 0) -> BaselineResources:
     """The baselines' seed, the model's tokenizer and its embedding matrix where that is still GloVe (frozen); a
     model that fine-tuned its vectors gives none, so the mean-GloVe baseline is left out rather than fitted on them
-    (:func:`movie_gender.pipeline.baseline_resources` re-reads the GloVe file where it can)."""
+    (:func:`movie_gender.training.pipeline.baseline_resources` re-reads the GloVe file where it can)."""
     frozen = model.config.freeze_embeddings
     matrix = model.embedding.weight.detach().float().cpu().numpy() if frozen else None
     return BaselineResources(seed=seed, tokenizer=model.tokenizer, embeddings=matrix)
@@ -357,7 +357,7 @@ def evaluate(
         for key, per in line_scores.items()
     }
     if getattr(getattr(model, "config", None), "is_character_model", False) and "character" in by:
-        from .character_model import character_line_scores
+        from movie_gender.model.character_model import character_line_scores
 
         for key, split in splits.items():  # the character model's own pooled estimate, not its averaged lines
             level_scores[key]["character"]["model"] = character_line_scores(model, split, batch_size)

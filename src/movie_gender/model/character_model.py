@@ -31,13 +31,13 @@ from scipy import sparse
 from torch import nn
 from tqdm.auto import tqdm
 
-from .configuration import BiLSTMConfig
-from .tokenizer import encode
+from movie_gender.configuration import BiLSTMConfig
+from movie_gender.data.tokenizer import encode
 
 if TYPE_CHECKING:
     import datasets
 
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 HASH_MULTIPLIER = 1_000_003  # as the line bag of words: (first * M + second) % buckets
 CHUNK_LINES = 8192  # scoring: characters are scored in chunks of about this many lines (whole characters)
@@ -46,7 +46,7 @@ CHUNK_LINES = 8192  # scoring: characters are scored in chunks of about this man
 class CharacterHead(nn.Module):
     """Attention over a character's line features and the two bags of words (``own_bag``, ``heard_bag``: a weight
     per word id and per hashed pair of adjacent words, stored divided by ``SCALE`` as in
-    :class:`movie_gender.modeling.BagOfWords`)."""
+    :class:`movie_gender.model.modeling.BagOfWords`)."""
 
     SCALE = 10.0
 
@@ -57,7 +57,7 @@ class CharacterHead(nn.Module):
         )
         self.bag_of_words = config.bag_of_words
         if config.bag_of_words:
-            from .modeling import BagOfWords
+            from movie_gender.model.modeling import BagOfWords
 
             # per line, the words said around it (the line's own words have the model's bag_of_words)
             self.context_bag = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
@@ -224,7 +224,7 @@ def character_outputs(
     (indices into ``data.names``) from their lines ``lines`` (indices into data's lines; every line must belong to
     one of ``characters``). The lines run through the encoder in groups of about one length (no padded steps);
     the result depends only on each character's own lines, never on the others in the batch or their order."""
-    from .modeling import MAX_PADDING, length_groups
+    from movie_gender.model.modeling import MAX_PADDING, length_groups
 
     device = model.device
     local = np.full(len(data.names), -1, dtype=np.int64)

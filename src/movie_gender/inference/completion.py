@@ -1,9 +1,10 @@
 """The completed corpus: every speaking character of a corpus with a gender label, the corpus' own where it has one
 and the model's calibrated prediction where it has none, as a dataset folder (parquet + card) for the Hub.
 
-The predictions come from :func:`movie_gender.prediction.score_characters` (the model's character score, calibrated
-on validation), so a model with a character estimate of its own is used as it is. The card says which labels are
-predicted, by which model, and how accurate such labels were on held-out movies (the model's test metrics).
+The predictions come from :func:`movie_gender.inference.prediction.score_characters` (the model's character
+score, calibrated on validation), so a model with a character estimate of its own is used as it is. The card says
+which labels are predicted, by which model, and how accurate such labels were on held-out movies (the model's test
+metrics).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from .atomic import atomic_folder
-from .dataset import CITATION
-from .prediction import score_characters
+from movie_gender.atomic import atomic_folder
+from movie_gender.data.dataset import CITATION
+from movie_gender.inference.prediction import score_characters
 
 if TYPE_CHECKING:
     import datasets
 
-    from .modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def complete_characters(
 ) -> Completion:
     """Score every character of ``corpus`` (lines of every character, unknown gender included:
     ``read_corpus(..., include_unknown=True)``) and complete the labels: :data:`SCHEMA`, in order of the characters'
-    first lines. ``characters`` (:func:`movie_gender.corpus.read_characters`) gives the movie titles and the count
+    first lines. ``characters`` (:func:`movie_gender.data.corpus.read_characters`) gives the movie titles and the count
     of characters who speak no line."""
     scored = score_characters(model, corpus, batch_size=batch_size, progress=progress)
     corpus_label = pa.nulls(len(scored), pa.string())

@@ -24,9 +24,9 @@ from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from .download import atomic_path, cache_dir, fetch, is_url
-from .errors import GloveFormatError
-from .tokenizer import PAD_ID, encode
+from movie_gender.data.download import atomic_path, cache_dir, fetch, is_url
+from movie_gender.data.tokenizer import PAD_ID, encode
+from movie_gender.errors import GloveFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def load_glove(
             [PAD] is always zeros.
         seed: seed for ``"random"``.
         texts: lines (the train split) to measure token coverage on; logged and returned.
-        encoded: the same lines already encoded, as ``(ids, lengths)`` from :func:`movie_gender.tokenizer.encode`,
+        encoded: the same lines already encoded, as ``(ids, lengths)`` from :func:`movie_gender.data.tokenizer.encode`,
             to avoid encoding them twice.
         cache: keep the aligned matrix in the cache folder (keyed by file, vocabulary and options).
         sha256: optional checksum of the GloVe file or zip.

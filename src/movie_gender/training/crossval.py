@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .bootstrap import DIFFERENCE_METRICS, METRICS
-from .calibration import summarise_folds
-from .corpus import read_corpus
-from .dataset import prepare_dataset
-from .download import atomic_path
-from .evaluation import LEVELS, _figure, _save, scorers
-from .pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
+from movie_gender.data.corpus import read_corpus
+from movie_gender.data.dataset import prepare_dataset
+from movie_gender.data.download import atomic_path
+from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
+from movie_gender.evaluation.calibration import summarise_folds
+from movie_gender.evaluation.protocol import LEVELS, _figure, _save, scorers
+from movie_gender.training.pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
 
 logger = logging.getLogger(__name__)
 
