@@ -15,19 +15,17 @@ from sklearn.metrics import roc_auc_score
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell
 from movie_gender.cli import main as cli_main
 from movie_gender.evaluation.calibration import (
-    PlattScaling,
     calibrate_level,
-    calibrated_probability,
     confident,
     config_calibration,
     expected_calibration_error,
     fit_platt,
     reliability,
-    sigmoid,
     summarise_folds,
-    write_reliability_plots,
 )
+from movie_gender.evaluation.plots import write_reliability_plots
 from movie_gender.inference.characters import aggregate_logits
+from movie_gender.inference.labels import PlattScaling, calibrated_probability, sigmoid
 from movie_gender.inference.prediction import score_characters, score_lines
 from tests.factories import synthetic_corpus, train_small_model, write_corpus_folder
 

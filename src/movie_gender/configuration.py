@@ -22,7 +22,7 @@ from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
 from movie_gender.data.corpus import DEFAULT_URL
 from movie_gender.data.glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from movie_gender.data.tokenizer import DEFAULT_MAX_LENGTH
-from movie_gender.evaluation.calibration import check_calibration
+from movie_gender.inference.labels import check_calibration
 from movie_gender.training.tracking import REPORT_TO
 
 CONFIG_NAME = "config.json"
