@@ -1,5 +1,9 @@
 """BiLSTMConfig and BiLSTMClassifier: a GloVe-initialised bidirectional LSTM that saves and loads like a Hub model.
 
+The class holds the network (layers, forward pass, encoding and pooling; shared building blocks in
+:mod:`movie_gender.model.layers`) and thin methods users call: ``predict*`` run
+:mod:`movie_gender.inference.predictor`, saving and loading run :mod:`movie_gender.model.persistence`.
+
 A model folder holds config.json (plain JSON), model.safetensors (weights only) and tokenizer.json (the whole
 tokenizer). ``from_pretrained`` loads strictly and from safetensors only; a pickle checkpoint is refused.
 
