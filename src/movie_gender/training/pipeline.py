@@ -95,20 +95,7 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Build the DatasetDict from ``options.corpus`` as ``options`` say
     (:func:`movie_gender.data.dataset.prepare_dataset`)."""
-    return prepare_dataset(
-        options.corpus,
-        split=options.split,
-        balance=options.balance,
-        seed=options.seed,
-        validation_size=options.validation_size,
-        test_size=options.test_size,
-        test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap,
-        skip_bad_lines=options.skip_bad_lines,
-        sha256=options.sha256,
-        encoding=options.encoding,
-        context_size=options.context_size,
-    )
+    return prepare_dataset(options.corpus, options)
 
 
 def context_column(split: datasets.Dataset, uses_context: bool) -> list[list[str]] | None:
