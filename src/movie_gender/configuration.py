@@ -1,4 +1,5 @@
-"""Every setting of movie-gender and its default, in one place: data, model, optimisation and the training run.
+"""Every setting of movie-gender and its default, in one place: reading the corpus, data, model, optimisation and the
+training run.
 
 The defaults are the ``default`` preset: what scored best in 5-fold cross-validation by movie on the sample within a
 CPU budget (README, "Presets"): whole movies per split, oversampled train, a single small BiLSTM layer (32 per
@@ -8,8 +9,11 @@ a linear decay, early stopping after 3 epochs without a better validation ROC-AU
 (:mod:`movie_gender.presets`) that overrides some of them.
 
 Each field carries its help text (and how it appears on the command line) in its metadata, made with
-:func:`setting`; ``movie-gender train`` and ``build-dataset`` derive their options from these dataclasses, so a new
-setting is one field here. BiLSTMConfig is saved as the model's config.json (plain JSON).
+:func:`setting`; the commands derive their options from these dataclasses (``train`` and ``build-dataset`` all of
+them, ``evaluate`` the split and evaluation options, ``predict`` and ``label-characters`` those of
+:class:`CorpusSource`), so a new setting is one field here. The data stage takes them whole: :class:`CorpusSource` the
+corpus readers, :class:`DataOptions` :func:`movie_gender.data.splitting.prepare_dataset`. BiLSTMConfig is saved as
+the model's config.json (plain JSON).
 """
 
 from __future__ import annotations
