@@ -111,6 +111,18 @@ def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: P
     assert len(set(ours)) == 3 and not set(ours) & {other[s]._fingerprint for s in other}
 
 
+def test_the_options_object_and_the_keyword_arguments_build_the_same_splits(big_corpus: Path) -> None:
+    options = DataOptions(split="random", balance="undersample", seed=3, validation_size=0.2, drop_overlap=True)
+    dd, report = prepare_dataset(big_corpus, options)
+    same = build_dataset(
+        big_corpus, split="random", balance="undersample", seed=3, validation_size=0.2, drop_overlap=True
+    )
+    assert {s: dd[s]._fingerprint for s in dd} == {s: same[s]._fingerprint for s in same}
+    assert (report.split, report.balance, report.seed, report.validation_size) == ("random", "undersample", 3, 0.2)
+    with pytest.raises(ValueError, match="unknown split 'bogus'"):
+        prepare_dataset(big_corpus, DataOptions(split="bogus"))
+
+
 def test_a_shuffled_dataset_source_splits_its_own_rows(big_corpus: Path) -> None:
     corpus = load_cornell(big_corpus)
     shuffled = corpus.shuffle(seed=0).select(range(len(corpus) // 2))  # an indices mapping over the full table
