@@ -20,7 +20,7 @@ import xxhash
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
 
-from movie_gender.configuration import BALANCE_MODES, DEFAULT_URL, SPLIT_MODES, DataOptions
+from movie_gender.configuration import BALANCE_MODES, SPLIT_MODES, DataOptions
 from movie_gender.data.corpus import LABEL_NAMES, CorpusStats, content_fingerprint, corpus_dataset, read_corpus_table
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ def _count(report: DatasetReport, parts: list[np.ndarray], lines: _Corpus) -> No
 
 
 def prepare_dataset(
-    corpus: str | os.PathLike | datasets.Dataset = DEFAULT_URL,
+    corpus: str | os.PathLike | datasets.Dataset | None = None,
     options: DataOptions | None = None,
     *,
     test_movies: list[str] | None = None,
@@ -288,15 +288,15 @@ def prepare_dataset(
 
     Args:
         corpus: what to read (with the reading settings of ``options``: sha256, skip_bad_lines, encoding,
-            context_size), or an already loaded corpus Dataset; ``options.corpus`` and ``options.dataset`` are not
-            read here.
+            context_size), or an already loaded corpus Dataset; default: ``options.corpus`` (``options.dataset`` is
+            not read here).
         options: the split protocol (default: ``DataOptions()``).
         test_movies: with ``split="movie"`` (used by cross-validation), the movies whose lines are test instead of
             drawing them; validation is then drawn from the other movies and ``test_size`` is unused.
     """
     options = DataOptions() if options is None else options
     _check_options(options)
-    lines = _load_corpus(corpus, options)
+    lines = _load_corpus(options.corpus if corpus is None else corpus, options)
     report = _new_report(options, lines)
     rng = np.random.default_rng(options.seed)
     parts = _draw_splits(lines, options, rng, test_movies)
