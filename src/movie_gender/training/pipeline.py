@@ -20,10 +20,10 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions, TrainOptions
-from movie_gender.data.dataset import DatasetReport, prepare_dataset
 from movie_gender.data.download import is_url, public_source
 from movie_gender.data.glove import GloveCoverage, load_glove
 from movie_gender.data.local_sources import recall_source, remember_sources
+from movie_gender.data.splitting import DatasetReport, prepare_dataset
 from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BaselineResources
@@ -94,7 +94,7 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Build the DatasetDict from ``options.corpus`` as ``options`` say
-    (:func:`movie_gender.data.dataset.prepare_dataset`)."""
+    (:func:`movie_gender.data.splitting.prepare_dataset`)."""
     return prepare_dataset(options.corpus, options)
 
 
