@@ -33,74 +33,93 @@ import argparse
 import logging
 from pathlib import Path
 
-from benchmarks.suite import BenchOptions, format_table, run_benchmark
+from benchmarks.suite import BenchOptions, run_benchmark
+from benchmarks.tables import format_table
 from movie_gender.commands.common import positive_int, write_json
 from movie_gender.data.corpus import DEFAULT_URL
 from movie_gender.data.glove import DEFAULT_GLOVE
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line, every option with its help."""
+    """The command line, every option with its help, in groups: the run, its inputs, what it measures, its output."""
     p = argparse.ArgumentParser(
         prog="movie-gender benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument(
+    _add_run_options(p)
+    _add_input_options(p)
+    _add_measure_options(p)
+    p.add_argument_group("output").add_argument("--json", type=Path, help="write the results as JSON to this file")
+    return p
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--quick, --repeats, --steps: how long the run takes."""
+    group = parser.add_argument_group("the run")
+    group.add_argument(
         "--quick",
         action="store_true",
         help="fewer repeats, no memory or accuracy runs (about 3 minutes on 2 idle "
         "cores); the same lines and batch shapes as the full run, so its ratios agree with it",
     )
-    p.add_argument(
-        "--corpus",
-        default=DEFAULT_URL,
-        help="real corpus for the training/prediction data (default: the official zip; "
-        "scripts/benchmark.py uses the sample in ../shared/data when present)",
-    )
-    p.add_argument(
-        "--glove",
-        default=DEFAULT_GLOVE,
-        help="GloVe file for the GloVe timings, the default preset's dimension and the accuracy runs "
-        "(default: the official glove.6B.zip; scripts/benchmark.py uses glove.6B.50d in "
-        "../shared/data when present)",
-    )
-    p.add_argument(
+    group.add_argument(
         "--repeats", type=positive_int, help="repeats per timing, the median is reported (default: 3, --quick: 2)"
     )
-    p.add_argument(
+    group.add_argument(
         "--steps",
         type=positive_int,
         help="optimizer steps per training timing of the default preset, the same for both loops; the "
         "tutorial architecture runs half as many, on the same random lines (default: 24, with --quick too: fewer "
         "lines made its ratios depend on which lines were drawn)",
     )
-    p.add_argument(
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """--corpus, --glove: the data the timings run on."""
+    group = parser.add_argument_group("inputs")
+    group.add_argument(
+        "--corpus",
+        default=DEFAULT_URL,
+        help="real corpus for the training/prediction data (default: the official zip; "
+        "scripts/benchmark.py uses the sample in ../shared/data when present)",
+    )
+    group.add_argument(
+        "--glove",
+        default=DEFAULT_GLOVE,
+        help="GloVe file for the GloVe timings, the default preset's dimension and the accuracy runs "
+        "(default: the official glove.6B.zip; scripts/benchmark.py uses glove.6B.50d in "
+        "../shared/data when present)",
+    )
+
+
+def _add_measure_options(parser: argparse.ArgumentParser) -> None:
+    """--accuracy, --memory, --streaming, --streaming-lines: the optional measurements."""
+    group = parser.add_argument_group("what to measure")
+    group.add_argument(
         "--accuracy",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="also train the default preset with each precision and without buckets, and report "
         "validation ROC-AUC (default: on, off with --quick)",
     )
-    p.add_argument(
+    group.add_argument(
         "--memory",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="measure the peak RSS of a short training run in a child process (default: on, off with --quick)",
     )
-    p.add_argument(
+    group.add_argument(
         "--streaming",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="also time scoring a large table (predict --input) against the naive loop (default: on, off with "
         "--quick; several minutes)",
     )
-    p.add_argument(
+    group.add_argument(
         "--streaming-lines",
         type=positive_int,
         default=1_000_000,
         help="lines of the table for --streaming (default: %(default)s)",
     )
-    p.add_argument("--json", type=Path, help="write the results as JSON to this file")
-    return p
 
 
 def main(argv: list[str] | None = None) -> dict:

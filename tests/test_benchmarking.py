@@ -6,7 +6,11 @@ import math
 
 import numpy as np
 import torch
-from benchmarks import suite as bench
+from benchmarks import peak, reference
+from benchmarks.comparisons import default_config, tutorial_config
+from benchmarks.machine import machine_info
+from benchmarks.synthetic import write_full_size_corpus
+from benchmarks.tables import format_table
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, train_tokenizer
 from movie_gender.model import precision
@@ -21,25 +25,25 @@ TEXTS = [
 
 
 def test_flops_per_token_of_the_tutorial_architecture() -> None:
-    config = bench.tutorial_config(vocab_size=100)
+    config = tutorial_config(vocab_size=100)
     # layer 1: 2 directions x 2 x (200 inputs + 256 hidden) x 1024 gates; layers 2-4: inputs are 512
     forward = 2 * 2 * (200 + 256) * 1024 + 3 * 2 * 2 * (512 + 256) * 1024
-    assert bench.lstm_flops_per_token(config) == forward == 11_304_960
-    assert bench.lstm_flops_per_token(config, training=True) == 3 * forward
-    assert bench.lstm_flops_per_token(bench.default_config(100, 50)) == 2 * 2 * (50 + 32) * 128
+    assert peak.lstm_flops_per_token(config) == forward == 11_304_960
+    assert peak.lstm_flops_per_token(config, training=True) == 3 * forward
+    assert peak.lstm_flops_per_token(default_config(100, 50)) == 2 * 2 * (50 + 32) * 128
 
 
 def test_gemm_shapes_and_a_measured_rate() -> None:
-    shapes = bench.gemm_shapes(bench.tutorial_config(100), batch_size=256, width=16)
+    shapes = peak.gemm_shapes(tutorial_config(100), batch_size=256, width=16)
     assert shapes == {
         "input projection, first layer": (4096, 200, 1024),
         "recurrent step": (256, 256, 1024),
         "input projection, upper layers": (4096, 512, 1024),
     }
-    rate = bench.gemm_gflops(64, 32, 128, torch.float32, seconds=0.01)
+    rate = peak.gemm_gflops(64, 32, 128, torch.float32, seconds=0.01)
     assert math.isfinite(rate) and rate > 0
     assert (
-        bench.fraction_of_peak(bench.tutorial_config(100), tokens_per_s=1e4, peak_gflops=226.0992, training=False)
+        peak.fraction_of_peak(tutorial_config(100), tokens_per_s=1e4, peak_gflops=226.0992, training=False)
         == 1e4 * 11_304_960 / 226.0992e9
     )
 
@@ -66,22 +70,22 @@ def test_the_reference_loops_compute_the_same_model() -> None:
     for pooling in ("last", "mean_max"):
         model = _model(pooling=pooling).eval()
         np.testing.assert_allclose(
-            bench.reference_predict(model, TEXTS, batch_size=3),
+            reference.reference_predict(model, TEXTS, batch_size=3),
             model.predict_proba(TEXTS, bf16=False),
             rtol=0,
             atol=1e-6,
         )
     before = [p.detach().clone() for p in model.parameters()]
     labels = np.array([0, 1] * 10)
-    lines, tokens = bench.reference_train_steps(model, TEXTS, labels, np.arange(20), batch_size=8, seed=0)
+    lines, tokens = reference.reference_train_steps(model, TEXTS, labels, np.arange(20), batch_size=8, seed=0)
     assert lines == 20 and tokens == sum(len(model.tokenizer.encode(t, add_special_tokens=False).ids) for t in TEXTS)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=False))
 
 
 def test_the_synthetic_corpus_is_read_alike_by_both_sides(tmp_path) -> None:
-    folder = bench.write_full_size_corpus(tmp_path, n_lines=3000, n_characters=80, n_movies=12)
+    folder = write_full_size_corpus(tmp_path, n_lines=3000, n_characters=80, n_movies=12)
     ours = build_dataset(folder, split="tutorial", test_per_class=100)
-    _, y, valid, test = bench.pandas_reference(folder, test_per_class=100)
+    _, y, valid, test = reference.pandas_reference(folder, test_per_class=100)
     assert len(test) == len(ours["test"]) == 200
     assert len(valid) + len(y) > 0 and set(np.unique(y)) == {0, 1}
     assert sorted(ours["test"]["text"]) == sorted(test["text"])
@@ -96,7 +100,7 @@ def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
         "fraction_of_peak": 0.4,
         "precision": "bf16",
     }
-    machine = bench.machine_info(torch.device("cpu"))
+    machine = machine_info(torch.device("cpu"))
     results = {
         "train_tutorial": row,
         "train_default": {**row, "precision": "fp32"},
@@ -119,7 +123,7 @@ def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
         "repeats": 2,
         "total_s": 100.0,
     }
-    table = bench.format_table(results)
+    table = format_table(results)
     assert "train, tutorial 4x256 (lines/s)" in table and "4.00x  bf16" in table and "fp32" in table
     assert (
         "40% of the bf16 GEMM peak" in table and "GEMM peak on the LSTM's shapes (GFLOP/s): fp32 200, bf16 900" in table
@@ -132,7 +136,7 @@ def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
 def test_the_machine_record_names_a_capped_class(monkeypatch) -> None:
     monkeypatch.setattr(precision, "cpu_info", lambda: {"model": "Some Xeon", "flags": frozenset({"avx2", "avx512f"})})
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    machine = bench.machine_info(torch.device("cpu"))
+    machine = machine_info(torch.device("cpu"))
     assert machine["cpu_class"] == "avx2" and machine["onednn_isa_cap"] == "avx2"
     assert machine["cpu_flags"]["avx2"] and not machine["cpu_flags"]["avx512f"] and not machine["bf16_native"]
 

@@ -22,8 +22,9 @@ import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.cli import main as cli_main
-from movie_gender.inference import streaming
-from movie_gender.inference.streaming import HubSource, ResumeMismatchError, StreamOptions, parts_folder, stream_predict
+from movie_gender.inference import sources, streaming
+from movie_gender.inference.sources import HubSource
+from movie_gender.inference.streaming import ResumeMismatchError, StreamOptions, parts_folder, stream_predict
 from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,11 +89,11 @@ def _check_scores(out: pa.Table, expected_input: pa.Table, model: BiLSTMClassifi
 def test_parts_are_cut_at_fixed_row_numbers_whatever_the_batches() -> None:
     table = pa.table({"x": list(range(23))})
     batches = table.to_batches(max_chunksize=4) + pa.table({"x": list(range(23, 30))}).to_batches()
-    parts = list(streaming.parts_of(iter(batches), 10))
+    parts = list(sources.parts_of(iter(batches), 10))
     assert [p.num_rows for p in parts] == [10, 10, 10]
     assert sum((p["x"].to_pylist() for p in parts), []) == list(range(30))
-    assert [p.num_rows for p in streaming.parts_of(iter(table.to_batches(max_chunksize=7)), 10)] == [10, 10, 3]
-    assert list(streaming.parts_of(iter([]), 10)) == []
+    assert [p.num_rows for p in sources.parts_of(iter(table.to_batches(max_chunksize=7)), 10)] == [10, 10, 3]
+    assert list(sources.parts_of(iter([]), 10)) == []
 
 
 def test_empty_and_non_string_cells_are_empty_lines_and_counted() -> None:

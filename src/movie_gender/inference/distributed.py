@@ -21,14 +21,8 @@ from tqdm.auto import tqdm
 
 from movie_gender.atomic import atomic_path
 from movie_gender.errors import MovieGenderError
-from movie_gender.inference.streaming import (
-    FORMATS,
-    StreamOptions,
-    StreamStats,
-    open_source,
-    output_schema,
-    score_table,
-)
+from movie_gender.inference.sources import FORMATS, open_source
+from movie_gender.inference.streaming import StreamOptions, StreamStats, output_schema, score_table
 
 if TYPE_CHECKING:
     from movie_gender.model.modeling import BiLSTMClassifier
@@ -136,21 +130,7 @@ def ray_predict(
         context.execution_options.preserve_order = True  # output rows in input order
         context.enable_progress_bars = False  # the one bar below
         data, schema = read_dataset(ray, str(spec), options.text_column)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        actors = options.num_workers or max(1, cpus - 1)
-        scored = data.map_batches(
-            RayScorer,
-            fn_constructor_kwargs={
-                "model": model,
-                "text_column": options.text_column,
-                "batch_size": options.batch_size,
-            },
-            batch_format="pyarrow",
-            batch_size=options.rows_per_part,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=1,
-        )
-        logger.info("Scoring %s with %d Ray actors", spec, actors)
+        scored = _score_with_actors(ray, data, model, spec, options)
         if _is_uri(str(output)) or Path(output).suffix.lower() != ".parquet":
             scored.write_parquet(str(output))  # no driver pass over the rows: they are not counted here
             logger.info("Wrote Ray's Parquet files to %s in %.0f s", output, time.perf_counter() - started)
@@ -169,6 +149,27 @@ def ray_predict(
         f"{stats.non_string:,}",
     )
     return stats
+
+
+def _score_with_actors(ray: Any, data: Any, model: BiLSTMClassifier, spec: str, options: StreamOptions) -> Any:
+    """``data`` scored lazily by a pool of :class:`RayScorer` actors (``options.num_workers``, default: the cluster's
+    CPUs less one), one part of ``options.rows_per_part`` rows per call."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    actors = options.num_workers or max(1, cpus - 1)
+    scored = data.map_batches(
+        RayScorer,
+        fn_constructor_kwargs={
+            "model": model,
+            "text_column": options.text_column,
+            "batch_size": options.batch_size,
+        },
+        batch_format="pyarrow",
+        batch_size=options.rows_per_part,
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,
+    )
+    logger.info("Scoring %s with %d Ray actors", spec, actors)
+    return scored
 
 
 def _write_one_file(scored: Any, output: Path, schema: pa.Schema, options: StreamOptions) -> StreamStats:

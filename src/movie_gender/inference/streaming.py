@@ -2,7 +2,8 @@
 process or a pool), write each part to disk as it is done, and join the parts into one Parquet file at the end.
 
 The input is Parquet, JSON lines or CSV (a file, a folder of them, or a glob), or a Hub dataset id streamed with
-``datasets``. The output holds the input's columns, in input order, plus ``p_female`` and ``predicted_label``.
+``datasets`` (read by :mod:`movie_gender.inference.sources`). The output holds the input's columns, in input
+order, plus ``p_female`` and ``predicted_label``.
 
 Memory is bounded by the parts in flight (one per worker plus one waiting each, of ``rows_per_part`` rows), not by
 the input. Parts are cut by input row number and written atomically under ``OUT.parquet.parts/`` beside a manifest
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import glob
 import json
 import logging
 import multiprocessing
@@ -35,22 +35,18 @@ from tqdm.auto import tqdm
 
 from movie_gender.atomic import _remove_stale as remove_stale
 from movie_gender.atomic import atomic_path
-from movie_gender.errors import InputFormatError, MovieGenderError
+from movie_gender.errors import MovieGenderError
 from movie_gender.inference.prediction import context_size, line_labels, line_logits, p_female
+from movie_gender.inference.sources import Source, open_source, parts_of
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as pads
-
     from movie_gender.model.modeling import BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv"}
-SCORE_COLUMNS = ("p_female", "predicted_label")
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 _PART = re.compile(r"part-(\d{6,})\.parquet")
-_READ_ROWS = 8192  # rows per record batch read from the input
 
 
 class ResumeMismatchError(MovieGenderError, ValueError):
@@ -89,167 +85,6 @@ class StreamStats:
     def lines_per_s(self) -> float:
         """Rows scored per second by this run (reused parts not counted)."""
         return self.rows / self.seconds if self.seconds else float("nan")
-
-
-# --------------------------------------------------------------------------------------------------- input sources
-class Source:
-    """A table read in order, batch by batch: a description, a fingerprint (what a resume must match), the schema
-    and, where cheap to know, the number of rows."""
-
-    description: str
-    fingerprint: dict
-    schema: pa.Schema
-    num_rows: int | None
-
-    def batches(self, start: int = 0) -> Iterator[pa.RecordBatch]:
-        """The record batches from row ``start`` on."""
-        raise NotImplementedError
-
-
-def input_files(spec: str) -> tuple[list[Path], str]:
-    """The files of a file path, folder or glob, sorted, and their format ("parquet", "json" or "csv")."""
-    if glob.has_magic(spec):
-        paths = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if os.path.isfile(p)]
-        if not paths:
-            raise FileNotFoundError(f"{spec}: no file matches")
-    elif os.path.isdir(spec):
-        paths = sorted(p for p in Path(spec).rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
-        if not paths:
-            raise FileNotFoundError(f"{spec}: no {', '.join(sorted(FORMATS))} file in the folder")
-    else:
-        paths = [Path(spec)]
-    formats = set()
-    for path in paths:
-        if path.suffix.lower() not in FORMATS:
-            raise InputFormatError(path, f"unknown input format; use one of {', '.join(sorted(set(FORMATS)))}")
-        formats.add(FORMATS[path.suffix.lower()])
-    if len(formats) > 1:
-        raise ValueError(f"{spec}: the files mix formats ({', '.join(sorted(formats))}); give one format at a time")
-    return paths, formats.pop()
-
-
-def _is_local(spec: str) -> bool:
-    """Whether ``spec`` names local files (a path, folder or glob) rather than a Hub dataset id."""
-    return glob.has_magic(spec) or os.path.exists(spec) or Path(spec).suffix.lower() in FORMATS
-
-
-class FileSource(Source):
-    """Parquet, JSON lines or CSV files read with ``pyarrow.dataset``, file after file, in name order."""
-
-    def __init__(self, spec: str, text_column: str = "text") -> None:
-        import pyarrow.dataset as pads
-
-        self.paths, self.format = input_files(spec)
-        missing = [p for p in self.paths if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"{missing[0]}: no such file")
-        file_format: Any = self.format
-        if self.format == "csv":  # a column of digits is still text
-            import pyarrow.csv as pcsv
-
-            file_format = pads.CsvFileFormat(
-                convert_options=pcsv.ConvertOptions(column_types={text_column: pa.string()})
-            )
-        self.description = spec
-        try:
-            self.dataset: pads.FileSystemDataset = pads.dataset([str(p) for p in self.paths], format=file_format)
-            self.schema = self.dataset.schema
-            self.num_rows = self.dataset.count_rows() if self.format == "parquet" else None
-        except (pa.ArrowException, OSError) as error:
-            raise InputFormatError(spec, _first_line(error)) from None
-        self.fingerprint = {
-            "files": [
-                {"path": os.path.abspath(p), "size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns}
-                for p in self.paths
-            ]
-        }
-
-    def batches(self, start: int = 0) -> Iterator[pa.RecordBatch]:
-        """The record batches from row ``start`` on; whole Parquet files before it are skipped unread."""
-        done = 0
-        for path, fragment in zip(self.paths, self.dataset.get_fragments(), strict=True):
-            if self.format == "parquet" and start >= done + (n := fragment.count_rows()):
-                done += n
-                continue
-            try:
-                for batch in fragment.to_batches(
-                    schema=self.schema, batch_size=_READ_ROWS, batch_readahead=2, fragment_readahead=1
-                ):
-                    if done + batch.num_rows <= start:
-                        done += batch.num_rows
-                        continue
-                    if done < start:
-                        batch = batch.slice(start - done)
-                        done = start
-                    done += batch.num_rows
-                    yield batch
-            except pa.ArrowException as error:
-                raise InputFormatError(path, _first_line(error)) from None
-
-
-class HubSource(Source):
-    """A split of a Hub dataset (or anything ``datasets.load_dataset`` takes), streamed as Arrow tables."""
-
-    def __init__(self, spec: str, split: str = "train", revision: str | None = None) -> None:
-        import datasets
-
-        self.description = f"{spec} ({split})"
-        try:
-            self.dataset = datasets.load_dataset(spec, split=split, streaming=True, revision=revision)
-        except Exception as error:  # datasets raises many kinds: not found, offline, bad split
-            raise ValueError(f"{spec}: cannot stream split {split!r} ({_first_line(error)})") from None
-        features = self.dataset.features
-        if features is None:  # unknown until read: take the schema of the first batch
-            first = next(iter(self.dataset.with_format("arrow").iter(batch_size=1)), None)
-            self.schema = first.schema if first is not None else pa.schema([])
-        else:
-            self.schema = features.arrow_schema
-        splits = getattr(self.dataset.info, "splits", None) or {}
-        self.num_rows = splits[split].num_examples if split in splits and splits[split].num_examples else None
-        self.fingerprint = {"dataset": spec, "split": split, "revision": revision}
-
-    def batches(self, start: int = 0) -> Iterator[pa.RecordBatch]:
-        """The record batches from row ``start`` on."""
-        data = self.dataset.skip(start) if start else self.dataset
-        for table in data.with_format("arrow").iter(batch_size=_READ_ROWS):
-            yield from table.cast(self.schema).to_batches()
-
-
-def open_source(spec: str, text_column: str = "text", split: str = "train", revision: str | None = None) -> Source:
-    """The source ``spec`` names: local files (path, folder, glob) or a Hub dataset id; checks that it has
-    ``text_column`` and none of the columns the output adds."""
-    source = FileSource(spec, text_column) if _is_local(spec) else HubSource(spec, split, revision)
-    names = source.schema.names
-    if text_column not in names:
-        raise ValueError(
-            f"{source.description}: no column {text_column!r} (--text-column); the columns are {', '.join(names)}"
-        )
-    clash = [name for name in SCORE_COLUMNS if name in names]
-    if clash:
-        raise ValueError(f"{source.description}: already has column {clash[0]!r}, which the output adds")
-    return source
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def parts_of(batches: Iterator[pa.RecordBatch], rows_per_part: int) -> Iterator[pa.Table]:
-    """Cut a stream of record batches into tables of exactly ``rows_per_part`` rows (the last one may be shorter)."""
-    pending: list[pa.RecordBatch] = []
-    held = 0
-    for batch in batches:
-        while batch.num_rows:
-            take = min(rows_per_part - held, batch.num_rows)
-            pending.append(batch.slice(0, take))
-            held += take
-            batch = batch.slice(take)
-            if held == rows_per_part:
-                yield pa.Table.from_batches(pending)
-                pending, held = [], 0
-    if held:
-        yield pa.Table.from_batches(pending)
 
 
 # ------------------------------------------------------------------------------------------------------- scoring
@@ -536,17 +371,10 @@ def _join(folder: Path, n_parts: int, output: Path, schema: pa.Schema) -> None:
 
 
 __all__ = [
-    "FORMATS",
     "StreamOptions",
     "StreamStats",
     "ResumeMismatchError",
     "JobLockedError",
-    "Source",
-    "FileSource",
-    "HubSource",
-    "open_source",
-    "input_files",
-    "parts_of",
     "line_texts",
     "score_table",
     "output_schema",

@@ -17,17 +17,24 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from movie_gender.data.corpus import read_corpus
-from movie_gender.data.dataset import prepare_dataset
 from movie_gender.data.download import atomic_path
+from movie_gender.data.splitting import prepare_dataset
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
-from movie_gender.evaluation.protocol import LEVELS, _figure, _save, scorers
+from movie_gender.evaluation.plots import pyplot, save_figure
+from movie_gender.evaluation.protocol import LEVELS, scorers
 from movie_gender.training.pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
+
+if TYPE_CHECKING:
+    import datasets
+
+    from movie_gender.training.pipeline import FittedModel
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +116,7 @@ def pooled_auc(pooled: dict) -> dict:
 
 def plot_cv(cv: dict, path: str | Path) -> Path:
     """ROC-AUC of each scorer in each fold (one grey line per fold), mean +- sd in black, line and character level."""
-    plt = _figure()
+    plt = pyplot()
     levels = [level for level in LEVELS if level in cv["summary"]]
     fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4), squeeze=False)
     for axis, level in zip(axes[0], levels, strict=False):
@@ -125,7 +132,7 @@ def plot_cv(cv: dict, path: str | Path) -> Path:
         axis.set_xticks(x, names, rotation=15)
         axis.set_ylabel("test ROC-AUC"), axis.set_title(f"{level.capitalize()} level, {cv['k']} folds by movie")
         axis.legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def cross_validate(options: TrainOptions, k: int) -> dict:
@@ -133,71 +140,19 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     OUTPUT/cv_scores.png. Returns what cv.json holds."""
     started = time.perf_counter()
     data = options.data
-    if data.dataset:
-        raise ValueError("--cv builds its folds from a corpus: pass --corpus, not --dataset")
-    if data.split != "movie":
-        raise ValueError(f"--cv holds out whole movies: it needs --split movie, not {data.split!r}")
+    _check_cv_options(options)
     output = Path(options.output)
     check_writable(output)
     corpus, stats = read_corpus(data.reading())
-    folds_movies = movie_folds(corpus["movie_id"], k, data.seed)
     folds: list[dict] = []
     reports: list[dict] = []
     pooled: dict = {}
-    for i, test_movies in enumerate(folds_movies, start=1):
-        fold_started = time.perf_counter()
-        logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
-        dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
-        fitted = fit_model(options, dataset)
-        report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
-        entry = {
-            "fold": i,
-            "test_movies": test_movies,
-            "class_counts": data_report.class_counts,
-            "movies": data_report.movies,
-            "best_epoch": fitted.result.best_epoch,
-            "best_validation_auc": fitted.result.best_validation_auc,
-            **_fold_entry(report),
-            "calibration": {
-                level: {
-                    key: report[level]["calibration"][key]
-                    for key in ("parameters", "ece_raw", "ece", "ece_noise_floor", "confident")
-                }
-                for level in LEVELS
-                if "calibration" in report.get(level, {})
-            },
-            "seconds": time.perf_counter() - fold_started,
-        }
+    for i, test_movies in enumerate(movie_folds(corpus["movie_id"], k, data.seed), start=1):
+        entry, report, scores = _run_fold(options, corpus, test_movies, i, k)
         folds.append(entry)
         reports.append(report)
-        for level, level_scores in scores.items():
-            target = pooled.setdefault(level, {})
-            for name, values in level_scores.items():
-                target.setdefault(name, []).append(np.asarray(values))
-        line = entry["line"]
-        logger.info(
-            "Fold %d/%d: test ROC-AUC model %.3f, TF-IDF %.3f, mean GloVe %s (%.0f s)",
-            i,
-            k,
-            line["model"]["roc_auc"],
-            line["tfidf_logreg"]["roc_auc"],
-            f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
-            entry["seconds"],
-        )
-        for level, c in entry["calibration"].items():
-            logger.info(
-                "Fold %d/%d: %s ECE raw %.3f, calibrated %.3f (noise floor %.3f); P(female) >= 0.9: %d, %s female",
-                i,
-                k,
-                level,
-                c["ece_raw"],
-                c["ece"],
-                c["ece_noise_floor"],
-                c["confident"]["female"]["n"],
-                "n/a"
-                if c["confident"]["female"]["precision"] is None
-                else f"{c['confident']['female']['precision']:.3f}",
-            )
+        _pool_scores(pooled, scores)
+        _log_fold(entry, i, k)
     cv = {
         "k": k,
         "unit": "movie",
@@ -214,12 +169,100 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         "hardware": hardware(),
         "total_seconds": time.perf_counter() - started,
     }
+    _write_cv(cv, output)
+    return cv
+
+
+def _check_cv_options(options: TrainOptions) -> None:
+    """Folds are built from a corpus, by movie."""
+    if options.data.dataset:
+        raise ValueError("--cv builds its folds from a corpus: pass --corpus, not --dataset")
+    if options.data.split != "movie":
+        raise ValueError(f"--cv holds out whole movies: it needs --split movie, not {options.data.split!r}")
+
+
+def _run_fold(
+    options: TrainOptions, corpus: datasets.Dataset, test_movies: list[str], i: int, k: int
+) -> tuple[dict, dict, dict]:
+    """Fold ``i`` of ``k``: split ``corpus`` with ``test_movies`` as test, train, evaluate; returns the fold's cv.json
+    record, its evaluation report and its test scores (per level and scorer)."""
+    fold_started = time.perf_counter()
+    logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
+    data = options.data
+    dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
+    fitted = fit_model(options, dataset)
+    report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
+    entry = {
+        "fold": i,
+        "test_movies": test_movies,
+        "class_counts": data_report.class_counts,
+        "movies": data_report.movies,
+        **_fold_run(fitted),
+        **_fold_entry(report),
+        "calibration": _fold_calibration(report),
+        "seconds": time.perf_counter() - fold_started,
+    }
+    return entry, report, scores
+
+
+def _fold_run(fitted: FittedModel) -> dict:
+    """What a fold's training run recorded: its best epoch and that epoch's validation ROC-AUC."""
+    return {"best_epoch": fitted.result.best_epoch, "best_validation_auc": fitted.result.best_validation_auc}
+
+
+def _fold_calibration(report: dict) -> dict:
+    """The calibration of each level of a fold's report: its parameters, ECE and the confident predictions."""
+    return {
+        level: {
+            key: report[level]["calibration"][key]
+            for key in ("parameters", "ece_raw", "ece", "ece_noise_floor", "confident")
+        }
+        for level in LEVELS
+        if "calibration" in report.get(level, {})
+    }
+
+
+def _pool_scores(pooled: dict, scores: dict) -> None:
+    """Add a fold's test scores (``{level: {scorer: values}}``) to the out-of-fold scores of the folds so far."""
+    for level, level_scores in scores.items():
+        target = pooled.setdefault(level, {})
+        for name, values in level_scores.items():
+            target.setdefault(name, []).append(np.asarray(values))
+
+
+def _log_fold(entry: dict, i: int, k: int) -> None:
+    """Log a fold's test ROC-AUC per scorer and its calibration per level."""
+    line = entry["line"]
+    logger.info(
+        "Fold %d/%d: test ROC-AUC model %.3f, TF-IDF %.3f, mean GloVe %s (%.0f s)",
+        i,
+        k,
+        line["model"]["roc_auc"],
+        line["tfidf_logreg"]["roc_auc"],
+        f"{line['glove_mean_logreg']['roc_auc']:.3f}" if "glove_mean_logreg" in line else "n/a",
+        entry["seconds"],
+    )
+    for level, c in entry["calibration"].items():
+        logger.info(
+            "Fold %d/%d: %s ECE raw %.3f, calibrated %.3f (noise floor %.3f); P(female) >= 0.9: %d, %s female",
+            i,
+            k,
+            level,
+            c["ece_raw"],
+            c["ece"],
+            c["ece_noise_floor"],
+            c["confident"]["female"]["n"],
+            "n/a" if c["confident"]["female"]["precision"] is None else f"{c['confident']['female']['precision']:.3f}",
+        )
+
+
+def _write_cv(cv: dict, output: Path) -> None:
+    """Write OUTPUT/cv.json (atomically) and OUTPUT/cv_scores.png, and log the summary."""
     with atomic_path(output / CV_NAME) as tmp:
         tmp.write_text(json.dumps(cv, indent=2) + "\n")
     plot_cv(cv, output / PLOT_NAME)
-    logger.info("Cross-validation, %d folds by movie (mean +- sd of test ROC-AUC):\n%s", k, format_cv(cv))
+    logger.info("Cross-validation, %d folds by movie (mean +- sd of test ROC-AUC):\n%s", cv["k"], format_cv(cv))
     logger.info("Wrote %s and %s in %.1f min", output / CV_NAME, output / PLOT_NAME, cv["total_seconds"] / 60)
-    return cv
 
 
 def format_cv(cv: dict) -> str:

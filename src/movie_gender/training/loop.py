@@ -1,5 +1,6 @@
 """The training loop: pre-tokenized tensors, length-bucketed batches, bf16 autocast where the hardware has it,
-early stopping on validation ROC-AUC, and resumable checkpoints.
+early stopping on validation ROC-AUC, and resumable checkpoints (written and read by
+:mod:`movie_gender.training.checkpoint`; the splits and their batches are :mod:`movie_gender.training.batches`).
 
 Speed-ups (measured in scripts/benchmark.py): every line is tokenized once with the Rust batch encoder; batches
 are drawn from buckets of similar length (shuffle, cut into chunks of ``bucket_batches`` batches, sort each chunk
@@ -12,15 +13,13 @@ CUDA.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import math
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,10 +29,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
-from movie_gender.atomic import atomic_path
 from movie_gender.configuration import TrainingConfig
-from movie_gender.data.tokenizer import encode
-from movie_gender.errors import CheckpointMismatchError, first_line
 from movie_gender.model.modeling import (  # noqa: F401 (autocast, bf16_*: re-exported)
     MAX_PADDING,
     BiLSTMClassifier,
@@ -43,64 +39,22 @@ from movie_gender.model.modeling import (  # noqa: F401 (autocast, bf16_*: re-ex
     length_groups,
 )
 from movie_gender.model.precision import resolve_bf16
+from movie_gender.training.batches import EncodedSplit, batch_order
+from movie_gender.training.checkpoint import (
+    CHECKPOINT_NAME,
+    RunState,
+    checkpoint_payload,
+    resume_state,
+    run_fingerprint,
+    save_checkpoint,
+)
 from movie_gender.training.tracking import Tracker, epoch_values, step_values
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from types import FrameType
-
-    from tokenizers import Tokenizer
 
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-@dataclass
-class EncodedSplit:
-    """A split tokenized once: ids ``[n, longest]``, lengths ``[n]`` and labels ``[n]`` as numpy arrays; for a
-    context model also each line's context (its strings joined) as ``context_ids`` / ``context_lengths``."""
-
-    ids: np.ndarray
-    lengths: np.ndarray
-    labels: np.ndarray
-    context_ids: np.ndarray | None = None
-    context_lengths: np.ndarray | None = None
-
-    @classmethod
-    def from_texts(
-        cls,
-        tokenizer: Tokenizer,
-        texts: Sequence[str],
-        labels: Sequence[int],
-        context: Sequence[Sequence[str]] | None = None,
-    ) -> EncodedSplit:
-        """Tokenize ``texts`` once and pair them with ``labels``; when given, also ``context`` (one list of strings
-        per line)."""
-        ids, lengths = encode(tokenizer, texts)
-        context_ids = context_lengths = None
-        if context is not None:
-            context_ids, context_lengths = encode(tokenizer, [" ".join(item) for item in context])
-        return cls(ids, lengths, np.asarray(labels, dtype=np.int64), context_ids, context_lengths)
-
-    def context_batch(self, index: np.ndarray, device: torch.device) -> dict:
-        """The model's context arguments for the lines at ``index`` (empty for a split without context)."""
-        if self.context_ids is None:
-            return {}
-        width = max(1, int(self.context_lengths[index].max()))
-        return {
-            "context_ids": torch.from_numpy(self.context_ids[index, :width]).to(device, non_blocking=True),
-            "context_lengths": torch.from_numpy(self.context_lengths[index]),
-        }
-
-    def arrays(self) -> list[np.ndarray]:
-        """The arrays that define the split: ids, lengths, labels, and the context ids and lengths when present."""
-        arrays = (self.ids, self.lengths, self.labels, self.context_ids, self.context_lengths)
-        return [a for a in arrays if a is not None]
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
 
 @dataclass
@@ -129,22 +83,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int) -> list[np.ndarray]:
-    """The batches of one epoch, deterministic in (seed, epoch): length-bucketed unless ``bucket_batches == 1``."""
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    if bucket_batches > 1:
-        chunk = batch_size * bucket_batches
-        order = np.concatenate(
-            [
-                part[np.argsort(lengths[part], kind="stable")]
-                for part in np.split(order, range(chunk, len(order), chunk))
-            ]
-        )
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def backward_in_groups(
@@ -189,170 +127,6 @@ def _validation_metrics(model: BiLSTMClassifier, data: EncodedSplit, config: Tra
         "val_auc": float(roc_auc_score(data.labels, logits)),
         "val_balanced_accuracy": float(balanced_accuracy_score(data.labels, logits >= 0)),
     }
-
-
-# TrainingConfig fields that make a run a different run; the others (epochs and max_steps extend or cut it, patience,
-# checkpoint_every, device, precision, eval_batch_size) may change on --resume.
-FINGERPRINT_TRAINING_KEYS = (
-    "batch_size",
-    "learning_rate",
-    "weight_decay",
-    "grad_clip",
-    "lr_schedule",
-    "bucket_batches",
-    "seed",
-)
-
-
-def _digest(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def run_fingerprint(
-    model: BiLSTMClassifier,
-    train_data: EncodedSplit,
-    validation_data: EncodedSplit,
-    config: TrainingConfig,
-    extra: dict | None = None,
-) -> dict:
-    """The named settings a checkpoint must share with the run that resumes it: the architecture (config.json), the
-    optimisation settings that shape the run, digests of the encoded train and validation lines (which change with
-    the split, its seeds and the vocabulary), and whatever ``extra`` names (the data protocol, GloVe, ...)."""
-    settings = {
-        **model.config.to_dict(),
-        **{key: getattr(config, key) for key in FINGERPRINT_TRAINING_KEYS},
-        "train data": _digest(*train_data.arrays()),
-        "validation data": _digest(*validation_data.arrays()),
-    }
-    settings.update(extra or {})
-    return {
-        key: value for key, value in settings.items() if value is None or isinstance(value, (str, int, float, bool))
-    }
-
-
-def check_fingerprint(checkpoint: Path, saved: dict, current: dict) -> None:
-    """Raise CheckpointMismatchError, one line naming the checkpoint and every differing setting, on a mismatch."""
-    differing = [
-        f"{key} {saved.get(key, 'unset')} -> {current.get(key, 'unset')}"
-        for key in sorted(set(saved) | set(current))
-        if saved.get(key) != current.get(key)
-    ]
-    if differing:
-        raise CheckpointMismatchError(
-            f"{checkpoint}: belongs to another run ({'; '.join(differing)}); resume with "
-            f"the same settings, or start afresh with another --checkpoint-dir"
-        )
-
-
-@dataclass
-class RunState:
-    """Where a run stands at a batch boundary: everything a checkpoint holds besides the model and optimizer.
-
-    ``history``, ``stale`` and ``best_*`` cover completed epochs only; ``losses`` the batches of the current epoch so
-    far. ``complete``: the run ended (all epochs, or early stopping).
-    """
-
-    epoch: int = 0
-    batch: int = 0
-    steps: int = 0
-    stale: int = 0
-    history: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
-    best_validation_auc: float = float("nan")
-    best_state: dict | None = None
-    losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0  # training time before this process
-    complete: bool = False
-    stopped_early: bool = False
-
-
-def checkpoint_payload(
-    model: BiLSTMClassifier,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    state: RunState,
-    rng: torch.Tensor,
-    fingerprint: dict,
-) -> dict:
-    """Everything needed to resume, in types ``torch.load(weights_only=True)`` reads without unpickling."""
-    keys = list(state.history[0]) if state.history else []
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_rng": rng,
-        "epoch": state.epoch,
-        "batch": state.batch,
-        "stale": state.stale,
-        "steps": state.steps,
-        "seconds": state.seconds,
-        "history_keys": keys,
-        "history": torch.tensor([[row[k] for k in keys] for row in state.history], dtype=torch.float64),
-        "best_epoch": state.best_epoch,
-        "best_validation_auc": state.best_validation_auc,
-        "best_model": state.best_state or {},
-        "epoch_losses": torch.tensor(state.losses, dtype=torch.float64),
-        "complete": state.complete,
-        "stopped_early": state.stopped_early,
-        "fingerprint": json.dumps(fingerprint, sort_keys=True),
-    }
-
-
-def _save_checkpoint(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def resume_state(
-    checkpoint: Path,
-    model: BiLSTMClassifier,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    config: TrainingConfig,
-    fingerprint: dict,
-) -> RunState:
-    """Load a checkpoint into ``model``, ``optimizer``, ``scheduler`` and the torch RNG after checking it belongs to
-    this run; a fresh RunState when there is none."""
-    if not checkpoint.exists():
-        logger.warning("--resume given but no checkpoint at %s; starting from scratch", checkpoint)
-        return RunState()
-    saved = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=True)
-    if "fingerprint" in saved:
-        check_fingerprint(checkpoint, json.loads(saved["fingerprint"]), fingerprint)
-    else:
-        logger.warning("%s was written by an older version and records no settings to check", checkpoint)
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as error:
-        raise CheckpointMismatchError(f"{checkpoint}: belongs to another architecture ({first_line(error)})") from None
-    # Checkpoints from before "complete" was recorded: all epochs done, or stopped early at an epoch boundary.
-    ended = int(saved["epoch"]) >= config.epochs or (
-        bool(config.patience) and int(saved["stale"]) >= config.patience and int(saved["batch"]) == 0
-    )
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    torch.set_rng_state(saved["torch_rng"].cpu())
-    state = RunState(
-        epoch=int(saved["epoch"]),
-        batch=int(saved["batch"]),
-        steps=int(saved["steps"]),
-        stale=int(saved["stale"]),
-        seconds=float(saved["seconds"]),
-        history=[dict(zip(saved["history_keys"], row, strict=False)) for row in saved["history"].tolist()],
-        best_epoch=int(saved["best_epoch"]),
-        best_validation_auc=float(saved["best_validation_auc"]),
-        best_state=saved.get("best_model") or None,
-        losses=saved.get("epoch_losses", torch.zeros(0)).tolist(),
-        complete=bool(saved.get("complete", ended)),
-        stopped_early=bool(saved.get("stopped_early", False)),
-    )
-    logger.info(
-        "Resumed from %s at epoch %d, batch %d (step %d)", checkpoint, state.epoch + 1, state.batch, state.steps
-    )
-    return state
 
 
 def optimizer_and_schedule(
@@ -410,6 +184,22 @@ class _Trainer:
         self.interrupted = False  # set by Ctrl-C; the loop stops at the next batch boundary
         self.partial_row: dict | None = None  # the history row of an epoch cut short by --max-steps
 
+    def resume(self) -> bool:
+        """Continue from the checkpoint (or from scratch when there is none); True when its run had already ended,
+        so that nothing is trained."""
+        self.state = resume_state(
+            self.checkpoint, self.model, self.optimizer, self.scheduler, self.config, self.fingerprint
+        )
+        self.rng = torch.get_rng_state()
+        if self.state.complete:
+            logger.info(
+                "The run in %s is complete (%d epochs, best epoch %d): not training further",
+                self.checkpoint,
+                len(self.state.history),
+                self.state.best_epoch,
+            )
+        return self.state.complete
+
     def max_steps_reached(self) -> bool:
         return self.config.max_steps is not None and self.state.steps >= self.config.max_steps
 
@@ -418,7 +208,7 @@ class _Trainer:
         if self.checkpoint is not None:
             self.state.seconds = self.elapsed()
             self.started = time.perf_counter()
-            _save_checkpoint(
+            save_checkpoint(
                 self.checkpoint,
                 checkpoint_payload(self.model, self.optimizer, self.scheduler, self.state, self.rng, self.fingerprint),
             )
@@ -608,37 +398,39 @@ def train(
     checkpoint must match to be resumed (else :class:`CheckpointMismatchError`). ``tracker``
     (:mod:`movie_gender.training.tracking`) gets the loss of every step and the validation metrics of every epoch.
     """
+    _check_context(model, train_data, validation_data)
+    config = config or TrainingConfig()
+    trainer = _Trainer(
+        model,
+        train_data,
+        validation_data,
+        config,
+        Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None,
+        run_fingerprint(model, train_data, validation_data, config, fingerprint),
+        progress,
+        tracker,
+    )
+    already_complete = trainer.resume() if resume and trainer.checkpoint is not None else False
+    if trainer.checkpoint is not None:
+        trainer.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    _run_checkpointing_on_interrupt(trainer)
+    result = trainer.result()
+    result.already_complete = already_complete
+    return result
+
+
+def _check_context(model: BiLSTMClassifier, train_data: EncodedSplit, validation_data: EncodedSplit) -> None:
+    """A context model needs the context of every line, in both splits."""
     if model.config.uses_context and (train_data.context_ids is None or validation_data.context_ids is None):
         raise ValueError(
             "a context model trains on lines with their context: encode the splits with "
             "EncodedSplit.from_texts(..., context=...)"
         )
-    trainer = _Trainer(
-        model,
-        train_data,
-        validation_data,
-        config or TrainingConfig(),
-        Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None,
-        run_fingerprint(model, train_data, validation_data, config or TrainingConfig(), fingerprint),
-        progress,
-        tracker,
-    )
-    already_complete = False
-    if resume and trainer.checkpoint is not None:
-        trainer.state = resume_state(
-            trainer.checkpoint, model, trainer.optimizer, trainer.scheduler, trainer.config, trainer.fingerprint
-        )
-        trainer.rng = torch.get_rng_state()
-        already_complete = trainer.state.complete
-        if already_complete:
-            logger.info(
-                "The run in %s is complete (%d epochs, best epoch %d): not training further",
-                trainer.checkpoint,
-                len(trainer.state.history),
-                trainer.state.best_epoch,
-            )
-    if trainer.checkpoint is not None:
-        trainer.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _run_checkpointing_on_interrupt(trainer: _Trainer) -> None:
+    """Run ``trainer``; on Ctrl-C, write the checkpoint of the last batch boundary (when there is a checkpoint
+    folder) and raise KeyboardInterrupt."""
     try:
         with _stop_at_batch_boundary(trainer):
             trainer.run()
@@ -649,6 +441,6 @@ def train(
                 "Interrupted: checkpoint written to %s; run again with --resume to continue", trainer.checkpoint
             )
         raise
-    result = trainer.result()
-    result.already_complete = already_complete
-    return result
+
+
+__all__ = ["TrainResult", "resolve_device", "backward_in_groups", "optimizer_and_schedule", "train"]
