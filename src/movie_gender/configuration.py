@@ -183,6 +183,12 @@ class BiLSTMConfig:
         negative="--no-character-bags",
         negative_help="character models: no character-level bags (the line-level bags of words stay)",
     )
+    character_partner_weight: float = setting(
+        0.0,
+        "character models: minus this weight times the mean score of the characters it talks to (weighed by the "
+        "lines of their shared conversations) is added to a character's logit; 0: no partner term",
+        check="non_negative",
+    )
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)

@@ -542,14 +542,16 @@ class BiLSTMClassifier(
         character_ids: list[str],
         context: list[list[str]] | None = None,
         batch_size: int = 512,
+        conversation_ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """One prediction per character: P(female) from the mean log-odds of its lines (a character model: its own
         estimate from all of them, attention-pooled), calibrated (``config.calibration["character"]``), labelled
         female at ``config.character_threshold`` or above.
 
         ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
-        context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
-        probability of ``label``), one per character in order of first appearance.
+        context models only; ``conversation_ids`` (one per line) give a character model its conversation partners.
+        Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the probability of
+        ``label``), one per character in order of first appearance.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         character_ids = [character_ids] if isinstance(character_ids, str) else list(character_ids)
@@ -562,7 +564,7 @@ class BiLSTMClassifier(
         if self.config.is_character_model:  # its own estimate, pooled over all of a character's lines
             from .character_model import character_logits
 
-            names, pooled = character_logits(self, texts, character_ids, context)
+            names, pooled = character_logits(self, texts, character_ids, context, conversation_ids=conversation_ids)
             characters = aggregate_logits(character_ids, np.zeros(len(texts)))
             characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
         else:

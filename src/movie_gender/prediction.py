@@ -130,7 +130,10 @@ def score_characters(
     if model.config.is_character_model:  # its own pooled estimate from all of a character's lines
         from .character_model import character_logits
 
-        names, pooled = character_logits(model, texts, dataset["character_id"], context, progress=progress)
+        conversations = dataset["conversation_id"] if "conversation_id" in dataset.column_names else None
+        names, pooled = character_logits(
+            model, texts, dataset["character_id"], context, conversation_ids=conversations, progress=progress
+        )
         characters = aggregate_logits(dataset["character_id"], np.zeros(len(texts)))
         characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
     else:

@@ -65,9 +65,11 @@ PRESETS: dict[str, Preset] = {
     "character": Preset(
         "a character model: a character's lines pooled by attention plus bags of what it says and hears, trained on "
         "character labels",
-        model=BiLSTMConfig(character_pooling="attention", freeze_embeddings=True, word_dropout=0.2),
+        model=BiLSTMConfig(
+            character_pooling="attention", freeze_embeddings=True, word_dropout=0.2, character_partner_weight=0.75
+        ),
         training=TrainingConfig(
-            epochs=8, batch_size=8, learning_rate=3e-3, patience=3, character_lines=24, line_loss_weight=1.0
+            epochs=4, batch_size=8, learning_rate=3e-3, patience=2, character_lines=24, line_loss_weight=1.0
         ),
     ),
     # The seed tutorial, exactly: glove.6B.200d (the default GloVe), 4 x 256 BiLSTM on the final hidden states, no
