@@ -23,7 +23,7 @@ from movie_gender.character_model import (
     segment_softmax,
     with_partners,
 )
-from movie_gender.character_training import fit_character_bags, fit_line_bags, idf_scaling, score_data
+from movie_gender.character_training import fit_character_bags, fit_line_bags, score_data
 from movie_gender.modeling import BagOfWords
 from tests.factories import (
     FEMALE_WORDS,
@@ -176,9 +176,6 @@ def test_the_line_bag_features_are_what_the_bag_of_words_reads() -> None:
     )
     np.testing.assert_allclose(
         line_bag_matrix(ids, lengths, vocab, buckets) @ effective, expected, rtol=1e-5, atol=1e-5
-    )
-    np.testing.assert_allclose(
-        idf_scaling(line_bag_matrix(ids, lengths, vocab, buckets).tocsr())[[4, 5]], [np.log(5 / 2) + 1, np.log(5) + 1]
     )
 
 

@@ -110,21 +110,11 @@ def _set_bag(bag: torch.nn.Module, weights: np.ndarray, scale: float) -> None:
             bag.words.weight[bag.words.padding_idx] = 0.0
 
 
-def idf_scaling(features: sparse.csr_matrix) -> np.ndarray:
-    """The smoothed inverse document frequency of each column over the rows of ``features`` (as TF-IDF's:
-    ``ln((1 + n) / (1 + df)) + 1``). The bags are fitted on ``features * idf`` and store ``coefficients * idf``:
-    the same linear function of the unscaled features the model reads, with TF-IDF's penalty on rare words."""
-    df = np.bincount(features.indices, minlength=features.shape[1])
-    return np.log((1.0 + features.shape[0]) / (1.0 + df)) + 1.0
-
-
-def _fit_scaled(features: sparse.csr_matrix, labels: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
-    """``(weights on the unscaled features, intercept)`` of a class-balanced logistic regression fitted on the
-    IDF-scaled features (:func:`idf_scaling`)."""
-    idf = idf_scaling(features)
+def _fit_logreg(features: sparse.csr_matrix, labels: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
+    """``(coefficients, intercept)`` of a class-balanced, L2-penalised logistic regression fitted to convergence."""
     classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
-    classifier.fit(features @ sparse.diags(idf), labels)
-    return classifier.coef_[0] * idf, float(classifier.intercept_[0])
+    classifier.fit(features, labels)
+    return classifier.coef_[0], float(classifier.intercept_[0])
 
 
 def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -> None:
@@ -138,7 +128,7 @@ def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -
         [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
     ).tocsr()
     labelled = data.line_labels >= 0
-    weights, intercept = _fit_scaled(features[labelled], data.line_labels[labelled], LINE_C, seed)
+    weights, intercept = _fit_logreg(features[labelled], data.line_labels[labelled], LINE_C, seed)
     width = sum(args)
     _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
     _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
@@ -164,7 +154,7 @@ def fit_character_bags(
     two = len(np.unique(validation.labels[labelled])) == 2
     results, best = {}, None
     for c in CHARACTER_C_GRID:
-        weights, _ = _fit_scaled(features, train.labels[rows], c, seed)
+        weights, _ = _fit_logreg(features, train.labels[rows], c, seed)
         score = with_partners(
             pooled + validation_features @ weights,
             validation.character,
