@@ -179,7 +179,7 @@ class BiLSTMConfig:
     character_bags: bool = setting(
         True,
         "character models: add bags of all the words a character says and hears (one TF-IDF-like document each) to "
-        "its logit, with the L2 penalty of a logistic regression (C=1) on one row per train character",
+        "its logit: a logistic regression on one row per train character, its C chosen on validation",
         negative="--no-character-bags",
         negative_help="character models: no character-level bags (the line-level bags of words stay)",
     )
