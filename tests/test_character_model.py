@@ -24,6 +24,7 @@ from movie_gender.character_model import (
     with_partners,
 )
 from movie_gender.character_training import fit_character_bags, fit_line_bags, score_data
+from movie_gender.corpus import read_corpus
 from movie_gender.modeling import BagOfWords
 from tests.factories import (
     FEMALE_WORDS,
@@ -267,3 +268,17 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     model = BiLSTMClassifier.from_pretrained(out)
     lines = pq.read_table(table_path).to_pydict()
     assert all(0 < p < 1 for p in lines["p_female"]) and model.config.is_character_model
+    # the table is the model's estimate with its conversation partners (the corpus has conversation ids)
+    assert model.config.character_partner_weight == 0.75
+    corpus_lines, _ = read_corpus(corpus, context_size=model.config.context_size, include_unknown=True)
+    columns = corpus_lines.select_columns(["text", "character_id", "context", "conversation_id"]).to_dict()
+    expected = model.predict_characters(
+        columns["text"],
+        columns["character_id"],
+        context=columns["context"],
+        conversation_ids=columns["conversation_id"],
+    )
+    by_id = {r["character_id"]: r["p_female"] for r in rows}
+    assert {r["character_id"]: r["p_female"] for r in expected} == pytest.approx(by_id, abs=1e-5)
+    alone = model.predict_characters(columns["text"], columns["character_id"], context=columns["context"])
+    assert {r["character_id"]: r["p_female"] for r in alone} != pytest.approx(by_id, abs=1e-3)
