@@ -14,8 +14,18 @@ import pytest
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+from movie_gender.data.corpus import read_corpus
 from movie_gender.evaluation.baselines import TfidfCharacterLogreg
-from movie_gender.model.character_model import character_logits, segment_softmax
+from movie_gender.model.character_model import (
+    CharacterData,
+    character_logits,
+    line_bag_matrix,
+    partner_matrix,
+    segment_softmax,
+    with_partners,
+)
+from movie_gender.model.layers import BagOfWords
+from movie_gender.training.character_training import fit_character_bags, fit_line_bags, score_data
 from tests.factories import (
     FEMALE_WORDS,
     MALE_WORDS,
@@ -114,6 +124,86 @@ def test_predict_characters_uses_the_pooled_estimate_and_it_survives_save_and_lo
         character_logits(_model(character_pooling="none"), LINES, SPEAKERS)
 
 
+CONVERSATIONS = ["k1", "k1", "k2", "k2", "k3", "k3", "k4"]  # a-b, a-c, a-b; d alone
+
+
+def test_partner_weights_count_the_lines_of_shared_conversations_and_exclude_oneself() -> None:
+    character = np.array([0, 1, 0, 2, 0, 1, 3])
+    weights = partner_matrix(character, CONVERSATIONS, 4).toarray()
+    # a shares k1 (1 + 1 lines) and k3 (1 + 1) with b, k2 (1 + 1) with c: b weighs 4/6, c 2/6; d has no partner
+    np.testing.assert_allclose(weights, [[0, 4 / 6, 2 / 6, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    logits = np.array([1.0, -2.0, 0.5, 3.0])
+    shifted = with_partners(logits, character, CONVERSATIONS, 0.5)
+    np.testing.assert_allclose(shifted, logits - 0.5 * (weights @ logits))
+    assert shifted[3] == logits[3]  # no partner, no term
+    np.testing.assert_array_equal(with_partners(logits, character, None, 0.5), logits)
+    np.testing.assert_array_equal(with_partners(logits, character, CONVERSATIONS, 0.0), logits)
+
+
+def test_the_partner_term_moves_a_character_against_the_scores_of_those_it_talks_to() -> None:
+    model = _model(character_partner_weight=0.75)
+    alone = _scores(model, LINES, SPEAKERS, CONTEXT)
+    with_ids = _scores(model, LINES, SPEAKERS, CONTEXT, conversation_ids=CONVERSATIONS)
+    assert with_ids["d"] == pytest.approx(alone["d"], abs=1e-6)
+    assert with_ids["b"] == pytest.approx(alone["b"] - 0.75 * alone["a"], abs=1e-5)
+    assert with_ids["a"] == pytest.approx(alone["a"] - 0.75 * (4 * alone["b"] + 2 * alone["c"]) / 6, abs=1e-5)
+    reordered = _scores(model, LINES[::-1], SPEAKERS[::-1], CONTEXT[::-1], conversation_ids=CONVERSATIONS[::-1])
+    assert reordered == pytest.approx(with_ids, abs=1e-5)
+    rows = model.predict_characters(LINES, SPEAKERS, context=CONTEXT, conversation_ids=CONVERSATIONS)
+    assert {r["character_id"]: r["p_female"] for r in rows} == pytest.approx(
+        {k: 1 / (1 + np.exp(-v)) for k, v in with_ids.items()}, abs=1e-6
+    )
+    with pytest.raises(ValueError, match="conversation ids"):
+        character_logits(model, LINES, SPEAKERS, CONTEXT, conversation_ids=CONVERSATIONS[:3])
+
+
+def test_the_line_bag_features_are_what_the_bag_of_words_reads() -> None:
+    torch.manual_seed(1)
+    vocab, buckets = 30, 16
+    bag = BagOfWords(vocab, buckets, pad_token_id=0)
+    for weights in bag.parameters():
+        torch.nn.init.normal_(weights)
+    with torch.no_grad():
+        bag.words.weight[0] = 0.0
+    lengths = np.array([3, 1, 0, 5])
+    ids = np.zeros((4, 5), dtype=np.int64)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = np.random.default_rng(row).integers(1, vocab, n)
+    ids[3, :5] = [4, 7, 4, 7, 9]  # a repeated word and a repeated pair count twice
+    valid = torch.arange(5)[None, :] < torch.from_numpy(lengths)[:, None]
+    expected = bag(torch.from_numpy(ids), valid).detach().numpy()
+    effective = BagOfWords.SCALE * np.concatenate(
+        [bag.words.weight.detach().numpy()[:, 0], bag.pairs.weight.detach().numpy()[:, 0]]
+    )
+    np.testing.assert_allclose(
+        line_bag_matrix(ids, lengths, vocab, buckets) @ effective, expected, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_the_convex_stages_fit_the_bags_and_choose_c_on_validation() -> None:
+    model = _model(character_partner_weight=0.5)
+    for name, weights in model.named_parameters():
+        if "bag" in name:
+            torch.nn.init.zeros_(weights)
+    female = ["Honey, I love this dress so much.", "I'll be in the car, darling."]
+    male = ["Get the gun, buddy!", "Sir, yes sir."]
+    texts = female * 3 + male * 3
+    speakers = ["f1", "f1", "f2", "f2", "f3", "f3", "m1", "m1", "m2", "m2", "m3", "m3"]
+    labels = [1] * 6 + [0] * 6
+    context = [["Yes, ma'am."]] * 6 + [["Now!"]] * 6
+    train = CharacterData.build(model, texts, speakers, context, labels, [f"k{i // 4}" for i in range(12)])
+    fit_line_bags(model, train)
+    pooled = score_data(model, train, partners=False)
+    assert pooled[:3].min() > pooled[3:].max()  # the female characters' lines score higher
+    assert float(model.fc2.weight.detach().abs().sum()) == 0.0  # the BiLSTM head starts at 0 on top of the bags
+    results = fit_character_bags(model, train, train)
+    assert set(results) == {0.25, 1.0, 4.0, 16.0}
+    assert float(model.character_head.own_bag.weight.detach().abs().sum()) > 0
+    assert score_data(model, train, partners=False)[:3].min() - score_data(model, train, partners=False)[3:].max() > (
+        pooled[:3].min() - pooled[3:].max()
+    )
+
+
 def test_the_character_document_baseline_gives_every_line_its_characters_score() -> None:
     texts = ["sir gun", "beer boss", "darling dress", "honey love", "sir car", "dress sweet"]
     characters = ["m1", "m1", "f1", "f1", "m2", "f2"]
@@ -178,3 +268,17 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     model = BiLSTMClassifier.from_pretrained(out)
     lines = pq.read_table(table_path).to_pydict()
     assert all(0 < p < 1 for p in lines["p_female"]) and model.config.is_character_model
+    # the table is the model's estimate with its conversation partners (the corpus has conversation ids)
+    assert model.config.character_partner_weight == 0.75
+    corpus_lines, _ = read_corpus(corpus, context_size=model.config.context_size, include_unknown=True)
+    columns = corpus_lines.select_columns(["text", "character_id", "context", "conversation_id"]).to_dict()
+    expected = model.predict_characters(
+        columns["text"],
+        columns["character_id"],
+        context=columns["context"],
+        conversation_ids=columns["conversation_id"],
+    )
+    by_id = {r["character_id"]: r["p_female"] for r in rows}
+    assert {r["character_id"]: r["p_female"] for r in expected} == pytest.approx(by_id, abs=1e-5)
+    alone = model.predict_characters(columns["text"], columns["character_id"], context=columns["context"])
+    assert {r["character_id"]: r["p_female"] for r in alone} != pytest.approx(by_id, abs=1e-3)

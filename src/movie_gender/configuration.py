@@ -240,9 +240,15 @@ class BiLSTMConfig:
     character_bags: bool = setting(
         True,
         "character models: add bags of all the words a character says and hears (one TF-IDF-like document each) to "
-        "its logit, with the L2 penalty of a logistic regression (C=1) on one row per train character",
+        "its logit: a logistic regression on one row per train character, its C chosen on validation",
         negative="--no-character-bags",
         negative_help="character models: no character-level bags (the line-level bags of words stay)",
+    )
+    character_partner_weight: float = setting(
+        0.0,
+        "character models: minus this weight times the mean score of the characters it talks to (weighed by the "
+        "lines of their shared conversations) is added to a character's logit; 0: no partner term",
+        check="non_negative",
     )
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)

@@ -130,6 +130,7 @@ def score_characters(
         )
     texts = dataset["text"]
     context = _dataset_context(model, dataset)
+    conversations = dataset["conversation_id"] if "conversation_id" in dataset.column_names else None
     characters = character_scores(
         model,
         texts,
@@ -137,6 +138,7 @@ def score_characters(
         context,
         lambda: line_logits(model, texts, context, batch_size=batch_size, progress=progress),
         progress=progress,
+        conversation_ids=conversations,
     )
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]

@@ -189,13 +189,17 @@ def character_scores(
     line_logits: Callable[[], np.ndarray],
     *,
     progress: bool = False,
+    conversation_ids: Sequence[str] | None = None,
 ) -> CharacterScores:
-    """The raw score (``mean_logit``) of each character: a character model's own estimate pooled over all its lines,
-    else the mean of its lines' log-odds (``line_logits()``, called only then)."""
+    """The raw score (``mean_logit``) of each character: a character model's own estimate pooled over all its lines
+    (its conversation partners found through ``conversation_ids``, one per line, where given), else the mean of its
+    lines' log-odds (``line_logits()``, called only then)."""
     if model.config.is_character_model:  # its own estimate, pooled over all of a character's lines
         from movie_gender.model.character_model import character_logits
 
-        names, pooled = character_logits(model, texts, character_ids, context, progress=progress)
+        names, pooled = character_logits(
+            model, texts, character_ids, context, progress=progress, conversation_ids=conversation_ids
+        )
         characters = aggregate_logits(character_ids, np.zeros(len(texts)))
         characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
         return characters
@@ -228,6 +232,7 @@ def predict_characters(
     character_ids: str | Sequence[str],
     context: Sequence[Sequence[str]] | None = None,
     batch_size: int = 512,
+    conversation_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One prediction per character (see :meth:`BiLSTMClassifier.predict_characters`)."""
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -244,6 +249,7 @@ def predict_characters(
         character_ids,
         context,
         lambda: predict_logits(model, texts, context=context, batch_size=batch_size),
+        conversation_ids=conversation_ids,
     )
     return character_predictions(model.config, characters)
 

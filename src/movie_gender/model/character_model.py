@@ -17,6 +17,12 @@ A character model is a :class:`movie_gender.BiLSTMClassifier` whose config says 
   over the words the other speakers say around its lines (its conversation context).
 
 A character with a single short line still gets a score: that line's logit plus the bags of its few words.
+
+The conversation partners (``character_partner_weight`` > 0, where the lines come with their ``conversation_id``):
+movie dialogue is often between a man and a woman, so the characters a character talks to are evidence too. Its
+final logit subtracts ``character_partner_weight`` times the mean of its partners' logits above (each partner
+weighed by the lines of the conversations they share), computed from the same model's scores of the partners' own
+lines: no label and no name is read.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ CHUNK_LINES = 8192  # scoring: characters are scored in chunks of about this man
 class CharacterHead(nn.Module):
     """Attention over a character's line features and the two bags of words (``own_bag``, ``heard_bag``: a weight
     per word id and per hashed pair of adjacent words, stored divided by ``SCALE`` as in
-    :class:`movie_gender.model.modeling.BagOfWords`)."""
+    :class:`movie_gender.model.layers.BagOfWords`)."""
 
     SCALE = 10.0
 
@@ -55,6 +61,7 @@ class CharacterHead(nn.Module):
         self.attention = nn.Sequential(
             nn.Linear(features, config.hidden_size), nn.Tanh(), nn.Linear(config.hidden_size, 1)
         )
+        nn.init.zeros_(self.attention[-1].weight)  # uniform at the start: the mean of the line logits
         self.bag_of_words = config.bag_of_words
         if config.bag_of_words:
             from movie_gender.model.layers import BagOfWords
@@ -68,13 +75,6 @@ class CharacterHead(nn.Module):
             self.heard_bag = nn.EmbeddingBag(rows, 1, mode="sum")
             nn.init.zeros_(self.own_bag.weight)
             nn.init.zeros_(self.heard_bag.weight)
-
-    def penalty(self) -> torch.Tensor:
-        """``0.5 * ||w||^2`` of the character bags' effective weights (0 without them): divided by the number of
-        train characters, the L2 term of a logistic regression with C=1 on one row per character."""
-        if not self.character_bags:
-            return torch.zeros(())
-        return 0.5 * sum(((self.SCALE * bag.weight) ** 2).sum() for bag in (self.own_bag, self.heard_bag))
 
     def forward(
         self,
@@ -159,6 +159,55 @@ def bag_matrix(
     return matrix.tocsr().astype(np.float32)
 
 
+def line_bag_matrix(ids: np.ndarray, lengths: np.ndarray, vocab_size: int, buckets: int) -> sparse.csr_matrix:
+    """``[lines, vocab_size + buckets]``: the features :class:`movie_gender.model.layers.BagOfWords` reads (without word
+    dropout): per line, the count of each word id and hashed pair of adjacent ids, divided by the square root of its
+    length. A logistic regression on these rows gives the bag's weights (times ``BagOfWords.SCALE``)."""
+    valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    line = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
+    rows, cols = [line[valid]], [ids[valid]]
+    if buckets and ids.shape[1] > 1:
+        both = valid[:, 1:] & valid[:, :-1]
+        pairs = (ids[:, :-1].astype(np.int64) * HASH_MULTIPLIER + ids[:, 1:]) % buckets + vocab_size
+        rows.append(line[:, 1:][both])
+        cols.append(pairs[both])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    scale = 1.0 / np.sqrt(np.maximum(lengths, 1).astype(np.float64))
+    matrix = sparse.csr_matrix((scale[rows], (rows, cols)), shape=(len(ids), vocab_size + buckets))
+    matrix.sum_duplicates()
+    return matrix
+
+
+def partner_matrix(character: np.ndarray, conversation_ids: Sequence[str], n_characters: int) -> sparse.csr_matrix:
+    """``[n_characters, n_characters]``, rows summing to 1 (0 for a character with no partner): how much each other
+    character weighs among those ``c`` talks to. ``character[i]`` is the character of line i (0 ..
+    n_characters-1), ``conversation_ids[i]`` its conversation; two characters of one conversation weigh there as
+    many as the lines they say in it together."""
+    _, conversation = np.unique(np.asarray(conversation_ids, dtype=object).astype(str), return_inverse=True)
+    counts = sparse.csr_matrix(
+        (np.ones(len(character)), (conversation.reshape(-1), character)), shape=(conversation.max() + 1, n_characters)
+    )
+    counts.sum_duplicates()
+    present = counts.copy()
+    present.data[:] = 1.0
+    weights = (counts.T @ present + present.T @ counts).tolil()
+    weights.setdiag(0.0)
+    weights = weights.tocsr()
+    weights.eliminate_zeros()
+    totals = np.asarray(weights.sum(axis=1)).reshape(-1)
+    return (sparse.diags(1.0 / np.where(totals > 0, totals, 1.0)) @ weights).tocsr()
+
+
+def with_partners(
+    logits: np.ndarray, character: np.ndarray, conversation_ids: Sequence[str] | None, weight: float
+) -> np.ndarray:
+    """``logits`` (one per character) minus ``weight`` times the mean logit of each character's conversation
+    partners (:func:`partner_matrix`); unchanged without conversation ids or with ``weight`` 0."""
+    if conversation_ids is None or weight == 0 or len(character) == 0:
+        return logits
+    return logits - weight * (partner_matrix(character, conversation_ids, len(logits)) @ logits)
+
+
 @dataclass
 class CharacterData:
     """Lines grouped by character, tokenized once: line ids / lengths, each line's character (``character`` ``[lines]``
@@ -174,6 +223,7 @@ class CharacterData:
     line_labels: np.ndarray
     own: sparse.csr_matrix | None
     heard: sparse.csr_matrix | None
+    conversation_ids: list[str] | None = None
 
     @classmethod
     def build(
@@ -183,9 +233,11 @@ class CharacterData:
         character_ids: Sequence[str],
         context: Sequence[Sequence[str]] | None = None,
         labels: Sequence[int] | None = None,
+        conversation_ids: Sequence[str] | None = None,
     ) -> CharacterData:
         """Tokenize ``texts`` (and their ``context``: one list of strings per line) with the model's tokenizer and
-        group them by ``character_ids``; ``labels`` (per line) give each character the label of its lines."""
+        group them by ``character_ids``; ``labels`` (per line) give each character the label of its lines;
+        ``conversation_ids`` (per line) are kept for the partner term."""
         config = model.config
         tokenizer = model._require_tokenizer()
         ids, lengths = encode(tokenizer, list(texts))
@@ -201,8 +253,19 @@ class CharacterData:
             args = (len(names), config.vocab_size, config.bigram_buckets)
             own = bag_matrix(ids, lengths, character, *args)
             heard = bag_matrix(context_ids, context_lengths, character, *args)
+        conversations = None if conversation_ids is None else [str(c) for c in conversation_ids]
         return cls(
-            ids, lengths, context_ids, context_lengths, character, names, character_labels, line_labels, own, heard
+            ids,
+            lengths,
+            context_ids,
+            context_lengths,
+            character,
+            names,
+            character_labels,
+            line_labels,
+            own,
+            heard,
+            conversations,
         )
 
     def lines_of(self) -> list[np.ndarray]:
@@ -287,12 +350,14 @@ def character_logits(
     character_ids: Sequence[str],
     context: Sequence[Sequence[str]] | None = None,
     *,
+    conversation_ids: Sequence[str] | None = None,
     chunk_lines: int = CHUNK_LINES,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(names, logits)``: each character of ``character_ids`` (sorted) and the character model's log-odds that it
     is female, from all its lines (``texts``) and, where given, what is said around them (``context``, one list of
-    strings per line). Characters are scored in chunks of whole characters of about ``chunk_lines`` lines, each
+    strings per line) and the conversation of each line (``conversation_ids``: the partner term,
+    :func:`with_partners`). Characters are scored in chunks of whole characters of about ``chunk_lines`` lines, each
     tokenized on its own: memory follows the chunk, not the input."""
     if not model.config.is_character_model:
         raise ValueError("this is a line model (character_pooling='none'); it has no character estimate of its own")
@@ -302,6 +367,9 @@ def character_logits(
         raise ValueError(f"got {len(texts)} texts but {len(character_ids)} character ids; give one per text")
     if context is not None and len(context) != len(texts):
         raise ValueError(f"context must hold one list of strings per line: {len(texts)} lines, {len(context)} contexts")
+    conversation_ids = None if conversation_ids is None else list(conversation_ids)
+    if conversation_ids is not None and len(conversation_ids) != len(texts):
+        raise ValueError(f"got {len(texts)} texts but {len(conversation_ids)} conversation ids; give one per text")
     names, inverse = np.unique(np.asarray(character_ids, dtype=object).astype(str), return_inverse=True)
     inverse = inverse.reshape(-1)
     order = np.argsort(inverse, kind="stable")
@@ -324,16 +392,18 @@ def character_logits(
                 bar.update(len(rows))
     finally:
         model.train(was_training)
-    return names, out
+    return names, with_partners(out, inverse, conversation_ids, model.config.character_partner_weight)
 
 
 def character_line_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
     """For each line of ``split``, P(female) of its character from the character model's pooled estimate (so the
     character-level aggregation of these line scores returns exactly the character's estimate)."""
-    names = [c for c in ("text", "character_id", "context") if c in split.column_names]
+    names = [c for c in ("text", "character_id", "context", "conversation_id") if c in split.column_names]
     columns = split.select_columns(names).to_dict()  # one read of the columns, not one per row
     characters = np.asarray(columns["character_id"]).astype(str)
-    names, logits = character_logits(model, columns["text"], characters, columns.get("context"))
+    names, logits = character_logits(
+        model, columns["text"], characters, columns.get("context"), conversation_ids=columns.get("conversation_id")
+    )
     p = 1.0 / (1.0 + np.exp(-logits))
     return p[np.searchsorted(names, characters)]
 
@@ -343,6 +413,9 @@ __all__ = [
     "CharacterData",
     "BagBatch",
     "bag_matrix",
+    "line_bag_matrix",
+    "partner_matrix",
+    "with_partners",
     "segment_softmax",
     "character_outputs",
     "character_logits",

@@ -335,16 +335,20 @@ class BiLSTMClassifier(
         character_ids: list[str],
         context: list[list[str]] | None = None,
         batch_size: int = 512,
+        conversation_ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """One prediction per character: P(female) from the mean log-odds of its lines (a character model: its own
         estimate from all of them, attention-pooled), calibrated (``config.calibration["character"]``), labelled
         female at ``config.character_threshold`` or above.
 
         ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
-        context models only. Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the
-        probability of ``label``), one per character in order of first appearance.
+        context models only; ``conversation_ids`` (one per line) give a character model its conversation partners.
+        Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the probability of
+        ``label``), one per character in order of first appearance.
         """
-        return predictor.predict_characters(self, texts, character_ids, context=context, batch_size=batch_size)
+        return predictor.predict_characters(
+            self, texts, character_ids, context=context, batch_size=batch_size, conversation_ids=conversation_ids
+        )
 
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -1,12 +1,19 @@
-"""Training a character model (:mod:`movie_gender.model.character_model`) on character labels.
+"""Training a character model (:mod:`movie_gender.model.character_model`) on line and character labels, in three stages.
 
-Multiple-instance learning: a step takes ``batch_size`` train characters, runs their lines (at most
-``character_lines`` per character, drawn afresh each epoch) through the line encoder, pools them into one logit per
-character and minimises the class-balanced cross-entropy of the characters (female characters weighed by
-#male / #female), plus ``line_loss_weight`` times the class-balanced cross-entropy of each line's own logit. The
-train characters are those of the natural train split (oversampled copies of lines removed: a character's lines
-count once). Early stopping keeps the epoch with the best ROC-AUC over the validation characters; the test split is
-never seen here. No checkpoints: a run on the sample takes minutes.
+1. **Line bags** (convex, to convergence): the bag of each line's words and the bag of the words said around it are
+   one class-balanced logistic regression (L2, ``C`` = :data:`LINE_C`, as the TF-IDF baselines) over every natural
+   train line; its weights and intercept become the line encoder's bags and head bias (the BiLSTM head starts at 0,
+   the attention uniform: a character's pooled score starts as the mean log-odds of its lines).
+2. **Character bags** (convex): the bags of all the words a character says and hears are a class-balanced logistic
+   regression on one row per train character; its ``C`` is chosen from :data:`CHARACTER_C_GRID` by the ROC-AUC of
+   the validation characters' full score (pooled lines + bags, with the partner term).
+3. **BiLSTM and attention** (multiple-instance learning, the bags frozen): steps of ``batch_size`` train characters,
+   at most ``character_lines`` of each one's lines (drawn afresh each epoch), class-balanced cross-entropy of the
+   characters plus ``line_loss_weight`` times that of each line's own logit. The state before this stage is epoch 0;
+   early stopping keeps the epoch (0 included) with the best validation character ROC-AUC.
+
+The train characters are those of the natural train split (oversampled copies of lines removed: a line counts
+once). The test split is never seen here. No checkpoints: a run on the sample takes minutes.
 """
 
 from __future__ import annotations
@@ -19,11 +26,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from movie_gender.configuration import TrainingConfig
-from movie_gender.model.character_model import CharacterData, character_chunks, character_outputs
+from movie_gender.model.character_model import (
+    CharacterData,
+    CharacterHead,
+    character_chunks,
+    character_outputs,
+    line_bag_matrix,
+    with_partners,
+)
 from movie_gender.training.loop import TrainResult, resolve_device
 from movie_gender.training.tracking import epoch_values, step_values
 
@@ -44,12 +60,22 @@ def split_data(model: BiLSTMClassifier, split: datasets.Dataset) -> CharacterDat
             f"a character model trains on lines grouped by character with their context; the dataset has no "
             f"{', '.join(sorted(missing))} column"
         )
-    columns = split.select_columns(["text", "character_id", "context", "label"]).to_dict()  # one read, not per row
-    return CharacterData.build(model, columns["text"], columns["character_id"], columns["context"], columns["label"])
+    names = ["text", "character_id", "context", "label"]
+    names += ["conversation_id"] if "conversation_id" in split.column_names else []
+    columns = split.select_columns(names).to_dict()  # one read, not per row
+    return CharacterData.build(
+        model,
+        columns["text"],
+        columns["character_id"],
+        columns["context"],
+        columns["label"],
+        columns.get("conversation_id"),
+    )
 
 
-def score_data(model: BiLSTMClassifier, data: CharacterData) -> np.ndarray:
-    """The model's logit for every character of ``data`` (all its lines), in chunks of whole characters."""
+def score_data(model: BiLSTMClassifier, data: CharacterData, partners: bool = True) -> np.ndarray:
+    """The model's logit for every character of ``data`` (all its lines), in chunks of whole characters; with
+    ``partners``, the partner term included (:func:`movie_gender.model.character_model.with_partners`)."""
     lines_of = data.lines_of()
     out = np.zeros(len(data.names), dtype=np.float64)
     was_training = model.training
@@ -61,7 +87,92 @@ def score_data(model: BiLSTMClassifier, data: CharacterData) -> np.ndarray:
                 out[chunk] = logits.float().cpu().numpy()
     finally:
         model.train(was_training)
-    return out
+    if not partners:
+        return out
+    return with_partners(out, data.character, data.conversation_ids, model.config.character_partner_weight)
+
+
+LINE_C = 1.0  # the L2 of the line bags' logistic regression: sklearn's default, as the TF-IDF baselines
+CHARACTER_C_GRID = (0.25, 1.0, 4.0, 16.0)  # candidates for the character bags' C, chosen on validation
+
+
+def _set_bag(bag: torch.nn.Module, weights: np.ndarray, scale: float) -> None:
+    """Copy effective weights (a logistic regression's coefficients) into a bag stored divided by ``scale``."""
+    with torch.no_grad():
+        if isinstance(bag, torch.nn.EmbeddingBag):
+            bag.weight.copy_(torch.from_numpy(weights / scale).float().view(-1, 1))
+            return
+        vocab = bag.words.weight.shape[0]
+        bag.words.weight.copy_(torch.from_numpy(weights[:vocab] / scale).float().view(-1, 1))
+        if bag.buckets:
+            bag.pairs.weight.copy_(torch.from_numpy(weights[vocab:] / scale).float().view(-1, 1))
+        if bag.words.padding_idx is not None:
+            bag.words.weight[bag.words.padding_idx] = 0.0
+
+
+def _fit_logreg(features: sparse.csr_matrix, labels: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
+    """``(coefficients, intercept)`` of a class-balanced, L2-penalised logistic regression fitted to convergence."""
+    classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
+    classifier.fit(features, labels)
+    return classifier.coef_[0], float(classifier.intercept_[0])
+
+
+def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -> None:
+    """Stage 1: the line's and its context's bags of words as one class-balanced logistic regression over the lines
+    of ``data``; the BiLSTM head's output starts at 0 with the regression's intercept as its bias."""
+    from movie_gender.model.layers import BagOfWords
+
+    config = model.config
+    args = (config.vocab_size, config.bigram_buckets)
+    features = sparse.hstack(
+        [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
+    ).tocsr()
+    labelled = data.line_labels >= 0
+    weights, intercept = _fit_logreg(features[labelled], data.line_labels[labelled], LINE_C, seed)
+    width = sum(args)
+    _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
+    _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
+    with torch.no_grad():
+        model.fc2.weight.zero_()
+        model.fc2.bias.fill_(intercept)
+
+
+def fit_character_bags(
+    model: BiLSTMClassifier, train: CharacterData, validation: CharacterData, seed: int = 0
+) -> dict[float, float]:
+    """Stage 2: the character bags (own and heard words) as a class-balanced logistic regression on the train
+    characters, ``C`` chosen from :data:`CHARACTER_C_GRID` by the validation characters' ROC-AUC of the full score.
+    Returns ``{C: validation ROC-AUC}``."""
+    head = model.character_head
+    _set_bag(head.own_bag, np.zeros(head.own_bag.weight.shape[0]), 1.0)
+    _set_bag(head.heard_bag, np.zeros(head.heard_bag.weight.shape[0]), 1.0)
+    pooled = score_data(model, validation, partners=False)  # the pooled line logits alone (bags at 0)
+    rows = np.flatnonzero(train.labels >= 0)
+    features = sparse.hstack([train.own, train.heard]).tocsr()[rows]
+    validation_features = sparse.hstack([validation.own, validation.heard]).tocsr()
+    labelled = validation.labels >= 0
+    two = len(np.unique(validation.labels[labelled])) == 2
+    results, best = {}, None
+    for c in CHARACTER_C_GRID:
+        weights, _ = _fit_logreg(features, train.labels[rows], c, seed)
+        score = with_partners(
+            pooled + validation_features @ weights,
+            validation.character,
+            validation.conversation_ids,
+            model.config.character_partner_weight,
+        )
+        results[c] = float(roc_auc_score(validation.labels[labelled], score[labelled])) if two else float("nan")
+        if best is None or results[c] > results[best[0]]:
+            best = (c, weights)
+    width = head.own_bag.weight.shape[0]
+    _set_bag(head.own_bag, best[1][:width], CharacterHead.SCALE)
+    _set_bag(head.heard_bag, best[1][width:], CharacterHead.SCALE)
+    logger.info(
+        "Character bags: C %s, validation ROC-AUC %s",
+        best[0],
+        ", ".join(f"{c}: {auc:.4f}" for c, auc in results.items()),
+    )
+    return results
 
 
 def _balanced_bce(logits: torch.Tensor, labels: np.ndarray, pos_weight: float) -> torch.Tensor:
@@ -98,8 +209,9 @@ def train_characters(
     tracker: Tracker | None = None,
 ) -> TrainResult:
     """Train the character model ``model`` in place on the characters of ``train_split`` (datasets.Dataset with
-    text, label, character_id, context; oversampled copies of lines are dropped); on return it holds the weights of
-    the epoch with the best validation character ROC-AUC."""
+    text, label, character_id, context and, for the partner term, conversation_id; oversampled copies of lines are
+    dropped); on return it holds the weights of the epoch (0: the convex stages alone) with the best validation
+    character ROC-AUC."""
     from movie_gender.evaluation.protocol import natural_train
 
     config = config or TrainingConfig()
@@ -123,17 +235,29 @@ def train_characters(
         int((validation_data.labels >= 0).sum()),
         len(train_data.lengths),
     )
-    parameters = [p for p in model.parameters() if p.requires_grad]
+    bags = [m for m in (getattr(model, "bag_of_words", None), getattr(model.character_head, "context_bag", None)) if m]
+    if model.config.bag_of_words:  # stages 1 and 2: the linear parts, fitted to convergence
+        fit_line_bags(model, train_data, config.seed)
+        if model.character_head.character_bags:
+            fit_character_bags(model, train_data, validation_data, config.seed)
+            bags += [model.character_head.own_bag, model.character_head.heard_bag]
+    frozen = {id(p) for bag in bags for p in bag.parameters()}
+    parameters = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen]
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     per_epoch = math.ceil(len(labelled) / config.batch_size)
     planned = (
         config.epochs * per_epoch if config.max_steps is None else min(config.max_steps, config.epochs * per_epoch)
     )
-    schedule = (lambda step: max(0.0, 1 - step / planned)) if config.lr_schedule == "linear" else (lambda step: 1.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    schedule = (lambda step: max(0.0, 1 - step / max(planned, 1))) if config.lr_schedule == "linear" else None
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule or (lambda step: 1.0))
     result = TrainResult(device=str(device))
-    best_state, stale, steps = None, 0, 0
+    row = {"epoch": 0, "train_loss": float("nan"), **_validation(model, validation_data, character_weight)}
+    _record(result, row, tracker, 0)
+    result.best_epoch, result.best_validation_auc = 0, row["val_auc"]
+    best_state, stale, steps = copy.deepcopy(model.state_dict()), 0, 0
     for epoch in range(1, config.epochs + 1):
+        if steps >= planned:
+            break
         model.train()
         order = rng.permutation(labelled)
         losses = []
@@ -147,8 +271,6 @@ def train_characters(
             if config.line_loss_weight > 0:
                 line_loss = _balanced_bce(line_logits, train_data.line_labels[order_of_lines], line_weight)
                 loss = loss + config.line_loss_weight * line_loss
-            if model.character_head.character_bags:  # the L2 of a logistic regression (C=1) over the characters
-                loss = loss + model.character_head.penalty() / len(labelled)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
@@ -166,32 +288,37 @@ def train_characters(
             "train_loss": float(np.mean(losses)),
             **_validation(model, validation_data, character_weight),
         }
-        result.history.append(row)
-        if tracker is not None:
-            tracker.log(epoch_values(row), steps)
-        logger.info(
-            "epoch %d: train loss %.4f, validation characters: loss %.4f, ROC-AUC %.4f, balanced acc %.4f",
-            epoch,
-            row["train_loss"],
-            row["val_loss"],
-            row["val_auc"],
-            row["val_balanced_accuracy"],
-        )
-        if best_state is None or row["val_auc"] > result.best_validation_auc:
+        _record(result, row, tracker, steps)
+        if row["val_auc"] > result.best_validation_auc:
             result.best_epoch, result.best_validation_auc = epoch, row["val_auc"]
             best_state, stale = copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-        if steps >= planned:
-            break
         if config.patience and stale >= config.patience:
             result.stopped_early = True
             logger.info("Early stopping: no better validation ROC-AUC for %d epochs", stale)
             break
     model.load_state_dict(best_state)
     model.eval()
+    logger.info(
+        "Character model: kept epoch %d (validation ROC-AUC %.4f)", result.best_epoch, result.best_validation_auc
+    )
     result.steps, result.seconds = steps, time.perf_counter() - started
     return result
+
+
+def _record(result: TrainResult, row: dict, tracker: Tracker | None, steps: int) -> None:
+    result.history.append(row)
+    if tracker is not None:
+        tracker.log(epoch_values(row), steps)
+    logger.info(
+        "epoch %d: train loss %.4f, validation characters: loss %.4f, ROC-AUC %.4f, balanced acc %.4f",
+        row["epoch"],
+        row["train_loss"],
+        row["val_loss"],
+        row["val_auc"],
+        row["val_balanced_accuracy"],
+    )
 
 
 def _draw(lines: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
@@ -201,4 +328,4 @@ def _draw(lines: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(lines, size=most, replace=False))
 
 
-__all__ = ["train_characters", "split_data", "score_data"]
+__all__ = ["train_characters", "split_data", "score_data", "fit_line_bags", "fit_character_bags"]
