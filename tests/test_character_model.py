@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
+from movie_gender.configuration import CorpusSource
 from movie_gender.data.corpus import read_corpus
 from movie_gender.evaluation.baselines import TfidfCharacterLogreg
 from movie_gender.model.character_model import (
@@ -21,6 +22,8 @@ from movie_gender.model.character_model import (
     character_logits,
     line_bag_matrix,
     partner_matrix,
+    partner_means,
+    partner_term,
     segment_softmax,
     with_partners,
 )
@@ -157,6 +160,26 @@ def test_the_partner_term_moves_a_character_against_the_scores_of_those_it_talks
         character_logits(model, LINES, SPEAKERS, CONTEXT, conversation_ids=CONVERSATIONS[:3])
 
 
+def test_the_partner_term_is_measured_from_the_train_center_so_no_partners_means_the_average_term(
+    tmp_path: Path,
+) -> None:
+    character = np.array([0, 1, 0, 2, 0, 1, 3])
+    logits = np.array([1.0, -2.0, 0.5, 3.0])
+    means, has_partner = partner_means(logits, character, CONVERSATIONS)
+    centred = with_partners(logits, character, CONVERSATIONS, 0.5, center=-1.0)
+    np.testing.assert_allclose(centred[:3], logits[:3] - 0.5 * (means[:3] + 1.0))
+    assert list(has_partner) == [True, True, True, False] and centred[3] == logits[3]
+    model = _model(character_partner_weight=0.75)
+    model.character_head.partner_center.fill_(-1.25)
+    assert partner_term(model) == (0.75, -1.25)
+    alone = _scores(model, LINES, SPEAKERS, CONTEXT)  # no conversation ids: every character gets the average term
+    with_ids = _scores(model, LINES, SPEAKERS, CONTEXT, conversation_ids=CONVERSATIONS)
+    assert with_ids["b"] == pytest.approx(alone["b"] - 0.75 * (alone["a"] + 1.25), abs=1e-5)
+    assert with_ids["d"] == pytest.approx(alone["d"], abs=1e-6)
+    model.save_pretrained(tmp_path / "m")  # the center is saved with the weights
+    assert partner_term(BiLSTMClassifier.from_pretrained(tmp_path / "m")) == (0.75, -1.25)
+
+
 def test_the_line_bag_features_are_what_the_bag_of_words_reads() -> None:
     torch.manual_seed(1)
     vocab, buckets = 30, 16
@@ -270,7 +293,8 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     assert all(0 < p < 1 for p in lines["p_female"]) and model.config.is_character_model
     # the table is the model's estimate with its conversation partners (the corpus has conversation ids)
     assert model.config.character_partner_weight == 0.75
-    corpus_lines, _ = read_corpus(corpus, context_size=model.config.context_size, include_unknown=True)
+    assert partner_term(model)[1] != 0.0  # training measured the train characters' mean partner score
+    corpus_lines, _ = read_corpus(CorpusSource(corpus, context_size=model.config.context_size, include_unknown=True))
     columns = corpus_lines.select_columns(["text", "character_id", "context", "conversation_id"]).to_dict()
     expected = model.predict_characters(
         columns["text"],

@@ -22,7 +22,9 @@ The conversation partners (``character_partner_weight`` > 0, where the lines com
 movie dialogue is often between a man and a woman, so the characters a character talks to are evidence too. Its
 final logit subtracts ``character_partner_weight`` times the mean of its partners' logits above (each partner
 weighed by the lines of the conversations they share), computed from the same model's scores of the partners' own
-lines: no label and no name is read.
+lines: no label and no name is read. The term is measured from ``partner_center`` (a buffer saved with the weights:
+the mean partner score of the train characters, set by training), so a character with no partner, or lines given
+without conversation ids, get the average term and stay on the scale the calibration was fitted on.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class CharacterHead(nn.Module):
             self.heard_bag = nn.EmbeddingBag(rows, 1, mode="sum")
             nn.init.zeros_(self.own_bag.weight)
             nn.init.zeros_(self.heard_bag.weight)
+        # the train characters' mean partner logit (set by training; see the module docstring)
+        self.register_buffer("partner_center", torch.zeros((), dtype=torch.float64))
 
     def forward(
         self,
@@ -198,14 +202,36 @@ def partner_matrix(character: np.ndarray, conversation_ids: Sequence[str], n_cha
     return (sparse.diags(1.0 / np.where(totals > 0, totals, 1.0)) @ weights).tocsr()
 
 
+def partner_means(
+    logits: np.ndarray, character: np.ndarray, conversation_ids: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each character, the mean logit of its conversation partners (:func:`partner_matrix`) and whether it has
+    any partner at all."""
+    matrix = partner_matrix(character, conversation_ids, len(logits))
+    return matrix @ logits, np.diff(matrix.indptr) > 0
+
+
 def with_partners(
-    logits: np.ndarray, character: np.ndarray, conversation_ids: Sequence[str] | None, weight: float
+    logits: np.ndarray,
+    character: np.ndarray,
+    conversation_ids: Sequence[str] | None,
+    weight: float,
+    center: float = 0.0,
 ) -> np.ndarray:
-    """``logits`` (one per character) minus ``weight`` times the mean logit of each character's conversation
-    partners (:func:`partner_matrix`); unchanged without conversation ids or with ``weight`` 0."""
+    """``logits`` (one per character) minus ``weight`` times how far the mean logit of each character's conversation
+    partners lies from ``center`` (:func:`partner_means`); a character with no partner gets no term, and so do all
+    without conversation ids or with ``weight`` 0."""
     if conversation_ids is None or weight == 0 or len(character) == 0:
         return logits
-    return logits - weight * (partner_matrix(character, conversation_ids, len(logits)) @ logits)
+    means, has_partner = partner_means(logits, character, conversation_ids)
+    return logits - weight * np.where(has_partner, means - center, 0.0)
+
+
+def partner_term(model: BiLSTMClassifier) -> tuple[float, float]:
+    """The model's partner term: ``(weight, center)`` for :func:`with_partners`."""
+    head = getattr(model, "character_head", None)
+    center = float(head.partner_center) if head is not None and hasattr(head, "partner_center") else 0.0
+    return model.config.character_partner_weight, center
 
 
 @dataclass
@@ -392,7 +418,7 @@ def character_logits(
                 bar.update(len(rows))
     finally:
         model.train(was_training)
-    return names, with_partners(out, inverse, conversation_ids, model.config.character_partner_weight)
+    return names, with_partners(out, inverse, conversation_ids, *partner_term(model))
 
 
 def character_line_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
@@ -415,6 +441,8 @@ __all__ = [
     "bag_matrix",
     "line_bag_matrix",
     "partner_matrix",
+    "partner_means",
+    "partner_term",
     "with_partners",
     "segment_softmax",
     "character_outputs",

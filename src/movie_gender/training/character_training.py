@@ -22,6 +22,7 @@ import copy
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +39,8 @@ from movie_gender.model.character_model import (
     character_chunks,
     character_outputs,
     line_bag_matrix,
+    partner_means,
+    partner_term,
     with_partners,
 )
 from movie_gender.training.loop import TrainResult, resolve_device
@@ -89,7 +92,7 @@ def score_data(model: BiLSTMClassifier, data: CharacterData, partners: bool = Tr
         model.train(was_training)
     if not partners:
         return out
-    return with_partners(out, data.character, data.conversation_ids, model.config.character_partner_weight)
+    return with_partners(out, data.character, data.conversation_ids, *partner_term(model))
 
 
 LINE_C = 1.0  # the L2 of the line bags' logistic regression: sklearn's default, as the TF-IDF baselines
@@ -159,7 +162,7 @@ def fit_character_bags(
             pooled + validation_features @ weights,
             validation.character,
             validation.conversation_ids,
-            model.config.character_partner_weight,
+            *partner_term(model),
         )
         results[c] = float(roc_auc_score(validation.labels[labelled], score[labelled])) if two else float("nan")
         if best is None or results[c] > results[best[0]]:
@@ -199,6 +202,124 @@ def _validation(model: BiLSTMClassifier, data: CharacterData, pos_weight: float)
     }
 
 
+@dataclass
+class _Run:
+    """What the stages of :func:`train_characters` share: the data, the class weights and the optimizer."""
+
+    train: CharacterData
+    validation: CharacterData
+    labelled: np.ndarray
+    character_weight: float
+    line_weight: float
+    lines_of: list = field(default_factory=list)
+    parameters: list = field(default_factory=list)
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+    planned: int = 0
+    steps: int = 0
+
+
+def _prepare(model: BiLSTMClassifier, train_split: datasets.Dataset, validation_split: datasets.Dataset) -> _Run:
+    from movie_gender.evaluation.protocol import natural_train
+
+    train_data = split_data(model, natural_train(train_split))
+    validation_data = split_data(model, validation_split)
+    labelled = np.flatnonzero(train_data.labels >= 0)
+    run = _Run(
+        train=train_data,
+        validation=validation_data,
+        labelled=labelled,
+        character_weight=_pos_weight(train_data.labels[labelled]),
+        line_weight=_pos_weight(train_data.line_labels[train_data.line_labels >= 0]),
+        lines_of=train_data.lines_of(),
+    )
+    logger.info(
+        "Character model: %d train characters (%d female), %d validation characters; %d train lines",
+        len(labelled),
+        int((train_data.labels[labelled] == 1).sum()),
+        int((validation_data.labels >= 0).sum()),
+        len(train_data.lengths),
+    )
+    return run
+
+
+def _fit_linear_parts(model: BiLSTMClassifier, run: _Run, seed: int) -> list[torch.nn.Module]:
+    """Stages 1 and 2 (the bags, fitted to convergence); returns the bags, which stay frozen afterwards."""
+    bags = [m for m in (getattr(model, "bag_of_words", None), getattr(model.character_head, "context_bag", None)) if m]
+    if model.config.bag_of_words:
+        fit_line_bags(model, run.train, seed)
+        if model.character_head.character_bags:
+            fit_character_bags(model, run.train, run.validation, seed)
+            bags += [model.character_head.own_bag, model.character_head.heard_bag]
+    return bags
+
+
+def _optimizer(model: BiLSTMClassifier, run: _Run, frozen: list[torch.nn.Module], config: TrainingConfig) -> None:
+    """Adam over every trainable parameter outside the frozen bags, with the configured learning-rate schedule."""
+    frozen_ids = {id(p) for bag in frozen for p in bag.parameters()}
+    run.parameters = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen_ids]
+    run.optimizer = torch.optim.Adam(run.parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    per_epoch = math.ceil(len(run.labelled) / config.batch_size)
+    planned = config.epochs * per_epoch
+    run.planned = planned if config.max_steps is None else min(config.max_steps, planned)
+    schedule = (lambda step: max(0.0, 1 - step / max(run.planned, 1))) if config.lr_schedule == "linear" else None
+    run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, schedule or (lambda step: 1.0))
+
+
+def _step(
+    model: BiLSTMClassifier, run: _Run, batch: np.ndarray, config: TrainingConfig, rng: np.random.Generator
+) -> float:
+    """One optimizer step on the characters of ``batch`` (at most ``config.character_lines`` lines each)."""
+    lines = np.concatenate([_draw(run.lines_of[c], config.character_lines, rng) for c in batch])
+    character_logits, line_logits, order_of_lines = character_outputs(
+        model, run.train, batch, lines, bag_dropout=model.config.word_dropout
+    )
+    loss = _balanced_bce(character_logits, run.train.labels[batch], run.character_weight)
+    if config.line_loss_weight > 0:
+        line_loss = _balanced_bce(line_logits, run.train.line_labels[order_of_lines], run.line_weight)
+        loss = loss + config.line_loss_weight * line_loss
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.parameters, config.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.steps += 1
+    return float(loss.detach())
+
+
+def _epoch(
+    model: BiLSTMClassifier,
+    run: _Run,
+    epoch: int,
+    config: TrainingConfig,
+    rng: np.random.Generator,
+    progress: bool,
+    tracker: Tracker | None,
+) -> float:
+    """One epoch over the train characters in a fresh random order; returns the mean loss."""
+    model.train()
+    order = rng.permutation(run.labelled)
+    losses = []
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    for batch in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
+        losses.append(_step(model, run, batch, config, rng))
+        if tracker is not None:
+            tracker.log(step_values(losses[-1], run.scheduler.get_last_lr()[0]), run.steps)
+        if run.steps >= run.planned:
+            break
+    return float(np.mean(losses))
+
+
+def _set_partner_center(model: BiLSTMClassifier, data: CharacterData) -> None:
+    """The mean partner logit of the train characters that have partners: where the partner term is measured from."""
+    if data.conversation_ids is None or model.config.character_partner_weight == 0:
+        return
+    means, has_partner = partner_means(score_data(model, data, partners=False), data.character, data.conversation_ids)
+    if has_partner.any():
+        model.character_head.partner_center.fill_(float(means[has_partner].mean()))
+
+
 def train_characters(
     model: BiLSTMClassifier,
     train_split: datasets.Dataset,
@@ -212,8 +333,6 @@ def train_characters(
     text, label, character_id, context and, for the partner term, conversation_id; oversampled copies of lines are
     dropped); on return it holds the weights of the epoch (0: the convex stages alone) with the best validation
     character ROC-AUC."""
-    from movie_gender.evaluation.protocol import natural_train
-
     config = config or TrainingConfig()
     if not model.config.is_character_model:
         raise ValueError("train_characters trains a character model (character_pooling='attention')")
@@ -222,73 +341,19 @@ def train_characters(
     model.to(device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    train_data = split_data(model, natural_train(train_split))
-    validation_data = split_data(model, validation_split)
-    labelled = np.flatnonzero(train_data.labels >= 0)
-    lines_of = train_data.lines_of()
-    character_weight = _pos_weight(train_data.labels[labelled])
-    line_weight = _pos_weight(train_data.line_labels[train_data.line_labels >= 0])
-    logger.info(
-        "Character model: %d train characters (%d female), %d validation characters; %d train lines",
-        len(labelled),
-        int((train_data.labels[labelled] == 1).sum()),
-        int((validation_data.labels >= 0).sum()),
-        len(train_data.lengths),
-    )
-    bags = [m for m in (getattr(model, "bag_of_words", None), getattr(model.character_head, "context_bag", None)) if m]
-    if model.config.bag_of_words:  # stages 1 and 2: the linear parts, fitted to convergence
-        fit_line_bags(model, train_data, config.seed)
-        if model.character_head.character_bags:
-            fit_character_bags(model, train_data, validation_data, config.seed)
-            bags += [model.character_head.own_bag, model.character_head.heard_bag]
-    frozen = {id(p) for bag in bags for p in bag.parameters()}
-    parameters = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen]
-    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    per_epoch = math.ceil(len(labelled) / config.batch_size)
-    planned = (
-        config.epochs * per_epoch if config.max_steps is None else min(config.max_steps, config.epochs * per_epoch)
-    )
-    schedule = (lambda step: max(0.0, 1 - step / max(planned, 1))) if config.lr_schedule == "linear" else None
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule or (lambda step: 1.0))
+    run = _prepare(model, train_split, validation_split)
+    _optimizer(model, run, _fit_linear_parts(model, run, config.seed), config)
     result = TrainResult(device=str(device))
-    row = {"epoch": 0, "train_loss": float("nan"), **_validation(model, validation_data, character_weight)}
+    row = {"epoch": 0, "train_loss": float("nan"), **_validation(model, run.validation, run.character_weight)}
     _record(result, row, tracker, 0)
     result.best_epoch, result.best_validation_auc = 0, row["val_auc"]
-    best_state, stale, steps = copy.deepcopy(model.state_dict()), 0, 0
+    best_state, stale = copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, config.epochs + 1):
-        if steps >= planned:
+        if run.steps >= run.planned:
             break
-        model.train()
-        order = rng.permutation(labelled)
-        losses = []
-        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-        for batch in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
-            lines = np.concatenate([_draw(lines_of[c], config.character_lines, rng) for c in batch])
-            character_logits, line_logits, order_of_lines = character_outputs(
-                model, train_data, batch, lines, bag_dropout=model.config.word_dropout
-            )
-            loss = _balanced_bce(character_logits, train_data.labels[batch], character_weight)
-            if config.line_loss_weight > 0:
-                line_loss = _balanced_bce(line_logits, train_data.line_labels[order_of_lines], line_weight)
-                loss = loss + config.line_loss_weight * line_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            steps += 1
-            losses.append(float(loss.detach()))
-            if tracker is not None:
-                tracker.log(step_values(losses[-1], scheduler.get_last_lr()[0]), steps)
-            if steps >= planned:
-                break
-        row = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            **_validation(model, validation_data, character_weight),
-        }
-        _record(result, row, tracker, steps)
+        loss = _epoch(model, run, epoch, config, rng, progress, tracker)
+        row = {"epoch": epoch, "train_loss": loss, **_validation(model, run.validation, run.character_weight)}
+        _record(result, row, tracker, run.steps)
         if row["val_auc"] > result.best_validation_auc:
             result.best_epoch, result.best_validation_auc = epoch, row["val_auc"]
             best_state, stale = copy.deepcopy(model.state_dict()), 0
@@ -300,10 +365,11 @@ def train_characters(
             break
     model.load_state_dict(best_state)
     model.eval()
+    _set_partner_center(model, run.train)
     logger.info(
         "Character model: kept epoch %d (validation ROC-AUC %.4f)", result.best_epoch, result.best_validation_auc
     )
-    result.steps, result.seconds = steps, time.perf_counter() - started
+    result.steps, result.seconds = run.steps, time.perf_counter() - started
     return result
 
 
