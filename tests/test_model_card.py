@@ -13,7 +13,7 @@ import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.hub.cards import PROJECT_URL, card_template, write_model_card
+from movie_gender.hub.cards import PROJECT_URL, card_template, model_card_data, write_model_card
 from movie_gender.training.record import RunRecord
 from tests.model_card_pattern import MODEL_CARD_PATTERN
 
@@ -291,3 +291,15 @@ def test_save_pretrained_with_push_to_hub_names_the_repo_not_the_folder(tmp_path
     tiny_model().save_pretrained(tmp_path / "local-name", push_to_hub=True, repo_id="org/hub-name")
     assert 'from_pretrained("local-name")' in (tmp_path / "local-name" / "README.md").read_text()
     assert 'from_pretrained("org/hub-name")' in hub.commits[0]["files"]["README.md"].decode()
+
+
+def test_a_folder_card_without_the_model_has_the_models_metadata_and_unscored_examples(tmp_path: Path) -> None:
+    model = tiny_model()
+    model.metrics = full_metrics()
+    model.save_pretrained(tmp_path / "m")
+    assert model_card_data().to_dict() == PyTorchModelHubMixin.generate_model_card(model).data.to_dict()
+    with_model = write_model_card(tmp_path / "m", BiLSTMClassifier.from_pretrained(tmp_path / "m")).read_text()
+    without = write_model_card(tmp_path / "m").read_text()
+    assert _header(without) == _header(with_model)
+    row = "| I'll be in the car, darling. | female |"
+    assert f"{row} n/a |" in without and f"{row} n/a |" not in with_model and row in with_model
