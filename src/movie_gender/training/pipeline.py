@@ -48,6 +48,7 @@ from movie_gender.training.record import (
     BootstrapRecord,
     GloveRecord,
     RunRecord,
+    as_record,
     framework_versions,
     select_examples,
 )
@@ -152,9 +153,10 @@ def hardware() -> str:
 
 
 def write_outputs(
-    output: Path, model: BiLSTMClassifier, record: RunRecord, scores: dict, local_sources: dict | None = None
+    output: Path, model: BiLSTMClassifier, record: RunRecord | dict, scores: dict, local_sources: dict | None = None
 ) -> None:
     """Model files, the record (metrics.json), the plots and the rendered card, swapped into place as one folder."""
+    record = as_record(record)
     model.metrics = record  # the card's data travels with the model: save_pretrained / push_to_hub render it
     with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LEGACY_LOCAL_SOURCES)) as folder:
         _write_outputs(folder, Path(output).name, model, record, scores)
