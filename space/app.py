@@ -19,10 +19,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no usage reports f
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from movie_gender import BiLSTMClassifier  # noqa: E402
-from movie_gender.evaluation.calibration import calibrated_probability, decision_threshold, is_female  # noqa: E402
+from movie_gender.inference.labels import calibrated_probability, decision_threshold, is_female, label_names  # noqa: E402
+from movie_gender.inference.predictor import padded_logits  # noqa: E402
 
 DEFAULT_MODEL = "ORG/movie-gender-bilstm"  # filled in by `movie-gender push ... --space`
 TOP_WORDS = 8
@@ -39,18 +39,6 @@ def model_name() -> str:
     return os.environ.get("MOVIE_GENDER_MODEL") or DEFAULT_MODEL
 
 
-@torch.inference_mode()
-def _logits(model: BiLSTMClassifier, rows: list[list[int]]) -> np.ndarray:
-    """fp32 logits of already-tokenized lines (padded here; padding does not change a line's logit)."""
-    width = max(1, max(len(r) for r in rows))
-    ids = torch.full((len(rows), width), model.config.pad_token_id, dtype=torch.int64)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
-    model.eval()
-    return model(ids.to(model.device), lengths=lengths).logits.float().cpu().numpy()
-
-
 def word_effects(model: BiLSTMClassifier, line: str) -> list[tuple[str, float, tuple[int, int]]]:
     """Occlusion: for each token of ``line``, the log-odds of the line minus the log-odds without that token
     (positive: the token pushed towards female), with its character span. Tokens in line order."""
@@ -58,7 +46,7 @@ def word_effects(model: BiLSTMClassifier, line: str) -> list[tuple[str, float, t
     ids = [i for i, m in zip(encoding.ids, encoding.attention_mask, strict=False) if m]
     if not ids:
         return []
-    logits = _logits(model, [ids] + [ids[:i] + ids[i + 1 :] for i in range(len(ids))])
+    logits = padded_logits(model, [ids] + [ids[:i] + ids[i + 1 :] for i in range(len(ids))])
     spans = encoding.offsets[: len(ids)]
     return [(line[start:end], float(logits[0] - logits[i + 1]), (start, end)) for i, (start, end) in enumerate(spans)]
 
@@ -108,7 +96,7 @@ def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, flo
         return "", 0.0, 0.0, 0, "Paste at least one line."
     mean_logit = float(np.mean(model.predict_logits(lines)))
     p_female = float(calibrated_probability(model.config, "character", [mean_logit])[0])
-    label = model.config.id2label["1" if is_female(model.config, "character", [p_female])[0] else "0"]
+    label = label_names(model.config, is_female(model.config, "character", [p_female]))[0]
     note = f"Labelled with P(female) >= {threshold:.3f} ({source})."
     return label, round(p_female, 6), round(mean_logit, 6), len(lines), note
 

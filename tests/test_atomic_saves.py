@@ -17,6 +17,7 @@ import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.atomic import atomic_folder
+from movie_gender.configuration import DataOptions
 from movie_gender.data.dataset import prepare_dataset, save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
@@ -134,8 +135,8 @@ def _sources(kind: str, tmp_path: Path) -> tuple[Path, Path]:
     a, b = tmp_path / "source-a", tmp_path / "source-b"
     if kind == "dataset":
         corpus = write_corpus_folder(tmp_path / "corpus", *synthetic_corpus(n_movies=12))
-        prepare_dataset(corpus, seed=1)[0].save_to_disk(str(a))
-        prepare_dataset(corpus, seed=2)[0].save_to_disk(str(b))
+        prepare_dataset(corpus, DataOptions(seed=1))[0].save_to_disk(str(a))
+        prepare_dataset(corpus, DataOptions(seed=2))[0].save_to_disk(str(b))
         return a, b
     _model(0, LINES[:2]).save_pretrained(a)
     _model(1, LINES).save_pretrained(b)

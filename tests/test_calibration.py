@@ -15,19 +15,24 @@ from sklearn.metrics import roc_auc_score
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell
 from movie_gender.cli import main as cli_main
 from movie_gender.evaluation.calibration import (
-    PlattScaling,
     calibrate_level,
-    calibrated_probability,
     confident,
     config_calibration,
     expected_calibration_error,
     fit_platt,
     reliability,
-    sigmoid,
     summarise_folds,
-    write_reliability_plots,
 )
+from movie_gender.evaluation.plots import write_reliability_plots
 from movie_gender.inference.characters import aggregate_logits
+from movie_gender.inference.labels import (
+    PlattScaling,
+    calibrated_probability,
+    decision_threshold,
+    is_female,
+    label_names,
+    sigmoid,
+)
 from movie_gender.inference.prediction import score_characters, score_lines
 from tests.factories import synthetic_corpus, train_small_model, write_corpus_folder
 
@@ -206,6 +211,18 @@ def test_a_config_without_calibration_gives_the_plain_sigmoid() -> None:
     config = BiLSTMConfig.from_dict({"vocab_size": 10})
     assert config.calibration is None
     np.testing.assert_allclose(calibrated_probability(config, "line", [-1.0, 0.0, 2.0]), sigmoid([-1.0, 0.0, 2.0]))
+
+
+def test_the_labelling_rule_is_female_at_or_above_the_threshold_of_each_level() -> None:
+    config = BiLSTMConfig.from_dict({"vocab_size": 10, "threshold": 0.3, "character_threshold": 0.6})
+    p = [0.29, 0.3, 0.59, 0.6]
+    assert is_female(config, "line", p).tolist() == [False, True, True, True]
+    assert is_female(config, "character", p).tolist() == [False, False, False, True]
+    assert label_names(config, is_female(config, "character", p)) == ["male", "male", "male", "female"]
+    untrained = BiLSTMConfig.from_dict({"vocab_size": 10})
+    assert decision_threshold(untrained, "line") == decision_threshold(untrained, "character") == 0.5
+    with pytest.raises(ValueError, match="level"):
+        is_female(config, "movie", p)
 
 
 def test_the_noise_floor_is_the_ece_of_a_calibrated_scorer_on_a_sample_that_size() -> None:

@@ -174,3 +174,47 @@ def test_a_new_setting_is_one_field() -> None:
 def test_a_preset_with_an_impossible_value_fails_when_written() -> None:
     with pytest.raises(ValueError, match="pooling must be one of"):
         Preset("broken", model=BiLSTMConfig(pooling="average"))
+
+
+def test_the_corpus_readers_take_one_source_object_whose_defaults_data_options_share() -> None:
+    from movie_gender.configuration import DEFAULT_URL, CorpusSource
+
+    assert CorpusSource() == CorpusSource(DEFAULT_URL, sha256=None, skip_bad_lines=False, encoding="latin-1")
+    for name in ("sha256", "skip_bad_lines", "encoding", "context_size"):
+        assert getattr(DataOptions(), name) == getattr(CorpusSource(), name), name
+    options = DataOptions(corpus="c.zip", sha256="ab", skip_bad_lines=True, encoding="utf-8", context_size=1)
+    assert options.reading() == CorpusSource(
+        "c.zip", sha256="ab", skip_bad_lines=True, encoding="utf-8", context_size=1
+    )
+    assert options.reading("other.zip").source == "other.zip"
+    with pytest.raises(ValueError, match="context_size must be an integer >= 0, got -1"):
+        CorpusSource(context_size=-1)
+
+
+@pytest.mark.parametrize("command", ["predict", "label_characters"])
+def test_the_corpus_reading_options_come_from_corpus_source(command: str) -> None:
+    import importlib
+
+    from movie_gender.configuration import CorpusSource
+
+    parser = importlib.import_module(f"movie_gender.commands.{command}").build_parser()
+    dests = {action.dest for action in parser._actions}
+    for f in dataclasses.fields(CorpusSource):
+        assert (f.name in dests) == f.metadata.get("cli", True), f.name
+    args = parser.parse_args(["model", "--corpus", "c.zip", "--encoding", "utf-8", "--output", "o"])
+    assert common.given_options(args, CorpusSource) == {"encoding": "utf-8"}
+
+
+def test_evaluate_split_options_are_the_data_options_of_train() -> None:
+    from movie_gender.commands import evaluate
+    from movie_gender.training.pipeline import SPLIT_OPTIONS
+
+    args = evaluate.parse_args(["m", "--split-mode", "random", "--split-seed", "3", "--test-per-class", "7"])
+    given = common.given_options(args, DataOptions)
+    assert {k: v for k, v in given.items() if k in SPLIT_OPTIONS} == {"split": "random", "seed": 3, "test_per_class": 7}
+    assert args.eval_split == "test"  # --split names the split to score
+    for argv in (["--validation-size", "1.5"], ["--test-per-class", "0"], ["--balance", "bogus"]):
+        with pytest.raises(SystemExit):
+            evaluate.parse_args(["m", *argv])
+    dests = {action.dest for action in evaluate.build_parser()._actions}
+    assert set(SPLIT_OPTIONS) | {"min_lines", "bootstrap", "bootstrap_unit"} <= dests

@@ -11,6 +11,7 @@ import pytest
 from datasets import load_dataset
 
 from movie_gender import build_dataset, load_cornell
+from movie_gender.configuration import CorpusSource, DataOptions
 from movie_gender.data.corpus import read_corpus
 from movie_gender.data.dataset import prepare_dataset, render_dataset_card, save_dataset
 from movie_gender.errors import CorpusFormatError
@@ -87,7 +88,7 @@ def test_context_includes_unknown_gender_speakers_and_their_lines_can_be_kept(
     labelled = load_cornell(dialogue_folder)
     assert "NARRATOR" not in labelled["character_name"]
     assert any(text in narrator_texts for context in labelled["context"] for text in context)
-    everything, stats = read_corpus(dialogue_folder, include_unknown=True)
+    everything, stats = read_corpus(CorpusSource(dialogue_folder, include_unknown=True))
     assert len(everything) == len(lines) and stats.include_unknown
     narrator = everything.filter(lambda r: r["character_name"] == "NARRATOR")
     assert set(narrator["label"]) == {-1} and len(narrator) == len(narrator_texts) == stats.unknown_gender
@@ -135,7 +136,7 @@ def test_context_size_must_be_a_non_negative_integer(dialogue_folder: Path) -> N
 
 
 def test_columns_survive_build_save_and_load_dataset(tmp_path: Path, dialogue_folder: Path) -> None:
-    dd, report = prepare_dataset(dialogue_folder, split="random", context_size=1)
+    dd, report = prepare_dataset(dialogue_folder, DataOptions(split="random", context_size=1))
     assert dd["train"].column_names[-3:] == ["conversation_id", "turn", "context"]
     out = save_dataset(dd, tmp_path / "ds", report)
     card = (out / "README.md").read_text()
@@ -149,7 +150,7 @@ def test_columns_survive_build_save_and_load_dataset(tmp_path: Path, dialogue_fo
 
 def test_card_says_when_conversations_were_derived(dialogue_files, tmp_path: Path) -> None:
     lines, characters, _ = dialogue_files
-    dd, report = prepare_dataset(write_corpus_folder(tmp_path / "c", lines, characters), split="random")
+    dd, report = prepare_dataset(write_corpus_folder(tmp_path / "c", lines, characters), DataOptions(split="random"))
     assert "line-id adjacency" in render_dataset_card(dd, report)
     assert report.corpus["conversations_source"] == "line-id adjacency"
 
@@ -185,7 +186,7 @@ def test_malformed_conversation_lines(tmp_path: Path, dialogue_files, bad: str, 
     folder = write_corpus_folder(tmp_path / "c", lines, characters, conversations[:2] + [bad] + conversations[2:])
     with pytest.raises(CorpusFormatError, match=message):
         load_cornell(folder)
-    ds, stats = read_corpus(folder, skip_bad_lines=True)
+    ds, stats = read_corpus(CorpusSource(folder, skip_bad_lines=True))
     assert stats.skipped_bad_lines == 1 and "movie_conversations.txt:3" in stats.skipped_examples[0]
     assert (
         ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)).to_dict()
@@ -202,7 +203,7 @@ def test_a_line_in_two_conversations(tmp_path: Path, dialogue_files) -> None:
         r"already in the conversation on line 2",
     ):
         load_cornell(folder)
-    ds, stats = read_corpus(folder, skip_bad_lines=True)
+    ds, stats = read_corpus(CorpusSource(folder, skip_bad_lines=True))
     assert stats.skipped_bad_lines == 1
     assert (
         ds.to_dict() == load_cornell(write_corpus_folder(tmp_path / "ok", lines, characters, conversations)).to_dict()
@@ -220,7 +221,7 @@ def test_a_conversation_listing_a_line_of_another_movie(tmp_path: Path, dialogue
         r"movie 'm0'",
     ):
         load_cornell(folder)
-    ds, stats = read_corpus(folder, skip_bad_lines=True)
+    ds, stats = read_corpus(CorpusSource(folder, skip_bad_lines=True))
     assert stats.skipped_bad_lines == 1 and stats.lines_outside_conversations == len(ast.literal_eval(fields[3]))
 
 

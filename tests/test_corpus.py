@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from movie_gender import load_cornell
+from movie_gender.configuration import CorpusSource
 from movie_gender.data.corpus import read_corpus
 from movie_gender.errors import CorpusFormatError, DownloadError
 from tests.factories import SEP, write_corpus_folder
@@ -122,7 +123,7 @@ def test_wrong_field_count_names_file_and_line(tmp_path: Path, corpus_files) -> 
     folder = write_corpus_folder(tmp_path / "c", lines, characters)
     with pytest.raises(CorpusFormatError, match=r"movie_lines.txt:7: expected 5 fields"):
         load_cornell(folder)
-    ds, stats = read_corpus(folder, skip_bad_lines=True)
+    ds, stats = read_corpus(CorpusSource(folder, skip_bad_lines=True))
     assert stats.skipped_bad_lines == 1 and "movie_lines.txt:7" in stats.skipped_examples[0]
     assert len(ds) == len(load_cornell(write_corpus_folder(tmp_path / "ok", *corpus_files)))
 
@@ -133,7 +134,7 @@ def test_unknown_gender_code_and_missing_character(tmp_path: Path, corpus_files)
     folder = write_corpus_folder(tmp_path / "c", lines, characters)
     with pytest.raises(CorpusFormatError, match=r"movie_characters_metadata.txt:1: unknown gender code 'x'"):
         load_cornell(folder)
-    _, stats = read_corpus(folder, skip_bad_lines=True)
+    _, stats = read_corpus(CorpusSource(folder, skip_bad_lines=True))
     u0_lines = sum(line.split(SEP)[1] == "u0" for line in lines)
     assert stats.skipped_bad_lines == 1 + u0_lines  # the bad metadata line, then each line of that character
 
@@ -193,10 +194,10 @@ def test_interrupted_download_is_never_used(tmp_path: Path, corpus_zip: Path, _i
 
 def _both_ways(text: str, n_fields: int):
     """(fast path fields or None, general path fields) of one file's text."""
-    from movie_gender.data.corpus import CorpusStats, _Reader, split_regular
+    from movie_gender.data.records import CorpusStats, RecordReader, split_regular
 
     fast = split_regular(text.encode("utf-8"), n_fields)
-    general = _Reader(CorpusStats(), skip_bad_lines=True).split_general("f", text, n_fields)
+    general = RecordReader(CorpusStats(), skip_bad_lines=True).split_general("f", text, n_fields)
     fields = None
     if fast is not None:
         assert (fast.numbers == general.numbers).all()
@@ -249,7 +250,7 @@ def test_fast_path_matches_on_the_sample_files(sample_zip: Path) -> None:
 
 
 def test_records_cut_out_only_the_rows_asked_for() -> None:
-    from movie_gender.data.corpus import split_regular
+    from movie_gender.data.records import split_regular
 
     data = "".join(f"L{i} +++$+++ u{i % 3} +++$+++ text {i}\n" for i in range(10)).encode()
     records = split_regular(data, 3)
@@ -272,7 +273,7 @@ def test_records_cut_out_only_the_rows_asked_for() -> None:
     ],
 )
 def test_fast_path_knows_when_identifiers_need_trimming(text: str, trimmed: bool) -> None:
-    from movie_gender.data.corpus import split_regular
+    from movie_gender.data.records import split_regular
 
     assert split_regular(text.encode("utf-8"), 3).trimmed is trimmed
 

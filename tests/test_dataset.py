@@ -12,7 +12,9 @@ import pytest
 from datasets import load_dataset
 
 from movie_gender import build_dataset, load_cornell
-from movie_gender.data.dataset import normalise_text, prepare_dataset, save_dataset
+from movie_gender.configuration import DataOptions
+from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.splitting import normalise_text
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,11 +96,12 @@ def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: P
     """The fingerprints (datasets' cache keys) of the splits are the same whether the corpus is read on one core or
     on several, from its folder or as a Dataset from load_cornell; other rows give other fingerprints."""
     import movie_gender.data.corpus as corpus_module
+    import movie_gender.data.records as records_module
 
     monkeypatch.setattr(corpus_module, "CONTEXT_CHUNK", 1000)  # the context column in several chunks
     fingerprints = set()
     for cpus in (1, 4):
-        monkeypatch.setattr(corpus_module, "_CPUS", cpus)
+        monkeypatch.setattr(records_module, "CPUS", cpus)
         for source in (big_corpus, load_cornell(big_corpus)):
             dd = build_dataset(source, seed=7)
             fingerprints.add(tuple(dd[s]._fingerprint for s in dd))
@@ -106,6 +109,18 @@ def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: P
     (ours,) = fingerprints
     other = build_dataset(big_corpus, seed=8)
     assert len(set(ours)) == 3 and not set(ours) & {other[s]._fingerprint for s in other}
+
+
+def test_the_options_object_and_the_keyword_arguments_build_the_same_splits(big_corpus: Path) -> None:
+    options = DataOptions(split="random", balance="undersample", seed=3, validation_size=0.2, drop_overlap=True)
+    dd, report = prepare_dataset(big_corpus, options)
+    same = build_dataset(
+        big_corpus, split="random", balance="undersample", seed=3, validation_size=0.2, drop_overlap=True
+    )
+    assert {s: dd[s]._fingerprint for s in dd} == {s: same[s]._fingerprint for s in same}
+    assert (report.split, report.balance, report.seed, report.validation_size) == ("random", "undersample", 3, 0.2)
+    with pytest.raises(ValueError, match="unknown split 'bogus'"):
+        prepare_dataset(big_corpus, DataOptions(split="bogus"))
 
 
 def test_a_shuffled_dataset_source_splits_its_own_rows(big_corpus: Path) -> None:
@@ -118,7 +133,7 @@ def test_a_shuffled_dataset_source_splits_its_own_rows(big_corpus: Path) -> None
 @pytest.mark.parametrize("mode", ["random", "tutorial"])
 def test_random_holdouts_are_stratified(big_corpus: Path, mode: str) -> None:
     corpus = load_cornell(big_corpus)
-    dd, report = prepare_dataset(corpus, split=mode, balance="none", test_per_class=100)
+    dd, report = prepare_dataset(corpus, DataOptions(split=mode, balance="none", test_per_class=100))
     female = np.mean(corpus["label"])
     assert abs(np.mean(dd["validation"]["label"]) - female) < 0.01
     if mode == "random":
@@ -139,7 +154,7 @@ def test_drop_overlap_leaves_no_text_in_two_splits(tmp_path: Path) -> None:
     assert {"yes."} <= set(normalise_text(pa.array(kept["train"]["text"])).to_pylist()) & set(
         normalise_text(pa.array(kept["test"]["text"])).to_pylist()
     )
-    dd, report = prepare_dataset(folder, split="movie", drop_overlap=True)
+    dd, report = prepare_dataset(folder, DataOptions(split="movie", drop_overlap=True))
     keys = {s: set(normalise_text(pa.array(dd[s]["text"])).to_pylist()) for s in dd}
     assert (
         not keys["train"] & keys["test"]
@@ -153,7 +168,7 @@ def test_empty_lines_are_dropped_and_counted(tmp_path: Path) -> None:
     lines, characters = synthetic_corpus(n_movies=6)
     lines = [line.rsplit(" +++$+++ ", 1)[0] + " +++$+++ " if i < 5 else line for i, line in enumerate(lines)]
     folder = write_corpus_folder(tmp_path / "e", lines, characters)
-    dd, report = prepare_dataset(folder, split="random", balance="none")
+    dd, report = prepare_dataset(folder, DataOptions(split="random", balance="none"))
     narrator_empty = sum(1 for line in lines[:5] if "NARRATOR" in line)
     assert report.empty_lines_dropped == 5 - narrator_empty
     assert all(t.strip() for s in dd for t in dd[s]["text"])
@@ -177,7 +192,7 @@ def test_saved_layout_loads_back_with_load_dataset(tmp_path: Path, big_corpus: P
 
 
 def test_sample_movie_split(sample_zip: Path) -> None:
-    dd, report = prepare_dataset(sample_zip, split="movie")
+    dd, report = prepare_dataset(sample_zip, DataOptions(split="movie"))
     assert sum(report.class_counts["validation"].values()) + sum(report.class_counts["test"].values()) > 5000
     assert not _movies(dd["train"]) & _movies(dd["test"])
     assert dd["train"]["label"].count(0) == dd["train"]["label"].count(1)

@@ -17,6 +17,7 @@ import torch
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell, train_tokenizer
 from movie_gender.cli import main as cli_main
 from movie_gender.commands import predict as predict_command
+from movie_gender.configuration import DataOptions
 from movie_gender.data.dataset import prepare_dataset, save_dataset
 from movie_gender.inference.prediction import CHARACTER_COLUMNS, LINE_COLUMNS
 from tests.factories import SEP, synthetic_dialogues, write_corpus_folder
@@ -167,7 +168,7 @@ def test_corpus_by_line(model_folder: Path, corpus, tmp_path: Path, capsys, suff
 
 def test_dataset_split_by_line_prints_json_lines(model_folder: Path, corpus, tmp_path: Path, capsys) -> None:
     folder, _, _ = corpus
-    dd, report = prepare_dataset(folder, split="random")
+    dd, report = prepare_dataset(folder, DataOptions(split="random"))
     saved = save_dataset(dd, tmp_path / "ds", report)
     code, out, err = _cli(capsys, model_folder, "--dataset", saved, "--split", "validation", "--by", "line")
     assert code == 0, err

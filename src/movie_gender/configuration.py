@@ -1,4 +1,5 @@
-"""Every setting of movie-gender and its default, in one place: data, model, optimisation and the training run.
+"""Every setting of movie-gender and its default, in one place: reading the corpus, data, model, optimisation and the
+training run.
 
 The defaults are the ``default`` preset: what scored best in 5-fold cross-validation by movie on the sample within a
 CPU budget (README, "Presets"): whole movies per split, oversampled train, a single small BiLSTM layer (32 per
@@ -8,23 +9,29 @@ a linear decay, early stopping after 3 epochs without a better validation ROC-AU
 (:mod:`movie_gender.presets`) that overrides some of them.
 
 Each field carries its help text (and how it appears on the command line) in its metadata, made with
-:func:`setting`; ``movie-gender train`` and ``build-dataset`` derive their options from these dataclasses, so a new
-setting is one field here. BiLSTMConfig is saved as the model's config.json (plain JSON).
+:func:`setting`; the commands derive their options from these dataclasses (``train`` and ``build-dataset`` all of
+them, ``evaluate`` the split and evaluation options, ``predict`` and ``label-characters`` those of
+:class:`CorpusSource`), so a new setting is one field here. The data stage takes them whole: :class:`CorpusSource` the
+corpus readers, :class:`DataOptions` :func:`movie_gender.data.splitting.prepare_dataset`. BiLSTMConfig is saved as
+the model's config.json (plain JSON).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
-from movie_gender.data.corpus import DEFAULT_URL
 from movie_gender.data.glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from movie_gender.data.tokenizer import DEFAULT_MAX_LENGTH
-from movie_gender.evaluation.calibration import check_calibration
+from movie_gender.inference.labels import check_calibration
 from movie_gender.training.tracking import REPORT_TO
 
+# The official corpus zip: the default source of every command and function that reads the corpus.
+DEFAULT_URL = "https://www.cs.cornell.edu/~cristian/data/cornell_movie_dialogs_corpus.zip"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
@@ -57,6 +64,43 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, *
 
 
 @dataclass
+class CorpusSource:
+    """Which corpus to read and how: what :func:`movie_gender.load_cornell` and the other corpus readers take.
+
+    The command line's corpus-reading options (--sha256, --skip-bad-lines, --encoding of ``predict`` and
+    ``label-characters``) are derived from these fields.
+    """
+
+    source: str | os.PathLike = setting(
+        DEFAULT_URL,
+        "the corpus: the official zip URL, an http(s)/file URL, a local zip, an extracted folder, or the tutorial's "
+        "collated 7-field file",
+        cli=False,
+    )
+    sha256: str | None = setting(None, "expected sha256 of the corpus zip/file; refused if it differs")
+    skip_bad_lines: bool = setting(
+        False, "count and skip malformed corpus lines (reported in the log) instead of stopping at the first"
+    )
+    encoding: str = setting("latin-1", "text encoding of the corpus files; upstream is ISO-8859-1")
+    context_size: int = setting(
+        DEFAULT_CONTEXT_SIZE,
+        "K, the most lines of other speakers taken before, and again after, each line for its context (0: none)",
+        cli=False,
+    )
+    include_unknown: bool = setting(
+        False,
+        "keep the lines of characters of unknown gender ('?') too, with label -1: for predictions, not for training",
+        cli=False,
+    )
+
+    def __post_init__(self) -> None:
+        size = self.context_size
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:  # numpy integers count
+            raise ValueError(f"context_size must be an integer >= 0, got {size!r}")
+        self.context_size = int(size)
+
+
+@dataclass
 class DataOptions:
     """Where the data comes from and how it is split and balanced (see :func:`movie_gender.build_dataset`)."""
 
@@ -66,7 +110,9 @@ class DataOptions:
         "extracted folder, or the tutorial's collated 7-field file",
     )
     dataset: str | None = setting(None, "a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
-    sha256: str | None = setting(None, "expected sha256 of the corpus zip/file; the build stops if it differs")
+    sha256: str | None = setting(
+        CorpusSource.sha256, "expected sha256 of the corpus zip/file; the build stops if it differs"
+    )
     split: str = setting(
         "movie",
         "movie: whole movies in one split only (no movie leaks into test); random: "
@@ -86,20 +132,35 @@ class DataOptions:
         10_000, "--split tutorial: lines of each gender held out as test, as in the tutorial", check="positive"
     )
     drop_overlap: bool = setting(
-        False, "drop lines whose normalised text also occurs in a higher-priority split (test > validation > train)"
+        False,
+        "drop lines whose normalised text also occurs in a higher-priority split (test > validation > train)",
+        negative="--no-drop-overlap",
+        negative_help="keep every line, even one whose text also occurs in another split",
     )
     skip_bad_lines: bool = setting(
-        False,
+        CorpusSource.skip_bad_lines,
         "count and skip malformed corpus lines (reported in the log and the card) instead of stopping at the first",
     )
-    encoding: str = setting("latin-1", "text encoding of the corpus files; the upstream corpus is ISO-8859-1")
+    encoding: str = setting(
+        CorpusSource.encoding, "text encoding of the corpus files; the upstream corpus is ISO-8859-1"
+    )
     context_size: int = setting(
-        DEFAULT_CONTEXT_SIZE,
+        CorpusSource.context_size,
         "the 'context' column: up to this many lines spoken by other "
         "characters before each line, and as many after it, within its conversation; 0 leaves "
         "it empty",
         check="non_negative",
     )
+
+    def reading(self, source: str | os.PathLike | None = None) -> CorpusSource:
+        """How to read the corpus: ``source`` (default: :attr:`corpus`) with these options' reading settings."""
+        return CorpusSource(
+            self.corpus if source is None else source,
+            sha256=self.sha256,
+            skip_bad_lines=self.skip_bad_lines,
+            encoding=self.encoding,
+            context_size=self.context_size,
+        )
 
 
 # What a model saved before a setting existed has instead of it: config.json files written earlier lack the key.
@@ -215,12 +276,21 @@ class BiLSTMConfig:
             value = getattr(self, name)
             if not (0 <= value <= 1 or value == math.nextafter(1.0, 2.0)):  # just above 1: nothing is female
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self._check_choices()
+        self._check_sizes()
+        self.id2label = {str(k): v for k, v in self.id2label.items()}
+
+    def _check_choices(self) -> None:
+        """Each setting with a fixed set of values holds one of them."""
         if self.pooling not in POOLING:
             raise ValueError(f"pooling must be one of {POOLING}, got {self.pooling!r}")
         if self.context_encoder not in CONTEXT_ENCODERS:
             raise ValueError(f"context_encoder must be one of {CONTEXT_ENCODERS}, got {self.context_encoder!r}")
         if self.character_pooling not in CHARACTER_POOLING:
             raise ValueError(f"character_pooling must be one of {CHARACTER_POOLING}, got {self.character_pooling!r}")
+
+    def _check_sizes(self) -> None:
+        """Sizes, counts and rates are in their ranges."""
         if self.context_size < 0:
             raise ValueError(f"context_size must be 0 or more, got {self.context_size}")
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
@@ -231,7 +301,6 @@ class BiLSTMConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.bigram_buckets < 0:
             raise ValueError(f"bigram_buckets must be 0 or more, got {self.bigram_buckets}")
-        self.id2label = {str(k): v for k, v in self.id2label.items()}
 
     @property
     def line_context(self) -> bool:

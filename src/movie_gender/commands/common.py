@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +90,8 @@ def _base_type(hint: Any) -> type:
 def _help(f: dataclasses.Field, shown_configs: list[tuple[str, dict[str, Any]]]) -> str:
     """A field's help with its default, and the presets' values where they differ (``%`` escaped for argparse)."""
     meta = f.metadata
-    (_, base), *others = shown_configs
-    shown = [f"default: {_show(base[f.name], meta)}"] if f.name in base else []
+    (label, base), *others = shown_configs
+    shown = [f"{label}: {_show(base[f.name], meta)}"] if f.name in base else []
     shown += [
         f"{name}: {_show(config[f.name], meta)}"
         for name, config in others
@@ -119,20 +119,12 @@ def _argument(f: dataclasses.Field, kind: type, help_text: str) -> dict[str, Any
 
 
 def add_corpus_reading_options(parser: argparse.ArgumentParser, title: str) -> None:
-    """--sha256, --skip-bad-lines and --encoding, in the --help section ``title``: how the commands that read a corpus
-    of their own read it."""
-    group = parser.add_argument_group(title)
-    group.add_argument("--sha256", help="expected sha256 of the corpus zip/file; refused if it differs")
-    group.add_argument(
-        "--skip-bad-lines",
-        action="store_true",
-        help="count and skip malformed corpus lines (reported in the log) instead of stopping at the first",
-    )
-    group.add_argument(
-        "--encoding",
-        default="latin-1",
-        help="text encoding of the corpus files; upstream is ISO-8859-1 (default: %(default)s)",
-    )
+    """--sha256, --skip-bad-lines and --encoding (the command-line fields of
+    :class:`~movie_gender.configuration.CorpusSource`), in the --help section ``title``: how the commands that read a
+    corpus of their own read it. :func:`given_options` reads them back."""
+    from movie_gender.configuration import CorpusSource
+
+    add_config_options(parser, CorpusSource, group=title)
 
 
 def add_config_options(
@@ -143,45 +135,70 @@ def add_config_options(
     group: str | None = None,
     defaults: Mapping[str, Any] | None = None,
     skip: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    flags: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Add one option per field of the dataclass ``cls`` (help, type, checks and flags from the field's metadata, see
     :func:`movie_gender.configuration.setting`), in the --help section ``group`` or the field's own.
 
     The options default to "not given" (absent from the parsed namespace; :func:`given_options` reads them back), so
     that a preset can fill in the rest. ``defaults`` maps a name to an instance of ``cls`` whose values --help shows:
-    the first is shown as the default, the others where they differ (e.g. ``{"default": ..., "tutorial": ...}``);
-    by default the field defaults of ``cls``. ``groups`` collects the sections by title across calls.
+    the first is shown as the default (under its name when that is not "default"), the others where they differ
+    (e.g. ``{"default": ..., "tutorial": ...}``); by default the field defaults of ``cls``. ``groups`` collects the
+    sections by title across calls. ``only`` limits the options to those fields, ``skip`` leaves fields out, and
+    ``flags`` spells some fields' options otherwise (field name -> option strings).
     """
     groups = {} if groups is None else groups
     shown_configs = [(name, _values(config)) for name, config in (defaults or {"default": cls}).items()]
     hints = typing.get_type_hints(cls)
+    wanted = None if only is None else set(only)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        if f.name in skip or not meta.get("help") or meta.get("cli", True) is False:
+        if f.name in skip or (wanted is not None and f.name not in wanted):
             continue
-        title = meta.get("group", group)
-        if title is not None and title not in groups:
-            groups[title] = parser.add_argument_group(title)
-        target = parser if title is None else groups[title]
+        if not meta.get("help") or meta.get("cli", True) is False:
+            continue
+        target = _section(parser, groups, meta.get("group", group))
         help_text, kind = _help(f, shown_configs), _base_type(hints[f.name])
-        flags = meta.get("flags", ("--" + f.name.replace("_", "-"),))
-        if kind is bool and "values" not in meta:  # a switch, with an opposite flag where the field says so
-            negative = meta.get("negative")
-            target = target.add_mutually_exclusive_group() if negative else target
-            target.add_argument(
-                *flags, dest=f.name, action="store_const", const=True, default=argparse.SUPPRESS, help=help_text
-            )
-            if negative:
-                target.add_argument(
-                    negative,
-                    dest=f.name,
-                    action="store_const",
-                    const=False,
-                    default=argparse.SUPPRESS,
-                    help=meta.get("negative_help", help_text),
-                )
+        names = (flags or {}).get(f.name) or meta.get("flags", ("--" + f.name.replace("_", "-"),))
+        if kind is bool and "values" not in meta:
+            _add_switch(target, f, names, help_text)
         else:
-            target.add_argument(*flags, **_argument(f, kind, help_text))
+            target.add_argument(*names, **_argument(f, kind, help_text))
+
+
+def _section(parser: argparse.ArgumentParser, groups: dict[str, Any], title: str | None) -> Any:
+    """The --help section ``title`` of ``parser`` (made on first use and kept in ``groups``); the parser itself
+    for None."""
+    if title is None:
+        return parser
+    if title not in groups:
+        groups[title] = parser.add_argument_group(title)
+    return groups[title]
+
+
+def _add_switch(target: Any, f: dataclasses.Field, names: Sequence[str], help_text: str) -> None:
+    """A bool field as a switch, with an opposite flag where the field says so (the two mutually exclusive)."""
+    negative = f.metadata.get("negative")
+    target = target.add_mutually_exclusive_group() if negative else target
+    target.add_argument(
+        *names, dest=f.name, action="store_const", const=True, default=argparse.SUPPRESS, help=help_text
+    )
+    if negative:
+        target.add_argument(
+            negative,
+            dest=f.name,
+            action="store_const",
+            const=False,
+            default=argparse.SUPPRESS,
+            help=f.metadata.get("negative_help", help_text),
+        )
+
+
+def option_values(args: argparse.Namespace, cls: type, names: Iterable[str]) -> dict[str, Any]:
+    """The fields ``names`` of ``cls`` as given on the command line, else their defaults."""
+    defaults = _values(cls)
+    return {name: getattr(args, name, defaults[name]) for name in names}
 
 
 def given_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:

@@ -22,17 +22,21 @@ import logging
 from pathlib import Path
 
 from movie_gender.commands import common
-from movie_gender.data.corpus import DEFAULT_URL
-from movie_gender.data.dataset import BALANCE_MODES, SPLIT_MODES
+from movie_gender.configuration import DEFAULT_URL, DataOptions, TrainOptions
 from movie_gender.data.download import is_url
 from movie_gender.evaluation.protocol import format_report, plot_confusion, plot_roc
-from movie_gender.training.pipeline import SPLIT_OPTIONS, DataOptions, evaluate_model, training_protocol
+from movie_gender.training.pipeline import SPLIT_OPTIONS, evaluate_model, training_protocol
 
 logger = logging.getLogger("evaluate")
+# The split options as evaluate spells them (--split names the split to score); the others as train does.
+SPLIT_FLAGS = {"split": ("--split-mode",), "seed": ("--split-seed", "--seed")}
+AS_TRAINED = "ignored with --dataset; default: as in training (from the model's metrics.json), without one"
+EVALUATION_OPTIONS = ("min_lines", "bootstrap", "bootstrap_unit")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line, every option with its help."""
+    """The command line, every option with its help: the split options and the evaluation options are those of
+    ``movie-gender train`` (from :class:`DataOptions` and :class:`TrainOptions`)."""
     p = argparse.ArgumentParser(
         prog="movie-gender evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -52,61 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("train", "validation", "test"),
         help="which split to score (default: %(default)s)",
     )
-    same = "ignored with --dataset; default: as in training, from the model's metrics.json, else %s"
-    p.add_argument("--split-mode", choices=SPLIT_MODES, help="how the data is split (" + same % DataOptions.split + ")")
-    p.add_argument(
-        "--balance",
-        choices=BALANCE_MODES,
-        help="train balancing for the baselines (" + same % DataOptions.balance + ")",
-    )
-    p.add_argument(
-        "--split-seed",
-        "--seed",
-        dest="seed",
-        type=int,
-        help="the data split seed; also seeds the bootstrap (" + same % DataOptions.seed + ")",
-    )
-    p.add_argument(
-        "--validation-size", type=common.fraction, help="validation share (" + same % DataOptions.validation_size + ")"
-    )
-    p.add_argument("--test-size", type=common.fraction, help="test share (" + same % DataOptions.test_size + ")")
-    p.add_argument(
-        "--test-per-class",
-        type=common.positive_int,
-        help="lines of each gender held out by --split-mode tutorial (" + same % DataOptions.test_per_class + ")",
-    )
-    p.add_argument(
-        "--drop-overlap",
-        action=argparse.BooleanOptionalAction,
-        help="drop lines whose text also occurs in a higher-priority split ("
-        + same % ("yes" if DataOptions.drop_overlap else "no")
-        + ")",
-    )
+    common.add_config_options(p, DataOptions, only=SPLIT_OPTIONS, flags=SPLIT_FLAGS, defaults={AS_TRAINED: DataOptions})
     p.add_argument(
         "--by",
         action="append",
         choices=("line", "character"),
         help="level(s) to report; repeat for both (default: line and character)",
     )
-    p.add_argument(
-        "--min-lines",
-        type=common.positive_int,
-        default=5,
-        help="character level: only characters with at least N lines in the split (default: %(default)s)",
-    )
-    p.add_argument(
-        "--bootstrap",
-        type=common.non_negative_int,
-        default=1000,
-        help="bootstrap resamples; 0 = no intervals (default: %(default)s)",
-    )
-    p.add_argument(
-        "--bootstrap-unit",
-        choices=("movie", "line"),
-        default="movie",
-        help="resample whole movies (paired across scorers) or single lines, the old too-narrow way "
-        "(default: %(default)s)",
-    )
+    common.add_config_options(p, TrainOptions, only=EVALUATION_OPTIONS)
     p.add_argument("--json", type=Path, help="write the full report to this JSON file")
     p.add_argument("--plots", type=Path, help="write confusion_matrix.png and roc_curve.png into this folder")
     p.add_argument("--verbose", action="store_true", help="debug logging")
@@ -117,11 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def data_options(args: argparse.Namespace) -> DataOptions:
-    """The data to score on: split options not given on the command line are those the model was trained with, so
-    that its test split holds no line it was trained on; a given option that differs from training is warned about."""
-    if args.dataset:
-        return DataOptions(dataset=args.dataset)
+def _trained_protocol(args: argparse.Namespace) -> dict:
+    """The split protocol of the model's training (empty when unknown or a prepared dataset, with a warning)."""
     trained = training_protocol(args.model, args.revision)
     if not trained:
         logger.warning(
@@ -136,28 +90,30 @@ def data_options(args: argparse.Namespace) -> DataOptions:
             trained.get("corpus", {}).get("source", "?"),
         )
         trained = {}
+    return trained
+
+
+def data_options(args: argparse.Namespace) -> DataOptions:
+    """The data to score on: split options not given on the command line are those the model was trained with, so
+    that its test split holds no line it was trained on; a given option that differs from training is warned about."""
+    if args.dataset:
+        return DataOptions(dataset=args.dataset)
+    trained = _trained_protocol(args)
     data = DataOptions(corpus=args.corpus or trained.get("corpus", {}).get("source") or DEFAULT_URL)
     if not args.corpus and not is_url(data.corpus) and not Path(data.corpus).exists():
         raise FileNotFoundError(
             f"{args.model} was trained on {data.corpus}, which is not here: pass --corpus with the "
             "same corpus, or --dataset"
         )
-    given = {
-        "split": ("--split-mode", args.split_mode),
-        "balance": ("--balance", args.balance),
-        "seed": ("--split-seed", args.seed),
-        "validation_size": ("--validation-size", args.validation_size),
-        "test_size": ("--test-size", args.test_size),
-        "test_per_class": ("--test-per-class", args.test_per_class),
-        "drop_overlap": ("--drop-overlap", args.drop_overlap),
-    }
-    for key, (flag, value) in given.items():
+    given = common.given_options(args, DataOptions)
+    for key in SPLIT_OPTIONS:
+        value = given.get(key)
         if value is None:
             value = trained.get(key)
         elif trained.get(key) is not None and trained[key] != value:
             logger.warning(
                 "%s %s differs from the model's training (%s): the %s split may hold lines the model was trained on",
-                flag,
+                SPLIT_FLAGS.get(key, ("--" + key.replace("_", "-"),))[0],
                 value,
                 trained[key],
                 args.eval_split,
@@ -177,14 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
     data = data_options(args)
+    settings = common.option_values(args, TrainOptions, EVALUATION_OPTIONS)
     report, scores = evaluate_model(
         args.model,
         data,
         split=args.eval_split,
         by=tuple(args.by or ("line", "character")),
-        min_lines=args.min_lines,
-        bootstrap=args.bootstrap,
-        unit=args.bootstrap_unit,
+        min_lines=settings["min_lines"],
+        bootstrap=settings["bootstrap"],
+        unit=settings["bootstrap_unit"],
         revision=args.revision,
     )
     print(format_report(report))

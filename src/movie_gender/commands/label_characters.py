@@ -29,7 +29,7 @@ logger = logging.getLogger("label_characters")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, every option with its help."""
-    from movie_gender.data.corpus import DEFAULT_URL
+    from movie_gender.configuration import DEFAULT_URL
 
     p = argparse.ArgumentParser(
         prog="movie-gender label-characters",
@@ -82,6 +82,7 @@ def model_name(model: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
+    from movie_gender.configuration import CorpusSource
     from movie_gender.data.corpus import read_characters, read_corpus
     from movie_gender.data.download import public_source
     from movie_gender.hub.dataset_cards import render_completion_card
@@ -90,15 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
-    corpus, stats = read_corpus(
-        args.corpus,
-        sha256=args.sha256,
-        skip_bad_lines=args.skip_bad_lines,
-        encoding=args.encoding,
-        context_size=context_size(model),
-        include_unknown=True,
-    )
-    characters = read_characters(args.corpus, skip_bad_lines=args.skip_bad_lines, encoding=args.encoding)
+    given = common.given_options(args, CorpusSource)
+    source = CorpusSource(args.corpus, **given, context_size=context_size(model), include_unknown=True)
+    corpus, stats = read_corpus(source)
+    characters = read_characters(source)
     completion = complete_characters(model, corpus, characters, batch_size=args.batch_size)
     card = render_completion_card(completion, model_name(args.model), model.metrics, public_source(args.corpus))
     if args.output is not None:

@@ -38,7 +38,10 @@ from typing import TYPE_CHECKING
 from movie_gender.commands import common
 
 if TYPE_CHECKING:
+    import datasets
     import pyarrow as pa
+
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 
 logger = logging.getLogger("predict")
@@ -51,7 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="a model folder written by train.py, or a Hub model repo id")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="lines of dialogue to score (each one JSON line out)")
-    source = p.add_argument_group("many lines (instead of TEXT)")
+    _add_sources(p.add_argument_group("many lines (instead of TEXT)"))
+    _add_outputs(p)
+    _add_table_options(p.add_argument_group("with --input"))
+    common.add_corpus_reading_options(p, "with --corpus")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _add_sources(source: argparse._ArgumentGroup) -> None:
+    """--file, --dataset (with --split), --corpus and --input: where many lines come from."""
     source.add_argument(
         "--file",
         help="a UTF-8 text file with one line of dialogue per line ('-': standard input); "
@@ -79,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a table to score in bounded memory: a Parquet, JSON lines (.jsonl) or CSV file, a folder or a glob of "
         "them (read in name order), or a Hub dataset id (its --split, streamed); needs --output FILE.parquet",
     )
+
+
+def _add_outputs(p: argparse.ArgumentParser) -> None:
+    """--by, --output, --batch-size and --revision: what is scored and where the rows go."""
     p.add_argument(
         "--by",
         choices=("character", "line"),
@@ -97,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=common.positive_int, default=512, help="lines per forward pass (default: %(default)s)"
     )
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model or of --dataset / --input")
-    table = p.add_argument_group("with --input")
+
+
+def _add_table_options(table: argparse._ArgumentGroup) -> None:
+    """The options of --input: the text column, workers, parts, the engine and the progress bar."""
     table.add_argument("--text-column", default="text", help="the column holding the lines (default: %(default)s)")
     table.add_argument(
         "--num-workers",
@@ -120,9 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(pip install 'movie-gender[distributed]') (default: %(default)s)",
     )
     table.add_argument("--no-progress", action="store_true", help="no progress bar")
-    common.add_corpus_reading_options(p, "with --corpus")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
-    return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -201,61 +217,67 @@ def main(argv: list[str] | None = None) -> None:
     if args.input:
         _score_table(args)
         return
-    import pyarrow as pa
-
-    from movie_gender.inference.prediction import (
-        context_size,
-        line_labels,
-        line_logits,
-        p_female,
-        score_characters,
-        score_lines,
-    )
+    from movie_gender.inference.prediction import score_characters, score_lines
     from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     if args.texts or args.file:
-        texts = args.texts or read_lines(args.file)
-        logits = line_logits(model, texts, batch_size=args.batch_size, progress=bool(args.file))
-        p = p_female(model, logits)
-        labels = line_labels(model, p).to_pylist()
-        names = model.config.id2label
-        rows = [
-            {"text": t, "label": label, "score": float(v if label == names["1"] else 1 - v)}
-            for t, label, v in zip(texts, labels, p, strict=False)
-        ]
-        table = pa.table({"text": texts, "p_female": pa.array(p, pa.float64()), "predicted_label": labels})
-        _emit(rows, args.output, table)
+        _score_texts(args, model)
         return
-    if args.dataset:
-        from movie_gender.hub.publish import load_hub_dataset
-
-        data = load_hub_dataset(args.dataset, revision=args.revision)
-        args.split = args.split or "test"
-        if isinstance(data, dict):
-            if args.split not in data:
-                raise ValueError(f"{args.dataset}: no split {args.split!r}; it has {', '.join(data)}")
-            data = data[args.split]
-    else:
-        from movie_gender.data.corpus import read_corpus
-
-        data, stats = read_corpus(
-            args.corpus,
-            sha256=args.sha256,
-            skip_bad_lines=args.skip_bad_lines,
-            encoding=args.encoding,
-            context_size=context_size(model),
-            include_unknown=True,
-        )
-        logger.info(
-            "Scoring %s lines of %s characters, %s of them lines of characters of unknown gender",
-            f"{len(data):,}",
-            f"{stats.characters:,}",
-            f"{stats.unknown_gender:,}",
-        )
+    data = _dataset_split(args) if args.dataset else _corpus_lines(args, model)
     score = score_characters if args.by == "character" else score_lines
     table = score(model, data, batch_size=args.batch_size)
     _emit(table.to_pylist() if args.output is None else (), args.output, table)
+
+
+def _score_texts(args: argparse.Namespace, model: BiLSTMClassifier) -> None:
+    """TEXT / --file: one row per line given, {"text", "label", "score"} (score: the probability of the label)."""
+    import pyarrow as pa
+
+    from movie_gender.inference.prediction import line_labels, line_logits, p_female
+
+    texts = args.texts or read_lines(args.file)
+    logits = line_logits(model, texts, batch_size=args.batch_size, progress=bool(args.file))
+    p = p_female(model, logits)
+    labels = line_labels(model, p).to_pylist()
+    names = model.config.id2label
+    rows = [
+        {"text": t, "label": label, "score": float(v if label == names["1"] else 1 - v)}
+        for t, label, v in zip(texts, labels, p, strict=False)
+    ]
+    table = pa.table({"text": texts, "p_female": pa.array(p, pa.float64()), "predicted_label": labels})
+    _emit(rows, args.output, table)
+
+
+def _dataset_split(args: argparse.Namespace) -> datasets.Dataset:
+    """--dataset: its --split (default: test)."""
+    from movie_gender.hub.publish import load_hub_dataset
+
+    data = load_hub_dataset(args.dataset, revision=args.revision)
+    args.split = args.split or "test"
+    if isinstance(data, dict):
+        if args.split not in data:
+            raise ValueError(f"{args.dataset}: no split {args.split!r}; it has {', '.join(data)}")
+        data = data[args.split]
+    return data
+
+
+def _corpus_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> datasets.Dataset:
+    """--corpus: every line, also those of characters of unknown gender, with the model's context."""
+    from movie_gender.configuration import CorpusSource
+    from movie_gender.data.corpus import read_corpus
+    from movie_gender.inference.prediction import context_size
+
+    given = common.given_options(args, CorpusSource)
+    corpus = CorpusSource(args.corpus, **given, context_size=context_size(model), include_unknown=True)
+    data, stats = read_corpus(corpus)
+    logger.info(
+        "Scoring %s lines of %s characters, %s of them lines of characters of unknown gender",
+        f"{len(data):,}",
+        f"{stats.characters:,}",
+        f"{stats.unknown_gender:,}",
+    )
+    return data
 
 
 def _score_table(args: argparse.Namespace) -> None:

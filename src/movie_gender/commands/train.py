@@ -42,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
         "differ (default: %(default)s)",
     )
     groups = {title: p.add_argument_group(title) for title in SECTIONS}
+    _add_settings(p, groups)
+    _add_run_options(groups)
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _add_settings(p: argparse.ArgumentParser, groups: dict[str, argparse._ArgumentGroup]) -> None:
+    """One option per setting of DataOptions, TrainOptions, BiLSTMConfig and TrainingConfig, in their sections; --help
+    shows where the presets differ."""
     common.add_config_options(
         p,
         DataOptions,
@@ -61,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         group="optimisation",
         defaults={name: preset.training for name, preset in PRESETS.items()},
     )
+
+
+def _add_run_options(groups: dict[str, argparse._ArgumentGroup]) -> None:
+    """--split-seed, --cv, --push-to-hub and --private: the options that are not settings of the dataclasses."""
     groups["data"].add_argument(
         "--split-seed",
         type=int,
@@ -82,8 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     groups["evaluation"].add_argument(
         "--private", action="store_true", help="with --push-to-hub: create the repo as private"
     )
-    p.add_argument("--verbose", action="store_true", help="debug logging")
-    return p
 
 
 def options_from_args(args: argparse.Namespace) -> TrainOptions:

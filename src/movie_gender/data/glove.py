@@ -199,37 +199,66 @@ def load_glove(
     )
 
     if cache and cache_file.exists():
-        tensors = load_file(str(cache_file))
-        matrix, found_mask = tensors["matrix"], tensors["found"].astype(bool)
-        meta = json.loads(cache_file.with_suffix(".json").read_text())
-        logger.info("Loaded the GloVe matrix from the cache (%s)", cache_file)
+        matrix, found_mask, meta = _read_cache(cache_file)
     else:
-        wanted = {word.encode("utf-8"): i for word, i in vocab.items() if i != PAD_ID}
-        name, dim, found, duplicates = _parse(path, member, wanted)
-        ids, vectors = _to_matrix(name, found, dim)
-        rng = np.random.default_rng(seed)
-        matrix = np.zeros((len(vocab), dim), dtype=np.float32)
-        found_mask = np.zeros(len(vocab), dtype=bool)
-        if unknown_init == "random":
-            matrix[:] = rng.normal(scale=float(vectors.std()) if vectors.size else 0.1, size=matrix.shape)
-        matrix[ids] = vectors
-        matrix[PAD_ID] = 0.0
-        found_mask[ids] = True
-        meta = {"dimension": dim, "duplicate_words": duplicates}
-        if duplicates:
-            logger.warning("%s: %d words occur more than once; the first vector of each was used", path, duplicates)
+        matrix, found_mask, meta = _align(path, member, vocab, unknown_init, seed)
         if cache:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(cache_file.with_suffix(".json")) as tmp:
-                tmp.write_text(json.dumps(meta))
-            with atomic_path(cache_file) as tmp:
-                save_file({"matrix": matrix, "found": found_mask.astype(np.uint8)}, str(tmp))
+            _write_cache(cache_file, matrix, found_mask, meta)
+    coverage = _coverage(tokenizer, found_mask, meta, texts, encoded)
+    return matrix, coverage
 
-    n_words = len(vocab) - 2  # [PAD] and [UNK] are not words
+
+def _align(
+    path: Path, member: str | None, vocab: dict[str, int], unknown_init: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read the vectors of the words of ``vocab`` from the GloVe file at ``path``: the matrix aligned to the ids,
+    which rows GloVe has, and the facts to cache beside them (dimension, duplicate words)."""
+    wanted = {word.encode("utf-8"): i for word, i in vocab.items() if i != PAD_ID}
+    name, dim, found, duplicates = _parse(path, member, wanted)
+    ids, vectors = _to_matrix(name, found, dim)
+    rng = np.random.default_rng(seed)
+    matrix = np.zeros((len(vocab), dim), dtype=np.float32)
+    found_mask = np.zeros(len(vocab), dtype=bool)
+    if unknown_init == "random":
+        matrix[:] = rng.normal(scale=float(vectors.std()) if vectors.size else 0.1, size=matrix.shape)
+    matrix[ids] = vectors
+    matrix[PAD_ID] = 0.0
+    found_mask[ids] = True
+    if duplicates:
+        logger.warning("%s: %d words occur more than once; the first vector of each was used", path, duplicates)
+    return matrix, found_mask, {"dimension": dim, "duplicate_words": duplicates}
+
+
+def _read_cache(cache_file: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """What :func:`_write_cache` kept."""
+    tensors = load_file(str(cache_file))
+    meta = json.loads(cache_file.with_suffix(".json").read_text())
+    logger.info("Loaded the GloVe matrix from the cache (%s)", cache_file)
+    return tensors["matrix"], tensors["found"].astype(bool), meta
+
+
+def _write_cache(cache_file: Path, matrix: np.ndarray, found_mask: np.ndarray, meta: dict) -> None:
+    """Keep an aligned matrix (safetensors) and its facts (JSON) in the cache, each written whole or not at all."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache_file.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta))
+    with atomic_path(cache_file) as tmp:
+        save_file({"matrix": matrix, "found": found_mask.astype(np.uint8)}, str(tmp))
+
+
+def _coverage(
+    tokenizer: Tokenizer,
+    found_mask: np.ndarray,
+    meta: dict,
+    texts: Sequence[str] | None,
+    encoded: tuple[np.ndarray, np.ndarray] | None,
+) -> GloveCoverage:
+    """How much of the vocabulary (and of ``texts``' tokens) GloVe covers, logged."""
+    n_words = len(found_mask) - 2  # [PAD] and [UNK] are not words
     types_found = int(found_mask.sum())
     coverage = GloveCoverage(
         dimension=int(meta["dimension"]),
-        vocab_size=len(vocab),
+        vocab_size=len(found_mask),
         types_found=types_found,
         type_coverage=types_found / n_words if n_words > 0 else 0.0,
         token_coverage=_token_coverage(tokenizer, found_mask, texts, encoded),
@@ -243,4 +272,4 @@ def load_glove(
         100 * coverage.type_coverage,
         "" if coverage.token_coverage is None else f" and {100 * coverage.token_coverage:.1f}% of train tokens",
     )
-    return matrix, coverage
+    return coverage

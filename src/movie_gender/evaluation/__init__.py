@@ -1,2 +1,3 @@
 """Evaluation: the protocol (``protocol``: thresholds on validation, metrics per line and per character), the
-baselines (``baselines``), paired bootstrap intervals by movie (``bootstrap``) and calibration (``calibration``)."""
+baselines (``baselines``), paired bootstrap intervals by movie (``bootstrap``), calibration (``calibration``: fitting
+and measuring; applying it is ``movie_gender.inference.labels``) and figures (``plots``)."""

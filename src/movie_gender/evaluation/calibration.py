@@ -10,8 +10,11 @@ characters (on the character score: the mean log-odds of the lines today, a char
 Why Platt and not isotonic regression: two parameters fit well on the few dozen validation characters of a small
 corpus where a step function overfits, and a strictly increasing map keeps the ranking (ROC-AUC, average precision)
 and maps every threshold exactly, so the thresholds chosen on validation are simply expressed on the calibrated
-scale. The parameters live in config.json (``calibration: {"line": {...}, "character": {...}}``, plain numbers) and
-:func:`calibrated_probability` is the one function that turns a model's log-odds into the P(female) users see.
+scale. The parameters live in config.json (``calibration: {"line": {...}, "character": {...}}``, plain numbers).
+This module fits them and measures calibration; applying them (:func:`calibrated_probability`, the one function that
+turns a model's log-odds into the P(female) users see) and the labelling rule live in
+:mod:`movie_gender.inference.labels`, the reliability diagrams in :mod:`movie_gender.evaluation.plots` (both
+re-exported here).
 
 ECE: test examples sorted by P(female) and cut into ``BINS`` bins of equal size (equal mass; equal scores share a
 bin), the mean |fraction female - mean P(female)| over bins, weighted by bin size.
@@ -22,113 +25,31 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from movie_gender.evaluation.plots import plot_name, plot_reliability, write_reliability_plots
 from movie_gender.inference.characters import logit
+from movie_gender.inference.labels import (
+    LEVELS,
+    METHOD,
+    PlattScaling,
+    calibrated_probability,
+    calibration_for,
+    check_calibration,
+    sigmoid,
+)
 
 logger = logging.getLogger(__name__)
 
-LEVELS = ("line", "character")
 BINS = 10
 BINNING = "equal-mass"
 CONFIDENT = 0.9  # users keep the characters with P(female) >= 0.9 (and P(female) <= 0.1 for male)
 MIN_SCALE = 1e-3  # the fitted map stays strictly increasing
-METHOD = "platt"
 RULE = (
     "Platt scaling (log-odds -> scale * log-odds + bias, scale > 0) fitted on the validation split by minimising the "
     "log-loss; thresholds are chosen on validation on the calibrated scale"
 )
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)), without overflow warnings."""
-    z = np.asarray(z, dtype=np.float64)
-    return np.exp(-np.logaddexp(0.0, -z))
-
-
-@dataclass(frozen=True)
-class PlattScaling:
-    """``P(female) = sigmoid(scale * z + bias)`` for a raw log-odds ``z``; the identity is (1, 0)."""
-
-    scale: float = 1.0
-    bias: float = 0.0
-    n: int = 0  # the validation examples it was fitted on (0: not fitted)
-
-    def logits(self, z: Sequence[float] | np.ndarray) -> np.ndarray:
-        """The calibrated log-odds of raw log-odds ``z``."""
-        return self.scale * np.asarray(z, dtype=np.float64) + self.bias
-
-    def probability(self, z: Sequence[float] | np.ndarray) -> np.ndarray:
-        """The calibrated P(female) of raw log-odds ``z``."""
-        return sigmoid(self.logits(z))
-
-    def to_dict(self) -> dict:
-        """The config.json entry: plain JSON numbers."""
-        return {"method": METHOD, "scale": float(self.scale), "bias": float(self.bias), "n": int(self.n)}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "calibration") -> PlattScaling:
-        """The calibration of a config.json entry; a malformed one raises ``ValueError`` naming ``where``."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{where} must be an object with method, scale and bias, got {data!r:.80}")
-        if data.get("method", METHOD) != METHOD:
-            raise ValueError(f"{where}.method must be {METHOD!r}, got {data.get('method')!r}")
-        values = {}
-        for key in ("scale", "bias"):
-            value = data.get(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{where}.{key} must be a finite number, got {value!r}")
-            values[key] = float(value)
-        if values["scale"] <= 0:
-            raise ValueError(f"{where}.scale must be greater than 0 (an increasing map), got {values['scale']}")
-        return cls(values["scale"], values["bias"], int(data.get("n", 0) or 0))
-
-
-def check_calibration(calibration: Any) -> None:
-    """Raise ``ValueError`` (naming the key) unless ``calibration`` is None or ``{level: Platt entry}``."""
-    if calibration is None:
-        return
-    if not isinstance(calibration, Mapping):
-        raise ValueError(f"calibration must be an object with 'line' and/or 'character', got {calibration!r:.80}")
-    for level, entry in calibration.items():
-        if level not in LEVELS:
-            raise ValueError(f"calibration has an unknown level {level!r}; expected {' or '.join(LEVELS)}")
-        PlattScaling.from_dict(entry, f"calibration.{level}")
-
-
-def calibration_for(config: Any, level: str) -> PlattScaling:
-    """The calibration of ``level`` in a model's config (the identity when it has none)."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    entry = (getattr(config, "calibration", None) or {}).get(level)
-    return PlattScaling() if entry is None else PlattScaling.from_dict(entry, f"calibration.{level}")
-
-
-def calibrated_probability(config: Any, level: str, logits: Sequence[float] | np.ndarray) -> np.ndarray:
-    """P(female) as users get it: a model's raw log-odds ``logits`` (of lines, or of characters) through the
-    calibration its config holds for ``level`` ("line" or "character"); the plain sigmoid for a model without one.
-    The one place where predict_proba, predict, predict_characters, the prediction tables and the demo make P."""
-    return calibration_for(config, level).probability(logits)
-
-
-def decision_threshold(config: Any, level: str) -> float:
-    """The model's threshold on calibrated P(female) for ``level``: ``threshold`` (lines) or ``character_threshold``
-    (characters) of its config, chosen on validation; 0.5 where the config has none."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    value = getattr(config, "threshold" if level == "line" else "character_threshold", None)
-    return 0.5 if value is None else float(value)
-
-
-def is_female(config: Any, level: str, p_female: Sequence[float] | np.ndarray) -> np.ndarray:
-    """The labelling rule, written once: female where the calibrated P(female) is at or above the model's threshold
-    for ``level`` (:func:`decision_threshold`). predict, predict_characters, the prediction tables, streaming and the
-    demo all label through it."""
-    return np.asarray(p_female, dtype=np.float64) >= decision_threshold(config, level)
 
 
 def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
@@ -253,48 +174,6 @@ def config_calibration(report: Mapping) -> dict:
     }
 
 
-def plot_name(level: str) -> str:
-    """The reliability diagram's file name in a model folder."""
-    return f"reliability_{level}.png"
-
-
-def plot_reliability(record: Mapping, path: str | Path, title: str = "Reliability") -> Path:
-    """A reliability diagram from a level's calibration record: fraction female against mean P(female) per bin,
-    raw and calibrated, with the diagonal of perfect calibration and the ECE of each in the legend."""
-    from movie_gender.evaluation.protocol import _figure, _save
-
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for key, name, ece, style in (
-        ("raw", "raw", record.get("ece_raw"), "o--"),
-        ("calibrated", "calibrated", record.get("ece"), "s-"),
-    ):
-        table = record["reliability"][key]
-        ax.plot(
-            [b["mean_p"] for b in table],
-            [b["fraction_female"] for b in table],
-            style,
-            label=f"{name} (ECE {ece:.3f})",
-        )
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfectly calibrated")
-    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
-    ax.set_xlabel(f"mean P(female) in the bin ({record.get('bins')} {record.get('binning')} bins)")
-    ax.set_ylabel("fraction female")
-    ax.set_title(title), ax.legend(loc="upper left")
-    return _save(fig, path)
-
-
-def write_reliability_plots(metrics: Mapping, folder: str | Path) -> list[Path]:
-    """A reliability diagram per calibrated level of ``metrics`` into ``folder`` (:func:`plot_name`)."""
-    written = []
-    for level in LEVELS:
-        record = (metrics.get(level) or {}).get("calibration")
-        if record:
-            title = f"Reliability, {level}s, {metrics.get('eval_split', 'test')} split"
-            written.append(plot_reliability(record, Path(folder) / plot_name(level), title))
-    return written
-
-
 def summarise_folds(reports: Sequence[Mapping], pooled: Mapping) -> dict:
     """Cross-validation: per level, the ECE before and after calibration and the confident-prediction precision,
     mean and sd over the folds' reports, plus the ECE of all folds' calibrated test scores pooled (``pooled``:
@@ -334,6 +213,8 @@ def summarise_folds(reports: Sequence[Mapping], pooled: Mapping) -> dict:
 
 __all__ = [
     "BINS",
+    "LEVELS",
+    "METHOD",
     "BINNING",
     "CONFIDENT",
     "PlattScaling",

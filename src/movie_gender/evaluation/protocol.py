@@ -39,7 +39,6 @@ from sklearn.metrics import (
 )
 
 from movie_gender.data.corpus import LABEL_NAMES
-from movie_gender.data.download import atomic_path
 from movie_gender.evaluation.baselines import (
     BASELINES,
     CHARACTER_BASELINES,
@@ -50,12 +49,13 @@ from movie_gender.evaluation.baselines import (
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
 from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
+from movie_gender.evaluation.plots import pyplot as _figure
+from movie_gender.evaluation.plots import save_figure as _save
 from movie_gender.inference.characters import aggregate_logits
 from movie_gender.inference.characters import logit as _logit
 
 if TYPE_CHECKING:
     import datasets
-    from matplotlib.figure import Figure
 
     from movie_gender.model.modeling import BiLSTMClassifier
 
@@ -146,15 +146,6 @@ def aggregate_by_character(
 
 
 # ------------------------------------------------------------------------------------------------------- plots
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_training(history: list[dict], path: str | Path) -> Path:
     """Loss (train and validation) and validation ROC-AUC / balanced accuracy per epoch."""
     plt = _figure()
@@ -209,14 +200,6 @@ def plot_roc(labels: Sequence[int], curves: dict[str, Sequence[float]], path: st
     ax.set_xlabel("false positive rate (male called female)"), ax.set_ylabel("true positive rate (female)")
     ax.set_title(title), ax.legend(loc="lower right")
     return _save(fig, path)
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _figure().close(fig)
-    return path
 
 
 def _uses_context(model: object) -> bool:

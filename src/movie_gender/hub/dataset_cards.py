@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import datasets
     import numpy as np
 
-    from movie_gender.data.dataset import DatasetReport
+    from movie_gender.data.splitting import DatasetReport
     from movie_gender.inference.completion import Completion
 
 WARNING = (

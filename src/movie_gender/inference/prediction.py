@@ -18,8 +18,8 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from movie_gender.data.download import atomic_path
-from movie_gender.evaluation.calibration import calibrated_probability, is_female
-from movie_gender.inference.characters import aggregate_logits
+from movie_gender.inference.labels import calibrated_probability, is_female, label_names
+from movie_gender.inference.predictor import character_scores, predict_logits
 
 if TYPE_CHECKING:
     from movie_gender.model.modeling import BiLSTMClassifier
@@ -60,31 +60,34 @@ def line_logits(
     with tqdm(total=len(texts), unit=" lines", unit_scale=True, desc="Scoring", disable=not progress) as bar:
         for start in range(0, len(texts), CHUNK):
             end = min(start + CHUNK, len(texts))
-            if context is None:
-                out[start:end] = model.predict_logits(texts[start:end], batch_size=batch_size)
-            else:
-                out[start:end] = model.predict_logits(
-                    texts[start:end], context=context[start:end], batch_size=batch_size
-                )
+            chunk_context = None if context is None else context[start:end]
+            out[start:end] = predict_logits(model, texts[start:end], context=chunk_context, batch_size=batch_size)
             bar.update(end - start)
     return out
 
 
-def _label_names(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
+def _corpus_labels(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
+    """The corpus' label names of 0/1 ``labels`` (null where -1: gender unknown)."""
     names = model.config.id2label
     return pa.array([names[str(int(v))] if v >= 0 else None for v in labels], pa.string())
 
 
+def predicted_labels(model: BiLSTMClassifier, p: np.ndarray, level: str = "line") -> pa.Array:
+    """The model's label of each calibrated P(female) ``p`` at its threshold for ``level``
+    (:func:`movie_gender.inference.labels.is_female`)."""
+    return pa.array(label_names(model.config, is_female(model.config, level, p)), pa.string())
+
+
 def p_female(model: BiLSTMClassifier, logits: np.ndarray, level: str = "line") -> np.ndarray:
     """P(female) (float64) as users get it: the model's log-odds of female through its calibration for ``level``
-    (:func:`movie_gender.evaluation.calibration.calibrated_probability`)."""
+    (:func:`movie_gender.inference.labels.calibrated_probability`)."""
     return np.asarray(calibrated_probability(model.config, level, logits), dtype=np.float64)
 
 
 def line_labels(model: BiLSTMClassifier, p: np.ndarray) -> pa.Array:
     """The label of each line: ``id2label["1"]`` where P(female) >= ``config.threshold``, else ``id2label["0"]``
-    (:func:`movie_gender.evaluation.calibration.is_female`)."""
-    return _label_names(model, is_female(model.config, "line", p).astype(int))
+    (:func:`movie_gender.inference.labels.is_female`)."""
+    return predicted_labels(model, p, "line")
 
 
 def _dataset_context(model: BiLSTMClassifier, dataset: datasets.Dataset) -> list[list[str]] | None:
@@ -110,7 +113,7 @@ def score_lines(
         predicted_label=line_labels(model, p),
     )
     if "label" in dataset.column_names:
-        columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64))
+        columns["corpus_label"] = _corpus_labels(model, np.asarray(dataset["label"], dtype=np.int64))
     return pa.table(columns)
 
 
@@ -127,15 +130,14 @@ def score_characters(
         )
     texts = dataset["text"]
     context = _dataset_context(model, dataset)
-    if model.config.is_character_model:  # its own pooled estimate from all of a character's lines
-        from movie_gender.model.character_model import character_logits
-
-        names, pooled = character_logits(model, texts, dataset["character_id"], context, progress=progress)
-        characters = aggregate_logits(dataset["character_id"], np.zeros(len(texts)))
-        characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
-    else:
-        logits = line_logits(model, texts, context, batch_size=batch_size, progress=progress)
-        characters = aggregate_logits(dataset["character_id"], logits)
+    characters = character_scores(
+        model,
+        texts,
+        dataset["character_id"],
+        context,
+        lambda: line_logits(model, texts, context, batch_size=batch_size, progress=progress),
+        progress=progress,
+    )
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]
     p = calibrated_probability(model.config, "character", characters.mean_logit[order])
@@ -145,9 +147,9 @@ def score_characters(
             columns[name] = pa.array(dataset[name]).take(pa.array(first))
     columns["n_lines"] = pa.array(characters.n_lines[order], pa.int64())
     columns["p_female"] = pa.array(p, pa.float64())
-    columns["predicted_label"] = _label_names(model, is_female(model.config, "character", p).astype(int))
+    columns["predicted_label"] = predicted_labels(model, p, "character")
     if "label" in dataset.column_names:
-        columns["corpus_label"] = _label_names(model, np.asarray(dataset["label"], dtype=np.int64)[first])
+        columns["corpus_label"] = _corpus_labels(model, np.asarray(dataset["label"], dtype=np.int64)[first])
     return pa.table(columns)
 
 
@@ -191,6 +193,7 @@ __all__ = [
     "line_logits",
     "p_female",
     "line_labels",
+    "predicted_labels",
     "score_lines",
     "score_characters",
     "check_output",

@@ -57,7 +57,7 @@ class CharacterHead(nn.Module):
         )
         self.bag_of_words = config.bag_of_words
         if config.bag_of_words:
-            from movie_gender.model.modeling import BagOfWords
+            from movie_gender.model.layers import BagOfWords
 
             # per line, the words said around it (the line's own words have the model's bag_of_words)
             self.context_bag = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
@@ -224,7 +224,7 @@ def character_outputs(
     (indices into ``data.names``) from their lines ``lines`` (indices into data's lines; every line must belong to
     one of ``characters``). The lines run through the encoder in groups of about one length (no padded steps);
     the result depends only on each character's own lines, never on the others in the batch or their order."""
-    from movie_gender.model.modeling import MAX_PADDING, length_groups
+    from movie_gender.inference.batching import MAX_PADDING, length_groups
 
     device = model.device
     local = np.full(len(data.names), -1, dtype=np.int64)

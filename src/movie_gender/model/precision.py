@@ -25,11 +25,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from movie_gender.configuration import BiLSTMConfig
 from movie_gender.errors import first_line
+
+if TYPE_CHECKING:
+    from movie_gender.model.modeling import BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +253,42 @@ def bf16_recommended(
     _decisions[key] = choice
     _log_once(key, logging.INFO, f"precision for {what}: {'bf16 autocast' if choice else 'fp32'} ({why})")
     return choice
+
+
+def precision_for(model: BiLSTMClassifier, training: bool = False) -> bool:
+    """Whether ``auto`` precision runs ``model`` in bf16 autocast on its device (decided once per process and shape,
+    see :func:`bf16_recommended`; on a native-bf16 CPU by timing both with :func:`precision_probe`)."""
+    return bf16_recommended(model.device, model.config, training=training, probe=precision_probe(model, training))
+
+
+def precision_probe(model: BiLSTMClassifier, training: bool) -> Callable[[], None]:
+    """A callable running one small batch of ``model`` (forward; and backward when ``training``) without touching
+    its weights, gradients, mode or the global RNG: what the precision policy times both ways."""
+    generator = torch.Generator().manual_seed(0)
+    batch, width = 64, 12
+    ids = torch.randint(0, model.config.vocab_size, (batch, width), generator=generator).to(model.device)
+    # Training batches mix a few lengths (the padded path); predict batches have one (the fused path).
+    lengths = torch.full((batch,), width) - (torch.arange(batch) % 3 if training else 0)
+    # A context model reads a context too (here the same ids), through its own encoder or the line's.
+    context = {"context_ids": ids, "context_lengths": lengths} if model.config.line_context else {}
+    encoders = [model.lstm] + ([model.context_lstm] if model.config.context_encoder == "separate" else [])
+    parameters = [p for encoder in encoders for p in encoder.parameters() if p.requires_grad]
+
+    def run() -> None:
+        was_training = model.training
+        model.eval()  # no dropout: the probe must not draw from the global RNG
+        try:
+            if training and parameters:
+                with torch.enable_grad():
+                    logits = model(ids, lengths=lengths, **context).logits
+                    torch.autograd.grad(logits.float().sum(), parameters)
+            else:
+                with torch.inference_mode():
+                    model(ids, lengths=lengths, **context)
+        finally:
+            model.train(was_training)
+
+    return run
 
 
 _logged: set = set()

@@ -139,9 +139,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         raise ValueError(f"--cv holds out whole movies: it needs --split movie, not {data.split!r}")
     output = Path(options.output)
     check_writable(output)
-    corpus, stats = read_corpus(
-        data.corpus, skip_bad_lines=data.skip_bad_lines, encoding=data.encoding, context_size=data.context_size
-    )
+    corpus, stats = read_corpus(data.reading())
     folds_movies = movie_folds(corpus["movie_id"], k, data.seed)
     folds: list[dict] = []
     reports: list[dict] = []
@@ -149,16 +147,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     for i, test_movies in enumerate(folds_movies, start=1):
         fold_started = time.perf_counter()
         logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
-        dataset, data_report = prepare_dataset(
-            corpus,
-            split="movie",
-            balance=data.balance,
-            seed=data.seed,
-            validation_size=data.validation_size,
-            test_size=data.test_size,
-            drop_overlap=data.drop_overlap,
-            test_movies=test_movies,
-        )
+        dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
         fitted = fit_model(options, dataset)
         report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
         entry = {

@@ -20,10 +20,10 @@ from tokenizers import Tokenizer
 
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions, TrainOptions
-from movie_gender.data.dataset import DatasetReport, prepare_dataset
 from movie_gender.data.download import is_url, public_source
 from movie_gender.data.glove import GloveCoverage, load_glove
 from movie_gender.data.local_sources import recall_source, remember_sources
+from movie_gender.data.splitting import DatasetReport, prepare_dataset
 from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BaselineResources
@@ -105,21 +105,8 @@ def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
     """Build the DatasetDict from ``options.corpus`` as ``options`` say
-    (:func:`movie_gender.data.dataset.prepare_dataset`)."""
-    return prepare_dataset(
-        options.corpus,
-        split=options.split,
-        balance=options.balance,
-        seed=options.seed,
-        validation_size=options.validation_size,
-        test_size=options.test_size,
-        test_per_class=options.test_per_class,
-        drop_overlap=options.drop_overlap,
-        skip_bad_lines=options.skip_bad_lines,
-        sha256=options.sha256,
-        encoding=options.encoding,
-        context_size=options.context_size,
-    )
+    (:func:`movie_gender.data.splitting.prepare_dataset`)."""
+    return prepare_dataset(options.corpus, options)
 
 
 def context_column(split: datasets.Dataset, uses_context: bool) -> list[list[str]] | None:
