@@ -27,6 +27,7 @@ from movie_gender.evaluation.protocol import (
     evaluate,
     format_report,
     level_data,
+    model_decisions,
     natural_train,
 )
 from tests.factories import FEMALE_WORDS, MALE_WORDS
@@ -346,6 +347,16 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
     assert report["speaker_leak"] is False and report["character"]["speaker_leak"] is False
     text = format_report(report)
     assert text.index("ROC-AUC") < text.index("bal.acc") and "paired difference" in text
+    # What the report chose for the model comes back as values (the config fields), never written into the model.
+    decisions = model_decisions(report)
+    assert decisions["threshold"] == line["model"]["threshold"]
+    assert decisions["character_threshold"] == report["character"]["model"]["threshold"]
+    assert decisions["calibration"]["line"] == line["calibration"]["parameters"]
+
+
+def test_a_report_without_characters_decides_the_line_threshold_only() -> None:
+    report = {"line": {"model": {"threshold": 0.4}}}
+    assert model_decisions(report) == {"calibration": None, "threshold": 0.4}
 
 
 def test_a_split_by_line_marks_character_results_as_leaking(synthetic, tmp_path, caplog) -> None:

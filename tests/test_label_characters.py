@@ -16,7 +16,8 @@ import yaml
 
 from movie_gender import load_cornell
 from movie_gender.cli import main as cli_main
-from movie_gender.inference.completion import SCHEMA, WARNING
+from movie_gender.hub.dataset_cards import WARNING
+from movie_gender.inference.completion import SCHEMA
 from movie_gender.inference.prediction import score_characters
 from tests.factories import SEP, synthetic_dialogues, train_small_model, write_corpus_folder
 from tests.test_hub import _Recorder

@@ -13,7 +13,8 @@ import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.hub.publish import PROJECT_URL, card_template, public_metrics, write_model_card
+from movie_gender.hub.cards import PROJECT_URL, card_template, model_card_data, write_model_card
+from movie_gender.training.record import RunRecord
 from tests.model_card_pattern import MODEL_CARD_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,7 +261,7 @@ def test_push_to_hub_through_the_mixin_uploads_the_real_card(monkeypatch) -> Non
     assert 'from_pretrained("org/movie-gender-bilstm")' in card and "[More Information Needed]" not in card
     assert MODEL_CARD_PATTERN.fullmatch(card), card
     published = json.loads(commit["files"]["metrics.json"])
-    assert published == public_metrics(full_metrics())
+    assert published == RunRecord.from_dict(full_metrics()).published().to_dict()
     assert "/home/someone" not in commit["files"]["metrics.json"].decode()
 
 
@@ -269,7 +270,7 @@ def test_a_loaded_model_pushes_its_saved_metrics(tmp_path: Path, monkeypatch) ->
     model.metrics = full_metrics()
     model.save_pretrained(tmp_path / "out")
     loaded = BiLSTMClassifier.from_pretrained(tmp_path / "out")
-    assert loaded.metrics == public_metrics(full_metrics())
+    assert loaded.metrics == RunRecord.from_dict(full_metrics()).published()
     hub = _HubRecorder(monkeypatch)
     loaded.push_to_hub("org/again")
     card = hub.commits[0]["files"]["README.md"].decode()
@@ -290,3 +291,15 @@ def test_save_pretrained_with_push_to_hub_names_the_repo_not_the_folder(tmp_path
     tiny_model().save_pretrained(tmp_path / "local-name", push_to_hub=True, repo_id="org/hub-name")
     assert 'from_pretrained("local-name")' in (tmp_path / "local-name" / "README.md").read_text()
     assert 'from_pretrained("org/hub-name")' in hub.commits[0]["files"]["README.md"].decode()
+
+
+def test_a_folder_card_without_the_model_has_the_models_metadata_and_unscored_examples(tmp_path: Path) -> None:
+    model = tiny_model()
+    model.metrics = full_metrics()
+    model.save_pretrained(tmp_path / "m")
+    assert model_card_data().to_dict() == PyTorchModelHubMixin.generate_model_card(model).data.to_dict()
+    with_model = write_model_card(tmp_path / "m", BiLSTMClassifier.from_pretrained(tmp_path / "m")).read_text()
+    without = write_model_card(tmp_path / "m").read_text()
+    assert _header(without) == _header(with_model)
+    row = "| I'll be in the car, darling. | female |"
+    assert f"{row} n/a |" in without and f"{row} n/a |" not in with_model and row in with_model

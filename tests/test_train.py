@@ -163,6 +163,19 @@ def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:
     assert metrics["dataset"]["split"] == "movie"
 
 
+def test_the_run_record_reads_back_as_its_type_and_writes_the_same_bytes(trained) -> None:
+    from movie_gender.training.record import RunRecord
+
+    out = trained[2]
+    text = (out / "metrics.json").read_text()
+    record = RunRecord.from_json(text)
+    assert record.to_json() == text and record.published().to_json() == text  # nothing local to strip
+    assert record.glove.name == "glove.tiny.8d" and record.glove.member_in("vectors.zip") == "glove.tiny.8d.txt"
+    assert record.glove.member_in("glove.tiny.8d.txt.gz") is None
+    assert record.bootstrap.n == 50 and record.has_results and not record.extra
+    assert BiLSTMClassifier.from_pretrained(out).metrics == record
+
+
 def test_metrics_record_the_protocol_thresholds_and_paired_differences(trained) -> None:
     out = trained[2]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     from movie_gender.configuration import CorpusSource
     from movie_gender.data.corpus import read_characters, read_corpus
     from movie_gender.data.download import public_source
-    from movie_gender.inference.completion import complete_characters, render_card, save_completion
+    from movie_gender.hub.dataset_cards import render_completion_card
+    from movie_gender.inference.completion import complete_characters, save_completion
     from movie_gender.inference.prediction import context_size
     from movie_gender.model.modeling import BiLSTMClassifier
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     corpus, stats = read_corpus(source)
     characters = read_characters(source)
     completion = complete_characters(model, corpus, characters, batch_size=args.batch_size)
-    card = render_card(completion, model_name(args.model), model.metrics, public_source(args.corpus))
+    card = render_completion_card(completion, model_name(args.model), model.metrics, public_source(args.corpus))
     if args.output is not None:
         save_completion(completion.table, card, args.output)
         logger.info("Wrote %s (load it with datasets.load_dataset(%r))", args.output, str(args.output))

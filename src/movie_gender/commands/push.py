@@ -78,13 +78,15 @@ def main(argv: list[str] | None = None) -> None:
         logger.info(
             "Dataset: %s", push_dataset(args.dataset, args.dataset_repo, private=args.private, revision=args.revision)
         )
+    from movie_gender.model.modeling import BiLSTMClassifier
+
+    model = BiLSTMClassifier.from_pretrained(args.model_dir)  # scores the card's example lines
     with tempfile.TemporaryDirectory() as work:
         extra = {}
         if args.onnx:
             from movie_gender.model.export import export_onnx
-            from movie_gender.model.modeling import BiLSTMClassifier
 
-            folder = export_onnx(BiLSTMClassifier.from_pretrained(args.model_dir), Path(work) / "onnx").parent
+            folder = export_onnx(model, Path(work) / "onnx").parent
             extra = {f"onnx/{p.name}": str(p) for p in sorted(folder.iterdir())}
         logger.info(
             "Model: %s",
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                 revision=args.revision,
                 dataset_repo=args.dataset_repo,
                 extra_files=extra,
+                model=model,
             ),
         )
     if args.space:

@@ -152,8 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.push_to_hub:
         from movie_gender.hub.publish import push_model
+        from movie_gender.model.modeling import BiLSTMClassifier
 
-        logger.info("Pushed: %s", push_model(args.output, args.push_to_hub, private=args.private))
+        model = BiLSTMClassifier.from_pretrained(args.output)  # scores the card's example lines
+        logger.info("Pushed: %s", push_model(args.output, args.push_to_hub, private=args.private, model=model))
 
 
 if __name__ == "__main__":

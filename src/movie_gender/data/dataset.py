@@ -1,5 +1,6 @@
 """The train / validation / test DatasetDict: :func:`build_dataset` (the protocol is in
-:mod:`movie_gender.data.splitting`), and saving it in the Hub layout with its dataset card.
+:mod:`movie_gender.data.splitting`), and saving it in the Hub layout with its dataset card
+(:func:`movie_gender.hub.dataset_cards.render_dataset_card`).
 """
 
 from __future__ import annotations
@@ -8,27 +9,11 @@ import os
 from pathlib import Path
 
 import datasets
-import yaml
-from datasets.info import DatasetInfosDict
-from huggingface_hub import DatasetCardData
 
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DEFAULT_URL, DataOptions
-from movie_gender.data.corpus import FULL_CORPUS
 from movie_gender.data.splitting import DatasetReport, prepare_dataset
-
-# The corpus' citation, as the dataset cards (this one and the completed corpus') print it.
-CITATION = [
-    "```bibtex",
-    "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
-    "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
-    "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
-    "linguistic style in dialogs.},",
-    "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
-    "  year={2011}",
-    "}",
-    "```",
-]
+from movie_gender.hub.dataset_cards import render_dataset_card
 
 
 def build_dataset(
@@ -80,146 +65,6 @@ def build_dataset(
         context_size=context_size,
     )
     return prepare_dataset(source, options)[0]
-
-
-def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
-    """How the lines were split, in words (the dataset card and the model card both say it this way)."""
-    if split == "movie":
-        return "split by movie: no movie appears in two splits"
-    if split == "random":
-        return "random split by line, stratified by gender"
-    if split == "tutorial":
-        return f"the tutorial's split: the first {test_per_class or 0:,} lines of each gender (corpus order) are test"
-    return "a prepared dataset"
-
-
-def _size_category(n: int) -> str:
-    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
-        if n < bound:
-            return name
-    return "1M<n<10M"
-
-
-def _dataset_info(dataset: datasets.DatasetDict) -> dict:
-    """The card's ``dataset_info`` (features and split sizes) as ``datasets`` itself writes it into a card."""
-    splits = datasets.SplitDict()
-    for name, part in dataset.items():
-        splits.add(datasets.SplitInfo(name, num_bytes=int(part.data.nbytes), num_examples=len(part)))
-    info = datasets.DatasetInfo(features=next(iter(dataset.values())).features, splits=splits, config_name="default")
-    card_data = DatasetCardData()
-    DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
-    return card_data.to_dict()
-
-
-def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | None = None) -> str:
-    """The dataset card (README.md): YAML metadata the Hub and ``load_dataset`` read, then the protocol."""
-    total = sum(len(d) for d in dataset.values())
-    metadata = {
-        "pretty_name": "Cornell Movie-Dialogs: speaker gender",
-        "language": ["en"],
-        "license": "other",
-        "task_categories": ["text-classification"],
-        "tags": ["movie-gender", "cornell-movie-dialogs", "gender"],
-        "size_categories": [_size_category(total)],
-        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in dataset]}],
-        **_dataset_info(dataset),
-    }
-    lines = [
-        "---",
-        yaml.safe_dump(metadata, sort_keys=False).rstrip(),
-        "---",
-        "",
-        "# Cornell Movie-Dialogs: speaker gender",
-        "",
-        "Lines of movie dialogue labelled with the gender of the character who speaks them (`label`: 0 = male, "
-        "1 = female), built by the `movie-gender` package from the "
-        "[Cornell Movie-Dialogs Corpus](https://www.cs.cornell.edu/~cristian/Cornell_Movie-Dialogs_Corpus.html): "
-        "`movie_lines.txt` joined with `movie_characters_metadata.txt` on the character id, keeping the "
-        "characters whose gender is `m` or `f`.",
-        "",
-        "## Splits",
-        "",
-        "| split | lines | male | female | movies |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, part in dataset.items():
-        counts = report.class_counts.get(name, {}) if report else {}
-        movies = report.movies.get(name, "") if report else ""
-        lines.append(f"| {name} | {len(part):,} | {counts.get('male', 0):,} | {counts.get('female', 0):,} | {movies} |")
-    if report is not None:
-        protocol = split_protocol(report.split, report.test_per_class)
-        corpus = report.corpus
-        lines += [
-            "",
-            "## How it was built",
-            "",
-            f"- Source: `{corpus.get('source', '')}`: {corpus.get('lines_read', 0):,} lines read, "
-            f"{corpus.get('male', 0):,} male and {corpus.get('female', 0):,} female lines kept, "
-            f"{corpus.get('unknown_gender', 0):,} lines of unknown gender dropped "
-            f"(the full corpus gives {FULL_CORPUS['male']:,} male / {FULL_CORPUS['female']:,} female).",
-            f"- Malformed lines skipped: {corpus.get('skipped_bad_lines', 0)}; "
-            f"empty lines dropped: {report.empty_lines_dropped}.",
-            *_conversation_lines(corpus),
-            f"- Split `{report.split}` (seed {report.seed}): {protocol}; validation {report.validation_size:.0%}"
-            + ("" if report.split == "tutorial" else f", test {report.test_size:.0%}")
-            + ".",
-            "- Cross-split duplicates: "
-            + (
-                f"dropped {report.overlap_dropped} (test > validation > train)"
-                if report.drop_overlap
-                else "kept (the same text may occur in several splits)"
-            )
-            + ".",
-            f"- Balancing: `{report.balance}` on train only, after splitting; train before balancing: "
-            f"{report.train_before_balance.get('male', 0):,} male / "
-            f"{report.train_before_balance.get('female', 0):,} female. "
-            "Validation and test keep the natural class ratio and hold each line once.",
-        ]
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        'ds = load_dataset("ORG/cornell-movie-gender")',
-        "```",
-        "",
-        "## Licence and citation",
-        "",
-        "The corpus is distributed by Cornell for research; check its terms before redistribution. Gender labels "
-        "are the binary labels of the 2011 metadata, not self-identification.",
-        "",
-        *CITATION,
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _conversation_lines(corpus: dict) -> list[str]:
-    """The card's lines on the conversation columns, from the corpus statistics (none for a Dataset given as is)."""
-    source = corpus.get("conversations_source")
-    if not source:
-        return []
-    k = corpus.get("context_size", 0)
-    if source == "movie_conversations.txt":
-        how = "the exchanges listed in the corpus' `movie_conversations.txt`"
-        if corpus.get("lines_outside_conversations"):
-            how += f" ({corpus['lines_outside_conversations']:,} lines it does not list are conversations of their own)"
-    else:
-        how = (
-            "derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
-            "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
-            "the ids count as one"
-        )
-    lines = f"{k} line" if k == 1 else f"{k} lines"
-    return [
-        f"- Conversations ({corpus.get('conversations', 0):,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
-        "`turn` the line's 0-based position in it.",
-        f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
-        "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
-        "lines of characters of unknown gender count (they are dropped as examples, not as context). "
-        "A model that reads `context` uses what other characters say, not only the speaker's words.",
-    ]
 
 
 def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, report: DatasetReport | None = None) -> Path:

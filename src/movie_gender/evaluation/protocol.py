@@ -22,7 +22,7 @@ Protocol (what :func:`evaluate` does, for the model and every baseline alike):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ from movie_gender.evaluation.baselines import (
     baseline_scores,
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
-from movie_gender.evaluation.calibration import calibrate_level, sigmoid
+from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
 from movie_gender.evaluation.plots import pyplot as _figure
 from movie_gender.evaluation.plots import save_figure as _save
 from movie_gender.inference.characters import aggregate_logits
@@ -314,37 +314,16 @@ def evaluate(
     ``resources`` default to :func:`model_resources` (the model's tokenizer, and its embedding matrix when that is
     frozen GloVe). Returns (report, scores): the report holds, per level, each scorer's metrics and the
     paired differences, plus the protocol; ``scores`` holds the evaluated split's labels and scores per level.
+    The calibration and thresholds the report chose for the model are :func:`model_decisions` of it.
     """
     if unit not in UNITS:
         raise ValueError(f"bootstrap unit must be one of {UNITS}, got {unit!r}")
     if resources is None:
         resources = model_resources(model, seed)
-    natural = natural_train(train_split)
-    if len(natural) < len(train_split):
-        logger.info(
-            "Baselines fitted on the natural train split: %d lines (%d oversampled copies left out)",
-            len(natural),
-            len(train_split) - len(natural),
-        )
-    if _uses_context(model) and CONTEXT not in baselines:
-        baselines = (*baselines, CONTEXT)  # a context model is compared with TF-IDF + context too
-    if "character" in by:
-        baselines = (*baselines, *(b for b in CHARACTER_BASELINES if b not in baselines))
-    names = available_baselines(baselines, resources, eval_split.column_names)
+    natural = _natural_train(train_split)
+    names = available_baselines(_baselines_for(model, baselines, by), resources, eval_split.column_names)
     splits = {"validation": validation_split, "evaluated": eval_split}
-    line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
-    for key, per in baseline_scores(names, natural, splits, resources).items():
-        line_scores[key].update(per)
-    level_scores = {
-        key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
-        for key, per in line_scores.items()
-    }
-    if getattr(getattr(model, "config", None), "is_character_model", False) and "character" in by:
-        from movie_gender.model.character_model import character_line_scores
-
-        for key, split in splits.items():  # the character model's own pooled estimate, not its averaged lines
-            level_scores[key]["character"]["model"] = character_line_scores(model, split, batch_size)
-
+    level_scores = _level_scores(model, names, natural, splits, resources, by, batch_size)
     shared = set(np.unique(np.asarray(natural["character_id"])))
     shared &= set(np.unique(np.asarray(eval_split["character_id"])))
     report: dict = {
@@ -360,30 +339,105 @@ def evaluate(
     for level in by:
         validation = level_data(validation_split, level_scores["validation"][level], level, min_lines)
         evaluated = level_data(eval_split, level_scores["evaluated"][level], level, min_lines)
-        if len(evaluated["labels"]) == 0:
+        entry = _level_entry(level, validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
+        if entry is None:
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
             continue
-        if len(np.unique(validation["labels"])) < 2:
-            logger.warning(
-                "The validation split has too few %ss of one gender to choose a %s-level threshold: using 0.5",
-                level,
-                level,
-            )
-        calibration = calibrate_level(validation, evaluated)  # the model's scores from here on are calibrated
-        report[level], _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
-        report[level]["calibration"] = calibration
+        report[level] = entry
         if level == "character":
-            report[level]["min_lines"] = min_lines
-            report[level]["speaker_leak"] = bool(shared)
-            if shared:
-                logger.warning(
-                    "%d characters of the evaluated split also speak in train (split by line, not by "
-                    "movie): character-level results are marked speaker_leak and overstate what the "
-                    "scorers do on unseen speakers",
-                    len(shared),
-                )
+            _mark_speaker_leak(entry, min_lines, shared)
         scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
     return report, scores
+
+
+def _natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
+    """:func:`natural_train`, saying how many oversampled copies it left out."""
+    natural = natural_train(train_split)
+    if len(natural) < len(train_split):
+        logger.info(
+            "Baselines fitted on the natural train split: %d lines (%d oversampled copies left out)",
+            len(natural),
+            len(train_split) - len(natural),
+        )
+    return natural
+
+
+def _baselines_for(model: object, baselines: Sequence[str], by: Sequence[str]) -> tuple[str, ...]:
+    """The baselines asked for, plus TF-IDF + context beside a context model and the character baselines when
+    characters are evaluated."""
+    baselines = tuple(baselines)
+    if _uses_context(model) and CONTEXT not in baselines:
+        baselines = (*baselines, CONTEXT)  # a context model is compared with TF-IDF + context too
+    if "character" in by:
+        baselines = (*baselines, *(b for b in CHARACTER_BASELINES if b not in baselines))
+    return baselines
+
+
+def _level_scores(
+    model: BiLSTMClassifier,
+    names: Sequence[str],
+    natural: datasets.Dataset,
+    splits: dict[str, datasets.Dataset],
+    resources: BaselineResources,
+    by: Sequence[str],
+    batch_size: int,
+) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """``{split key: {level: {scorer: line scores}}}``: the model's and the baselines' scores of each split, each
+    scorer at the levels it is reported at; a character model's own pooled estimate per character."""
+    line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
+    for key, per in baseline_scores(names, natural, splits, resources).items():
+        line_scores[key].update(per)
+    level_scores = {
+        key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
+        for key, per in line_scores.items()
+    }
+    if getattr(getattr(model, "config", None), "is_character_model", False) and "character" in by:
+        from movie_gender.model.character_model import character_line_scores
+
+        for key, split in splits.items():  # the character model's own pooled estimate, not its averaged lines
+            level_scores[key]["character"]["model"] = character_line_scores(model, split, batch_size)
+    return level_scores
+
+
+def _level_entry(level: str, validation: dict, evaluated: dict, *, bootstrap: int, unit: str, seed: int) -> dict | None:
+    """One level of the report: the model calibrated on validation, then :func:`level_report` with the
+    calibration record; None when the evaluated split has nothing at this level."""
+    if len(evaluated["labels"]) == 0:
+        return None
+    if len(np.unique(validation["labels"])) < 2:
+        logger.warning(
+            "The validation split has too few %ss of one gender to choose a %s-level threshold: using 0.5",
+            level,
+            level,
+        )
+    calibration = calibrate_level(validation, evaluated)  # the model's scores from here on are calibrated
+    entry, _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
+    entry["calibration"] = calibration
+    return entry
+
+
+def _mark_speaker_leak(entry: dict, min_lines: int, shared: set) -> None:
+    """The character level's ``min_lines`` and ``speaker_leak`` (characters of the evaluated split who also speak in
+    train), with a warning when there are any."""
+    entry["min_lines"] = min_lines
+    entry["speaker_leak"] = bool(shared)
+    if shared:
+        logger.warning(
+            "%d characters of the evaluated split also speak in train (split by line, not by "
+            "movie): character-level results are marked speaker_leak and overstate what the "
+            "scorers do on unseen speakers",
+            len(shared),
+        )
+
+
+def model_decisions(report: Mapping) -> dict:
+    """What an evaluation report fixes for the model's use, as values of its config's fields: ``calibration`` (per
+    level, fitted on validation; None when no level was calibrated), ``threshold`` and, where characters were
+    evaluated, ``character_threshold`` (chosen on validation, on the calibrated scale)."""
+    decisions = {"calibration": config_calibration(report) or None, "threshold": report["line"]["model"]["threshold"]}
+    if "character" in report:
+        decisions["character_threshold"] = report["character"]["model"]["threshold"]
+    return decisions
 
 
 def scorers(level: dict) -> dict[str, dict]:

@@ -1,1 +1,3 @@
-"""Publishing on the Hugging Face Hub: model and dataset folders pushed and pulled (``publish``)."""
+"""The Hugging Face Hub side: every card, rendered from the templates in ``movie_gender/templates`` (``cards``: the
+model card and the export README; ``dataset_cards``: the dataset's and the completed corpus'), and model, dataset
+and Space folders pushed and pulled (``publish``)."""

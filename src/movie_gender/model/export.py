@@ -30,6 +30,7 @@ from torch import nn
 
 from movie_gender.configuration import CONFIG_NAME, TOKENIZER_NAME
 from movie_gender.errors import MovieGenderError
+from movie_gender.hub.cards import render_export_readme
 from movie_gender.model.precision import bf16_recommended
 
 if TYPE_CHECKING:
@@ -45,26 +46,6 @@ INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
 # The parameters of the plain BiLSTM classifier; anything else (a context encoder, ...) is not exported yet.
 _EXPORTED_PREFIXES = ("embedding.", "lstm.", "fc1.", "fc2.", "bag_of_words.")
-
-README_TEMPLATE = """# {name}: ONNX export
-
-`model.onnx` scores one line of movie dialogue: the log-odds that its speaker is female. It was exported by
-`movie-gender export` from a movie-gender BiLSTM and gives the same logits as the PyTorch model (max |difference|
-at most 1e-4 on the exporter's checks), whatever the padding of the batch.
-
-- inputs: `input_ids` and `attention_mask`, int64 `[batch, time]` (dynamic axes), as `tokenizer.json` encodes
-  lines with `add_special_tokens=False` (it pads to the longest line of a batch with `[PAD]` = 0)
-- output: `logits`, float32 `[batch]`, the raw log-odds of female; P(female) is
-  `sigmoid(scale * logits + bias)` with the line calibration of `config.json` (fitted on validation; absent: 1, 0)
-- `config.json`: the architecture, the labels (`id2label`) and, when the model was evaluated, its calibration and
-  its thresholds (on the calibrated scale)
-
-Score lines with onnxruntime, tokenizers and numpy only (`pip install onnxruntime tokenizers numpy`):
-
-```python
-{example}
-```
-"""
 
 # The example in README.md (ONNX section) and in every exported folder's README; tests run it with torch blocked.
 EXAMPLE = """import json
@@ -245,7 +226,7 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
         tokenizer.save(str(work / TOKENIZER_NAME))
         (work / CONFIG_NAME).write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n")
         name = output_dir.name or "movie-gender"
-        (work / "README.md").write_text(README_TEMPLATE.format(name=name, example=EXAMPLE), encoding="utf-8")
+        (work / "README.md").write_text(render_export_readme(name, EXAMPLE), encoding="utf-8")
         if check:
             difference = _check(model, work)
             if difference is not None:

@@ -14,7 +14,6 @@ features and on the hidden layer, with a ReLU between fc1 and fc2.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
 from movie_gender.data.download import atomic_path
 from movie_gender.errors import ModelLoadError
-from movie_gender.hub.publish import PROJECT_URL, TAGS, public_metrics, render_model_card
+from movie_gender.hub.cards import PROJECT_URL, TAGS, card_examples, render_model_card
 from movie_gender.inference import predictor
 from movie_gender.inference.batching import MAX_PADDING, length_groups
 from movie_gender.model import precision
@@ -46,6 +45,7 @@ from movie_gender.model.persistence import (
     save_model_folder,
 )
 from movie_gender.model.precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported
+from movie_gender.training.record import RECORD_NAME, RunRecord, as_record
 
 
 @dataclass
@@ -356,8 +356,8 @@ class BiLSTMClassifier(
         metrics.json without local file paths when the model carries its training metrics."""
         save_model_folder(self, save_directory)
         if self.metrics:
-            with atomic_path(save_directory / "metrics.json") as tmp:
-                tmp.write_text(json.dumps(public_metrics(self.metrics), indent=2) + "\n")
+            with atomic_path(save_directory / RECORD_NAME) as tmp:
+                tmp.write_text(as_record(self.metrics).published().to_json())
 
     def save_pretrained(
         self,
@@ -403,29 +403,24 @@ class BiLSTMClassifier(
         """The movie-gender card (root ``model_card.md``): results, baselines, data, training, versions and limits
         from ``self.metrics``, or a short card saying no results are recorded. The mixin's metadata (library,
         licence, tags, pipeline tag) is the card's metadata."""
-        base = super().generate_model_card().data
-        examples = [dict(e) for e in (self.metrics or {}).get("examples", [])]
+        record = as_record(self.metrics)
+        examples = (record.examples if record else None) or []
+        scores = None
         if examples and self.tokenizer is not None:
             # A context model scores each example with the context it was stored with (none: an empty context).
             context = [list(e.get("context", [])) for e in examples] if self.config.uses_context else None
-            texts = [e["text"] for e in examples]
-            for example, p in zip(examples, self.predict_proba(texts, context=context), strict=False):
-                example["score"] = f"{p:.2f}"
-        for example in examples:
-            example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
-            example.setdefault("score", "n/a")
-        return ModelCard(
-            render_model_card(
-                base,
-                self.config.to_dict(),
-                self.metrics,
-                repo_id=repo_id,
-                dataset_repo=dataset_repo,
-                examples=examples,
-                plots=plots,
-                **kwargs,
-            )
+            scores = self.predict_proba([e["text"] for e in examples], context=context)
+        card = render_model_card(
+            super().generate_model_card().data,
+            self.config.to_dict(),
+            record,
+            repo_id=repo_id,
+            dataset_repo=dataset_repo,
+            examples=card_examples(examples, scores),
+            plots=plots,
+            **kwargs,
         )
+        return ModelCard(card)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> BiLSTMClassifier:
@@ -468,10 +463,11 @@ class BiLSTMClassifier(
         return model
 
 
-def _saved_metrics(model_id: str, hub_kwargs: dict) -> dict | None:
-    """The metrics.json beside a model (folder or Hub repo), for its card; None when absent or unreadable."""
+def _saved_metrics(model_id: str, hub_kwargs: dict) -> RunRecord | None:
+    """The run record (metrics.json) beside a model (folder or Hub repo), for its card; None when absent or
+    unreadable."""
     try:
-        return json.loads(Path(model_file(model_id, "metrics.json", **hub_kwargs)).read_text())
+        return RunRecord.load(model_file(model_id, RECORD_NAME, **hub_kwargs))
     except (ModelLoadError, HfHubHTTPError, OSError, ValueError):
         return None
 

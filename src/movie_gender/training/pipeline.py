@@ -5,7 +5,6 @@ scripts/train.py and scripts/evaluate.py are thin front ends over :func:`train_m
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -17,6 +16,7 @@ import datasets
 import numpy as np
 import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from tokenizers import Tokenizer
 
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions, TrainOptions
@@ -27,20 +27,31 @@ from movie_gender.data.splitting import DatasetReport, prepare_dataset
 from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BaselineResources
-from movie_gender.evaluation.calibration import config_calibration, write_reliability_plots
+from movie_gender.evaluation.calibration import write_reliability_plots
 from movie_gender.evaluation.protocol import (
     evaluate,
     format_report,
+    model_decisions,
     model_resources,
     plot_confusion,
     plot_roc,
     plot_training,
 )
-from movie_gender.hub.publish import framework_versions, load_hub_dataset, select_examples, write_model_card
+from movie_gender.hub.cards import write_model_card
+from movie_gender.hub.publish import load_hub_dataset
 from movie_gender.model.modeling import BiLSTMClassifier, model_file
 from movie_gender.model.persistence import MODEL_FOLDER_CONTENT
 from movie_gender.training.character_training import train_characters
 from movie_gender.training.loop import EncodedSplit, TrainResult, train
+from movie_gender.training.record import (
+    RECORD_NAME,
+    BootstrapRecord,
+    GloveRecord,
+    RunRecord,
+    as_record,
+    framework_versions,
+    select_examples,
+)
 from movie_gender.training.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)
@@ -52,19 +63,19 @@ LEGACY_LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
 
-def _training_metrics(model_id: str, revision: str | None = None) -> dict:
-    """The metrics.json that train.py writes beside a model (folder or Hub repo); empty when there is none."""
+def training_record(model_id: str, revision: str | None = None) -> RunRecord:
+    """The record (metrics.json) that training wrote beside a model (folder or Hub repo); an empty record when there
+    is none."""
     try:
-        metrics = json.loads(Path(model_file(model_id, "metrics.json", revision=revision)).read_text())
+        return RunRecord.load(model_file(model_id, RECORD_NAME, revision=revision))
     except (ModelLoadError, HfHubHTTPError, HFValidationError, OSError, ValueError):
-        return {}
-    return metrics if isinstance(metrics, dict) else {}
+        return RunRecord()
 
 
 def training_protocol(model_id: str, revision: str | None = None) -> dict:
-    """How a model's training data was split, from the metrics.json that train.py writes beside it (model folder or
+    """How a model's training data was split, from the record that training wrote beside it (model folder or
     Hub repo); empty when there is none."""
-    report = _training_metrics(model_id, revision).get("dataset", {})
+    report = training_record(model_id, revision).dataset
     if not isinstance(report, dict):
         return {}
     protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
@@ -129,26 +140,28 @@ def hardware() -> str:
 
 
 def write_outputs(
-    output: Path, model: BiLSTMClassifier, metrics: dict, scores: dict, local_sources: dict | None = None
+    output: Path, model: BiLSTMClassifier, record: RunRecord | dict, scores: dict, local_sources: dict | None = None
 ) -> None:
-    """Model files, metrics.json, the plots and the rendered card, swapped into place as one folder."""
-    model.metrics = metrics  # the card's data travels with the model: save_pretrained / push_to_hub render it
+    """Model files, the record (metrics.json), the plots and the rendered card, swapped into place as one folder."""
+    record = as_record(record)
+    model.metrics = record  # the card's data travels with the model: save_pretrained / push_to_hub render it
     with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LEGACY_LOCAL_SOURCES)) as folder:
-        _write_outputs(folder, Path(output).name, model, metrics, scores)
+        _write_outputs(folder, Path(output).name, model, record, scores)
     if local_sources:  # for `evaluate` on this machine: kept in the cache, never inside the folder
         remember_sources(output, local_sources)
 
 
-def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: dict, scores: dict) -> None:
-    """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's)."""
+def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, record: RunRecord, scores: dict) -> None:
+    """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's):
+    save_pretrained writes the model files and the record (the model carries it), then the plots and the card."""
     model.save_pretrained(folder, model_card_kwargs={"repo_id": name})
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    if metrics.get("training", {}).get("history"):
-        plot_training(metrics["training"]["history"], folder / "training_curves.png")
+    if (record.training or {}).get("history"):
+        plot_training(record.training["history"], folder / "training_curves.png")
+    line = record.level("line")["model"]
     plot_confusion(
-        metrics["line"]["model"]["confusion_matrix"],
+        line["confusion_matrix"],
         folder / "confusion_matrix.png",
-        f"Lines, {metrics['eval_split']} split (threshold {metrics['line']['model']['threshold']:.3f})",
+        f"Lines, {record.eval_split} split (threshold {line['threshold']:.3f})",
     )
     line = scores["line"]
     names = {
@@ -161,9 +174,9 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, metrics: di
         line["labels"],
         {names[k]: v for k, v in line.items() if k in names},
         folder / "roc_curve.png",
-        f"ROC, lines, {metrics['eval_split']} split",
+        f"ROC, lines, {record.eval_split} split",
     )
-    write_reliability_plots(metrics, folder)
+    write_reliability_plots(record.to_dict(), folder)
     write_model_card(folder, model, repo_id=name)
 
 
@@ -199,6 +212,28 @@ class FittedModel:
     result: TrainResult
 
 
+def initial_model(options: TrainOptions, tokenizer: Tokenizer, matrix: np.ndarray) -> BiLSTMClassifier:
+    """The untrained model of ``options``: sized to ``tokenizer`` and the GloVe ``matrix`` it starts from, seeded by
+    the training seed."""
+    uses_context = options.model.uses_context
+    config = replace(
+        options.model,
+        vocab_size=tokenizer.get_vocab_size(),
+        embedding_dim=int(matrix.shape[1]),
+        context_size=options.data.context_size if uses_context else 0,
+    )
+    torch.manual_seed(options.training.seed)
+    model = BiLSTMClassifier(config)
+    model.load_embeddings(matrix)
+    model.tokenizer = tokenizer
+    logger.info(
+        "Model: %s (%s trainable parameters)",
+        config,
+        f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}",
+    )
+    return model
+
+
 def fit_model(
     options: TrainOptions,
     dataset: datasets.DatasetDict,
@@ -228,21 +263,8 @@ def fit_model(
         seed=options.training.seed,
         encoded=(train_data.ids, train_data.lengths),
     )
-    config = replace(
-        options.model,
-        vocab_size=tokenizer.get_vocab_size(),
-        embedding_dim=int(matrix.shape[1]),
-        context_size=options.data.context_size if uses_context else 0,
-    )
-    torch.manual_seed(options.training.seed)
-    model = BiLSTMClassifier(config)
-    model.load_embeddings(matrix)
-    model.tokenizer = tokenizer
-    logger.info(
-        "Model: %s (%s trainable parameters)",
-        config,
-        f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}",
-    )
+    model = initial_model(options, tokenizer, matrix)
+    config = model.config
     validation_data = EncodedSplit.from_texts(
         tokenizer, validation_split["text"], validation_split["label"], context_column(validation_split, uses_context)
     )
@@ -272,9 +294,9 @@ def fit_model(
 def evaluate_fitted(
     options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *, bootstrap: int | None = None
 ) -> tuple[dict, dict]:
-    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`; the model's calibration and
-    thresholds (line and character, fitted and chosen on validation; thresholds on the calibrated scale) are written
-    into its config."""
+    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`: (report, scores). The model is
+    left as it is; the calibration and thresholds the report chose are
+    :func:`~movie_gender.evaluation.protocol.model_decisions` of it."""
     resources = BaselineResources(
         seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
     )
@@ -289,29 +311,48 @@ def evaluate_fitted(
         seed=options.data.seed,
         resources=resources,
     )
-    config = fitted.model.config
-    config.calibration = config_calibration(report) or None
-    config.threshold = report["line"]["model"]["threshold"]
-    if "character" in report:
-        config.character_threshold = report["character"]["model"]["threshold"]
     return report, scores
 
 
-def protocol(options: TrainOptions, bootstrap: int | None = None) -> dict:
-    """The seeds and the bootstrap of a run, as metrics.json records them at the top level."""
-    return {
-        "split_seed": options.data.seed,
-        "seed": options.training.seed,
-        "bootstrap": {
-            "unit": options.bootstrap_unit,
-            "n": options.bootstrap if bootstrap is None else bootstrap,
-            "seed": options.data.seed,
+def run_record(
+    options: TrainOptions,
+    fitted: FittedModel,
+    report: dict,
+    data_report: dict,
+    examples: list[dict],
+    started: float,
+) -> RunRecord:
+    """The record of a run (metrics.json): its protocol, the evaluation ``report``, the data, the model's config as
+    saved, GloVe, training, tokenizer and versions; ``started`` is the run's ``time.perf_counter()`` at its start."""
+    return RunRecord(
+        eval_split="test",
+        split_seed=options.data.seed,
+        seed=options.training.seed,
+        bootstrap=BootstrapRecord(unit=options.bootstrap_unit, n=options.bootstrap, seed=options.data.seed),
+        **report,
+        dataset=data_report,
+        model=fitted.model.config.to_dict(),
+        glove=GloveRecord.of(options.glove, options.glove_member, fitted.coverage.to_dict()),
+        training={
+            **asdict(options.training),
+            **fitted.result.to_dict(),
+            "preset": options.preset,
+            "hardware": hardware(),
+            "total_seconds": time.perf_counter() - started,
         },
-    }
+        tokenizer={
+            "min_frequency": options.min_frequency,
+            "max_vocab_size": options.max_vocab_size,
+            "max_length": options.max_length,
+        },
+        versions=framework_versions(),
+        examples=examples,
+    )
 
 
 def train_model(options: TrainOptions) -> dict:
-    """Train and evaluate; write the model folder. Returns the metrics written to metrics.json."""
+    """Train and evaluate; write the model folder. Returns the record written to metrics.json, as its JSON
+    object."""
     started = time.perf_counter()
     output = Path(options.output)
     check_writable(output)
@@ -329,39 +370,20 @@ def train_model(options: TrainOptions) -> dict:
             tracker.close()
     if fitted.result.already_complete and all((output / name).is_file() for name in COMPLETE_FOLDER):
         logger.info("%s already holds this run's outputs: nothing to write", output)
-        return json.loads((output / "metrics.json").read_text())
+        return RunRecord.load(output / RECORD_NAME).to_dict()
     report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
-    glove_name = Path(str(options.glove_member or options.glove)).name.replace(".txt.gz", "").replace(".txt", "")
-    metrics = {
-        "eval_split": "test",
-        **protocol(options),
-        **report,
-        "dataset": data_report,
-        "model": fitted.model.config.to_dict(),
-        "glove": {"name": glove_name, "source": public_source(options.glove), **fitted.coverage.to_dict()},
-        "training": {
-            **asdict(options.training),
-            **fitted.result.to_dict(),
-            "preset": options.preset,
-            "hardware": hardware(),
-            "total_seconds": time.perf_counter() - started,
-        },
-        "tokenizer": {
-            "min_frequency": options.min_frequency,
-            "max_vocab_size": options.max_vocab_size,
-            "max_length": options.max_length,
-        },
-        "versions": framework_versions(),
-        "examples": select_examples(dataset["validation"], seed=options.training.seed),
-    }
+    model = fitted.model
+    model.config = replace(model.config, **model_decisions(report))  # saved with the model: its config.json
+    examples = select_examples(dataset["validation"], seed=options.training.seed)
+    record = run_record(options, fitted, report, data_report, examples, started)
     local = {
         "glove": _local(options.glove),
         **({} if options.data.dataset else {"corpus": _local(options.data.corpus)}),
     }
-    write_outputs(output, fitted.model, metrics, scores, local_sources=local)
+    write_outputs(output, model, record, scores, local_sources=local)
     logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
-    return metrics
+    return record.to_dict()
 
 
 def baseline_resources(
@@ -380,9 +402,8 @@ def baseline_resources(
             "from is not on this machine"
         )
         return model_resources(model, seed)
-    glove = _training_metrics(model_id, revision).get("glove", {})
-    member = f"{glove['name']}.txt" if str(source).endswith(".zip") and glove.get("name") else None
-    matrix, _ = load_glove(source, model.tokenizer, member=member)
+    glove = training_record(model_id, revision).glove or GloveRecord()
+    matrix, _ = load_glove(source, model.tokenizer, member=glove.member_in(source))
     return BaselineResources(seed, model.tokenizer, matrix)
 
 
@@ -451,4 +472,6 @@ __all__ = [
     "load_data",
     "build_data",
     "training_protocol",
+    "training_record",
+    "run_record",
 ]

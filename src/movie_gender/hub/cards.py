@@ -1,0 +1,480 @@
+"""The cards of a model, each rendered from a template under ``movie_gender/templates``: the model card
+(``model_card.md``, the repository's own) and the README of an ONNX export (``export_readme.md``); the shared
+pieces of every card (the project's links, the corpus citation, the split protocol in words). The dataset cards are
+in :mod:`movie_gender.hub.dataset_cards`.
+
+A card renders from data: a model's config and its run record (:class:`movie_gender.training.record.RunRecord`).
+This module never loads a model; a model's own card comes through
+:meth:`movie_gender.model.modeling.BiLSTMClassifier.generate_model_card`, which scores the example lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
+
+from movie_gender.atomic import atomic_path
+from movie_gender.training.record import (
+    RECORD_NAME,
+    RunRecord,
+    as_record,
+    framework_versions,
+    looks_like_repo_id,
+    published_source,
+)
+
+if TYPE_CHECKING:
+    from movie_gender.model.modeling import BiLSTMClassifier
+
+logger = logging.getLogger(__name__)
+
+# Where the project lives: [project.urls] in pyproject.toml, the mixin's repo_url and every card link here.
+PROJECT_URL = "https://github.com/movie-gender/movie-gender"
+# The Hub tags of every movie-gender model; the mixin adds "model_hub_mixin" and "pytorch_model_hub_mixin".
+TAGS = ("text-classification", "gender", "movie-dialogue", "glove", "bilstm", "movie-gender")
+# The model card's metadata, as BiLSTMClassifier declares it to the mixin.
+HUB_METADATA = {
+    "library_name": "movie-gender",
+    "tags": list(TAGS),
+    "license": "mit",
+    "pipeline_tag": "text-classification",
+    "repo_url": PROJECT_URL,
+}
+SCORER_NAMES = {
+    "model": "**this model**",
+    "always_male": "always male",
+    "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
+    "glove_mean_logreg": "mean GloVe vector + logistic regression",
+    "tfidf_context_logreg": "TF-IDF with context + logistic regression",
+    "tfidf_character_logreg": "TF-IDF of one document per character + logistic regression",
+    "tfidf_character_context_logreg": "TF-IDF of one document per character and of its context + logistic regression",
+}
+PLOTS = (
+    ("training_curves.png", "training curves"),
+    ("confusion_matrix.png", "confusion matrix"),
+    ("roc_curve.png", "ROC"),
+    ("reliability_line.png", "reliability, lines"),
+    ("reliability_character.png", "reliability, characters"),
+)
+# The corpus' citation, as the dataset cards (the dataset's and the completed corpus') print it.
+CITATION = [
+    "```bibtex",
+    "@InProceedings{Danescu-Niculescu-Mizil+Lee:11a,",
+    "  author={Cristian Danescu-Niculescu-Mizil and Lillian Lee},",
+    "  title={Chameleons in imagined conversations: A new approach to understanding coordination of "
+    "linguistic style in dialogs.},",
+    "  booktitle={Proceedings of the Workshop on Cognitive Modeling and Computational Linguistics, ACL 2011},",
+    "  year={2011}",
+    "}",
+    "```",
+]
+
+
+def template(name: str) -> str:
+    """A card template shipped in the package (``movie_gender/templates/NAME``)."""
+    return resources.files("movie_gender").joinpath(f"templates/{name}").read_text(encoding="utf-8")
+
+
+def card_template() -> str:
+    """The model card template: the repository's ``model_card.md``, shipped as templates/model_card.md."""
+    return template("model_card.md")
+
+
+def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
+    """How the lines were split, in words (the dataset card and the model card both say it this way)."""
+    if split == "movie":
+        return "split by movie: no movie appears in two splits"
+    if split == "random":
+        return "random split by line, stratified by gender"
+    if split == "tutorial":
+        return f"the tutorial's split: the first {test_per_class or 0:,} lines of each gender (corpus order) are test"
+    return "a prepared dataset"
+
+
+def metric_text(value: float | None, ci: Sequence[float] | None = None, signed: bool = False) -> str:
+    """A metric as the cards print it: three decimals (signed for a difference), its interval after it; n/a for
+    none."""
+    if value is None or value != value:
+        return "n/a"
+    spec = "+.3f" if signed else ".3f"
+    interval = f" [{ci[0]:{spec}}, {ci[1]:{spec}}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""
+    return f"{value:{spec}}" + interval
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+# ------------------------------------------------------------------------------------------------------ model card
+def _rows(level: dict) -> list[dict]:
+    """One row per scorer (this model first), ROC-AUC leading; intervals where the bootstrap gave them."""
+    rows = []
+    scorers = [k for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v]
+    for key in sorted(scorers, key=lambda k: k != "model"):
+        m, ci = level[key], level[key].get("ci95", {})
+        rows.append(
+            {
+                "name": SCORER_NAMES.get(key, key),
+                "n": f"{m['n']:,}" if "n" in m else "n/a",
+                "roc_auc": metric_text(m.get("roc_auc"), ci.get("roc_auc")),
+                "average_precision": metric_text(m.get("average_precision"), ci.get("average_precision")),
+                "balanced_accuracy": metric_text(m.get("balanced_accuracy"), ci.get("balanced_accuracy")),
+                "macro_f1": metric_text(m.get("macro_f1")),
+                "threshold": metric_text(m.get("threshold")),
+            }
+        )
+    return rows
+
+
+def _differences(level: dict) -> list[dict]:
+    """Paired differences (this model minus a baseline) from a level's ``difference`` entry, when present."""
+    return [
+        {
+            "name": SCORER_NAMES.get(key, key),
+            "roc_auc": metric_text(d.get("roc_auc"), d.get("roc_auc_ci95"), signed=True),
+            "balanced_accuracy": metric_text(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"), signed=True),
+        }
+        for key, d in (level.get("difference") or {}).items()
+        if isinstance(d, dict)
+    ]
+
+
+def _interval_note(bootstrap: Any) -> str:
+    n = bootstrap if isinstance(bootstrap, int) else getattr(bootstrap, "n", 0)
+    if not n:
+        return "No bootstrap intervals were computed."
+    if isinstance(bootstrap, int):
+        return f"Intervals are 95% bootstrap intervals ({n:,} resamples)."
+    unit = bootstrap.unit or "line"
+    return f"Intervals are 95% bootstrap intervals ({n:,} resamples of whole {unit}s, paired across scorers)."
+
+
+def _levels(record: RunRecord) -> list[dict]:
+    levels = []
+    line, character = record.level("line"), record.level("character")
+    if line:
+        levels.append(
+            {
+                "title": "Line level",
+                "unit": "lines",
+                "rows": _rows(line),
+                "differences": _differences(line),
+                "intro": "Each line of dialogue scored on its own.",
+            }
+        )
+    if character:
+        levels.append(
+            {
+                "title": "Character level",
+                "unit": "characters",
+                "rows": _rows(character),
+                "differences": _differences(character),
+                "intro": f"Each character with at least {character.get('min_lines', '?')} lines in "
+                f"the split, scored {_character_scoring(record.model or {})}. Baselines per character: the "
+                f"mean log-odds of their line scores, or one TF-IDF document per character.",
+            }
+        )
+    return levels
+
+
+def _calibration_row(unit: str, record: dict) -> dict:
+    """A card row of a calibrated level: ECE before and after, the confident-prediction precision, the map."""
+    female = record.get("confident", {}).get("female", {})
+    cut = record.get("confident", {}).get("cut", 0.9)
+    params = record.get("parameters", {})
+    return {
+        "level": unit,
+        "ece_raw": metric_text(record.get("ece_raw")),
+        "ece": metric_text(record.get("ece")),
+        "floor": metric_text(record.get("ece_noise_floor")),
+        "confident": (
+            f"{_pct(female['precision'])} female of {female.get('n', 0):,}"
+            if female.get("precision") is not None
+            else f"none with P >= {cut}"
+        ),
+        "cut": cut,
+        "parameters": f"{params.get('scale', float('nan')):.3f} x log-odds {params.get('bias', 0):+.3f}",
+        "n": f"{params.get('n', 0):,}",
+        "bins": f"{record.get('bins')} {record.get('binning')}",
+    }
+
+
+def _calibration(record: RunRecord) -> list[dict]:
+    """One card row per calibrated level."""
+    levels = (("line", "lines"), ("character", "characters"))
+    calibrations = [(unit, record.level(level).get("calibration")) for level, unit in levels]
+    return [_calibration_row(unit, entry) for unit, entry in calibrations if isinstance(entry, dict)]
+
+
+def _bag_of_words(config: dict) -> str:
+    if not config.get("bag_of_words"):
+        return ""
+    pairs = config.get("bigram_buckets") or 0
+    return f", plus a bag of words (a weight per word{f' and per word pair, {pairs:,} hashed rows' if pairs else ''})"
+
+
+def _character_scoring(config: dict) -> str:
+    if config.get("character_pooling", "none") != "none":
+        return "by the model itself: its lines pooled by attention, plus bags of what it says and hears"
+    return "by the mean log-odds of its lines"
+
+
+def _architecture(config: dict) -> dict:
+    hidden, layers = config.get("hidden_size"), config.get("num_layers")
+    return {
+        "architecture": (
+            f"{layers} x {hidden} {'bidirectional ' if config.get('bidirectional') else ''}LSTM, "
+            f"{config.get('pooling')} pooling, fc {hidden} + ReLU, dropout {config.get('dropout')}"
+            + _bag_of_words(config)
+            + (f", word dropout {config['word_dropout']}" if config.get("word_dropout") else "")
+            + (
+                "; a character model: attention over a character's lines, bags of the words it says and hears"
+                if config.get("character_pooling", "none") != "none"
+                else ""
+            )
+        ),
+        "vocab_size": f"{config.get('vocab_size', 0):,}",
+    }
+
+
+def _eval_results(record: RunRecord, dataset_repo: str | None) -> list[EvalResult]:
+    """The line-level results as the Hub's model-index reads them."""
+    results = []
+    model = record.level("line").get("model", {})
+    for key, pretty in (
+        ("roc_auc", "ROC-AUC"),
+        ("average_precision", "average precision"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("macro_f1", "macro F1"),
+    ):
+        value = model.get(key)
+        if value is not None and value == value:
+            results.append(
+                EvalResult(
+                    task_type="text-classification",
+                    dataset_type=dataset_repo or "cornell_movie_dialog",
+                    dataset_name="Cornell Movie-Dialogs (speaker gender)",
+                    dataset_split=record.split_name,
+                    metric_type=key,
+                    metric_name=pretty,
+                    metric_value=round(value, 4),
+                )
+            )
+    return results
+
+
+def _card_metadata(
+    card_data: ModelCardData, record: RunRecord, repo_id: str, dataset_repo: str | None, examples: list[dict]
+) -> ModelCardData:
+    """The card's YAML header: the mixin's metadata, the widget's example lines, the data and the results."""
+    data = ModelCardData(**card_data.to_dict())
+    data.language = "en"
+    data.metrics = ["roc_auc", "average_precision", "balanced_accuracy", "f1"]
+    if examples:
+        data.widget = [
+            {
+                "text": " ".join(e["text"].split()),  # one line, whatever whitespace the corpus had
+                "example_title": f"{e['label']} character (validation line)",
+            }
+            for e in examples
+        ]
+    eval_results = _eval_results(record, dataset_repo)
+    data.datasets = [dataset_repo] if dataset_repo else None
+    if eval_results:
+        data.eval_results, data.model_name = eval_results, repo_id.split("/")[-1]
+    return data
+
+
+def _linked_dataset(record: RunRecord, dataset_repo: str | None) -> str | None:
+    """The dataset repo the card links: the one given, else the Hub dataset repo the model was trained on."""
+    dataset = record.dataset or {}
+    source = str(dataset.get("corpus", {}).get("source"))
+    if dataset_repo is None and dataset.get("split") == "prepared" and looks_like_repo_id(source):
+        return source  # trained on a Hub dataset repo: link it
+    return dataset_repo
+
+
+def _data_values(record: RunRecord) -> dict:
+    """The card's account of the data: the protocol, the corpus, the balance and the split sizes."""
+    dataset = record.dataset or {}
+    corpus, counts = dataset.get("corpus", {}), dataset.get("class_counts", {})
+    return {
+        "eval_split": record.split_name,
+        "split_protocol": split_protocol(dataset.get("split"), dataset.get("test_per_class")),
+        "interval_note": _interval_note(record.bootstrap),
+        "levels": _levels(record),
+        "calibration": _calibration(record),
+        "corpus_source": published_source(str(corpus.get("source", ""))),
+        "corpus_male": f"{corpus.get('male', 0):,}",
+        "corpus_female": f"{corpus.get('female', 0):,}",
+        "balance": dataset.get("balance", "n/a"),
+        "split_sizes": ", ".join(f"{k} {sum(v.values()):,}" for k, v in counts.items()) or "n/a",
+    }
+
+
+def _training_values(record: RunRecord, config: dict) -> dict:
+    """The card's account of the model and its training: architecture, GloVe, optimisation, time, versions."""
+    training, glove = record.training or {}, record.glove
+    name = (glove.name if glove else None) or "GloVe"
+    coverage = glove.coverage if glove else {}
+    total = training.get("total_seconds")
+    return {
+        **_architecture(config),
+        "embeddings": f"{name} ({config.get('embedding_dim')}d), "
+        f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}",
+        "type_coverage": _pct(coverage.get("type_coverage")),
+        "token_coverage": _pct(coverage.get("token_coverage")),
+        "optimisation": (
+            f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
+            f"batch {training.get('batch_size')}, up to {training.get('epochs')} epochs, early stopping "
+            f"patience {training.get('patience')}, gradient clip {training.get('grad_clip')}, "
+            f"seed {training.get('seed')}"
+        ),
+        "epochs_run": len(training.get("history", [])),
+        "best_epoch": training.get("best_epoch"),
+        "best_val_auc": metric_text(training.get("best_validation_auc")),
+        "hardware": f"{training.get('hardware', 'n/a')}, {'bf16 autocast' if training.get('bf16') else 'fp32'}",
+        "training_time": f"{training.get('seconds', 0) / 60:.1f} min training"
+        + (f", {total / 60:.1f} min in all (data, training, evaluation)" if total else ""),
+        "preset": training.get("preset", "custom"),
+        "versions": list((record.versions or framework_versions()).items()),
+        "versions_note": "Trained with:" if record.versions else "Saved with (no training record):",
+    }
+
+
+def card_examples(examples: Sequence[Mapping] | None, p_female: Sequence[float] | None = None) -> list[dict]:
+    """The card's example rows: each example line with a markdown table cell and its score (P(female) from
+    ``p_female``, in order; "n/a" without scores)."""
+    rows = [dict(e) for e in examples or []]
+    for example, p in zip(rows, p_female if p_female is not None else [], strict=False):
+        example["score"] = f"{p:.2f}"
+    for example in rows:
+        example["cell"] = " ".join(example["text"].split()).replace("|", "\\|")  # a markdown table cell
+        example.setdefault("score", "n/a")
+    return rows
+
+
+def render_model_card(
+    card_data: ModelCardData,
+    config: dict,
+    record: RunRecord | Mapping | None = None,
+    *,
+    repo_id: str | None = None,
+    dataset_repo: str | None = None,
+    examples: list[dict] | None = None,
+    plots: tuple[str, ...] = (),
+    **extra: Any,
+) -> str:
+    """Render model_card.md: the full card when ``record`` (the run record of ``movie-gender train``) has results,
+    an honest short card without them.
+
+    ``card_data`` is the mixin's metadata (library, licence, pipeline tag, tags); ``config`` the model's config;
+    ``repo_id`` the Hub repo or folder name shown in the usage snippet; ``examples`` rows of :func:`card_examples`
+    (also the Hub widget); ``plots`` the plot files published beside the card.
+    """
+    record = as_record(record) or RunRecord()
+    repo_id = repo_id or "movie-gender-bilstm"
+    dataset_repo = _linked_dataset(record, dataset_repo)
+    values = dict(
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        project_url=PROJECT_URL,
+        dataset_repo=dataset_repo,
+        has_results=record.has_results,
+        examples=examples or [],
+        plots=[{"markdown": f"![{t}]({f})"} for f, t in PLOTS if f in plots],
+        threshold_note=(
+            "each scorer's threshold is chosen on the validation split, never on test."
+            if "threshold" in record.level("line").get("model", {})
+            else "a line counts as female at P >= 0.5."
+        ),
+        **_data_values(record),
+        **_training_values(record, config),
+    )
+    values.update(extra)
+    data = _card_metadata(card_data, record, repo_id, dataset_repo, examples or [])
+    card = str(ModelCard.from_template(data, template_str=card_template(), **values))
+    return re.sub(r"\n{3,}", "\n\n", card)
+
+
+class _CardMetadata(PyTorchModelHubMixin, **HUB_METADATA):
+    """The mixin's metadata of a movie-gender model, for a card rendered without loading the model."""
+
+
+def model_card_data() -> ModelCardData:
+    """The metadata (library, licence, tags, pipeline tag) the mixin gives a movie-gender model's card."""
+    return _CardMetadata().generate_model_card().data
+
+
+def folder_card(
+    folder: str | os.PathLike,
+    model: BiLSTMClassifier | None = None,
+    *,
+    repo_id: str | None = None,
+    dataset_repo: str | None = None,
+) -> str:
+    """The card of a model folder, from its files: config.json, its run record (metrics.json, if any) and the plots
+    beside them. With ``model`` (the folder's, loaded) the card comes from the model's own
+    ``generate_model_card``, which scores the example lines; without one they show no score."""
+    folder = Path(folder)
+    plots = tuple(name for name, _ in PLOTS if (folder / name).is_file())
+    record = RunRecord.load(folder / RECORD_NAME) if (folder / RECORD_NAME).is_file() else None
+    if model is not None:
+        if record is not None:
+            model.metrics = record
+        return str(model.generate_model_card(plots=plots, repo_id=repo_id, dataset_repo=dataset_repo))
+    config = json.loads((folder / "config.json").read_text())
+    examples = card_examples(record.examples if record else None)
+    return render_model_card(
+        model_card_data(), config, record, repo_id=repo_id, dataset_repo=dataset_repo, examples=examples, plots=plots
+    )
+
+
+def write_model_card(
+    folder: str | os.PathLike,
+    model: BiLSTMClassifier | None = None,
+    *,
+    repo_id: str | None = None,
+    dataset_repo: str | None = None,
+) -> Path:
+    """(Re)write folder/README.md with the folder's card (:func:`folder_card`; ``model``: the folder's model, to
+    score the example lines), replacing any card already there; the plots in ``folder`` are shown."""
+    folder = Path(folder)
+    card = folder_card(folder, model, repo_id=repo_id or folder.name, dataset_repo=dataset_repo)
+    with atomic_path(folder / "README.md") as tmp:
+        tmp.write_text(card, encoding="utf-8")
+    return folder / "README.md"
+
+
+def render_export_readme(name: str, example: str) -> str:
+    """The README of an ONNX export folder ``name``, with the torch-free ``example``."""
+    import jinja2
+
+    return jinja2.Template(template("export_readme.md")).render(name=name, example=example)
+
+
+__all__ = [
+    "CITATION",
+    "HUB_METADATA",
+    "PLOTS",
+    "PROJECT_URL",
+    "TAGS",
+    "card_examples",
+    "card_template",
+    "folder_card",
+    "metric_text",
+    "model_card_data",
+    "render_export_readme",
+    "render_model_card",
+    "split_protocol",
+    "template",
+    "write_model_card",
+]
