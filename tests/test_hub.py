@@ -21,7 +21,7 @@ from safetensors.torch import load as load_safetensors
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.data.dataset import prepare_dataset, save_dataset
 from movie_gender.errors import ModelLoadError
-from movie_gender.hub.cards import write_model_card
+from movie_gender.hub.folder_cards import write_model_card
 from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model
 from tests.factories import synthetic_corpus, write_corpus_folder
 

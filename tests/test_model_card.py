@@ -13,7 +13,8 @@ import yaml
 from huggingface_hub import HfApi, PyTorchModelHubMixin
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.hub.cards import PROJECT_URL, card_template, model_card_data, write_model_card
+from movie_gender.hub.cards import PROJECT_URL, card_template, model_card_data
+from movie_gender.hub.folder_cards import write_model_card
 from movie_gender.training.record import RunRecord
 from tests.model_card_pattern import MODEL_CARD_PATTERN
 
@@ -293,13 +294,14 @@ def test_save_pretrained_with_push_to_hub_names_the_repo_not_the_folder(tmp_path
     assert 'from_pretrained("org/hub-name")' in hub.commits[0]["files"]["README.md"].decode()
 
 
-def test_a_folder_card_without_the_model_has_the_models_metadata_and_unscored_examples(tmp_path: Path) -> None:
+def test_a_folder_card_scores_its_examples_with_the_folders_model_unless_told_not_to(tmp_path: Path) -> None:
     model = tiny_model()
     model.metrics = full_metrics()
     model.save_pretrained(tmp_path / "m")
     assert model_card_data().to_dict() == PyTorchModelHubMixin.generate_model_card(model).data.to_dict()
     with_model = write_model_card(tmp_path / "m", BiLSTMClassifier.from_pretrained(tmp_path / "m")).read_text()
-    without = write_model_card(tmp_path / "m").read_text()
+    assert write_model_card(tmp_path / "m").read_text() == with_model  # the folder's model, loaded
+    without = write_model_card(tmp_path / "m", score_examples=False).read_text()
     assert _header(without) == _header(with_model)
     row = "| I'll be in the car, darling. | female |"
     assert f"{row} n/a |" in without and f"{row} n/a |" not in with_model and row in with_model

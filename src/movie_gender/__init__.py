@@ -41,7 +41,7 @@ _EXPORTS = {
     "push_model": "hub.publish",
     "push_dataset": "hub.publish",
     "load_hub_dataset": "hub.publish",
-    "write_model_card": "hub.cards",
+    "write_model_card": "hub.folder_cards",
     "export_onnx": "model.export",  # ONNX export (the onnx extra)
 }
 
@@ -66,7 +66,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from movie_gender.data.dataset import build_dataset, save_dataset
     from movie_gender.data.glove import load_glove
     from movie_gender.data.tokenizer import train_tokenizer
-    from movie_gender.hub.cards import write_model_card
+    from movie_gender.hub.folder_cards import write_model_card
     from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model
     from movie_gender.model.export import export_onnx
     from movie_gender.model.modeling import BiLSTMClassifier, ClassifierOutput

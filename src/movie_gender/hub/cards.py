@@ -10,20 +10,15 @@ This module never loads a model; a model's own card comes through
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 
-from movie_gender.atomic import atomic_path
 from movie_gender.training.record import (
-    RECORD_NAME,
     RunRecord,
     as_record,
     framework_versions,
@@ -32,7 +27,7 @@ from movie_gender.training.record import (
 )
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -414,46 +409,6 @@ def model_card_data() -> ModelCardData:
     return _CardMetadata().generate_model_card().data
 
 
-def folder_card(
-    folder: str | os.PathLike,
-    model: BiLSTMClassifier | None = None,
-    *,
-    repo_id: str | None = None,
-    dataset_repo: str | None = None,
-) -> str:
-    """The card of a model folder, from its files: config.json, its run record (metrics.json, if any) and the plots
-    beside them. With ``model`` (the folder's, loaded) the card comes from the model's own
-    ``generate_model_card``, which scores the example lines; without one they show no score."""
-    folder = Path(folder)
-    plots = tuple(name for name, _ in PLOTS if (folder / name).is_file())
-    record = RunRecord.load(folder / RECORD_NAME) if (folder / RECORD_NAME).is_file() else None
-    if model is not None:
-        if record is not None:
-            model.metrics = record
-        return str(model.generate_model_card(plots=plots, repo_id=repo_id, dataset_repo=dataset_repo))
-    config = json.loads((folder / "config.json").read_text())
-    examples = card_examples(record.examples if record else None)
-    return render_model_card(
-        model_card_data(), config, record, repo_id=repo_id, dataset_repo=dataset_repo, examples=examples, plots=plots
-    )
-
-
-def write_model_card(
-    folder: str | os.PathLike,
-    model: BiLSTMClassifier | None = None,
-    *,
-    repo_id: str | None = None,
-    dataset_repo: str | None = None,
-) -> Path:
-    """(Re)write folder/README.md with the folder's card (:func:`folder_card`; ``model``: the folder's model, to
-    score the example lines), replacing any card already there; the plots in ``folder`` are shown."""
-    folder = Path(folder)
-    card = folder_card(folder, model, repo_id=repo_id or folder.name, dataset_repo=dataset_repo)
-    with atomic_path(folder / "README.md") as tmp:
-        tmp.write_text(card, encoding="utf-8")
-    return folder / "README.md"
-
-
 def render_export_readme(name: str, example: str) -> str:
     """The README of an ONNX export folder ``name``, with the torch-free ``example``."""
     import jinja2
@@ -469,12 +424,10 @@ __all__ = [
     "TAGS",
     "card_examples",
     "card_template",
-    "folder_card",
     "metric_text",
     "model_card_data",
     "render_export_readme",
     "render_model_card",
     "split_protocol",
     "template",
-    "write_model_card",
 ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from movie_gender.errors import HubError, MovieGenderError, first_line, redact
-from movie_gender.hub.cards import folder_card
+from movie_gender.hub.folder_cards import folder_card
 from movie_gender.training.record import RECORD_NAME, RunRecord
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def push_model(
 ) -> str:
     """Publish a model folder as one commit: config, weights, tokenizer, rendered card, metrics and plots.
 
-    The card is the folder's (:func:`movie_gender.hub.cards.folder_card`, rendered as ``save_pretrained`` /
+    The card is the folder's (:func:`movie_gender.hub.folder_cards.folder_card`, rendered as ``save_pretrained`` /
     ``push_to_hub`` render it) with ``repo_id`` in its usage snippet and ``dataset_repo`` in its ``datasets:``
     metadata; ``model`` (the folder's, loaded) scores its example lines. The run record (metrics.json) goes up
     without local file paths. ``extra_files`` (path in the repo -> local file) go into the same commit, e.g. an ONNX

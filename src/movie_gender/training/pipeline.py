@@ -37,7 +37,7 @@ from movie_gender.evaluation.protocol import (
     plot_roc,
     plot_training,
 )
-from movie_gender.hub.cards import write_model_card
+from movie_gender.hub.folder_cards import write_model_card
 from movie_gender.hub.publish import load_hub_dataset
 from movie_gender.model.modeling import BiLSTMClassifier, model_file
 from movie_gender.model.persistence import MODEL_FOLDER_CONTENT
