@@ -3,6 +3,7 @@ any batch size and padding; the folder runs with onnxruntime, tokenizers and num
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import onnx  # noqa: E402
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, export_onnx, load_cornell, train_tokenizer  # noqa: E402
 from movie_gender.commands import export as export_command  # noqa: E402
+from movie_gender.inference import labels  # noqa: E402
 from movie_gender.model.export import EXAMPLE, ExportError, onnx_logits, onnx_session, torch_logits  # noqa: E402
 from movie_gender.presets import PRESETS  # noqa: E402
 from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
@@ -109,7 +111,13 @@ def test_exported_folder_and_graph_signature(sample_lines, tmp_path: Path) -> No
     model = train_small_model(*sample_lines, steps=10)
     path = export_onnx(model, tmp_path / "movie-gender-onnx")
     folder = path.parent
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.onnx",
+        "movie_gender_labels.py",
+        "tokenizer.json",
+    ]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
     assert json.loads((folder / "config.json").read_text()) == model.config.to_dict()
     assert Tokenizer.from_file(str(folder / "tokenizer.json")).to_str() == model.tokenizer.to_str()
@@ -162,10 +170,10 @@ def test_context_model_is_refused_in_one_line(tokenizer, tmp_path: Path) -> None
     assert not (tmp_path / "onnx").exists()
 
 
-def _readme_example() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def _readme_example(name: str = "README.md") -> str:
+    readme = (ROOT / name).read_text(encoding="utf-8")
     match = re.search(r"<!-- onnx-example[^>]*-->\s*```python\n(.*?)```", readme, re.S)
-    assert match, "README.md has no ONNX example block"
+    assert match, f"{name} has no ONNX example block"
     return match.group(1)
 
 
@@ -174,8 +182,8 @@ import importlib.abc, sys
 
 class _NoTorch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
+        if name in ("torch", "movie_gender") or name.startswith(("torch.", "movie_gender.")):
+            raise ImportError(f"{name.partition('.')[0]} is blocked in this test")
         return None
 
 sys.meta_path.insert(0, _NoTorch())
@@ -185,6 +193,7 @@ sys.meta_path.insert(0, _NoTorch())
 def test_readme_example_runs_without_torch(sample_lines, tmp_path: Path) -> None:
     code = _readme_example()
     assert code.strip() == EXAMPLE.strip()  # the README and every exported folder show the same code
+    assert _readme_example("docs/publishing.md").strip() == EXAMPLE.strip()
     model = train_small_model(*sample_lines, steps=20)
     # A calibrated model, as training leaves it: the example must apply the line calibration as predict_proba does.
     model.config.calibration = {"line": {"method": "platt", "scale": 0.6, "bias": -0.8, "n": 100}}
@@ -196,6 +205,10 @@ def test_readme_example_runs_without_torch(sample_lines, tmp_path: Path) -> None
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True, timeout=60)
     assert probe.returncode != 0 and "torch is blocked" in probe.stderr  # the blocker works
+    probe = subprocess.run([sys.executable, "-c", "import movie_gender"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "movie_gender is blocked" in probe.stderr  # the package is not needed either
+    shipped = (tmp_path / "movie-gender-onnx" / "movie_gender_labels.py").read_text(encoding="utf-8")
+    assert shipped == inspect.getsource(labels)  # the labelling rule is the package's own, not a copy kept by hand
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )

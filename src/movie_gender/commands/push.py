@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--onnx",
         action="store_true",
         help="also export the model to ONNX and include it in the same commit as onnx/model.onnx (with "
-        "onnx/tokenizer.json, config.json, README.md); needs pip install 'movie-gender[onnx]'",
+        "onnx/tokenizer.json, config.json, movie_gender_labels.py, README.md); needs pip install 'movie-gender[onnx]'",
     )
     p.add_argument(
         "--space",

@@ -14,6 +14,7 @@ with dynamic axes; output ``logits``, float32 ``[batch]``, the log-odds of femal
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import shutil
@@ -31,6 +32,7 @@ from torch import nn
 from movie_gender.configuration import CONFIG_NAME, TOKENIZER_NAME
 from movie_gender.errors import MovieGenderError
 from movie_gender.hub.cards import render_export_readme
+from movie_gender.inference import labels
 from movie_gender.model.precision import bf16_recommended
 
 if TYPE_CHECKING:
@@ -40,7 +42,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
-EXPORT_FILES = (ONNX_NAME, TOKENIZER_NAME, CONFIG_NAME, "README.md")
+# The labelling rule (movie_gender.inference.labels, numpy only) ships in the folder as this module, so the folder
+# labels lines as predict() does without torch or movie-gender installed; the rule's source exists once.
+LABELS_NAME = "movie_gender_labels.py"
+EXPORT_FILES = (ONNX_NAME, TOKENIZER_NAME, CONFIG_NAME, LABELS_NAME, "README.md")
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
@@ -49,26 +54,29 @@ _EXPORTED_PREFIXES = ("embedding.", "lstm.", "fc1.", "fc2.", "bag_of_words.")
 
 # The example in README.md (ONNX section) and in every exported folder's README; tests run it with torch blocked.
 EXAMPLE = """import json
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
 folder = "movie-gender-onnx"  # the folder written by `movie-gender export MODEL --format onnx --output DIR`
+sys.path.insert(0, folder)
+from movie_gender_labels import calibrated_probability, is_female, label_names  # the package's labelling rule
+
 tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")
 session = ort.InferenceSession(f"{folder}/model.onnx", providers=["CPUExecutionProvider"])
-config = json.load(open(f"{folder}/config.json"))
+config = SimpleNamespace(**json.load(open(f"{folder}/config.json")))
 
 lines = ["I'll be in the car, darling.", "Get the gun, buddy!", ""]
 encodings = tokenizer.encode_batch(lines, add_special_tokens=False)
 input_ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(lines), -1)
 attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64).reshape(len(lines), -1)
 (logits,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})
-platt = (config.get("calibration") or {}).get("line") or {"scale": 1.0, "bias": 0.0}  # fitted on validation
-p_female = 1 / (1 + np.exp(-(platt["scale"] * logits + platt["bias"])))
-threshold = config.get("threshold", 0.5)  # on the calibrated scale
-for line, p in zip(lines, p_female):
-    label = config["id2label"]["1" if p >= threshold else "0"]
+p_female = calibrated_probability(config, "line", logits)  # the calibration fitted on validation
+labels = label_names(config, is_female(config, "line", p_female))  # at the threshold chosen on validation
+for line, p, label in zip(lines, p_female, labels):
     print(f"{p:.6f}\\t{label}\\t{line}")"""
 
 
@@ -225,6 +233,7 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
         onnx.checker.check_model(graph)
         tokenizer.save(str(work / TOKENIZER_NAME))
         (work / CONFIG_NAME).write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n")
+        (work / LABELS_NAME).write_text(inspect.getsource(labels), encoding="utf-8")
         name = output_dir.name or "movie-gender"
         (work / "README.md").write_text(render_export_readme(name, EXAMPLE), encoding="utf-8")
         if check:
