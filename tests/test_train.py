@@ -173,6 +173,10 @@ def test_the_run_record_reads_back_as_its_type_and_writes_the_same_bytes(trained
     assert record.glove.name == "glove.tiny.8d" and record.glove.member_in("vectors.zip") == "glove.tiny.8d.txt"
     assert record.glove.member_in("glove.tiny.8d.txt.gz") is None
     assert record.bootstrap.n == 50 and record.has_results and not record.extra
+    written = json.loads(text)
+    assert record.level("line").model.roc_auc == written["line"]["model"]["roc_auc"]
+    assert record.level("character").calibration.ece == written["character"]["calibration"]["ece"]
+    assert record.dataset.corpus.male == written["dataset"]["corpus"]["male"] and record.training.history
     assert BiLSTMClassifier.from_pretrained(out).metrics == record
 
 

@@ -26,6 +26,7 @@ from movie_gender.configuration import DEFAULT_URL, DataOptions, TrainOptions
 from movie_gender.data.download import is_url
 from movie_gender.evaluation.protocol import format_report, plot_confusion, plot_roc
 from movie_gender.training.pipeline import SPLIT_OPTIONS, evaluate_model, training_protocol
+from movie_gender.training.reports import CorpusRecord, DatasetRecord, or_default
 
 logger = logging.getLogger("evaluate")
 # The split options as evaluate spells them (--split names the split to score); the others as train does.
@@ -83,14 +84,19 @@ def _trained_protocol(args: argparse.Namespace) -> dict:
             "make sure they are those of training",
             args.model,
         )
-    elif trained.get("split") == "prepared":
+    elif DatasetRecord.from_dict(trained).split == "prepared":
         logger.warning(
             "%s was trained on a prepared dataset (%s): pass --dataset with it to score the same test split",
             args.model,
-            trained.get("corpus", {}).get("source", "?"),
+            or_default(_trained_corpus(trained), "?"),
         )
         trained = {}
     return trained
+
+
+def _trained_corpus(trained: dict) -> str | None:
+    """The corpus the model was trained on (its local path where this machine keeps it), from its split protocol."""
+    return (DatasetRecord.from_dict(trained).corpus or CorpusRecord()).source
 
 
 def data_options(args: argparse.Namespace) -> DataOptions:
@@ -99,7 +105,7 @@ def data_options(args: argparse.Namespace) -> DataOptions:
     if args.dataset:
         return DataOptions(dataset=args.dataset)
     trained = _trained_protocol(args)
-    data = DataOptions(corpus=args.corpus or trained.get("corpus", {}).get("source") or DEFAULT_URL)
+    data = DataOptions(corpus=args.corpus or _trained_corpus(trained) or DEFAULT_URL)
     if not args.corpus and not is_url(data.corpus) and not Path(data.corpus).exists():
         raise FileNotFoundError(
             f"{args.model} was trained on {data.corpus}, which is not here: pass --corpus with the "

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 
@@ -25,9 +25,20 @@ from movie_gender.training.record import (
     looks_like_repo_id,
     published_source,
 )
-
-if TYPE_CHECKING:
-    pass
+from movie_gender.training.reports import (
+    Calibration,
+    CalibrationParameters,
+    Confident,
+    ConfidentClass,
+    CorpusRecord,
+    DatasetRecord,
+    Difference,
+    Intervals,
+    LevelReport,
+    ScorerMetrics,
+    TrainingRecord,
+    or_default,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,36 +120,36 @@ def _pct(value: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ model card
-def _rows(level: dict) -> list[dict]:
+def _rows(level: LevelReport) -> list[dict]:
     """One row per scorer (this model first), ROC-AUC leading; intervals where the bootstrap gave them."""
     rows = []
-    scorers = [k for k, v in level.items() if isinstance(v, dict) and "roc_auc" in v]
-    for key in sorted(scorers, key=lambda k: k != "model"):
-        m, ci = level[key], level[key].get("ci95", {})
+    for key in sorted(level.scorers, key=lambda k: k != "model"):
+        m = level.scorers[key]
+        ci = m.ci95 if isinstance(m.ci95, Intervals) else Intervals()
         rows.append(
             {
                 "name": SCORER_NAMES.get(key, key),
-                "n": f"{m['n']:,}" if "n" in m else "n/a",
-                "roc_auc": metric_text(m.get("roc_auc"), ci.get("roc_auc")),
-                "average_precision": metric_text(m.get("average_precision"), ci.get("average_precision")),
-                "balanced_accuracy": metric_text(m.get("balanced_accuracy"), ci.get("balanced_accuracy")),
-                "macro_f1": metric_text(m.get("macro_f1")),
-                "threshold": metric_text(m.get("threshold")),
+                "n": "n/a" if m.n is None else f"{m.n:,}",
+                "roc_auc": metric_text(m.roc_auc, ci.roc_auc),
+                "average_precision": metric_text(m.average_precision, ci.average_precision),
+                "balanced_accuracy": metric_text(m.balanced_accuracy, ci.balanced_accuracy),
+                "macro_f1": metric_text(m.macro_f1),
+                "threshold": metric_text(m.threshold),
             }
         )
     return rows
 
 
-def _differences(level: dict) -> list[dict]:
+def _differences(level: LevelReport) -> list[dict]:
     """Paired differences (this model minus a baseline) from a level's ``difference`` entry, when present."""
     return [
         {
             "name": SCORER_NAMES.get(key, key),
-            "roc_auc": metric_text(d.get("roc_auc"), d.get("roc_auc_ci95"), signed=True),
-            "balanced_accuracy": metric_text(d.get("balanced_accuracy"), d.get("balanced_accuracy_ci95"), signed=True),
+            "roc_auc": metric_text(d.roc_auc, d.roc_auc_ci95, signed=True),
+            "balanced_accuracy": metric_text(d.balanced_accuracy, d.balanced_accuracy_ci95, signed=True),
         }
-        for key, d in (level.get("difference") or {}).items()
-        if isinstance(d, dict)
+        for key, d in (level.difference or {}).items()
+        if isinstance(d, Difference)
     ]
 
 
@@ -172,7 +183,7 @@ def _levels(record: RunRecord) -> list[dict]:
                 "unit": "characters",
                 "rows": _rows(character),
                 "differences": _differences(character),
-                "intro": f"Each character with at least {character.get('min_lines', '?')} lines in "
+                "intro": f"Each character with at least {or_default(character.min_lines, '?')} lines in "
                 f"the split, scored {_character_scoring(record.model or {})}. Baselines per character: the "
                 f"mean log-odds of their line scores, or one TF-IDF document per character.",
             }
@@ -180,33 +191,34 @@ def _levels(record: RunRecord) -> list[dict]:
     return levels
 
 
-def _calibration_row(unit: str, record: dict) -> dict:
+def _calibration_row(unit: str, calibration: Calibration) -> dict:
     """A card row of a calibrated level: ECE before and after, the confident-prediction precision, the map."""
-    female = record.get("confident", {}).get("female", {})
-    cut = record.get("confident", {}).get("cut", 0.9)
-    params = record.get("parameters", {})
+    confident = calibration.confident or Confident()
+    female = confident.female or ConfidentClass()
+    cut = or_default(confident.cut, 0.9)
+    params = calibration.parameters or CalibrationParameters()
     return {
         "level": unit,
-        "ece_raw": metric_text(record.get("ece_raw")),
-        "ece": metric_text(record.get("ece")),
-        "floor": metric_text(record.get("ece_noise_floor")),
+        "ece_raw": metric_text(calibration.ece_raw),
+        "ece": metric_text(calibration.ece),
+        "floor": metric_text(calibration.ece_noise_floor),
         "confident": (
-            f"{_pct(female['precision'])} female of {female.get('n', 0):,}"
-            if female.get("precision") is not None
+            f"{_pct(female.precision)} female of {or_default(female.n, 0):,}"
+            if female.precision is not None
             else f"none with P >= {cut}"
         ),
         "cut": cut,
-        "parameters": f"{params.get('scale', float('nan')):.3f} x log-odds {params.get('bias', 0):+.3f}",
-        "n": f"{params.get('n', 0):,}",
-        "bins": f"{record.get('bins')} {record.get('binning')}",
+        "parameters": f"{or_default(params.scale, float('nan')):.3f} x log-odds {or_default(params.bias, 0):+.3f}",
+        "n": f"{or_default(params.n, 0):,}",
+        "bins": f"{calibration.bins} {calibration.binning}",
     }
 
 
 def _calibration(record: RunRecord) -> list[dict]:
     """One card row per calibrated level."""
     levels = (("line", "lines"), ("character", "characters"))
-    calibrations = [(unit, record.level(level).get("calibration")) for level, unit in levels]
-    return [_calibration_row(unit, entry) for unit, entry in calibrations if isinstance(entry, dict)]
+    calibrations = [(unit, record.level(level).calibration) for level, unit in levels]
+    return [_calibration_row(unit, entry) for unit, entry in calibrations if isinstance(entry, Calibration)]
 
 
 def _bag_of_words(config: dict) -> str:
@@ -243,14 +255,16 @@ def _architecture(config: dict) -> dict:
 def _eval_results(record: RunRecord, dataset_repo: str | None) -> list[EvalResult]:
     """The line-level results as the Hub's model-index reads them."""
     results = []
-    model = record.level("line").get("model", {})
+    model = record.level("line").model
+    if model is None:
+        return results
     for key, pretty in (
         ("roc_auc", "ROC-AUC"),
         ("average_precision", "average precision"),
         ("balanced_accuracy", "balanced accuracy"),
         ("macro_f1", "macro F1"),
     ):
-        value = model.get(key)
+        value = getattr(model, key)
         if value is not None and value == value:
             results.append(
                 EvalResult(
@@ -288,39 +302,45 @@ def _card_metadata(
     return data
 
 
+def _dataset(record: RunRecord) -> DatasetRecord:
+    """The record's data report; an empty one when it has none."""
+    return record.dataset if isinstance(record.dataset, DatasetRecord) else DatasetRecord()
+
+
 def _linked_dataset(record: RunRecord, dataset_repo: str | None) -> str | None:
     """The dataset repo the card links: the one given, else the Hub dataset repo the model was trained on."""
-    dataset = record.dataset or {}
-    source = str(dataset.get("corpus", {}).get("source"))
-    if dataset_repo is None and dataset.get("split") == "prepared" and looks_like_repo_id(source):
+    dataset = _dataset(record)
+    source = str((dataset.corpus or CorpusRecord()).source)
+    if dataset_repo is None and dataset.split == "prepared" and looks_like_repo_id(source):
         return source  # trained on a Hub dataset repo: link it
     return dataset_repo
 
 
 def _data_values(record: RunRecord) -> dict:
     """The card's account of the data: the protocol, the corpus, the balance and the split sizes."""
-    dataset = record.dataset or {}
-    corpus, counts = dataset.get("corpus", {}), dataset.get("class_counts", {})
+    dataset = _dataset(record)
+    corpus, counts = dataset.corpus or CorpusRecord(), or_default(dataset.class_counts, {})
     return {
         "eval_split": record.split_name,
-        "split_protocol": split_protocol(dataset.get("split"), dataset.get("test_per_class")),
+        "split_protocol": split_protocol(dataset.split, dataset.test_per_class),
         "interval_note": _interval_note(record.bootstrap),
         "levels": _levels(record),
         "calibration": _calibration(record),
-        "corpus_source": published_source(str(corpus.get("source", ""))),
-        "corpus_male": f"{corpus.get('male', 0):,}",
-        "corpus_female": f"{corpus.get('female', 0):,}",
-        "balance": dataset.get("balance", "n/a"),
+        "corpus_source": published_source(str(or_default(corpus.source, ""))),
+        "corpus_male": f"{or_default(corpus.male, 0):,}",
+        "corpus_female": f"{or_default(corpus.female, 0):,}",
+        "balance": or_default(dataset.balance, "n/a"),
         "split_sizes": ", ".join(f"{k} {sum(v.values()):,}" for k, v in counts.items()) or "n/a",
     }
 
 
 def _training_values(record: RunRecord, config: dict) -> dict:
     """The card's account of the model and its training: architecture, GloVe, optimisation, time, versions."""
-    training, glove = record.training or {}, record.glove
+    training = record.training if isinstance(record.training, TrainingRecord) else TrainingRecord()
+    glove = record.glove
     name = (glove.name if glove else None) or "GloVe"
     coverage = glove.coverage if glove else {}
-    total = training.get("total_seconds")
+    total = training.total_seconds
     return {
         **_architecture(config),
         "embeddings": f"{name} ({config.get('embedding_dim')}d), "
@@ -328,18 +348,18 @@ def _training_values(record: RunRecord, config: dict) -> dict:
         "type_coverage": _pct(coverage.get("type_coverage")),
         "token_coverage": _pct(coverage.get("token_coverage")),
         "optimisation": (
-            f"Adam, lr {training.get('learning_rate')} ({training.get('lr_schedule', 'constant')} schedule), "
-            f"batch {training.get('batch_size')}, up to {training.get('epochs')} epochs, early stopping "
-            f"patience {training.get('patience')}, gradient clip {training.get('grad_clip')}, "
-            f"seed {training.get('seed')}"
+            f"Adam, lr {training.learning_rate} ({or_default(training.lr_schedule, 'constant')} schedule), "
+            f"batch {training.batch_size}, up to {training.epochs} epochs, early stopping "
+            f"patience {training.patience}, gradient clip {training.grad_clip}, "
+            f"seed {training.seed}"
         ),
-        "epochs_run": len(training.get("history", [])),
-        "best_epoch": training.get("best_epoch"),
-        "best_val_auc": metric_text(training.get("best_validation_auc")),
-        "hardware": f"{training.get('hardware', 'n/a')}, {'bf16 autocast' if training.get('bf16') else 'fp32'}",
-        "training_time": f"{training.get('seconds', 0) / 60:.1f} min training"
+        "epochs_run": len(or_default(training.history, [])),
+        "best_epoch": training.best_epoch,
+        "best_val_auc": metric_text(training.best_validation_auc),
+        "hardware": f"{or_default(training.hardware, 'n/a')}, {'bf16 autocast' if training.bf16 else 'fp32'}",
+        "training_time": f"{or_default(training.seconds, 0) / 60:.1f} min training"
         + (f", {total / 60:.1f} min in all (data, training, evaluation)" if total else ""),
-        "preset": training.get("preset", "custom"),
+        "preset": or_default(training.preset, "custom"),
         "versions": list((record.versions or framework_versions()).items()),
         "versions_note": "Trained with:" if record.versions else "Saved with (no training record):",
     }
@@ -388,7 +408,7 @@ def render_model_card(
         plots=[{"markdown": f"![{t}]({f})"} for f, t in PLOTS if f in plots],
         threshold_note=(
             "each scorer's threshold is chosen on the validation split, never on test."
-            if "threshold" in record.level("line").get("model", {})
+            if (record.level("line").model or ScorerMetrics()).threshold is not None
             else "a line counts as female at P >= 0.5."
         ),
         **_data_values(record),

@@ -14,6 +14,16 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from movie_gender.data.corpus import FULL_CORPUS
 from movie_gender.hub.cards import CITATION, PROJECT_URL, metric_text, split_protocol, template
 from movie_gender.training.record import RunRecord, as_record
+from movie_gender.training.reports import (
+    Calibration,
+    Confident,
+    ConfidentClass,
+    CorpusRecord,
+    DatasetRecord,
+    Intervals,
+    LevelReport,
+    or_default,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -58,16 +68,16 @@ def _dataset_info(dataset: datasets.DatasetDict) -> dict:
     return card_data.to_dict()
 
 
-def _conversation_lines(corpus: dict) -> list[str]:
+def _conversation_lines(corpus: CorpusRecord) -> list[str]:
     """The card's lines on the conversation columns, from the corpus statistics (none for a Dataset given as is)."""
-    source = corpus.get("conversations_source")
+    source = corpus.conversations_source
     if not source:
         return []
-    k = corpus.get("context_size", 0)
+    k = or_default(corpus.context_size, 0)
     if source == "movie_conversations.txt":
         how = "the exchanges listed in the corpus' `movie_conversations.txt`"
-        if corpus.get("lines_outside_conversations"):
-            how += f" ({corpus['lines_outside_conversations']:,} lines it does not list are conversations of their own)"
+        if corpus.lines_outside_conversations:
+            how += f" ({corpus.lines_outside_conversations:,} lines it does not list are conversations of their own)"
     else:
         how = (
             "derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
@@ -75,8 +85,9 @@ def _conversation_lines(corpus: dict) -> list[str]:
             "the ids count as one"
         )
     lines = f"{k} line" if k == 1 else f"{k} lines"
+    conversations = or_default(corpus.conversations, 0)
     return [
-        f"- Conversations ({corpus.get('conversations', 0):,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
+        f"- Conversations ({conversations:,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
         "`turn` the line's 0-based position in it.",
         f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
         "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
@@ -87,13 +98,13 @@ def _conversation_lines(corpus: dict) -> list[str]:
 
 def _report_values(report: DatasetReport) -> dict:
     """The dataset card's account of how the dataset was built, from its report."""
-    corpus = report.corpus
+    corpus = CorpusRecord.from_dict(report.corpus)
     counted = ("lines_read", "male", "female", "unknown_gender")
     return {
         "corpus": {
-            "source": corpus.get("source", ""),
-            "skipped_bad_lines": corpus.get("skipped_bad_lines", 0),
-            **{key: f"{corpus.get(key, 0):,}" for key in counted},
+            "source": or_default(corpus.source, ""),
+            "skipped_bad_lines": or_default(corpus.skipped_bad_lines, 0),
+            **{key: f"{or_default(getattr(corpus, key), 0):,}" for key in counted},
         },
         "full_corpus": {key: f"{FULL_CORPUS[key]:,}" for key in ("male", "female")},
         "conversation_lines": _conversation_lines(corpus),
@@ -138,32 +149,33 @@ def render_dataset_card(dataset: datasets.DatasetDict, report: DatasetReport | N
 def _held_out(record: RunRecord | None) -> dict | None:
     """How accurate the model's character labels were on held-out movies (its test metrics), for the completed
     corpus' card; None when its record has no character-level results."""
-    character = record.level("character") if record else {}
-    model = character.get("model") or {}
+    character = record.level("character") if record else LevelReport()
+    model = character.model
     if not model:
         return None
-    ci = model.get("ci95", {})
-    calibration = character.get("calibration") or {}
-    confident = (calibration.get("confident") or {}).get("female") or {}
-    cut = (calibration.get("confident") or {}).get("cut", 0.9)
-    dataset = record.dataset or {}
-    movies = (dataset.get("movies") or {}).get(record.split_name)
+    ci = model.ci95 or Intervals()
+    calibration = character.calibration or Calibration()
+    confident = calibration.confident or Confident()
+    female = confident.female or ConfidentClass()
+    cut = or_default(confident.cut, 0.9)
+    dataset = record.dataset if isinstance(record.dataset, DatasetRecord) else DatasetRecord()
+    movies = (dataset.movies or {}).get(record.split_name)
     return {
         "split": record.split_name,
         "where": f"{movies} movie{'s' if movies != 1 else ''}, " if movies else "",
-        "split_mode": dataset.get("split", "n/a"),
-        "n": model.get("n", "n/a"),
-        "min_lines": character.get("min_lines", "?"),
-        "roc_auc": metric_text(model.get("roc_auc"), ci.get("roc_auc")),
-        "threshold": metric_text(model.get("threshold")),
-        "accuracy": metric_text(model.get("accuracy")),
-        "balanced_accuracy": metric_text(model.get("balanced_accuracy"), ci.get("balanced_accuracy")),
-        **{key: metric_text(calibration.get(key)) for key in ("ece", "ece_raw", "ece_noise_floor")},
+        "split_mode": or_default(dataset.split, "n/a"),
+        "n": or_default(model.n, "n/a"),
+        "min_lines": or_default(character.min_lines, "?"),
+        "roc_auc": metric_text(model.roc_auc, ci.roc_auc),
+        "threshold": metric_text(model.threshold),
+        "accuracy": metric_text(model.accuracy),
+        "balanced_accuracy": metric_text(model.balanced_accuracy, ci.balanced_accuracy),
+        **{key: metric_text(getattr(calibration, key)) for key in ("ece", "ece_raw", "ece_noise_floor")},
         "cut": cut,
-        "confident": f"{metric_text(confident.get('precision'))} ({confident.get('n', 0)})"
-        if confident.get("precision") is not None
+        "confident": f"{metric_text(female.precision)} ({or_default(female.n, 0)})"
+        if female.precision is not None
         else f"none had P(female) >= {cut}",
-        "speaker_leak": model.get("speaker_leak") or character.get("speaker_leak"),
+        "speaker_leak": model.speaker_leak or character.speaker_leak,
     }
 
 
@@ -195,7 +207,7 @@ def render_completion_card(
     record, table = as_record(record), completion.table
     predicted = np.asarray(table["label_source"].to_numpy(zero_copy_only=False)) == "predicted"
     label = np.asarray(table["label"].to_numpy(zero_copy_only=False))
-    min_lines = record.level("character").get("min_lines") if record else None
+    min_lines = record.level("character").min_lines if record else None
     few = (
         int((predicted & (np.asarray(table["n_lines"].to_numpy()) < min_lines)).sum())
         if isinstance(min_lines, int)

@@ -28,8 +28,9 @@ from movie_gender.data.splitting import prepare_dataset
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
 from movie_gender.evaluation.plots import pyplot, save_figure
-from movie_gender.evaluation.protocol import LEVELS, scorers
+from movie_gender.evaluation.protocol import LEVELS
 from movie_gender.training.pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
+from movie_gender.training.reports import LevelReport
 
 if TYPE_CHECKING:
     import datasets
@@ -67,12 +68,13 @@ def _fold_entry(report: dict) -> dict:
     for level in LEVELS:
         if level not in report:
             continue
+        read = LevelReport.from_dict(report[level])
         entry[level] = {
-            name: {key: m[key] for key in ("n", "threshold", *METRICS)} for name, m in scorers(report[level]).items()
+            name: {key: getattr(m, key) for key in ("n", "threshold", *METRICS)} for name, m in read.scorers.items()
         }
         entry[level]["difference"] = {
-            name: {metric: d[metric] for metric in DIFFERENCE_METRICS}
-            for name, d in report[level].get("difference", {}).items()
+            name: {metric: getattr(d, metric) for metric in DIFFERENCE_METRICS}
+            for name, d in (read.difference or {}).items()
         }
     return entry
 

@@ -52,6 +52,7 @@ from movie_gender.training.record import (
     framework_versions,
     select_examples,
 )
+from movie_gender.training.reports import DatasetRecord
 from movie_gender.training.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,10 @@ def training_record(model_id: str, revision: str | None = None) -> RunRecord:
 def training_protocol(model_id: str, revision: str | None = None) -> dict:
     """How a model's training data was split, from the record that training wrote beside it (model folder or
     Hub repo); empty when there is none."""
-    report = training_record(model_id, revision).dataset
-    if not isinstance(report, dict):
+    dataset = training_record(model_id, revision).dataset
+    if not isinstance(dataset, DatasetRecord):
         return {}
+    report = dataset.to_dict()
     protocol = {key: report[key] for key in SPLIT_OPTIONS + ("corpus",) if key in report}
     corpus = recall_source(model_id, "corpus")
     if corpus:  # metrics.json publishes the corpus by name only; the local path is kept beside it
@@ -155,13 +157,13 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, record: Run
     """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's):
     save_pretrained writes the model files and the record (the model carries it), then the plots and the card."""
     model.save_pretrained(folder, model_card_kwargs={"repo_id": name})
-    if (record.training or {}).get("history"):
-        plot_training(record.training["history"], folder / "training_curves.png")
-    line = record.level("line")["model"]
+    if record.training is not None and record.training.history:
+        plot_training(record.training.history, folder / "training_curves.png")
+    line = record.level("line").scorers["model"]
     plot_confusion(
-        line["confusion_matrix"],
+        line.confusion_matrix,
         folder / "confusion_matrix.png",
-        f"Lines, {record.eval_split} split (threshold {line['threshold']:.3f})",
+        f"Lines, {record.eval_split} split (threshold {line.threshold:.3f})",
     )
     line = scores["line"]
     names = {

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from movie_gender.data.download import public_source
+from movie_gender.training.reports import CorpusRecord, DatasetRecord, LevelReport, TrainingRecord, plain
 
 if TYPE_CHECKING:
     import datasets
@@ -97,26 +98,41 @@ class RunRecord:
     thresholds: str | None = None
     baselines: dict | None = None
     speaker_leak: bool | None = None
-    line: dict | None = None
-    character: dict | None = None
-    dataset: dict | None = None
+    line: LevelReport | None = None
+    character: LevelReport | None = None
+    dataset: DatasetRecord | None = None
     model: dict | None = None
     glove: GloveRecord | None = None
-    training: dict | None = None
+    training: TrainingRecord | None = None
     tokenizer: dict | None = None
     versions: dict | None = None
     examples: list[dict] | None = None
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """The parts given as JSON objects (a report or data report as a dict) read into their types."""
+        if isinstance(self.bootstrap, Mapping):
+            self.bootstrap = BootstrapRecord.from_value(self.bootstrap)
+        if isinstance(self.glove, Mapping):
+            self.glove = GloveRecord.from_dict(self.glove)
+        for name, part in (("line", LevelReport), ("character", LevelReport)):
+            if isinstance(getattr(self, name), Mapping):
+                setattr(self, name, part.from_dict(getattr(self, name)))
+        if isinstance(self.dataset, Mapping):
+            self.dataset = DatasetRecord.from_dict(self.dataset)
+        if isinstance(self.training, Mapping):
+            self.training = TrainingRecord.from_dict(self.training)
+
     # ------------------------------------------------------------------------------------------- reading
-    def level(self, name: str) -> dict:
+    def level(self, name: str) -> LevelReport:
         """The report of level ``name`` ("line" or "character"); empty when the run has none."""
-        return getattr(self, name, None) or {}
+        report = getattr(self, name, None)
+        return report if isinstance(report, LevelReport) else LevelReport()
 
     @property
     def has_results(self) -> bool:
         """Whether the record holds the model's line-level test results."""
-        return bool(self.level("line").get("model"))
+        return bool(self.level("line").model)
 
     @property
     def split_name(self) -> str:
@@ -131,7 +147,7 @@ class RunRecord:
             value = getattr(self, spec.name)
             if spec.name == "extra" or value is None:
                 continue
-            out[spec.name] = value.to_dict() if hasattr(value, "to_dict") else value
+            out[spec.name] = plain(value)
         return {**out, **self.extra}
 
     def to_json(self) -> str:
@@ -143,10 +159,6 @@ class RunRecord:
         """A record from metrics.json's object; missing keys stay None, unknown ones go to ``extra``."""
         known = {spec.name for spec in fields(cls)} - {"extra"}
         values = {key: data[key] for key in known if key in data}
-        if "bootstrap" in values:
-            values["bootstrap"] = BootstrapRecord.from_value(values["bootstrap"])
-        if isinstance(values.get("glove"), Mapping):
-            values["glove"] = GloveRecord.from_dict(values["glove"])
         return cls(**values, extra={key: value for key, value in data.items() if key not in known})
 
     @classmethod
@@ -165,14 +177,15 @@ class RunRecord:
     def published(self) -> RunRecord:
         """The record as published: local file paths (corpus, GloVe, output folders) reduced to their file names."""
         out = RunRecord.from_dict(json.loads(json.dumps(self.to_dict())))
-        corpus = (out.dataset or {}).get("corpus")
-        if isinstance(corpus, dict) and isinstance(corpus.get("source"), str):
-            corpus["source"] = published_source(corpus["source"])
+        corpus = out.dataset.corpus if isinstance(out.dataset, DatasetRecord) else None
+        if isinstance(corpus, CorpusRecord) and isinstance(corpus.source, str):
+            corpus.source = published_source(corpus.source)
         if out.glove is not None and isinstance(out.glove.source, str):
             out.glove.source = published_source(out.glove.source)
-        for key in ("output", "checkpoint_dir", "logging_dir"):
-            if isinstance((out.training or {}).get(key), str):
-                out.training[key] = published_source(out.training[key])
+        if isinstance(out.training, TrainingRecord):
+            for key in ("output", "checkpoint_dir", "logging_dir"):
+                if isinstance(getattr(out.training, key), str):
+                    setattr(out.training, key, published_source(getattr(out.training, key)))
         return out
 
 
