@@ -32,9 +32,8 @@ from movie_gender.data.download import atomic_path
 from movie_gender.errors import ModelLoadError
 from movie_gender.hub.cards import PROJECT_URL, TAGS, card_examples, render_model_card
 from movie_gender.inference import predictor
-from movie_gender.inference.batching import MAX_PADDING, length_groups
 from movie_gender.model import precision
-from movie_gender.model.layers import BagOfWords, bilstm, dropout, padded_lstm, valid_positions
+from movie_gender.model.layers import BagOfWords, bilstm, padded_lstm, valid_positions
 from movie_gender.model.persistence import (
     HUB_ERRORS,
     MODEL_FOLDER_CONTENT,
@@ -44,7 +43,6 @@ from movie_gender.model.persistence import (
     model_file,
     save_model_folder,
 )
-from movie_gender.model.precision import BF16_MIN_HIDDEN_ON_CPU, autocast, bf16_recommended, bf16_supported
 from movie_gender.training.record import RECORD_NAME, RunRecord, as_record
 
 
@@ -481,13 +479,4 @@ __all__ = [
     "POOLING",
     "PROJECT_URL",
     "model_file",
-    "autocast",
-    "bf16_supported",
-    "bf16_recommended",
-    "BF16_MIN_HIDDEN_ON_CPU",
-    "BagOfWords",
-    "MAX_PADDING",
-    "dropout",
-    "length_groups",
-    "valid_positions",
 ]

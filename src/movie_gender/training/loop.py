@@ -30,15 +30,9 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from movie_gender.configuration import TrainingConfig
-from movie_gender.model.modeling import (  # noqa: F401 (autocast, bf16_*: re-exported)
-    MAX_PADDING,
-    BiLSTMClassifier,
-    autocast,
-    bf16_recommended,
-    bf16_supported,
-    length_groups,
-)
-from movie_gender.model.precision import resolve_bf16
+from movie_gender.inference.batching import MAX_PADDING, length_groups
+from movie_gender.model.modeling import BiLSTMClassifier
+from movie_gender.model.precision import autocast, resolve_bf16
 from movie_gender.training.batches import EncodedSplit, batch_order
 from movie_gender.training.checkpoint import (
     CHECKPOINT_NAME,
