@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from movie_gender.data.download import public_source
-from movie_gender.training.reports import CorpusRecord, DatasetRecord, LevelReport, TrainingRecord, plain
+from movie_gender.training.reports import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
 
 if TYPE_CHECKING:
     import datasets
@@ -82,13 +82,14 @@ class GloveRecord:
 
 
 @dataclass
-class RunRecord:
+class RunRecord(RecordPart):
     """metrics.json: one training run, in the order the file lists it.
 
     ``thresholds`` ... ``character`` are the evaluation report of
     :func:`movie_gender.evaluation.protocol.evaluate` (per level: each scorer's metrics, the paired differences and
     the calibration); ``dataset`` the data report, ``model`` the config as saved (thresholds and calibration
-    included), ``training`` the training options and result. Keys this class does not know are kept in ``extra``.
+    included), ``training`` the training options and result. Keys this class does not know are kept in ``extra``;
+    it reads and writes its JSON object as every :class:`~movie_gender.training.reports.RecordPart` does.
     """
 
     eval_split: str | None = None
@@ -107,21 +108,15 @@ class RunRecord:
     tokenizer: dict | None = None
     versions: dict | None = None
     examples: list[dict] | None = None
-    extra: dict = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        """The parts given as JSON objects (a report or data report as a dict) read into their types."""
-        if isinstance(self.bootstrap, Mapping):
-            self.bootstrap = BootstrapRecord.from_value(self.bootstrap)
-        if isinstance(self.glove, Mapping):
-            self.glove = GloveRecord.from_dict(self.glove)
-        for name, part in (("line", LevelReport), ("character", LevelReport)):
-            if isinstance(getattr(self, name), Mapping):
-                setattr(self, name, part.from_dict(getattr(self, name)))
-        if isinstance(self.dataset, Mapping):
-            self.dataset = DatasetRecord.from_dict(self.dataset)
-        if isinstance(self.training, Mapping):
-            self.training = TrainingRecord.from_dict(self.training)
+    READERS: ClassVar[dict[str, Callable[[Mapping], Any]]] = {
+        "bootstrap": BootstrapRecord.from_value,
+        "line": LevelReport.from_dict,
+        "character": LevelReport.from_dict,
+        "dataset": DatasetRecord.from_dict,
+        "glove": GloveRecord.from_dict,
+        "training": TrainingRecord.from_dict,
+    }
 
     # ------------------------------------------------------------------------------------------- reading
     def level(self, name: str) -> LevelReport:
@@ -140,26 +135,9 @@ class RunRecord:
         return self.eval_split or "test"
 
     # ------------------------------------------------------------------------------------------- converting
-    def to_dict(self) -> dict:
-        """The JSON object, keys in metrics.json's order; absent (None) fields left out."""
-        out = {}
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if spec.name == "extra" or value is None:
-                continue
-            out[spec.name] = plain(value)
-        return {**out, **self.extra}
-
     def to_json(self) -> str:
         """metrics.json's text."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> RunRecord:
-        """A record from metrics.json's object; missing keys stay None, unknown ones go to ``extra``."""
-        known = {spec.name for spec in fields(cls)} - {"extra"}
-        values = {key: data[key] for key in known if key in data}
-        return cls(**values, extra={key: value for key, value in data.items() if key not in known})
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:

@@ -41,6 +41,11 @@ class RecordPart:
     # The readers of fields whose JSON value is an object (applied only to a mapping; anything else is kept as is).
     READERS: ClassVar[dict[str, Callable[[Mapping], Any]]] = {}
 
+    def __post_init__(self) -> None:
+        """Fields given as JSON objects (a report built from dicts) read into their types, as ``from_dict`` reads."""
+        for key in self.READERS:
+            setattr(self, key, self.read(key, getattr(self, key)))
+
     @classmethod
     def known(cls) -> list[str]:
         """The keys this part reads into fields, in metrics.json's order."""
