@@ -63,6 +63,21 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, *
     return field(default=default, metadata=metadata)
 
 
+# Reading a ConvoKit corpus (CorpusSource and DataOptions share these fields).
+GENDER_FIELD_HELP = (
+    "a ConvoKit corpus: the speakers' metadata field that holds the gender, with Cornell's values m, f or ? "
+    "(any case; others through --gender-map); a speaker without it is of unknown gender"
+)
+GENDER_MAP_HELP = (
+    "a ConvoKit corpus: more values of the gender field, as VALUE=CODE pairs with CODE m, f or ?, e.g. "
+    "'female=f,male=m,unknown=?'"
+)
+GROUP_FIELD_HELP = (
+    "a ConvoKit corpus: the utterances' (else their conversations') metadata field that names the movie or "
+    "other group of a line; without it, the whole corpus is one group"
+)
+
+
 @dataclass
 class CorpusSource:
     """Which corpus to read and how: what :func:`movie_gender.load_cornell` and the other corpus readers take.
@@ -73,8 +88,8 @@ class CorpusSource:
 
     source: str | os.PathLike = setting(
         DEFAULT_URL,
-        "the corpus: the official zip URL, an http(s)/file URL, a local zip, an extracted folder, or the tutorial's "
-        "collated 7-field file",
+        "the corpus: the official zip URL, an http(s)/file URL, a local zip, an extracted folder, the tutorial's "
+        "collated 7-field file, or a ConvoKit corpus folder (utterances.jsonl, speakers.json, ...)",
         cli=False,
     )
     sha256: str | None = setting(None, "expected sha256 of the corpus zip/file; refused if it differs")
@@ -92,6 +107,9 @@ class CorpusSource:
         "keep the lines of characters of unknown gender ('?') too, with label -1: for predictions, not for training",
         cli=False,
     )
+    gender_field: str = setting("gender", GENDER_FIELD_HELP)
+    gender_map: str | None = setting(None, GENDER_MAP_HELP)
+    group_field: str = setting("movie_id", GROUP_FIELD_HELP)
 
     def __post_init__(self) -> None:
         size = self.context_size
@@ -107,7 +125,8 @@ class DataOptions:
     corpus: str = setting(
         DEFAULT_URL,
         "the corpus: the official zip URL, an http(s)/file:// URL, a local .zip, an "
-        "extracted folder, or the tutorial's collated 7-field file",
+        "extracted folder, the tutorial's collated 7-field file, or a ConvoKit corpus folder "
+        "(docs/sources-convokit.md)",
     )
     dataset: str | None = setting(None, "a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
     sha256: str | None = setting(
@@ -151,6 +170,9 @@ class DataOptions:
         "it empty",
         check="non_negative",
     )
+    gender_field: str = setting(CorpusSource.gender_field, GENDER_FIELD_HELP)
+    gender_map: str | None = setting(CorpusSource.gender_map, GENDER_MAP_HELP)
+    group_field: str = setting(CorpusSource.group_field, GROUP_FIELD_HELP)
 
     def reading(self, source: str | os.PathLike | None = None) -> CorpusSource:
         """How to read the corpus: ``source`` (default: :attr:`corpus`) with these options' reading settings."""
@@ -160,6 +182,9 @@ class DataOptions:
             skip_bad_lines=self.skip_bad_lines,
             encoding=self.encoding,
             context_size=self.context_size,
+            gender_field=self.gender_field,
+            gender_map=self.gender_map,
+            group_field=self.group_field,
         )
 
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from movie_gender.configuration import DEFAULT_URL, CorpusSource
+from movie_gender.data.assembly import assemble
 from movie_gender.data.conversations import (
     Conversations,
     by_adjacency,
@@ -27,6 +28,7 @@ from movie_gender.data.conversations import (
     context_positions,
     line_numbers,
 )
+from movie_gender.data.convokit import ConvoKitOptions, is_convokit, read_convokit
 from movie_gender.data.download import fetch, public_source
 from movie_gender.data.records import SEPARATOR, CorpusStats, RecordReader, Records, thread_pool, trim
 from movie_gender.data.upstream import (
@@ -188,6 +190,23 @@ def _assemble(
     return columns, gender[keep]
 
 
+def _read_columns(
+    path: os.PathLike, corpus: CorpusSource, reader: RecordReader
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """The columns and labels of the corpus at ``path`` (fetched): a ConvoKit corpus folder, else the upstream files
+    or the tutorial's collated file."""
+    if is_convokit(path):
+        options = ConvoKitOptions(corpus.gender_field, corpus.gender_map, corpus.group_field)
+        lines = read_convokit(path, options, reader)
+        stats = reader.stats
+        stats.lines_read = len(lines.line_id)
+        stats.conversations_source, stats.conversations = lines.conversations.source, lines.conversations.count
+        return assemble(lines, corpus.context_size, corpus.include_unknown, CONTEXT_CHUNK)
+    read = _read_files(path, reader, corpus.encoding)
+    reader.stats.lines_read = len(read.rows)
+    return _assemble(read, reader, corpus.context_size, corpus.include_unknown)
+
+
 def content_fingerprint(table: pa.Table) -> str:
     """An xxhash of the table's Arrow buffers: what ``datasets`` would otherwise get by pickling the whole table, at
     a fraction of the cost."""
@@ -230,9 +249,7 @@ def read_corpus_table(corpus: CorpusSource | str | os.PathLike = DEFAULT_URL) ->
     )
     reader = RecordReader(stats, corpus.skip_bad_lines)
     path = fetch(corpus.source, sha256=corpus.sha256)
-    read = _read_files(path, reader, corpus.encoding)
-    stats.lines_read = len(read.rows)
-    columns, labels = _assemble(read, reader, corpus.context_size, corpus.include_unknown)
+    columns, labels = _read_columns(path, corpus, reader)
     if stats.skipped_bad_lines:
         logger.warning(
             "Skipped %d malformed lines, e.g. %s", stats.skipped_bad_lines, "; ".join(stats.skipped_examples[:3])
