@@ -19,8 +19,12 @@ Examples (offline):
     movie-gender predict out/model --file lines.txt
     movie-gender predict out/model --corpus ../shared/data/cornell_movie_dialogs_corpus.sample.zip \\
         --by character --output characters.parquet
+    movie-gender predict out/model --screenplay 'scripts/*.fountain' --by character --output characters.csv
     movie-gender predict out/model --input 'subtitles/*.parquet' --text-column text --output scores.parquet \\
         --num-workers 2
+--corpus also reads a ConvoKit corpus folder (docs/sources-convokit.md); --screenplay reads Fountain or plain-text
+screenplays (docs/sources-screenplays.md).
+
 A context model (one trained with conversation context) is given each line's context from --corpus and --dataset;
 lines from the command line or --file have none, so it scores them alone.
 """
@@ -84,6 +88,13 @@ def _add_sources(source: argparse._ArgumentGroup) -> None:
         metavar="SRC",
         help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
         "every line, including those of characters of unknown gender",
+    )
+    source.add_argument(
+        "--screenplay",
+        metavar="PATH|GLOB",
+        action="append",
+        help="Fountain (.fountain) or plain-text screenplays, a folder of them or a glob (repeatable): each file a "
+        "movie, each scene a conversation, speakers from the character cues (docs/sources-screenplays.md)",
     )
     source.add_argument(
         "--input",
@@ -153,14 +164,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ("--file", args.file),
             ("--dataset", args.dataset),
             ("--corpus", args.corpus),
+            ("--screenplay", args.screenplay),
             ("--input", args.input),
         )
         if value
     ]
     if not given:
-        parser.error("nothing to score: give lines (TEXT ...), --file, --dataset, --corpus or --input")
+        parser.error("nothing to score: give lines (TEXT ...), --file, --dataset, --corpus, --screenplay or --input")
     if len(given) > 1:
-        parser.error(f"give one of TEXT, --file, --dataset, --corpus or --input, not {' and '.join(given)}")
+        parser.error(
+            f"give one of TEXT, --file, --dataset, --corpus, --screenplay or --input, not {' and '.join(given)}"
+        )
     if args.input and args.output is None:
         parser.error("--input writes its scores to a Parquet file: give --output FILE.parquet")
     if args.input and args.output.suffix.lower() != ".parquet" and not (args.engine == "ray" and _folder(args)):
@@ -214,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.output is not None:
         check_output(args.output)  # before any work
+        _refuse_output_in_sources(args)
     if args.input:
         _score_table(args)
         return
@@ -224,7 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.texts or args.file:
         _score_texts(args, model)
         return
-    data = _dataset_split(args) if args.dataset else _corpus_lines(args, model)
+    data = _dataset_split(args) if args.dataset else _screenplay_lines(args, model) if args.screenplay else None
+    data = data if data is not None else _corpus_lines(args, model)
     score = score_characters if args.by == "character" else score_lines
     table = score(model, data, batch_size=args.batch_size)
     _emit(table.to_pylist() if args.output is None else (), args.output, table)
@@ -277,6 +293,23 @@ def _corpus_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> datasets
         f"{stats.characters:,}",
         f"{stats.unknown_gender:,}",
     )
+    return data
+
+
+def _refuse_output_in_sources(args: argparse.Namespace) -> None:
+    """--output must not be, or lie inside, what --corpus or --screenplay reads."""
+    from movie_gender.commands.input_guard import refuse_output_in_inputs
+
+    refuse_output_in_inputs(args.output, [args.corpus, *(args.screenplay or ())])
+
+
+def _screenplay_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> datasets.Dataset:
+    """--screenplay: every line of the screenplays, with the model's context (each scene a conversation)."""
+    from movie_gender.data.corpus import load_screenplays
+    from movie_gender.inference.prediction import context_size
+
+    data = load_screenplays(args.screenplay, context_size=context_size(model))
+    logger.info("Scoring %s lines of %s characters", f"{len(data):,}", f"{len(set(data['character_id'])):,}")
     return data
 
 

@@ -97,6 +97,12 @@ def write_convokit(
     return Path(output)
 
 
+def utterances_index(path: Path) -> dict[str, list[str]]:
+    """The utterances' metadata index of a utterances.jsonl (read record by record)."""
+    with open(path, "rb") as stream:
+        return _type_names((json.loads(line).get("meta") or {}) for line in stream if line.strip())
+
+
 def cornell_records(table: pa.Table) -> tuple[list[dict], dict[str, dict], dict[str, dict]]:
     """ConvoKit's utterances (in table order), speakers and conversations of a corpus table with every line
     (``include_unknown=True``): each line replies to the one before it in its conversation; a conversation's id is
@@ -145,4 +151,4 @@ def convert_corpus(source: Any, output: str | os.PathLike) -> Path:
     )
 
 
-__all__ = ["FILES", "convert_corpus", "cornell_records", "utterance_record", "write_convokit"]
+__all__ = ["FILES", "convert_corpus", "cornell_records", "utterance_record", "utterances_index", "write_convokit"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -22,6 +23,7 @@ import xxhash
 from movie_gender.configuration import DEFAULT_URL, CorpusSource
 from movie_gender.data.assembly import assemble
 from movie_gender.data.conversations import (
+    SOURCE_ADJACENCY,
     Conversations,
     by_adjacency,
     context_lists,
@@ -31,6 +33,8 @@ from movie_gender.data.conversations import (
 from movie_gender.data.convokit import ConvoKitOptions, is_convokit, read_convokit
 from movie_gender.data.download import fetch, public_source
 from movie_gender.data.records import SEPARATOR, CorpusStats, RecordReader, Records, thread_pool, trim
+from movie_gender.data.screenplay import SOURCE as SCREENPLAY_SOURCE
+from movie_gender.data.screenplay import read_screenplays
 from movie_gender.data.upstream import (
     CHARACTER_FIELDS,
     COLLATED_FIELDS,
@@ -56,9 +60,11 @@ __all__ = [
     "content_fingerprint",
     "corpus_dataset",
     "load_cornell",
+    "load_screenplays",
     "read_characters",
     "read_corpus",
     "read_corpus_table",
+    "read_screenplays_table",
 ]
 
 LABEL_NAMES = ["male", "female"]
@@ -287,9 +293,12 @@ def _log_read(stats: CorpusStats, corpus: CorpusSource) -> None:
     )
     k = corpus.context_size
     context = f"up to {k} lines of other speakers before and {k} after each line" if k else "off (context_size 0)"
+    source = stats.conversations_source
+    if source == SOURCE_ADJACENCY:
+        source = f"{source} (the corpus has no movie_conversations.txt, so exchanges that follow each other merge)"
     logger.info(
         "Conversations from %s: %s conversations%s; context: %s",
-        stats.conversations_source,
+        source,
         f"{stats.conversations:,}",
         outside,
         context,
@@ -346,11 +355,12 @@ def load_cornell(
 def read_characters(corpus: CorpusSource | str | os.PathLike = DEFAULT_URL) -> pa.Table | None:
     """Every character of ``movie_characters_metadata.txt`` (also those who speak no line): ``character_id``,
     ``character_name``, ``movie_id``, ``movie_title`` and ``label`` (0 male, 1 female, -1 unknown), in file order;
-    None for the tutorial's collated file, which has no metadata file. Malformed records raise (naming file and
-    line) or, with ``skip_bad_lines``, are left out. ``corpus``'s checksum is not checked again, nor its context
-    read."""
+    None for the tutorial's collated file, which has no metadata file, and for a ConvoKit corpus. Malformed records
+    raise (naming file and line) or, with ``skip_bad_lines``, are left out. ``corpus``'s checksum is not checked
+    again, nor its context read."""
     corpus = _as_source(corpus)
-    files = upstream_files(fetch(corpus.source))
+    path = fetch(corpus.source)
+    files = None if is_convokit(path) else upstream_files(path)
     if files is None:
         return None
     name, data = files[1]
@@ -360,3 +370,34 @@ def read_characters(corpus: CorpusSource | str | os.PathLike = DEFAULT_URL) -> p
     keep = np.flatnonzero(gender != -2)
     columns = {key: pc.utf8_trim_whitespace(records.field(k, keep)) for key, k in CHARACTER_FIELDS.items()}
     return pa.table({**columns, "label": pa.array(gender[keep], pa.int64())})
+
+
+def read_screenplays_table(
+    patterns: list[str | os.PathLike], context_size: int = CorpusSource.context_size
+) -> tuple[pa.Table, CorpusStats]:
+    """The table of the screenplays that ``patterns`` name (Fountain or plain-text files, folders or globs; see
+    :mod:`movie_gender.data.screenplay`), schema ``FEATURES.arrow_schema``: every line of unknown gender (label -1),
+    each scene a conversation, with up to ``context_size`` lines of other speakers on each side as context."""
+    lines = read_screenplays(patterns)
+    stats = CorpusStats(
+        source=", ".join(Path(str(p)).name for p in patterns),
+        lines_read=len(lines.line_id),
+        unknown_gender=len(lines.line_id),
+        conversations_source=SCREENPLAY_SOURCE,
+        conversations=lines.conversations.count,
+        context_size=context_size,
+        include_unknown=True,
+    )
+    columns, labels = assemble(lines, context_size, True, CONTEXT_CHUNK)
+    table = pa.table({**columns, "label": pa.array(labels, pa.int64())}, schema=FEATURES.arrow_schema)
+    stats.movies = len(pc.unique(table.column("movie_id")))
+    stats.characters = len(pc.unique(table.column("character_id")))
+    return table, stats
+
+
+def load_screenplays(
+    patterns: list[str | os.PathLike], *, context_size: int = CorpusSource.context_size
+) -> datasets.Dataset:
+    """The lines of screenplays as a Dataset of the corpus' columns (:func:`read_screenplays_table`), every label
+    -1 (unknown): for ``predict_characters``, ``predict --screenplay`` and ``label-characters --screenplay``."""
+    return corpus_dataset(read_screenplays_table(patterns, context_size)[0])

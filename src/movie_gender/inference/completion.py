@@ -126,10 +126,67 @@ def save_completion(table: pa.Table, card: str, output: str | os.PathLike) -> Pa
     return output
 
 
+# What the speakers of a ConvoKit completion carry in their metadata, from the completed table.
+CONVOKIT_FIELDS = ("p_female", "predicted_label", "label", "label_source")
+
+
+def _speaker_fields(table: pa.Table) -> dict[str, dict]:
+    """Each character's :data:`CONVOKIT_FIELDS`, by character id."""
+    columns = {name: table[name].to_pylist() for name in CONVOKIT_FIELDS}
+    return {
+        character: {name: columns[name][i] for name in CONVOKIT_FIELDS}
+        for i, character in enumerate(table["character_id"].to_pylist())
+    }
+
+
+def save_convokit_completion(
+    table: pa.Table, corpus: datasets.Dataset, output: str | os.PathLike, source: str | os.PathLike | None = None
+) -> Path:
+    """Write the completion as a ConvoKit corpus folder (replaced whole and in one step): every speaker's metadata
+    gains ``p_female``, ``predicted_label``, ``label`` and ``label_source``. From a ConvoKit corpus ``source`` its
+    utterances.jsonl is copied byte for byte, and its speakers', conversations' and corpus' metadata are kept; from
+    any other source (``corpus``: its lines, unknown-gender speakers included) the utterances and conversations are
+    made from the lines, each replying to the one before it in its conversation."""
+    from movie_gender.data.convokit import CONVERSATIONS, CORPUS_META, SPEAKERS, UTTERANCES, entry_meta, is_convokit
+    from movie_gender.data.convokit import read_json_object as read_object
+    from movie_gender.data.convokit_writer import cornell_records, utterances_index, write_convokit
+
+    fields = _speaker_fields(table)
+    if source is not None and is_convokit(source):
+        folder = Path(source)
+
+        def metas(name: str) -> dict[str, dict]:
+            entries = read_object(folder / name) if (folder / name).is_file() else {}
+            return {key: dict(entry_meta(entry)) for key, entry in entries.items()}
+
+        speakers = metas(SPEAKERS)
+        for speaker, values in fields.items():
+            speakers.setdefault(speaker, {}).update(values)
+        meta = read_object(folder / CORPUS_META) if (folder / CORPUS_META).is_file() else {}
+        return write_convokit(
+            output,
+            speakers=speakers,
+            conversations=metas(CONVERSATIONS),
+            meta=meta,
+            utterances_file=folder / UTTERANCES,
+            utterances_index=utterances_index(folder / UTTERANCES),
+        )
+    lines = corpus.select_columns(
+        ["line_id", "movie_id", "character_id", "character_name", "text", "label", "conversation_id", "turn"]
+    )
+    utterances, speakers, conversations = cornell_records(lines.with_format("arrow")[:])
+    for speaker, values in fields.items():
+        speakers.setdefault(speaker, {}).update(values)
+    meta = {"name": Path(str(source)).name if source is not None else "movie-gender completion"}
+    return write_convokit(output, utterances=utterances, speakers=speakers, conversations=conversations, meta=meta)
+
+
 __all__ = [
+    "CONVOKIT_FIELDS",
     "SCHEMA",
     "Completion",
     "complete_characters",
     "save_completion",
+    "save_convokit_completion",
     "silent_characters",
 ]
