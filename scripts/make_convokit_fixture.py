@@ -25,11 +25,11 @@ def build() -> Corpus:
         "u11": Speaker(id="u11", meta={"character_name": "KAT", "gender": "F", "movie_idx": "m1"}),
     }
     lines = [
-        ("L194", "u0", "L194", None, "Can we make this quick?", "m0"),
-        ("L195", "u2", "L194", "L194", "Well, I thought we'd start with pronunciation.", "m0"),
-        ("L196", "u0", "L194", "L195", "Not the hacking and gagging and spitting part.", "m0"),
-        ("L300", "u10", "L300", None, "Halt! Who goes there?", "m1"),
-        ("L301", "u11", "L300", "L300", "Just me, darling.", "m1"),
+        ("L194", "u0", "L194", None, "Can we make this quick?", "m0", 0),
+        ("L195", "u2", "L194", "L194", "Well, I thought we'd start with pronunciation.", "m0", 1),
+        ("L196", "u0", "L194", "L195", "Not the hacking and gagging and spitting part.", "m0", 2),
+        ("L300", "u10", "L300", None, "Halt! Who goes there?", "m1", 0),
+        ("L301", "u11", "L300", "L300", "Just me, darling.", "m1", 1),
     ]
     utterances = [
         Utterance(
@@ -37,11 +37,11 @@ def build() -> Corpus:
             speaker=speakers[sid],
             conversation_id=cid,
             reply_to=reply,
-            timestamp=None,
+            timestamp=turn,
             text=text,
             meta={"movie_id": movie},
         )
-        for uid, sid, cid, reply, text, movie in lines
+        for uid, sid, cid, reply, text, movie, turn in lines
     ]
     corpus = Corpus(utterances=utterances)
     for conversation in corpus.iter_conversations():

@@ -47,9 +47,10 @@ def _entries(metas: dict[str, dict]) -> dict[str, dict]:
 
 
 def utterance_record(
-    uid: str, speaker: str, conversation: str, reply_to: str | None, text: str, meta: dict
+    uid: str, speaker: str, conversation: str, reply_to: str | None, text: str, meta: dict, timestamp: int
 ) -> dict[str, Any]:
-    """One line of utterances.jsonl, its keys in ``Corpus.dump``'s order."""
+    """One line of utterances.jsonl, its keys in ``Corpus.dump``'s order; ``timestamp``: the line's position in its
+    conversation (screenplays and the Cornell corpus have no times), so that ConvoKit's chronological views work."""
     return {
         "id": uid,
         "conversation_id": conversation,
@@ -57,7 +58,7 @@ def utterance_record(
         "speaker": speaker,
         "meta": meta,
         "reply-to": reply_to,
-        "timestamp": None,
+        "timestamp": timestamp,
         "vectors": [],
     }
 
@@ -105,7 +106,8 @@ def utterances_index(path: Path) -> dict[str, list[str]]:
 
 def cornell_records(table: pa.Table) -> tuple[list[dict], dict[str, dict], dict[str, dict]]:
     """ConvoKit's utterances (in table order), speakers and conversations of a corpus table with every line
-    (``include_unknown=True``): each line replies to the one before it in its conversation; a conversation's id is
+    (``include_unknown=True``): each line replies to the one before it in its conversation, its timestamp is its
+    turn; a conversation's id is
     its first line's id; the movie is the utterances' and conversations' ``movie_id``, the speakers carry
     ``character_name``, ``movie_id`` and ``gender`` (m, f or ?)."""
     rows = table.select(["line_id", "movie_id", "character_id", "character_name", "text", "label"]).to_pylist()
@@ -123,6 +125,7 @@ def cornell_records(table: pa.Table) -> tuple[list[dict], dict[str, dict], dict[
                 at[c, t - 1] if t else None,
                 row["text"],
                 {"movie_id": row["movie_id"]},
+                t,
             )
         )
         speakers.setdefault(
