@@ -12,7 +12,9 @@ table of lines every source gives (:mod:`movie_gender.data.assembly`).
 - No screenplay says its characters' gender: every line has label -1 (unknown), for prediction.
 
 What the library misses is done here: leading and trailing scene numbers of a plain-text heading (``12  INT. HOUSE
-- DAY  12``) are removed before parsing, and speeches interrupted by a parenthetical are joined into one line.
+- DAY  12``) are removed before parsing, speeches interrupted by a parenthetical are joined into one line, and
+only a heading that is forced (``.FLASHBACK``) or starts like one (INT., EXT., EST., INT./EXT., I/E) starts a scene
+(the library also reads a ``FADE IN:`` after the title page as a heading).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ SUFFIXES = (".fountain", ".spmd", ".txt")
 SOURCE = "screenplay scenes"
 _GLOB = re.compile(r"[*?\[]")
 _NUMBERED_HEADING = re.compile(r"^\s*(\d+[A-Z]?)\s+((?:INT|EXT|EST|INT\./EXT|INT/EXT|I/E)[ .].*?)\s+\1\s*$")
+_HEADING = re.compile(r"^\s*(INT|EXT|EST|INT\./EXT|INT/EXT|I/E)[ .]", re.IGNORECASE)
 _EMPHASIS = re.compile(r"\*+|(?<!\w)_|_(?!\w)")
 
 
@@ -101,7 +104,7 @@ def parse_screenplay(text: str) -> list[Speech]:
         elif element.type != ElementType.PARENTHETICAL:
             close()
             speaker, parts = None, []
-            scene += element.type == ElementType.HEADING
+            scene += element.type == ElementType.HEADING and (element.forced or bool(_HEADING.match(element.text)))
     close()
     return speeches
 
