@@ -63,15 +63,11 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, *
     return field(default=default, metadata=metadata)
 
 
-# Reading a ConvoKit corpus (CorpusSource and DataOptions share these fields).
 GENDER_FIELD_HELP = (
     "a ConvoKit corpus: the speakers' metadata field that holds the gender, with Cornell's values m, f or ? "
     "(any case; others through --gender-map); a speaker without it is of unknown gender"
 )
-GENDER_MAP_HELP = (
-    "a ConvoKit corpus: more values of the gender field, as VALUE=CODE pairs with CODE m, f or ?, e.g. "
-    "'female=f,male=m,unknown=?'"
-)
+GENDER_MAP_HELP = "a ConvoKit corpus: more gender values, as VALUE=CODE pairs (CODE m, f or ?), e.g. 'female=f,male=m'"
 GROUP_FIELD_HELP = (
     "a ConvoKit corpus: the utterances' (else their conversations') metadata field that names the movie or "
     "other group of a line; without it, the whole corpus is one group"
