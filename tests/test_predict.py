@@ -202,7 +202,10 @@ def test_bad_usage_and_a_missing_model(model_folder: Path, tmp_path: Path, capsy
     code, _, err = _cli(capsys, model_folder)
     assert code == 2 and "nothing to score" in err
     code, _, err = _cli(capsys, model_folder, "a line", "--file", "x.txt")
-    assert code == 2 and "give one of TEXT, --file, --dataset, --corpus, --screenplay or --input, not TEXT and --file" in err
+    assert (
+        code == 2
+        and "give one of TEXT, --file, --dataset, --corpus, --screenplay or --input, not TEXT and --file" in err
+    )
     code, _, err = _cli(capsys, tmp_path / "no-model", "a line")
     assert code == 2 and err.strip() == f"error: {tmp_path / 'no-model'}: no such model folder"
     bad = tmp_path / "latin1.txt"
