@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_URL,
         help="the Cornell corpus to complete: the official zip URL (default), an http(s)/file URL, a local zip, an "
         "extracted folder, or the tutorial's collated file (which has no metadata: no movie titles, and characters "
-        "who speak no line cannot be counted)",
+        "who speak no line cannot be counted); or a ConvoKit corpus folder (--gender-field, --gender-map)",
     )
     p.add_argument(
         "--screenplay",

@@ -86,8 +86,8 @@ def _add_sources(source: argparse._ArgumentGroup) -> None:
     source.add_argument(
         "--corpus",
         metavar="SRC",
-        help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus): scores "
-        "every line, including those of characters of unknown gender",
+        help="a Cornell corpus (URL, zip, folder or collated file, as build-dataset --corpus) or a ConvoKit corpus "
+        "folder: scores every line, including those of characters (speakers) of unknown gender",
     )
     source.add_argument(
         "--screenplay",
