@@ -41,9 +41,10 @@ def _type_names(records: Iterable[dict]) -> dict[str, list[str]]:
     return index
 
 
-def _entries(metas: dict[str, dict]) -> dict[str, dict]:
-    """speakers.json / conversations.json entries as ``Corpus.dump`` writes them."""
-    return {key: {"meta": meta, "vectors": []} for key, meta in metas.items()}
+def _entries(metas: dict[str, dict], vectors: dict[str, list] | None = None) -> dict[str, dict]:
+    """speakers.json / conversations.json entries as ``Corpus.dump`` writes them (``vectors``: the names of each
+    entry's vectors, kept from a corpus read)."""
+    return {key: {"meta": meta, "vectors": (vectors or {}).get(key, [])} for key, meta in metas.items()}
 
 
 def utterance_record(
@@ -72,9 +73,12 @@ def write_convokit(
     utterances: list[dict] | None = None,
     utterances_file: Path | None = None,
     utterances_index: dict | None = None,
+    speaker_vectors: dict[str, list] | None = None,
+    conversations_file: Path | None = None,
 ) -> Path:
     """Write a ConvoKit corpus folder: the utterance records (or a utterances.jsonl copied byte for byte, with its
-    metadata index ``utterances_index``), and the speakers', conversations' and corpus' metadata (id -> meta)."""
+    metadata index ``utterances_index``), the speakers' metadata (id -> meta; ``speaker_vectors``: their vectors'
+    names), the conversations' (or a conversations.json copied byte for byte) and the corpus' metadata."""
     with atomic_folder(output, replaces=FILES) as tmp:
         with open(tmp / UTTERANCES, "w", encoding="utf-8") as stream:
             for record in utterances or ():
@@ -83,8 +87,11 @@ def write_convokit(
             shutil.copyfile(utterances_file, tmp / UTTERANCES)
         else:
             utterances_index = _type_names(r["meta"] for r in utterances or ())
-        (tmp / SPEAKERS).write_text(json.dumps(_entries(speakers)), encoding="utf-8")
-        (tmp / CONVERSATIONS).write_text(json.dumps(_entries(conversations)), encoding="utf-8")
+        (tmp / SPEAKERS).write_text(json.dumps(_entries(speakers, speaker_vectors)), encoding="utf-8")
+        if conversations_file is not None:
+            shutil.copyfile(conversations_file, tmp / CONVERSATIONS)
+        else:
+            (tmp / CONVERSATIONS).write_text(json.dumps(_entries(conversations)), encoding="utf-8")
         (tmp / CORPUS_META).write_text(json.dumps(meta), encoding="utf-8")
         index = {
             "utterances-index": utterances_index or {},

@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -144,7 +144,8 @@ def save_convokit_completion(
 ) -> Path:
     """Write the completion as a ConvoKit corpus folder (replaced whole and in one step): every speaker's metadata
     gains ``p_female``, ``predicted_label``, ``label`` and ``label_source``. From a ConvoKit corpus ``source`` its
-    utterances.jsonl is copied byte for byte, and its speakers', conversations' and corpus' metadata are kept; from
+    utterances.jsonl and conversations.json are copied byte for byte, and its speakers' and corpus' metadata (and
+    the speakers' vector names) are kept; from
     any other source (``corpus``: its lines, unknown-gender speakers included) the utterances and conversations are
     made from the lines, each replying to the one before it in its conversation."""
     from movie_gender.data.convokit import CONVERSATIONS, CORPUS_META, SPEAKERS, UTTERANCES, entry_meta, is_convokit
@@ -155,21 +156,26 @@ def save_convokit_completion(
     if source is not None and is_convokit(source):
         folder = Path(source)
 
-        def metas(name: str) -> dict[str, dict]:
-            entries = read_object(folder / name) if (folder / name).is_file() else {}
-            return {key: dict(entry_meta(entry)) for key, entry in entries.items()}
+        def entries(name: str) -> dict[str, Any]:
+            return read_object(folder / name) if (folder / name).is_file() else {}
 
-        speakers = metas(SPEAKERS)
+        raw = entries(SPEAKERS)
+        speakers = {key: dict(entry_meta(entry)) for key, entry in raw.items()}
         for speaker, values in fields.items():
             speakers.setdefault(speaker, {}).update(values)
-        meta = read_object(folder / CORPUS_META) if (folder / CORPUS_META).is_file() else {}
+        vectors = {
+            k: e["vectors"] for k, e in raw.items() if isinstance(e, dict) and isinstance(e.get("vectors"), list)
+        }
+        has_conversations = (folder / CONVERSATIONS).is_file()
         return write_convokit(
             output,
             speakers=speakers,
-            conversations=metas(CONVERSATIONS),
-            meta=meta,
+            conversations={key: entry_meta(entry) for key, entry in entries(CONVERSATIONS).items()},
+            meta=entries(CORPUS_META),
             utterances_file=folder / UTTERANCES,
             utterances_index=utterances_index(folder / UTTERANCES),
+            speaker_vectors=vectors,
+            conversations_file=folder / CONVERSATIONS if has_conversations else None,
         )
     lines = corpus.select_columns(
         ["line_id", "movie_id", "character_id", "character_name", "text", "label", "conversation_id", "turn"]
