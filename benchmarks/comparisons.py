@@ -282,14 +282,14 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
 
 
 def bench_onnx(data: BenchData, repeats: int) -> dict | None:
-    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.model.export.benchmark_onnx`) for both architectures; None
+    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.hub.export.benchmark_onnx`) for both architectures; None
     without the onnx extra."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         logger.info("onnxruntime not installed: no ONNX rows (pip install 'movie-gender[onnx]')")
         return None
-    from movie_gender.model.export import benchmark_onnx
+    from movie_gender.hub.export import benchmark_onnx
 
     out = {}
     for name, make_config in (("tutorial 4x256", tutorial_config), ("default preset", default_config)):

@@ -42,7 +42,7 @@ _EXPORTS = {
     "push_dataset": "hub.publish",
     "load_hub_dataset": "hub.publish",
     "write_model_card": "hub.folder_cards",
-    "export_onnx": "model.export",  # ONNX export (the onnx extra)
+    "export_onnx": "hub.export",  # ONNX export (the onnx extra)
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -66,9 +66,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from movie_gender.data.dataset import build_dataset, save_dataset
     from movie_gender.data.glove import load_glove
     from movie_gender.data.tokenizer import train_tokenizer
+    from movie_gender.hub.export import export_onnx
     from movie_gender.hub.folder_cards import write_model_card
     from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model
-    from movie_gender.model.export import export_onnx
     from movie_gender.model.modeling import BiLSTMClassifier, ClassifierOutput
     from movie_gender.training.loop import TrainResult
     from movie_gender.training.pipeline import evaluate_model, train_model

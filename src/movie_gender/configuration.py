@@ -27,7 +27,7 @@ from typing import Any
 from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
 from movie_gender.data.glove import DEFAULT_GLOVE, UNKNOWN_INIT
 from movie_gender.data.tokenizer import DEFAULT_MAX_LENGTH
-from movie_gender.inference.labels import check_calibration
+from movie_gender.labels import check_calibration
 from movie_gender.training.tracking import REPORT_TO
 
 # The official corpus zip: the default source of every command and function that reads the corpus.

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as work:
         extra = {}
         if args.onnx:
-            from movie_gender.model.export import export_onnx
+            from movie_gender.hub.export import export_onnx
 
             folder = export_onnx(model, Path(work) / "onnx").parent
             extra = {f"onnx/{p.name}": str(p) for p in sorted(folder.iterdir())}

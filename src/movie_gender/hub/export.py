@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from movie_gender import labels
 from movie_gender.configuration import CONFIG_NAME, TOKENIZER_NAME
 from movie_gender.errors import MovieGenderError
 from movie_gender.hub.cards import render_export_readme
-from movie_gender.inference import labels
 from movie_gender.model.precision import bf16_recommended
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
-# The labelling rule (movie_gender.inference.labels, numpy only) ships in the folder as this module, so the folder
+# The labelling rule (movie_gender.labels, numpy only) ships in the folder as this module, so the folder
 # labels lines as predict() does without torch or movie-gender installed; the rule's source exists once.
 LABELS_NAME = "movie_gender_labels.py"
 EXPORT_FILES = (ONNX_NAME, TOKENIZER_NAME, CONFIG_NAME, LABELS_NAME, "README.md")

@@ -5,7 +5,7 @@ line or per character.
 ``BiLSTMClassifier.predict`` / ``predict_proba`` / ``predict_logits`` / ``predict_characters`` / ``logits_from_ids`` /
 ``encode_context`` are one-line calls of the functions here, and the prediction tables
 (:mod:`movie_gender.inference.prediction`) and the demo Space use them too. Probabilities and labels come from the
-labelling rule of :mod:`movie_gender.inference.labels`.
+labelling rule of :mod:`movie_gender.labels`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from movie_gender.data.tokenizer import encode
-from movie_gender.inference.batching import MAX_PADDING, length_groups, padded_rows, take_rows
 from movie_gender.inference.characters import CharacterScores, aggregate_logits
-from movie_gender.inference.labels import calibrated_probability, is_female
+from movie_gender.labels import calibrated_probability, is_female
+from movie_gender.model.batching import MAX_PADDING, length_groups, padded_rows, take_rows
 from movie_gender.model.precision import autocast, precision_probe, resolve_bf16
 
 if TYPE_CHECKING:

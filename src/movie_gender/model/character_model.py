@@ -313,7 +313,7 @@ def character_outputs(
     (indices into ``data.names``) from their lines ``lines`` (indices into data's lines; every line must belong to
     one of ``characters``). The lines run through the encoder in groups of about one length (no padded steps);
     the result depends only on each character's own lines, never on the others in the batch or their order."""
-    from movie_gender.inference.batching import MAX_PADDING, length_groups
+    from movie_gender.model.batching import MAX_PADDING, length_groups
 
     device = model.device
     local = np.full(len(data.names), -1, dtype=np.int64)

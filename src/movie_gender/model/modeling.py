@@ -307,7 +307,7 @@ class BiLSTMClassifier(
         each line alone; a single-line model given a context raises ``ValueError``.
 
         The probability is calibrated (``config.calibration["line"]``, Platt scaling fitted on validation at training
-        time; :func:`~movie_gender.inference.labels.calibrated_probability`); ``predict_logits``: raw log-odds."""
+        time; :func:`~movie_gender.labels.calibrated_probability`); ``predict_logits``: raw log-odds."""
         return predictor.predict_proba(self, texts, context=context, batch_size=batch_size, bf16=bf16)
 
     def predict(
@@ -321,7 +321,7 @@ class BiLSTMClassifier(
         :meth:`predict_proba`).
 
         A line is labelled female when its calibrated P(female) reaches ``config.threshold``
-        (:func:`movie_gender.inference.labels.is_female`): the threshold chosen on the validation split when the
+        (:func:`movie_gender.labels.is_female`): the threshold chosen on the validation split when the
         model was trained (maximum balanced accuracy, on the calibrated scale; 0.5 for an untrained config). The
         score stays the model's calibrated probability of the label given, whatever the threshold.
         """

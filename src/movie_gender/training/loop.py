@@ -30,7 +30,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from movie_gender.configuration import TrainingConfig
-from movie_gender.inference.batching import MAX_PADDING, length_groups
+from movie_gender.model.batching import MAX_PADDING, length_groups
 from movie_gender.model.modeling import BiLSTMClassifier
 from movie_gender.model.precision import autocast, resolve_bf16
 from movie_gender.training.batches import EncodedSplit, batch_order
