@@ -24,11 +24,7 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
-from movie_gender.data.glove import DEFAULT_GLOVE, UNKNOWN_INIT
-from movie_gender.data.tokenizer import DEFAULT_MAX_LENGTH
 from movie_gender.labels import check_calibration
-from movie_gender.training.tracking import REPORT_TO
 
 # The official corpus zip: the default source of every command and function that reads the corpus.
 DEFAULT_URL = "https://www.cs.cornell.edu/~cristian/data/cornell_movie_dialogs_corpus.zip"
@@ -36,6 +32,13 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLING = ("last", "max", "mean_max")
+# The defaults the stages share with the options here: lines of context before and after a line, the GloVe vectors,
+# how words GloVe lacks start, the tokenizer's truncation, and the experiment trackers.
+DEFAULT_CONTEXT_SIZE = 2
+DEFAULT_GLOVE = "https://nlp.stanford.edu/data/glove.6B.zip"
+UNKNOWN_INIT = ("zeros", "random")
+DEFAULT_MAX_LENGTH = 128
+REPORT_TO = ("none", "tensorboard")
 # How a model reads the conversation around a line: "none" (a single-line model), "shared" (the line's BiLSTM also
 # reads the context) or "separate" (a second BiLSTM of the same size reads it).
 CONTEXT_ENCODERS = ("none", "shared", "separate")

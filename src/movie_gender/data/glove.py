@@ -24,15 +24,14 @@ from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
+from movie_gender.configuration import DEFAULT_GLOVE, UNKNOWN_INIT
 from movie_gender.data.download import atomic_path, cache_dir, fetch, is_url
 from movie_gender.data.tokenizer import PAD_ID, encode
 from movie_gender.errors import GloveFormatError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_GLOVE = "https://nlp.stanford.edu/data/glove.6B.zip"
 DEFAULT_MEMBER = "glove.6B.200d.txt"
-UNKNOWN_INIT = ("zeros", "random")
 
 
 @dataclass

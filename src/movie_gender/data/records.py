@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
+from movie_gender.configuration import DEFAULT_CONTEXT_SIZE
 from movie_gender.errors import CorpusFormatError
 
 SEPARATOR = " +++$+++ "
