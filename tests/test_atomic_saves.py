@@ -18,7 +18,8 @@ import torch
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions
-from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import prepare_dataset
+from movie_gender.hub.dataset_folder import save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 # The child: load the new content from SOURCE, save it over TARGET, SIGKILL itself just before its KILL_AT-th
@@ -28,7 +29,7 @@ import json, os, signal, sys
 kind, source, target, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 import datasets
 from movie_gender import BiLSTMClassifier
-from movie_gender.data.dataset import save_dataset
+from movie_gender.hub.dataset_folder import save_dataset
 from movie_gender.training.pipeline import write_outputs
 count = 0
 def point(real):

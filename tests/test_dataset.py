@@ -13,8 +13,9 @@ from datasets import load_dataset
 
 from movie_gender import build_dataset, load_cornell
 from movie_gender.configuration import DataOptions
-from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import prepare_dataset
 from movie_gender.data.splitting import normalise_text
+from movie_gender.hub.dataset_folder import save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ _EXPORTS = {
     # the steps
     "load_cornell": "data.corpus",
     "build_dataset": "data.dataset",
-    "save_dataset": "data.dataset",
+    "save_dataset": "hub.dataset_folder",
     "train_tokenizer": "data.tokenizer",
     "load_glove": "data.glove",
     # the model
@@ -40,7 +40,7 @@ _EXPORTS = {
     # the Hub
     "push_model": "hub.publish",
     "push_dataset": "hub.publish",
-    "load_hub_dataset": "hub.publish",
+    "load_hub_dataset": "data.dataset",
     "write_model_card": "hub.folder_cards",
     "export_onnx": "hub.export",  # ONNX export (the onnx extra)
 }
@@ -63,12 +63,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from movie_gender.configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
     from movie_gender.data.corpus import load_cornell
-    from movie_gender.data.dataset import build_dataset, save_dataset
+    from movie_gender.data.dataset import build_dataset, load_hub_dataset
     from movie_gender.data.glove import load_glove
     from movie_gender.data.tokenizer import train_tokenizer
+    from movie_gender.hub.dataset_folder import save_dataset
     from movie_gender.hub.export import export_onnx
     from movie_gender.hub.folder_cards import write_model_card
-    from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model
+    from movie_gender.hub.publish import push_dataset, push_model
     from movie_gender.model.modeling import BiLSTMClassifier, ClassifierOutput
     from movie_gender.training.loop import TrainResult
     from movie_gender.training.pipeline import evaluate_model, train_model

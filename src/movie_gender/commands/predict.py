@@ -251,7 +251,7 @@ def _score_texts(args: argparse.Namespace, model: BiLSTMClassifier) -> None:
 
 def _dataset_split(args: argparse.Namespace) -> datasets.Dataset:
     """--dataset: its --split (default: test)."""
-    from movie_gender.hub.publish import load_hub_dataset
+    from movie_gender.data.dataset import load_hub_dataset
 
     data = load_hub_dataset(args.dataset, revision=args.revision)
     args.split = args.split or "test"

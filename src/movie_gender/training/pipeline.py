@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions, TrainOptions
+from movie_gender.data.dataset import load_hub_dataset
 from movie_gender.data.download import is_url, public_source
 from movie_gender.data.glove import GloveCoverage, load_glove
 from movie_gender.data.local_sources import recall_source, remember_sources
@@ -38,7 +39,6 @@ from movie_gender.evaluation.protocol import (
     plot_training,
 )
 from movie_gender.hub.folder_cards import write_model_card
-from movie_gender.hub.publish import load_hub_dataset
 from movie_gender.model.modeling import BiLSTMClassifier, model_file
 from movie_gender.model.persistence import MODEL_FOLDER_CONTENT
 from movie_gender.training.character_training import train_characters
