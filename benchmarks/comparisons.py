@@ -25,7 +25,7 @@ from movie_gender.configuration import BiLSTMConfig
 from movie_gender.data.dataset import build_dataset
 from movie_gender.data.glove import load_glove
 from movie_gender.data.tokenizer import encode, train_tokenizer
-from movie_gender.model.modeling import BiLSTMClassifier
+from movie_gender.hub.classifier import BiLSTMClassifier
 from movie_gender.presets import PRESETS
 from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 

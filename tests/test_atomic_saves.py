@@ -30,7 +30,8 @@ kind, source, target, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.a
 import datasets
 from movie_gender import BiLSTMClassifier
 from movie_gender.hub.dataset_folder import save_dataset
-from movie_gender.training.pipeline import write_outputs
+from movie_gender.hub.model_folder import write_outputs
+from movie_gender.training.record import RunRecord
 count = 0
 def point(real):
     def changed(*args, **kwargs):
@@ -53,7 +54,8 @@ elif kind == "model":
     BiLSTMClassifier.from_pretrained(source).save_pretrained(target)
 else:
     extra = json.loads(open(os.path.join(source, "outputs.json")).read())
-    write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source), extra["metrics"],
+    write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source),
+                  RunRecord.from_dict(extra["metrics"]),
                   extra["scores"])
 print(count)
 """

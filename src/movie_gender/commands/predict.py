@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import datasets
     import pyarrow as pa
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
 
 
 logger = logging.getLogger("predict")
@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.input:
         _score_table(args)
         return
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.inference.prediction import score_characters, score_lines
-    from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     if args.texts or args.file:
@@ -282,8 +282,8 @@ def _corpus_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> datasets
 
 def _score_table(args: argparse.Namespace) -> None:
     """--input: stream the table through the model (this machine, or Ray) into --output."""
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.inference.streaming import StreamOptions, open_source, stream_predict
-    from movie_gender.model.modeling import BiLSTMClassifier
 
     options = StreamOptions(
         text_column=args.text_column,

@@ -5,7 +5,7 @@ in :mod:`movie_gender.hub.dataset_cards`.
 
 A card renders from data: a model's config and its run record (:class:`movie_gender.training.record.RunRecord`).
 This module never loads a model; a model's own card comes through
-:meth:`movie_gender.model.modeling.BiLSTMClassifier.generate_model_card`, which scores the example lines.
+:meth:`movie_gender.hub.classifier.BiLSTMClassifier.generate_model_card`, which scores the example lines.
 """
 
 from __future__ import annotations

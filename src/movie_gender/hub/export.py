@@ -213,7 +213,7 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
     _require_onnx()
     import onnx
 
-    tokenizer = model._require_tokenizer()
+    tokenizer = model.require_tokenizer()
     module = OnnxBiLSTM(model).float()
     output_dir = Path(output_dir)
     if output_dir.exists():

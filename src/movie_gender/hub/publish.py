@@ -18,7 +18,7 @@ from movie_gender.hub.folder_cards import folder_card
 from movie_gender.training.record import RECORD_NAME, RunRecord
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from movie_gender.inference.prediction import score_characters
 if TYPE_CHECKING:
     import datasets
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 

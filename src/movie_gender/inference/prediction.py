@@ -22,7 +22,7 @@ from movie_gender.inference.predictor import character_scores, predict_logits
 from movie_gender.labels import calibrated_probability, is_female, label_names
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)

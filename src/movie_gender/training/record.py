@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from movie_gender import __version__
 from movie_gender.data.download import public_source
 from movie_gender.training.reports import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
 
@@ -188,11 +191,6 @@ def published_source(source: str) -> str:
 
 def framework_versions() -> dict[str, str]:
     """The versions of Python and the libraries a model is trained and saved with."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    from movie_gender import __version__
-
     found = {"python": platform.python_version(), "movie-gender": __version__}
     for name in VERSIONED[2:]:
         try:
