@@ -196,7 +196,7 @@ def _emit(rows: Iterable[dict], output: Path | None, table: pa.Table | None = No
     """Print JSON lines, or write the table to ``output``."""
     from movie_gender.inference.prediction import write_table
 
-    if output is not None:
+    if output is not None and table is not None:
         write_table(table, output)
         logger.info("Wrote %s rows to %s", f"{table.num_rows:,}", output)
         return

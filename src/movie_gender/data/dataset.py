@@ -88,7 +88,7 @@ def load_hub_dataset(
             repo_id_or_path,
             repo_type="dataset",
             revision=revision,
-            cache_dir=cache_dir,
+            cache_dir=None if cache_dir is None else str(cache_dir),
             token=token,
             allow_patterns=list(DATASET_PATTERNS),
         )

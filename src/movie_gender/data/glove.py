@@ -64,8 +64,8 @@ def _open_lines(path: Path, member: str | None) -> Iterator[tuple[str, IO[bytes]
             with archive.open(member) as handle:
                 yield f"{path}!{member}", handle
     elif path.suffix == ".gz":
-        with gzip.open(path, "rb") as handle:
-            yield str(path), handle
+        with gzip.open(path, "rb") as gz:
+            yield str(path), gz
     else:
         with open(path, "rb") as handle:
             yield str(path), handle

@@ -60,7 +60,7 @@ class _Inline(Executor):
     read of the full corpus on a busy machine)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future = Future()
+        future: Future = Future()
         future.set_result(fn(*args, **kwargs))
         return future
 

@@ -21,7 +21,7 @@ from movie_gender.model.persistence import model_file
 from movie_gender.training.record import RECORD_NAME, RunRecord, as_record
 
 
-class BiLSTMClassifier(BiLSTMPredictor, **HUB_METADATA):  # type: ignore[call-arg]
+class BiLSTMClassifier(BiLSTMPredictor, **HUB_METADATA):
     """The BiLSTM of :class:`~movie_gender.model.modeling.BiLSTMNetwork` with prediction
     (:class:`~movie_gender.inference.classifier.BiLSTMPredictor`), its run record and its card.
 
@@ -38,9 +38,10 @@ class BiLSTMClassifier(BiLSTMPredictor, **HUB_METADATA):  # type: ignore[call-ar
         """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.model.persistence`), and
         metrics.json without local file paths when the model carries its training metrics."""
         super()._save_pretrained(save_directory)
-        if self.metrics:
+        record = as_record(self.metrics)
+        if record:
             with atomic_path(save_directory / RECORD_NAME) as tmp:
-                tmp.write_text(as_record(self.metrics).published().to_json())
+                tmp.write_text(record.published().to_json())
 
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
@@ -73,7 +74,7 @@ class BiLSTMClassifier(BiLSTMPredictor, **HUB_METADATA):  # type: ignore[call-ar
         return ModelCard(card)
 
     @classmethod
-    def _from_pretrained(  # type: ignore[override]
+    def _from_pretrained(
         cls,
         *,
         model_id: str,

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCardData
+from huggingface_hub import CardData
 
 from movie_gender.atomic import atomic_path
 from movie_gender.hub.cards import PLOTS, card_examples, model_card_data, render_model_card
@@ -22,7 +22,7 @@ def scored_card(
     config: dict,
     record: RunRecord | None,
     *,
-    card_data: ModelCardData | None = None,
+    card_data: CardData | None = None,
     **card: Any,
 ) -> str:
     """The model card of ``config`` and its run ``record`` (:func:`~movie_gender.hub.cards.render_model_card`, which

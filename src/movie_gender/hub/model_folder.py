@@ -69,7 +69,7 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMPredictor, record: RunR
         plot_training(record.training.history, folder / "training_curves.png")
     line = record.level("line").scorers["model"]
     plot_confusion(
-        line.confusion_matrix,
+        line.confusion_matrix or [],
         folder / "confusion_matrix.png",
         f"Lines, {record.eval_split} split (threshold {line.threshold:.3f})",
     )

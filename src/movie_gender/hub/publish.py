@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 
 from movie_gender.errors import hub_errors
 from movie_gender.hub.folder_cards import folder_card
@@ -47,7 +47,7 @@ def _commit(
     revision: str | None,
     token: str | None,
     commit_message: str,
-):
+) -> CommitInfo:
     """Create the repo (and branch) if needed, then make one commit of ``operations``."""
     api = HfApi(token=token)
     with hub_errors(repo_id):

@@ -157,7 +157,7 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
 
     def _context_features(
         self, batch: int, context_ids: torch.Tensor | None, context_lengths: torch.Tensor | None
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Pooled features of each line's context through :meth:`_encode`, padding-safe like the line's
         (an empty context reads one [PAD])."""
         pad = self.config.pad_token_id

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -130,7 +130,7 @@ def optimizer_and_schedule(
     # fused: one kernel for the whole update, 4-5x faster than foreach on CPU (3% of a tutorial step on 2 cores);
     # torch < 2.4 has no fused Adam on CPU, and there the multi-tensor foreach path is the fastest.
     parameters = [p for p in model.parameters() if p.requires_grad]
-    settings = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    settings: dict[str, Any] = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
     try:
         optimizer = torch.optim.Adam(parameters, **settings, fused=True)
     except RuntimeError:
@@ -181,6 +181,8 @@ class _Trainer:
     def resume(self) -> bool:
         """Continue from the checkpoint (or from scratch when there is none); True when its run had already ended,
         so that nothing is trained."""
+        if self.checkpoint is None:
+            raise ValueError("resuming needs a checkpoint folder")
         self.state = resume_state(
             self.checkpoint, self.model, self.optimizer, self.scheduler, self.config, self.fingerprint
         )
@@ -243,7 +245,7 @@ class _Trainer:
             state.losses.append(loss)
             self.rng = torch.get_rng_state()
             if self.tracker is not None:
-                self.tracker.log(step_values(loss, self.scheduler.get_last_lr()[0]), state.steps)
+                self.tracker.log(step_values(loss, float(self.scheduler.get_last_lr()[0])), state.steps)
             speed["lines"] += len(index)
             speed["tokens"] += int(self.train_data.lengths[index].sum())
             rate = speed["lines"] / max(time.perf_counter() - epoch_start, 1e-9)

@@ -47,7 +47,7 @@ from movie_gender.training.record import (
     framework_versions,
     select_examples,
 )
-from movie_gender.training.reports import DatasetRecord
+from movie_gender.training.reports import CorpusRecord, DatasetRecord, TrainingRecord
 from movie_gender.training.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)
@@ -79,22 +79,21 @@ def training_protocol(model_id: str, revision: str | None = None) -> dict:
     return protocol
 
 
-def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
-    """Build the DatasetDict from the corpus, or load a prepared one (folder or Hub repo id)."""
+def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetRecord]:
+    """Build the DatasetDict from the corpus, or load a prepared one (folder or Hub repo id); with the data report
+    as the run record holds it."""
     if options.dataset:
         dataset = load_hub_dataset(options.dataset)
         missing = {"train", "validation", "test"} - set(dataset)
         if missing:
             raise ValueError(f"{options.dataset}: the dataset has no {', '.join(sorted(missing))} split")
         counts = {s: {"male": d["label"].count(0), "female": d["label"].count(1)} for s, d in dataset.items()}
-        return dataset, {
-            "split": "prepared",
-            "balance": "as prepared",
-            "corpus": {"source": options.dataset},
-            "class_counts": counts,
-        }
+        prepared = DatasetRecord(
+            split="prepared", balance="as prepared", corpus=CorpusRecord(source=options.dataset), class_counts=counts
+        )
+        return dataset, prepared
     dataset, report = build_data(options)
-    return dataset, report.to_dict()
+    return dataset, DatasetRecord.from_dict(report.to_dict())  # the build's report as metrics.json holds it
 
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
@@ -268,7 +267,7 @@ def run_record(
     options: TrainOptions,
     fitted: FittedModel,
     report: dict,
-    data_report: dict,
+    data_report: DatasetRecord,
     examples: list[dict],
     started: float,
 ) -> RunRecord:
@@ -283,13 +282,15 @@ def run_record(
         dataset=data_report,
         model=fitted.model.config.to_dict(),
         glove=GloveRecord.of(options.glove, options.glove_member, fitted.coverage.to_dict()),
-        training={
-            **asdict(options.training),
-            **fitted.result.to_dict(),
-            "preset": options.preset,
-            "hardware": hardware(),
-            "total_seconds": time.perf_counter() - started,
-        },
+        training=TrainingRecord.from_dict(
+            {
+                **asdict(options.training),
+                **fitted.result.to_dict(),
+                "preset": options.preset,
+                "hardware": hardware(),
+                "total_seconds": time.perf_counter() - started,
+            }
+        ),
         tokenizer={
             "min_frequency": options.min_frequency,
             "max_vocab_size": options.max_vocab_size,
@@ -365,7 +366,7 @@ def baseline_resources(
         )
         return model_resources(model, seed)
     glove = training_record(model_id, revision).glove or GloveRecord()
-    matrix, _ = load_glove(source, model.tokenizer, member=glove.member_in(source))
+    matrix, _ = load_glove(source, model.require_tokenizer(), member=glove.member_in(source))
     return BaselineResources(seed, model.tokenizer, matrix)
 
 
@@ -418,7 +419,7 @@ def evaluate_model(
         "split_seed": data.seed,
         "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed},
         **report,
-        "dataset": data_report,
+        "dataset": data_report.to_dict(),
     }, scores
 
 
