@@ -74,7 +74,7 @@ def _values(config: Any) -> dict[str, Any]:
     """The field values of a dataclass instance, or the defaults of a dataclass (fields without one left out)."""
     if isinstance(config, type):
         return {
-            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             for f in dataclasses.fields(config)
             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         }

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -65,7 +65,7 @@ def _open_lines(path: Path, member: str | None) -> Iterator[tuple[str, IO[bytes]
                 yield f"{path}!{member}", handle
     elif path.suffix == ".gz":
         with gzip.open(path, "rb") as gz:
-            yield str(path), gz
+            yield str(path), cast(IO[bytes], gz)
     else:
         with open(path, "rb") as handle:
             yield str(path), handle

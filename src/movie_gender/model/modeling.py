@@ -146,7 +146,8 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
                 input_ids.shape[0], context_ids, context_lengths
             )
             features = torch.cat([features, context_features], dim=1)
-            bag_logits = None if bag_logits is None else bag_logits + context_bag_logits
+            if bag_logits is not None and context_bag_logits is not None:  # both bags, or neither
+                bag_logits = bag_logits + context_bag_logits
         elif context_ids is not None:
             raise ValueError("this is a single-line model (context_encoder='none'); it takes no context_ids")
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
