@@ -31,7 +31,7 @@ import datasets
 from movie_gender import BiLSTMClassifier
 from movie_gender.hub.dataset_folder import save_dataset
 from movie_gender.hub.model_folder import write_outputs
-from movie_gender.training.record import RunRecord
+from movie_gender.training.run_record import RunRecord
 count = 0
 def point(real):
     def changed(*args, **kwargs):

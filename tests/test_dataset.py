@@ -97,7 +97,7 @@ def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: P
     """The fingerprints (datasets' cache keys) of the splits are the same whether the corpus is read on one core or
     on several, from its folder or as a Dataset from load_cornell; other rows give other fingerprints."""
     import movie_gender.data.corpus as corpus_module
-    import movie_gender.data.records as records_module
+    import movie_gender.data.corpus_records as records_module
 
     monkeypatch.setattr(corpus_module, "CONTEXT_CHUNK", 1000)  # the context column in several chunks
     fingerprints = set()

@@ -22,7 +22,7 @@ from movie_gender.commands import common
 from movie_gender.configuration import VOCAB, BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
 from movie_gender.hub.model_folder import train_model
 from movie_gender.presets import PRESETS
-from movie_gender.training.reports import ScorerMetrics
+from movie_gender.training.report_parts import ScorerMetrics
 
 logger = logging.getLogger("train")
 SECTIONS = ("data", VOCAB, "model", "optimisation", "output and resuming", "evaluation")

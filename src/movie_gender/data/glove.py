@@ -24,8 +24,9 @@ from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
+from movie_gender.atomic import atomic_path
 from movie_gender.configuration import DEFAULT_GLOVE, UNKNOWN_INIT
-from movie_gender.data.download import atomic_path, cache_dir, fetch, is_url
+from movie_gender.data.download import cache_dir, fetch, is_url
 from movie_gender.data.tokenizer import PAD_ID, encode
 from movie_gender.errors import GloveFormatError
 

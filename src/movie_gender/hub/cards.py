@@ -3,7 +3,7 @@
 pieces of every card (the project's links, the corpus citation, the split protocol in words). The dataset cards are
 in :mod:`movie_gender.hub.dataset_cards`.
 
-A card renders from data: a model's config and its run record (:class:`movie_gender.training.record.RunRecord`).
+A card renders from data: a model's config and its run record (:class:`movie_gender.training.run_record.RunRecord`).
 This module never loads a model; a model's own card comes through
 :meth:`movie_gender.hub.classifier.BiLSTMClassifier.generate_model_card`, which scores the example lines.
 """
@@ -19,14 +19,7 @@ from typing import Any
 import numpy as np
 from huggingface_hub import CardData, EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 
-from movie_gender.training.record import (
-    RunRecord,
-    as_record,
-    framework_versions,
-    looks_like_repo_id,
-    published_source,
-)
-from movie_gender.training.reports import (
+from movie_gender.training.report_parts import (
     Calibration,
     CalibrationParameters,
     Confident,
@@ -39,6 +32,13 @@ from movie_gender.training.reports import (
     ScorerMetrics,
     TrainingRecord,
     or_default,
+)
+from movie_gender.training.run_record import (
+    RunRecord,
+    as_record,
+    framework_versions,
+    looks_like_repo_id,
+    published_source,
 )
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from movie_gender.hub.cards import HUB_METADATA
 from movie_gender.hub.folder_cards import scored_card
 from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.persistence import model_file
-from movie_gender.training.record import RECORD_NAME, RunRecord, as_record
+from movie_gender.training.run_record import RECORD_NAME, RunRecord, as_record
 
 
 class BiLSTMClassifier(BiLSTMPredictor, **HUB_METADATA):

@@ -13,8 +13,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from movie_gender.data.corpus import FULL_CORPUS
 from movie_gender.hub.cards import CITATION, PROJECT_URL, metric_text, split_protocol, template
-from movie_gender.training.record import RunRecord, as_record
-from movie_gender.training.reports import (
+from movie_gender.training.report_parts import (
     Calibration,
     Confident,
     ConfidentClass,
@@ -24,6 +23,7 @@ from movie_gender.training.reports import (
     LevelReport,
     or_default,
 )
+from movie_gender.training.run_record import RunRecord, as_record
 
 if TYPE_CHECKING:
     import datasets

@@ -14,7 +14,7 @@ from huggingface_hub import CardData
 from movie_gender.atomic import atomic_path
 from movie_gender.hub.cards import PLOTS, card_examples, model_card_data, render_model_card
 from movie_gender.inference.classifier import BiLSTMPredictor
-from movie_gender.training.record import RECORD_NAME, RunRecord
+from movie_gender.training.run_record import RECORD_NAME, RunRecord
 
 
 def scored_card(

@@ -17,7 +17,7 @@ from movie_gender.hub.folder_cards import write_model_card
 from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.persistence import MODEL_FOLDER_CONTENT, save_model_folder
 from movie_gender.training.pipeline import train_run
-from movie_gender.training.record import RECORD_NAME, RunRecord
+from movie_gender.training.run_record import RECORD_NAME, RunRecord
 
 logger = logging.getLogger(__name__)
 

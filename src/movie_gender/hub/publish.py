@@ -15,7 +15,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 
 from movie_gender.errors import hub_errors
 from movie_gender.hub.folder_cards import folder_card
-from movie_gender.training.record import RECORD_NAME, RunRecord
+from movie_gender.training.run_record import RECORD_NAME, RunRecord
 
 if TYPE_CHECKING:
     from movie_gender.hub.classifier import BiLSTMClassifier

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from movie_gender.data.download import atomic_path
+from movie_gender.atomic import atomic_path
 from movie_gender.inference.predictor import character_scores, predict_logits
 from movie_gender.labels import calibrated_probability, is_female, label_names
 

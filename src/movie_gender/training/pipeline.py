@@ -39,7 +39,8 @@ from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.persistence import model_file
 from movie_gender.training.character_training import train_characters
 from movie_gender.training.loop import EncodedSplit, TrainResult, train
-from movie_gender.training.record import (
+from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, TrainingRecord
+from movie_gender.training.run_record import (
     RECORD_NAME,
     BootstrapRecord,
     GloveRecord,
@@ -47,7 +48,6 @@ from movie_gender.training.record import (
     framework_versions,
     select_examples,
 )
-from movie_gender.training.reports import CorpusRecord, DatasetRecord, TrainingRecord
 from movie_gender.training.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)

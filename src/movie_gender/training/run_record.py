@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from movie_gender import __version__
 from movie_gender.data.download import public_source
-from movie_gender.training.reports import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
+from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
 
 if TYPE_CHECKING:
     import datasets
@@ -92,7 +92,7 @@ class RunRecord(RecordPart):
     :func:`movie_gender.evaluation.protocol.evaluate` (per level: each scorer's metrics, the paired differences and
     the calibration); ``dataset`` the data report, ``model`` the config as saved (thresholds and calibration
     included), ``training`` the training options and result. Keys this class does not know are kept in ``extra``;
-    it reads and writes its JSON object as every :class:`~movie_gender.training.reports.RecordPart` does.
+    it reads and writes its JSON object as every :class:`~movie_gender.training.report_parts.RecordPart` does.
     """
 
     eval_split: str | None = None
