@@ -215,3 +215,19 @@ def test_a_failed_block_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -
         (tmp / "a").write_text("new, half")
         raise RuntimeError("disk full")
     assert (tmp_path / "f" / "a").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_a_run_folder_is_written_with_its_card_rendered_once(tmp_path: Path, monkeypatch) -> None:
+    from movie_gender.hub import folder_cards
+    from movie_gender.hub.model_folder import write_outputs
+    from movie_gender.training.run_record import RunRecord
+
+    outputs = _outputs(0)
+    outputs["metrics"]["examples"] = [{"text": LINES[0], "label": "female"}]
+    rendered = []
+    real = folder_cards.scored_card
+    monkeypatch.setattr(folder_cards, "scored_card", lambda *a, **k: rendered.append(a) or real(*a, **k))
+    write_outputs(tmp_path / "run", _model(0, LINES), RunRecord.from_dict(outputs["metrics"]), outputs["scores"])
+    assert len(rendered) == 1  # one card, its example lines scored once, showing the plots written before it
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "roc_curve.png" in card and "confusion_matrix.png" in card
