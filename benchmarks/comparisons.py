@@ -214,7 +214,7 @@ def bench_glove(glove: str, tokenizer: Tokenizer, repeats: int) -> dict:
 def _memory_child(corpus: str, glove: str, steps: int, queue: Queue) -> None:
     """In a fresh (spawned) process: a short default-preset training run; reports the process' peak RSS (VmHWM)."""
     from movie_gender.configuration import DataOptions, TrainOptions
-    from movie_gender.training.pipeline import train_model
+    from movie_gender.hub.model_folder import train_model
 
     with tempfile.TemporaryDirectory() as out:
         train_model(

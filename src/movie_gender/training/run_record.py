@@ -1,8 +1,9 @@
 """The record of a training run, as metrics.json holds it: the protocol, the evaluation report, the data, the model's
 config, GloVe, training, tokenizer, versions and a few example lines.
 
-:func:`movie_gender.training.pipeline.train_model` builds one :class:`RunRecord` and writes it once; evaluation,
-the cards, publishing and the completed corpus read it back with :meth:`RunRecord.load` / :meth:`RunRecord.from_json`.
+:func:`movie_gender.training.pipeline.train_run` builds one :class:`RunRecord` and
+:func:`movie_gender.hub.model_folder.train_model` writes it once; evaluation, the cards, publishing and the completed
+corpus read it back with :meth:`RunRecord.load` / :meth:`RunRecord.from_json`.
 A field that is ``None`` is absent from the file: older records, or records of a run that skipped a part, lack some.
 """
 
