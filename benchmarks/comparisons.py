@@ -25,7 +25,7 @@ from movie_gender.configuration import BiLSTMConfig
 from movie_gender.data.dataset import build_dataset
 from movie_gender.data.glove import load_glove
 from movie_gender.data.tokenizer import encode, train_tokenizer
-from movie_gender.model.modeling import BiLSTMClassifier
+from movie_gender.hub.classifier import BiLSTMClassifier
 from movie_gender.presets import PRESETS
 from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 
@@ -214,7 +214,7 @@ def bench_glove(glove: str, tokenizer: Tokenizer, repeats: int) -> dict:
 def _memory_child(corpus: str, glove: str, steps: int, queue: Queue) -> None:
     """In a fresh (spawned) process: a short default-preset training run; reports the process' peak RSS (VmHWM)."""
     from movie_gender.configuration import DataOptions, TrainOptions
-    from movie_gender.training.pipeline import train_model
+    from movie_gender.hub.model_folder import train_model
 
     with tempfile.TemporaryDirectory() as out:
         train_model(
@@ -282,14 +282,14 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
 
 
 def bench_onnx(data: BenchData, repeats: int) -> dict | None:
-    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.model.export.benchmark_onnx`) for both architectures; None
+    """Onnxruntime vs PyTorch prediction (:func:`movie_gender.hub.export.benchmark_onnx`) for both architectures; None
     without the onnx extra."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         logger.info("onnxruntime not installed: no ONNX rows (pip install 'movie-gender[onnx]')")
         return None
-    from movie_gender.model.export import benchmark_onnx
+    from movie_gender.hub.export import benchmark_onnx
 
     out = {}
     for name, make_config in (("tutorial 4x256", tutorial_config), ("default preset", default_config)):

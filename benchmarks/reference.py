@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from movie_gender.hub.classifier import BiLSTMClassifier
 from movie_gender.model.layers import valid_positions
-from movie_gender.model.modeling import BiLSTMClassifier
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -61,8 +61,8 @@ def _peak_mb() -> tuple[float, float]:
 
 def _child(run: str, source: str, model_dir: str, output: str, queue: Queue) -> None:
     """In a fresh process: one scoring run; puts {seconds, peak_rss_mb, children_peak_rss_mb} on ``queue``."""
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.inference.streaming import StreamOptions, stream_predict
-    from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(model_dir)
     started = time.perf_counter()
@@ -110,7 +110,7 @@ def bench_streaming(lines: int = 1_000_000, ray: bool = True) -> dict[str, Any]:
 
     from benchmarks.suite import default_config
     from movie_gender.data.tokenizer import train_tokenizer
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
 
     results: dict[str, Any] = {"lines": lines, "cpus": os.cpu_count(), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,8 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from movie_gender import BiLSTMClassifier  # noqa: E402
-from movie_gender.inference.labels import calibrated_probability, decision_threshold, is_female, label_names  # noqa: E402
 from movie_gender.inference.predictor import padded_logits  # noqa: E402
+from movie_gender.labels import calibrated_probability, decision_threshold, is_female, label_names  # noqa: E402
 
 DEFAULT_MODEL = "ORG/movie-gender-bilstm"  # filled in by `movie-gender push ... --space`
 TOP_WORDS = 8

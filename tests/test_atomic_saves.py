@@ -18,7 +18,8 @@ import torch
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions
-from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import prepare_dataset
+from movie_gender.hub.dataset_folder import save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 # The child: load the new content from SOURCE, save it over TARGET, SIGKILL itself just before its KILL_AT-th
@@ -28,8 +29,9 @@ import json, os, signal, sys
 kind, source, target, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 import datasets
 from movie_gender import BiLSTMClassifier
-from movie_gender.data.dataset import save_dataset
-from movie_gender.training.pipeline import write_outputs
+from movie_gender.hub.dataset_folder import save_dataset
+from movie_gender.hub.model_folder import write_outputs
+from movie_gender.training.run_record import RunRecord
 count = 0
 def point(real):
     def changed(*args, **kwargs):
@@ -52,7 +54,8 @@ elif kind == "model":
     BiLSTMClassifier.from_pretrained(source).save_pretrained(target)
 else:
     extra = json.loads(open(os.path.join(source, "outputs.json")).read())
-    write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source), extra["metrics"],
+    write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source),
+                  RunRecord.from_dict(extra["metrics"]),
                   extra["scores"])
 print(count)
 """
@@ -212,3 +215,19 @@ def test_a_failed_block_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -
         (tmp / "a").write_text("new, half")
         raise RuntimeError("disk full")
     assert (tmp_path / "f" / "a").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_a_run_folder_is_written_with_its_card_rendered_once(tmp_path: Path, monkeypatch) -> None:
+    from movie_gender.hub import folder_cards
+    from movie_gender.hub.model_folder import write_outputs
+    from movie_gender.training.run_record import RunRecord
+
+    outputs = _outputs(0)
+    outputs["metrics"]["examples"] = [{"text": LINES[0], "label": "female"}]
+    rendered = []
+    real = folder_cards.scored_card
+    monkeypatch.setattr(folder_cards, "scored_card", lambda *a, **k: rendered.append(a) or real(*a, **k))
+    write_outputs(tmp_path / "run", _model(0, LINES), RunRecord.from_dict(outputs["metrics"]), outputs["scores"])
+    assert len(rendered) == 1  # one card, its example lines scored once, showing the plots written before it
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "roc_curve.png" in card and "confusion_matrix.png" in card

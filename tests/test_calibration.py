@@ -25,7 +25,8 @@ from movie_gender.evaluation.calibration import (
 )
 from movie_gender.evaluation.plots import write_reliability_plots
 from movie_gender.inference.characters import aggregate_logits
-from movie_gender.inference.labels import (
+from movie_gender.inference.prediction import score_characters, score_lines
+from movie_gender.labels import (
     PlattScaling,
     calibrated_probability,
     decision_threshold,
@@ -33,7 +34,6 @@ from movie_gender.inference.labels import (
     label_names,
     sigmoid,
 )
-from movie_gender.inference.prediction import score_characters, score_lines
 from tests.factories import synthetic_corpus, train_small_model, write_corpus_folder
 
 LINE = {"method": "platt", "scale": 0.6, "bias": -1.2, "n": 100}

@@ -13,8 +13,10 @@ from datasets import load_dataset
 from movie_gender import build_dataset, load_cornell
 from movie_gender.configuration import CorpusSource, DataOptions
 from movie_gender.data.corpus import read_corpus
-from movie_gender.data.dataset import prepare_dataset, render_dataset_card, save_dataset
+from movie_gender.data.dataset import prepare_dataset
 from movie_gender.errors import CorpusFormatError
+from movie_gender.hub.dataset_cards import render_dataset_card
+from movie_gender.hub.dataset_folder import save_dataset
 from tests.factories import SEP, write_corpus_folder, zip_folder
 
 

@@ -194,7 +194,7 @@ def test_interrupted_download_is_never_used(tmp_path: Path, corpus_zip: Path, _i
 
 def _both_ways(text: str, n_fields: int):
     """(fast path fields or None, general path fields) of one file's text."""
-    from movie_gender.data.records import CorpusStats, RecordReader, split_regular
+    from movie_gender.data.corpus_records import CorpusStats, RecordReader, split_regular
 
     fast = split_regular(text.encode("utf-8"), n_fields)
     general = RecordReader(CorpusStats(), skip_bad_lines=True).split_general("f", text, n_fields)
@@ -250,7 +250,7 @@ def test_fast_path_matches_on_the_sample_files(sample_zip: Path) -> None:
 
 
 def test_records_cut_out_only_the_rows_asked_for() -> None:
-    from movie_gender.data.records import split_regular
+    from movie_gender.data.corpus_records import split_regular
 
     data = "".join(f"L{i} +++$+++ u{i % 3} +++$+++ text {i}\n" for i in range(10)).encode()
     records = split_regular(data, 3)
@@ -273,7 +273,7 @@ def test_records_cut_out_only_the_rows_asked_for() -> None:
     ],
 )
 def test_fast_path_knows_when_identifiers_need_trimming(text: str, trimmed: bool) -> None:
-    from movie_gender.data.records import split_regular
+    from movie_gender.data.corpus_records import split_regular
 
     assert split_regular(text.encode("utf-8"), 3).trimmed is trimmed
 

@@ -13,8 +13,9 @@ from datasets import load_dataset
 
 from movie_gender import build_dataset, load_cornell
 from movie_gender.configuration import DataOptions
-from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import prepare_dataset
 from movie_gender.data.splitting import normalise_text
+from movie_gender.hub.dataset_folder import save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,7 @@ def test_fingerprints_follow_the_rows_not_the_machine_or_the_route(big_corpus: P
     """The fingerprints (datasets' cache keys) of the splits are the same whether the corpus is read on one core or
     on several, from its folder or as a Dataset from load_cornell; other rows give other fingerprints."""
     import movie_gender.data.corpus as corpus_module
-    import movie_gender.data.records as records_module
+    import movie_gender.data.corpus_records as records_module
 
     monkeypatch.setattr(corpus_module, "CONTEXT_CHUNK", 1000)  # the context column in several chunks
     fingerprints = set()

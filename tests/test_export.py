@@ -21,10 +21,16 @@ ort = pytest.importorskip("onnxruntime", reason="the onnx extra (in dev) is not 
 
 import onnx  # noqa: E402
 
-from movie_gender import BiLSTMClassifier, BiLSTMConfig, export_onnx, load_cornell, train_tokenizer  # noqa: E402
+from movie_gender import (  # noqa: E402
+    BiLSTMClassifier,
+    BiLSTMConfig,
+    export_onnx,
+    labels,  # noqa: E402
+    load_cornell,
+    train_tokenizer,
+)
 from movie_gender.commands import export as export_command  # noqa: E402
-from movie_gender.inference import labels  # noqa: E402
-from movie_gender.model.export import EXAMPLE, ExportError, onnx_logits, onnx_session, torch_logits  # noqa: E402
+from movie_gender.hub.export import EXAMPLE, ExportError, onnx_logits, onnx_session, torch_logits  # noqa: E402
 from movie_gender.presets import PRESETS  # noqa: E402
 from tests.factories import SAMPLE_ZIP, train_small_model  # noqa: E402
 

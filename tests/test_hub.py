@@ -19,10 +19,11 @@ from huggingface_hub import HfApi
 from safetensors.torch import load as load_safetensors
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
-from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import load_hub_dataset, prepare_dataset
 from movie_gender.errors import ModelLoadError
+from movie_gender.hub.dataset_folder import save_dataset
 from movie_gender.hub.folder_cards import write_model_card
-from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model
+from movie_gender.hub.publish import push_dataset, push_model
 from tests.factories import synthetic_corpus, write_corpus_folder
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?"]

@@ -15,7 +15,7 @@ from huggingface_hub import HfApi, PyTorchModelHubMixin
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.hub.cards import PROJECT_URL, card_template, model_card_data
 from movie_gender.hub.folder_cards import write_model_card
-from movie_gender.training.record import RunRecord
+from movie_gender.training.run_record import RunRecord
 from tests.model_card_pattern import MODEL_CARD_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.data.tokenizer import encode
 from movie_gender.errors import ModelLoadError
-from movie_gender.inference.batching import length_groups
+from movie_gender.model.batching import length_groups
 from movie_gender.model.layers import BagOfWords, dropout
 from movie_gender.presets import PRESETS
 from movie_gender.training.loop import (

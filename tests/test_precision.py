@@ -206,7 +206,7 @@ def test_the_model_probe_leaves_weights_gradients_mode_and_rng_alone() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     for training in (False, True):
-        model._precision_probe(training)()
+        model.precision_probe(training)()
     assert torch.equal(torch.get_rng_state(), rng) and model.training
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -18,7 +18,8 @@ from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell, train_tok
 from movie_gender.cli import main as cli_main
 from movie_gender.commands import predict as predict_command
 from movie_gender.configuration import DataOptions
-from movie_gender.data.dataset import prepare_dataset, save_dataset
+from movie_gender.data.dataset import prepare_dataset
+from movie_gender.hub.dataset_folder import save_dataset
 from movie_gender.inference.prediction import CHARACTER_COLUMNS, LINE_COLUMNS
 from tests.factories import SEP, synthetic_dialogues, write_corpus_folder
 

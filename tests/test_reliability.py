@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, build_dataset, load_cornell, train_tokenizer
-from movie_gender.data.download import atomic_path
+from movie_gender.atomic import atomic_path
 from movie_gender.errors import CorpusFormatError, ModelLoadError
 from movie_gender.training import loop as training_module
 from movie_gender.training.loop import EncodedSplit, TrainingConfig, train

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from movie_gender.training.record import RunRecord
-from movie_gender.training.reports import (
+from movie_gender.training.report_parts import (
     Calibration,
     CorpusRecord,
     DatasetRecord,
@@ -14,6 +13,7 @@ from movie_gender.training.reports import (
     ScorerMetrics,
     TrainingRecord,
 )
+from movie_gender.training.run_record import RunRecord
 
 SCORER = {
     "n": 40,

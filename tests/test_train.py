@@ -164,7 +164,7 @@ def test_metrics_have_model_and_baselines_at_both_levels(trained) -> None:
 
 
 def test_the_run_record_reads_back_as_its_type_and_writes_the_same_bytes(trained) -> None:
-    from movie_gender.training.record import RunRecord
+    from movie_gender.training.run_record import RunRecord
 
     out = trained[2]
     text = (out / "metrics.json").read_text()

@@ -4,7 +4,7 @@ The Python API a notebook needs (the ``movie-gender`` command is a thin front en
 
     from movie_gender import BiLSTMClassifier, DataOptions, TrainOptions, train_model
 
-    metrics = train_model(TrainOptions(output="out/model", data=DataOptions(corpus="corpus.zip"), glove="glove.txt.gz"))
+    record = train_model(TrainOptions(output="out/model", data=DataOptions(corpus="corpus.zip"), glove="glove.txt.gz"))
     model = BiLSTMClassifier.from_pretrained("out/model")
     model.predict(["I'll be in the car, darling."])
 
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     # the end-to-end jobs
-    "train_model": "training.pipeline",
+    "train_model": "hub.model_folder",
     "evaluate_model": "training.pipeline",
     "TrainOptions": "configuration",
     "DataOptions": "configuration",
@@ -30,19 +30,19 @@ _EXPORTS = {
     # the steps
     "load_cornell": "data.corpus",
     "build_dataset": "data.dataset",
-    "save_dataset": "data.dataset",
+    "save_dataset": "hub.dataset_folder",
     "train_tokenizer": "data.tokenizer",
     "load_glove": "data.glove",
     # the model
     "BiLSTMConfig": "configuration",
-    "BiLSTMClassifier": "model.modeling",
+    "BiLSTMClassifier": "hub.classifier",
     "ClassifierOutput": "model.modeling",
     # the Hub
     "push_model": "hub.publish",
     "push_dataset": "hub.publish",
-    "load_hub_dataset": "hub.publish",
+    "load_hub_dataset": "data.dataset",
     "write_model_card": "hub.folder_cards",
-    "export_onnx": "model.export",  # ONNX export (the onnx extra)
+    "export_onnx": "hub.export",  # ONNX export (the onnx extra)
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -63,12 +63,15 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from movie_gender.configuration import BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
     from movie_gender.data.corpus import load_cornell
-    from movie_gender.data.dataset import build_dataset, save_dataset
+    from movie_gender.data.dataset import build_dataset, load_hub_dataset
     from movie_gender.data.glove import load_glove
     from movie_gender.data.tokenizer import train_tokenizer
+    from movie_gender.hub.classifier import BiLSTMClassifier
+    from movie_gender.hub.dataset_folder import save_dataset
+    from movie_gender.hub.export import export_onnx
     from movie_gender.hub.folder_cards import write_model_card
-    from movie_gender.hub.publish import load_hub_dataset, push_dataset, push_model
-    from movie_gender.model.export import export_onnx
-    from movie_gender.model.modeling import BiLSTMClassifier, ClassifierOutput
+    from movie_gender.hub.model_folder import train_model
+    from movie_gender.hub.publish import push_dataset, push_model
+    from movie_gender.model.modeling import ClassifierOutput
     from movie_gender.training.loop import TrainResult
-    from movie_gender.training.pipeline import evaluate_model, train_model
+    from movie_gender.training.pipeline import evaluate_model

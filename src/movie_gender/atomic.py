@@ -108,7 +108,7 @@ def _link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> 
         shutil.copy2(source, destination, follow_symlinks=False)
 
 
-def _remove_stale(target: Path) -> None:
+def remove_stale(target: Path) -> None:
     """Remove temporary siblings of ``target`` left by processes that were killed while writing it."""
     for entry in target.parent.glob(f".{target.name}.*.incomplete"):
         pid = entry.name[len(target.name) + 2 :].split(".")[0]
@@ -139,7 +139,7 @@ def atomic_folder(target: str | os.PathLike, *, replaces: Iterable[str] = ()) ->
     """
     target = Path(os.path.abspath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(target)
+    remove_stale(target)
     new = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.incomplete")
     new.mkdir()
     try:

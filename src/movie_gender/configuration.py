@@ -1,12 +1,6 @@
 """Every setting of movie-gender and its default, in one place: reading the corpus, data, model, optimisation and the
-training run.
-
-The defaults are the ``default`` preset: what scored best in 5-fold cross-validation by movie on the sample within a
-CPU budget (README, "Presets"): whole movies per split, oversampled train, a single small BiLSTM layer (32 per
-direction) over 200d GloVe vectors trained with the rest, mean+max pooled, plus a bag of words (a weight per word and
-per pair of adjacent words) added to its logit, words dropped at random in training, 10 epochs of Adam at 1e-3 with
-a linear decay, early stopping after 3 epochs without a better validation ROC-AUC. The seed tutorial is a preset
-(:mod:`movie_gender.presets`) that overrides some of them.
+training run. The defaults are the ``default`` preset (README, "Presets"); the other presets
+(:mod:`movie_gender.presets`) override some of them.
 
 Each field carries its help text (and how it appears on the command line) in its metadata, made with
 :func:`setting`; the commands derive their options from these dataclasses (``train`` and ``build-dataset`` all of
@@ -24,11 +18,7 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
-from movie_gender.data.glove import DEFAULT_GLOVE, UNKNOWN_INIT
-from movie_gender.data.tokenizer import DEFAULT_MAX_LENGTH
-from movie_gender.inference.labels import check_calibration
-from movie_gender.training.tracking import REPORT_TO
+from movie_gender.labels import check_calibration
 
 # The official corpus zip: the default source of every command and function that reads the corpus.
 DEFAULT_URL = "https://www.cs.cornell.edu/~cristian/data/cornell_movie_dialogs_corpus.zip"
@@ -36,6 +26,13 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 POOLING = ("last", "max", "mean_max")
+# The defaults the stages share with the options here: lines of context before and after a line, the GloVe vectors,
+# how words GloVe lacks start, the tokenizer's truncation, and the experiment trackers.
+DEFAULT_CONTEXT_SIZE = 2
+DEFAULT_GLOVE = "https://nlp.stanford.edu/data/glove.6B.zip"
+UNKNOWN_INIT = ("zeros", "random")
+DEFAULT_MAX_LENGTH = 128
+REPORT_TO = ("none", "tensorboard")
 # How a model reads the conversation around a line: "none" (a single-line model), "shared" (the line's BiLSTM also
 # reads the context) or "separate" (a second BiLSTM of the same size reads it).
 CONTEXT_ENCODERS = ("none", "shared", "separate")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 _TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
@@ -57,3 +59,14 @@ class HubError(MovieGenderError, OSError):
 
 class CheckpointMismatchError(MovieGenderError, ValueError):
     """A checkpoint belongs to another run (other data, vocabulary, architecture or optimisation settings)."""
+
+
+@contextlib.contextmanager
+def hub_errors(repo_id: str) -> Iterator[None]:
+    """Turn whatever the HTTP stack raises for ``repo_id`` into one :class:`HubError` line (tokens redacted)."""
+    try:
+        yield
+    except MovieGenderError:
+        raise
+    except Exception as error:  # httpx / huggingface_hub errors have no common base class we can name
+        raise HubError(f"{repo_id}: Hub request failed ({type(error).__name__}: {redact(first_line(error))})") from None

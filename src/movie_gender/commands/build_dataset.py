@@ -12,7 +12,7 @@ import logging
 
 from movie_gender.commands import common
 from movie_gender.configuration import DataOptions
-from movie_gender.data.dataset import save_dataset
+from movie_gender.hub.dataset_folder import save_dataset
 from movie_gender.training.pipeline import build_data
 
 logger = logging.getLogger("build_dataset")

@@ -20,7 +20,7 @@ from movie_gender.errors import MovieGenderError, first_line, redact
 def _number(kind: type, accept: Callable[[float], bool], requirement: str) -> Callable[[str], float]:
     """An argparse type: parse ``kind`` and check it, with a message that says what is allowed."""
 
-    def parse(text: str):
+    def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
@@ -74,7 +74,7 @@ def _values(config: Any) -> dict[str, Any]:
     """The field values of a dataclass instance, or the defaults of a dataclass (fields without one left out)."""
     if isinstance(config, type):
         return {
-            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             for f in dataclasses.fields(config)
             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         }

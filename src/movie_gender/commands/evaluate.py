@@ -26,7 +26,7 @@ from movie_gender.configuration import DEFAULT_URL, DataOptions, TrainOptions
 from movie_gender.data.download import is_url
 from movie_gender.evaluation.protocol import format_report, plot_confusion, plot_roc
 from movie_gender.training.pipeline import SPLIT_OPTIONS, evaluate_model, training_protocol
-from movie_gender.training.reports import CorpusRecord, DatasetRecord, or_default
+from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, or_default
 
 logger = logging.getLogger("evaluate")
 # The split options as evaluate spells them (--split names the split to score); the others as train does.

@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     common.setup_logging(args.verbose)
-    from movie_gender.model.export import export_onnx
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
+    from movie_gender.hub.export import export_onnx
 
     model = BiLSTMClassifier.from_pretrained(args.model)
     path = export_onnx(model, args.output, opset=args.opset)

@@ -114,10 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     from movie_gender.configuration import CorpusSource
     from movie_gender.data.corpus import load_screenplays, read_characters, read_corpus
     from movie_gender.data.download import public_source
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.hub.dataset_cards import render_completion_card
     from movie_gender.inference.completion import complete_characters, save_completion, save_convokit_completion
     from movie_gender.inference.prediction import context_size
-    from movie_gender.model.modeling import BiLSTMClassifier
 
     inputs = args.screenplay or [args.corpus]
     if args.output is not None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import datasets
     import pyarrow as pa
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
 
 
 logger = logging.getLogger("predict")
@@ -210,7 +210,7 @@ def _emit(rows: Iterable[dict], output: Path | None, table: pa.Table | None = No
     """Print JSON lines, or write the table to ``output``."""
     from movie_gender.inference.prediction import write_table
 
-    if output is not None:
+    if output is not None and table is not None:
         write_table(table, output)
         logger.info("Wrote %s rows to %s", f"{table.num_rows:,}", output)
         return
@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.input:
         _score_table(args)
         return
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.inference.prediction import score_characters, score_lines
-    from movie_gender.model.modeling import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     if args.texts or args.file:
@@ -267,7 +267,7 @@ def _score_texts(args: argparse.Namespace, model: BiLSTMClassifier) -> None:
 
 def _dataset_split(args: argparse.Namespace) -> datasets.Dataset:
     """--dataset: its --split (default: test)."""
-    from movie_gender.hub.publish import load_hub_dataset
+    from movie_gender.data.dataset import load_hub_dataset
 
     data = load_hub_dataset(args.dataset, revision=args.revision)
     args.split = args.split or "test"
@@ -315,8 +315,8 @@ def _screenplay_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> data
 
 def _score_table(args: argparse.Namespace) -> None:
     """--input: stream the table through the model (this machine, or Ray) into --output."""
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.inference.streaming import StreamOptions, open_source, stream_predict
-    from movie_gender.model.modeling import BiLSTMClassifier
 
     options = StreamOptions(
         text_column=args.text_column,

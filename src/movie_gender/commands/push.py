@@ -78,13 +78,13 @@ def main(argv: list[str] | None = None) -> None:
         logger.info(
             "Dataset: %s", push_dataset(args.dataset, args.dataset_repo, private=args.private, revision=args.revision)
         )
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
 
     model = BiLSTMClassifier.from_pretrained(args.model_dir)  # scores the card's example lines
     with tempfile.TemporaryDirectory() as work:
         extra = {}
         if args.onnx:
-            from movie_gender.model.export import export_onnx
+            from movie_gender.hub.export import export_onnx
 
             folder = export_onnx(model, Path(work) / "onnx").parent
             extra = {f"onnx/{p.name}": str(p) for p in sorted(folder.iterdir())}

@@ -20,8 +20,9 @@ from dataclasses import replace
 
 from movie_gender.commands import common
 from movie_gender.configuration import VOCAB, BiLSTMConfig, DataOptions, TrainingConfig, TrainOptions
+from movie_gender.hub.model_folder import train_model
 from movie_gender.presets import PRESETS
-from movie_gender.training.pipeline import train_model
+from movie_gender.training.report_parts import ScorerMetrics
 
 logger = logging.getLogger("train")
 SECTIONS = ("data", VOCAB, "model", "optimisation", "output and resuming", "evaluation")
@@ -139,20 +140,21 @@ def main(argv: list[str] | None = None) -> None:
 
         cross_validate(options_from_args(args), args.cv)
         return
-    metrics = train_model(options_from_args(args))
-    line = metrics["line"]
+    record = train_model(options_from_args(args))
+    line = record.level("line").scorers
+    nan = ScorerMetrics(roc_auc=float("nan"))
     logger.info(
         "Test ROC-AUC: model %.3f, TF-IDF %.3f, mean GloVe %.3f; balanced accuracy at the validation "
         "threshold: model %.3f, TF-IDF %.3f",
-        line["model"]["roc_auc"],
-        line["tfidf_logreg"]["roc_auc"],
-        line.get("glove_mean_logreg", {}).get("roc_auc", float("nan")),
-        line["model"]["balanced_accuracy"],
-        line["tfidf_logreg"]["balanced_accuracy"],
+        line["model"].roc_auc,
+        line["tfidf_logreg"].roc_auc,
+        line.get("glove_mean_logreg", nan).roc_auc,
+        line["model"].balanced_accuracy,
+        line["tfidf_logreg"].balanced_accuracy,
     )
     if args.push_to_hub:
+        from movie_gender.hub.classifier import BiLSTMClassifier
         from movie_gender.hub.publish import push_model
-        from movie_gender.model.modeling import BiLSTMClassifier
 
         model = BiLSTMClassifier.from_pretrained(args.output)  # scores the card's example lines
         logger.info("Pushed: %s", push_model(args.output, args.push_to_hub, private=args.private, model=model))

@@ -28,7 +28,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-DEFAULT_CONTEXT_SIZE = 2
 SOURCE_FILE = "movie_conversations.txt"
 SOURCE_ADJACENCY = "line-id adjacency"
 

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from movie_gender.data.assembly import Lines
 from movie_gender.data.conversations import Conversations
-from movie_gender.data.records import RecordReader
+from movie_gender.data.corpus_records import RecordReader
 from movie_gender.errors import CorpusFormatError
 
 logger = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 Sources: the official zip URL (default), any http(s)/file URL of such a zip, a local zip, an extracted corpus
 folder, or the tutorial's collated 7-field file. The files are ISO-8859-1 and records are split on ``\\n`` only
 (``\\x85`` occurs inside text, and ``str.splitlines`` would break on it). How to read one is a
-:class:`~movie_gender.configuration.CorpusSource`; the files are split by :mod:`movie_gender.data.records` and read
-by :mod:`movie_gender.data.upstream`.
+:class:`~movie_gender.configuration.CorpusSource`; the files are split by :mod:`movie_gender.data.corpus_records`
+and read by :mod:`movie_gender.data.upstream`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from movie_gender.data.conversations import (
     line_numbers,
 )
 from movie_gender.data.convokit import ConvoKitOptions, is_convokit, read_convokit
+from movie_gender.data.corpus_records import SEPARATOR, CorpusStats, RecordReader, Records, thread_pool, trim
 from movie_gender.data.download import fetch, public_source
-from movie_gender.data.records import SEPARATOR, CorpusStats, RecordReader, Records, thread_pool, trim
 from movie_gender.data.screenplay import SOURCE as SCREENPLAY_SOURCE
 from movie_gender.data.screenplay import read_screenplays
 from movie_gender.data.upstream import (

@@ -1,19 +1,21 @@
 """The train / validation / test DatasetDict: :func:`build_dataset` (the protocol is in
-:mod:`movie_gender.data.splitting`), and saving it in the Hub layout with its dataset card
-(:func:`movie_gender.hub.dataset_cards.render_dataset_card`).
+:mod:`movie_gender.data.splitting`), and :func:`load_hub_dataset`, a prepared one read back from its folder or Hub
+repo. Saving one with its card is :func:`movie_gender.hub.dataset_folder.save_dataset`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import datasets
+from huggingface_hub import snapshot_download
 
-from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DEFAULT_URL, DataOptions
-from movie_gender.data.splitting import DatasetReport, prepare_dataset
-from movie_gender.hub.dataset_cards import render_dataset_card
+from movie_gender.data.splitting import prepare_dataset
+from movie_gender.errors import hub_errors
+
+# The files of a dataset folder, as save_dataset writes them and the Hub holds them.
+DATASET_PATTERNS = ("README.md", "data/*.parquet")
 
 
 def build_dataset(
@@ -67,18 +69,27 @@ def build_dataset(
     return prepare_dataset(source, options)[0]
 
 
-def save_dataset(dataset: datasets.DatasetDict, output: str | os.PathLike, report: DatasetReport | None = None) -> Path:
-    """Write parquet shards (``data/{split}-00000-of-00001.parquet``) and the card (README.md), as on the Hub.
+def load_hub_dataset(
+    repo_id_or_path: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | None = None,
+) -> datasets.DatasetDict:
+    """``datasets.load_dataset`` on a saved folder or a Hub dataset repo, online or offline from the HF cache.
 
-    ``load_dataset(output)`` and ``load_dataset("parquet", data_dir=output)`` then return the same DatasetDict.
-    The folder is replaced whole and in one step (written as a temporary sibling, flushed, swapped into place), so
-    a reader never finds one build's train beside another build's validation or test; other files in it stay.
+    For a repo id the files come through ``snapshot_download`` (which, with ``HF_HUB_OFFLINE=1``, serves what the
+    Hugging Face cache already holds), then load as the local folder they are.
     """
-    output = Path(output)
-    dataset = datasets.DatasetDict({name: part.flatten_indices() for name, part in dataset.items()})
-    with atomic_folder(output, replaces=("README.md", "data")) as tmp:
-        (tmp / "data").mkdir()
-        for name, part in dataset.items():
-            part.to_parquet(str(tmp / "data" / f"{name}-00000-of-00001.parquet"))
-        (tmp / "README.md").write_text(render_dataset_card(dataset, report), encoding="utf-8")
-    return output
+    if os.path.isdir(repo_id_or_path):
+        return datasets.load_dataset(str(repo_id_or_path))
+    with hub_errors(repo_id_or_path):
+        folder = snapshot_download(
+            repo_id_or_path,
+            repo_type="dataset",
+            revision=revision,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            token=token,
+            allow_patterns=list(DATASET_PATTERNS),
+        )
+    return datasets.load_dataset(folder)

@@ -26,7 +26,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from movie_gender.atomic import atomic_path  # noqa: F401  (re-exported: it lived here)
+from movie_gender.atomic import atomic_path
 from movie_gender.errors import DownloadError, first_line
 
 logger = logging.getLogger(__name__)

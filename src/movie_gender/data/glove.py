@@ -17,22 +17,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from movie_gender.data.download import atomic_path, cache_dir, fetch, is_url
+from movie_gender.atomic import atomic_path
+from movie_gender.configuration import DEFAULT_GLOVE, UNKNOWN_INIT
+from movie_gender.data.download import cache_dir, fetch, is_url
 from movie_gender.data.tokenizer import PAD_ID, encode
 from movie_gender.errors import GloveFormatError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_GLOVE = "https://nlp.stanford.edu/data/glove.6B.zip"
 DEFAULT_MEMBER = "glove.6B.200d.txt"
-UNKNOWN_INIT = ("zeros", "random")
 
 
 @dataclass
@@ -65,8 +65,8 @@ def _open_lines(path: Path, member: str | None) -> Iterator[tuple[str, IO[bytes]
             with archive.open(member) as handle:
                 yield f"{path}!{member}", handle
     elif path.suffix == ".gz":
-        with gzip.open(path, "rb") as handle:
-            yield str(path), handle
+        with gzip.open(path, "rb") as gz:
+            yield str(path), cast(IO[bytes], gz)
     else:
         with open(path, "rb") as handle:
             yield str(path), handle

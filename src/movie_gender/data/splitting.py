@@ -57,7 +57,9 @@ def normalise_text(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(lowered, r"\s+", " "))
 
 
-def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generator, val: float, test: float):
+def _split_by_movie(
+    idx: np.ndarray, movies: np.ndarray, rng: np.random.Generator, val: float, test: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     names, inverse, counts = np.unique(movies[idx], return_inverse=True, return_counts=True)
     if len(names) < 3:
         raise ValueError(f"split='movie' needs at least 3 movies, the corpus has {len(names)}")
@@ -72,12 +74,12 @@ def _split_by_movie(idx: np.ndarray, movies: np.ndarray, rng: np.random.Generato
         if not (split_of_movie == split_id).any():
             split_of_movie[order[position]] = split_id
     assigned = split_of_movie[inverse]
-    return tuple(idx[assigned == s] for s in (0, 1, 2))
+    return idx[assigned == 0], idx[assigned == 1], idx[assigned == 2]
 
 
 def _split_with_test_movies(
     idx: np.ndarray, movies: np.ndarray, in_test: np.ndarray, rng: np.random.Generator, val: float
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cross-validation folds: the lines of the movies marked ``in_test`` are test; whole movies holding about
     ``val`` of all lines are drawn from the others as validation; the rest is train."""
     test_idx = idx[in_test[movies[idx]]]
@@ -93,7 +95,9 @@ def _split_with_test_movies(
     return rest[~held[inverse]], rest[held[inverse]], test_idx
 
 
-def _stratified_holdout(idx: np.ndarray, labels: np.ndarray, size: float, rng: np.random.Generator):
+def _stratified_holdout(
+    idx: np.ndarray, labels: np.ndarray, size: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(rest, held out): ``round(size * n)`` lines of each class, drawn at random, held out; both sorted."""
     held = []
     for label in np.unique(labels[idx]):
@@ -110,13 +114,17 @@ def _member(idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return table[idx]
 
 
-def _split_random(idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, test: float):
+def _split_random(
+    idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, test: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rest, test_idx = _stratified_holdout(idx, labels, test, rng)
     train_idx, val_idx = _stratified_holdout(rest, labels, val / (1 - test), rng)
     return train_idx, val_idx, test_idx
 
 
-def _split_tutorial(idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, per_class: int):
+def _split_tutorial(
+    idx: np.ndarray, labels: np.ndarray, rng: np.random.Generator, val: float, per_class: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     test_parts = []
     for label, name in enumerate(LABEL_NAMES):
         of_class = idx[labels[idx] == label]

@@ -16,11 +16,12 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from tokenizers.trainers import WordLevelTrainer
 
+from movie_gender.configuration import DEFAULT_MAX_LENGTH
+
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 PAD_ID = 0
 UNK_ID = 1
-DEFAULT_MAX_LENGTH = 128
 # Stanford-style word pieces: clitics split off, runs of dots/dashes kept together, other punctuation alone.
 WORD_PATTERN = r"\w+(?=n't\b)|n't\b|'(?:s|m|re|ll|ve|d)\b|\.{2,}|-{2,}|\w+|[^\w\s]"
 _CP1252 = {

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from movie_gender.data.conversations import Conversations, from_lists
-from movie_gender.data.records import RecordReader, Records, to_numpy, trim
+from movie_gender.data.corpus_records import RecordReader, Records, to_numpy, trim
 from movie_gender.errors import CorpusFormatError
 
 logger = logging.getLogger(__name__)

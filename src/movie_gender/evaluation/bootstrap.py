@@ -80,15 +80,15 @@ def bootstrap_samples(
     seed: int,
 ) -> dict[str, dict[str, np.ndarray]]:
     """``{scorer: {metric: [n] values}}`` over the same ``n`` resamples for every scorer (NaN: one class only)."""
-    labels = np.asarray(labels)
-    clusters = None if clusters is None else np.asarray(clusters)
+    label_array = np.asarray(labels)
+    cluster_array = None if clusters is None else np.asarray(clusters)
     rng = np.random.default_rng(seed)
     parts: dict[str, dict[str, list]] = {name: {m: [] for m in METRICS} for name in scores}
     for start in range(0, n, CHUNK):
-        weights = resample_weights(len(labels), clusters, min(CHUNK, n - start), rng)
+        weights = resample_weights(len(label_array), cluster_array, min(CHUNK, n - start), rng)
         for name, s in scores.items():
             s = np.asarray(s, dtype=np.float64)
-            values = weighted_metrics(labels, s, s >= thresholds[name], weights)
+            values = weighted_metrics(label_array, s, s >= thresholds[name], weights)
             for metric in METRICS:
                 parts[name][metric].append(values[metric])
     return {name: {m: np.concatenate(v) for m, v in per.items()} for name, per in parts.items()}

@@ -13,7 +13,7 @@ and maps every threshold exactly, so the thresholds chosen on validation are sim
 scale. The parameters live in config.json (``calibration: {"line": {...}, "character": {...}}``, plain numbers).
 This module fits them and measures calibration; applying them (:func:`calibrated_probability`, the one function that
 turns a model's log-odds into the P(female) users see) and the labelling rule live in
-:mod:`movie_gender.inference.labels`, the reliability diagrams in :mod:`movie_gender.evaluation.plots` (both
+:mod:`movie_gender.labels`, the reliability diagrams in :mod:`movie_gender.evaluation.plots` (both
 re-exported here).
 
 ECE: test examples sorted by P(female) and cut into ``BINS`` bins of equal size (equal mass; equal scores share a
@@ -30,7 +30,7 @@ import numpy as np
 
 from movie_gender.evaluation.plots import plot_name, plot_reliability, write_reliability_plots
 from movie_gender.inference.characters import logit
-from movie_gender.inference.labels import (
+from movie_gender.labels import (
     LEVELS,
     METHOD,
     PlattScaling,

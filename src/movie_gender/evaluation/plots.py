@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from movie_gender.atomic import atomic_path
-from movie_gender.inference.labels import LEVELS
+from movie_gender.labels import LEVELS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -57,7 +57,7 @@ from movie_gender.inference.characters import logit as _logit
 if TYPE_CHECKING:
     import datasets
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)

@@ -3,9 +3,9 @@
 pieces of every card (the project's links, the corpus citation, the split protocol in words). The dataset cards are
 in :mod:`movie_gender.hub.dataset_cards`.
 
-A card renders from data: a model's config and its run record (:class:`movie_gender.training.record.RunRecord`).
+A card renders from data: a model's config and its run record (:class:`movie_gender.training.run_record.RunRecord`).
 This module never loads a model; a model's own card comes through
-:meth:`movie_gender.model.modeling.BiLSTMClassifier.generate_model_card`, which scores the example lines.
+:meth:`movie_gender.hub.classifier.BiLSTMClassifier.generate_model_card`, which scores the example lines.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
+import numpy as np
+from huggingface_hub import CardData, EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 
-from movie_gender.training.record import (
-    RunRecord,
-    as_record,
-    framework_versions,
-    looks_like_repo_id,
-    published_source,
-)
-from movie_gender.training.reports import (
+from movie_gender.training.report_parts import (
     Calibration,
     CalibrationParameters,
     Confident,
@@ -38,6 +32,13 @@ from movie_gender.training.reports import (
     ScorerMetrics,
     TrainingRecord,
     or_default,
+)
+from movie_gender.training.run_record import (
+    RunRecord,
+    as_record,
+    framework_versions,
+    looks_like_repo_id,
+    published_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ def _architecture(config: dict) -> dict:
 
 def _eval_results(record: RunRecord, dataset_repo: str | None) -> list[EvalResult]:
     """The line-level results as the Hub's model-index reads them."""
-    results = []
+    results: list[EvalResult] = []
     model = record.level("line").model
     if model is None:
         return results
@@ -281,14 +282,14 @@ def _eval_results(record: RunRecord, dataset_repo: str | None) -> list[EvalResul
 
 
 def _card_metadata(
-    card_data: ModelCardData, record: RunRecord, repo_id: str, dataset_repo: str | None, examples: list[dict]
+    card_data: CardData, record: RunRecord, repo_id: str, dataset_repo: str | None, examples: list[dict]
 ) -> ModelCardData:
     """The card's YAML header: the mixin's metadata, the widget's example lines, the data and the results."""
     data = ModelCardData(**card_data.to_dict())
     data.language = "en"
     data.metrics = ["roc_auc", "average_precision", "balanced_accuracy", "f1"]
     if examples:
-        data.widget = [
+        data.widget = [  # type: ignore[attr-defined]  # ModelCardData keeps any key it is given
             {
                 "text": " ".join(e["text"].split()),  # one line, whatever whitespace the corpus had
                 "example_title": f"{e['label']} character (validation line)",
@@ -365,7 +366,9 @@ def _training_values(record: RunRecord, config: dict) -> dict:
     }
 
 
-def card_examples(examples: Sequence[Mapping] | None, p_female: Sequence[float] | None = None) -> list[dict]:
+def card_examples(
+    examples: Sequence[Mapping] | None, p_female: Sequence[float] | np.ndarray | None = None
+) -> list[dict]:
     """The card's example rows: each example line with a markdown table cell and its score (P(female) from
     ``p_female``, in order; "n/a" without scores)."""
     rows = [dict(e) for e in examples or []]
@@ -378,7 +381,7 @@ def card_examples(examples: Sequence[Mapping] | None, p_female: Sequence[float] 
 
 
 def render_model_card(
-    card_data: ModelCardData,
+    card_data: CardData,
     config: dict,
     record: RunRecord | Mapping | None = None,
     *,
@@ -424,7 +427,7 @@ class _CardMetadata(PyTorchModelHubMixin, **HUB_METADATA):
     """The mixin's metadata of a movie-gender model, for a card rendered without loading the model."""
 
 
-def model_card_data() -> ModelCardData:
+def model_card_data() -> CardData:
     """The metadata (library, licence, tags, pipeline tag) the mixin gives a movie-gender model's card."""
     return _CardMetadata().generate_model_card().data
 

@@ -13,8 +13,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from movie_gender.data.corpus import FULL_CORPUS
 from movie_gender.hub.cards import CITATION, PROJECT_URL, metric_text, split_protocol, template
-from movie_gender.training.record import RunRecord, as_record
-from movie_gender.training.reports import (
+from movie_gender.training.report_parts import (
     Calibration,
     Confident,
     ConfidentClass,
@@ -24,6 +23,7 @@ from movie_gender.training.reports import (
     LevelReport,
     or_default,
 )
+from movie_gender.training.run_record import RunRecord, as_record
 
 if TYPE_CHECKING:
     import datasets
@@ -151,7 +151,7 @@ def _held_out(record: RunRecord | None) -> dict | None:
     corpus' card; None when its record has no character-level results."""
     character = record.level("character") if record else LevelReport()
     model = character.model
-    if not model:
+    if not model or record is None:
         return None
     ci = model.ci95 or Intervals()
     calibration = character.calibration or Calibration()
@@ -197,7 +197,7 @@ def _completion_counts(label: np.ndarray, predicted: np.ndarray) -> list[dict]:
 
 
 def render_completion_card(
-    completion: Completion, model_name: str, record: RunRecord | Mapping | None, corpus_source: str
+    completion: Completion, model_name: str, record: RunRecord | Mapping | None, corpus_source: str | None
 ) -> str:
     """The completed corpus' card (README.md): YAML metadata for the Hub and ``load_dataset``, then which labels are
     predicted, by which model, how accurate such labels were on held-out movies (``record``: the model's run

@@ -6,23 +6,19 @@ prints, logs or writes them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 
-from movie_gender.errors import HubError, MovieGenderError, first_line, redact
+from movie_gender.errors import hub_errors
 from movie_gender.hub.folder_cards import folder_card
-from movie_gender.training.record import RECORD_NAME, RunRecord
+from movie_gender.training.run_record import RECORD_NAME, RunRecord
 
 if TYPE_CHECKING:
-    import datasets
-
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)
@@ -40,18 +36,6 @@ MODEL_FILES = (
     "reliability_line.png",
     "reliability_character.png",
 )
-DATASET_PATTERNS = ("README.md", "data/*.parquet")
-
-
-@contextlib.contextmanager
-def _hub_errors(repo_id: str) -> Iterator[None]:
-    """Turn whatever the HTTP stack raises into one HubError line (tokens redacted)."""
-    try:
-        yield
-    except MovieGenderError:
-        raise
-    except Exception as error:  # httpx / huggingface_hub errors have no common base class we can name
-        raise HubError(f"{repo_id}: Hub request failed ({type(error).__name__}: {redact(first_line(error))})") from None
 
 
 def _commit(
@@ -63,10 +47,10 @@ def _commit(
     revision: str | None,
     token: str | None,
     commit_message: str,
-):
+) -> CommitInfo:
     """Create the repo (and branch) if needed, then make one commit of ``operations``."""
     api = HfApi(token=token)
-    with _hub_errors(repo_id):
+    with hub_errors(repo_id):
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
@@ -197,7 +181,7 @@ def push_space(
     """Create (if needed) a Gradio Space and upload the demo with ``model_repo`` filled in, as one commit."""
     files = space_files(space_dir, model_repo, dataset_repo)
     api = HfApi(token=token)
-    with _hub_errors(space_repo):
+    with hub_errors(space_repo):
         api.create_repo(space_repo, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
         info = api.create_commit(
             space_repo,
@@ -207,32 +191,3 @@ def push_space(
         )
     logger.info("Pushed the demo Space to %s (model %s)", info.commit_url, model_repo)
     return info.commit_url
-
-
-def load_hub_dataset(
-    repo_id_or_path: str,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | None = None,
-) -> datasets.DatasetDict:
-    """``datasets.load_dataset`` on a saved folder or a Hub dataset repo, online or offline from the HF cache.
-
-    For a repo id the files come through ``snapshot_download`` (which, with ``HF_HUB_OFFLINE=1``, serves what the
-    Hugging Face cache already holds), then load as the local folder they are.
-    """
-    import datasets
-    from huggingface_hub import snapshot_download
-
-    if os.path.isdir(repo_id_or_path):
-        return datasets.load_dataset(str(repo_id_or_path))
-    with _hub_errors(repo_id_or_path):
-        folder = snapshot_download(
-            repo_id_or_path,
-            repo_type="dataset",
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            allow_patterns=list(DATASET_PATTERNS),
-        )
-    return datasets.load_dataset(folder)

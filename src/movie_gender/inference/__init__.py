@@ -1,4 +1,5 @@
-"""Using a trained model: texts -> batches -> logits -> calibrated P(female) -> labels (``predictor``, with
-``batching``; the labelling rule once in ``labels``), tables of line and character scores (``prediction``,
-``characters``), tables of any size on one machine (``streaming``) or a Ray cluster (``distributed``), and the
-completed corpus (``completion``)."""
+"""Using a trained model: the network with its prediction methods (``classifier``: ``BiLSTMPredictor``), texts ->
+batches -> logits -> calibrated P(female) -> labels (``predictor``; the labelling rule once in
+``movie_gender.labels``), tables of line and character scores (``prediction``, ``characters``), tables of any size
+on one machine (``streaming``, ``sources``) or a Ray cluster (``distributed``), and the completed corpus
+(``completion``)."""

@@ -20,12 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from movie_gender.atomic import atomic_folder
+from movie_gender.data.convokit import CONVERSATIONS, CORPUS_META, SPEAKERS, UTTERANCES, entry_meta, is_convokit
+from movie_gender.data.convokit import read_json_object as read_object
+from movie_gender.data.convokit_writer import cornell_records, utterances_index, write_convokit
 from movie_gender.inference.prediction import score_characters
 
 if TYPE_CHECKING:
     import datasets
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +151,6 @@ def save_convokit_completion(
     the speakers' vector names) are kept; from
     any other source (``corpus``: its lines, unknown-gender speakers included) the utterances and conversations are
     made from the lines, each replying to the one before it in its conversation."""
-    from movie_gender.data.convokit import CONVERSATIONS, CORPUS_META, SPEAKERS, UTTERANCES, entry_meta, is_convokit
-    from movie_gender.data.convokit import read_json_object as read_object
-    from movie_gender.data.convokit_writer import cornell_records, utterances_index, write_convokit
-
     fields = _speaker_fields(table)
     if source is not None and is_convokit(source):
         folder = Path(source)

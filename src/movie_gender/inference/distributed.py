@@ -25,7 +25,7 @@ from movie_gender.inference.sources import FORMATS, open_source
 from movie_gender.inference.streaming import StreamOptions, StreamStats, output_schema, score_table
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from movie_gender.data.download import atomic_path
-from movie_gender.inference.labels import calibrated_probability, is_female, label_names
+from movie_gender.atomic import atomic_path
 from movie_gender.inference.predictor import character_scores, predict_logits
+from movie_gender.labels import calibrated_probability, is_female, label_names
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 
 logger = logging.getLogger(__name__)
@@ -74,19 +74,19 @@ def _corpus_labels(model: BiLSTMClassifier, labels: np.ndarray) -> pa.Array:
 
 def predicted_labels(model: BiLSTMClassifier, p: np.ndarray, level: str = "line") -> pa.Array:
     """The model's label of each calibrated P(female) ``p`` at its threshold for ``level``
-    (:func:`movie_gender.inference.labels.is_female`)."""
+    (:func:`movie_gender.labels.is_female`)."""
     return pa.array(label_names(model.config, is_female(model.config, level, p)), pa.string())
 
 
 def p_female(model: BiLSTMClassifier, logits: np.ndarray, level: str = "line") -> np.ndarray:
     """P(female) (float64) as users get it: the model's log-odds of female through its calibration for ``level``
-    (:func:`movie_gender.inference.labels.calibrated_probability`)."""
+    (:func:`movie_gender.labels.calibrated_probability`)."""
     return np.asarray(calibrated_probability(model.config, level, logits), dtype=np.float64)
 
 
 def line_labels(model: BiLSTMClassifier, p: np.ndarray) -> pa.Array:
     """The label of each line: ``id2label["1"]`` where P(female) >= ``config.threshold``, else ``id2label["0"]``
-    (:func:`movie_gender.inference.labels.is_female`)."""
+    (:func:`movie_gender.labels.is_female`)."""
     return predicted_labels(model, p, "line")
 
 

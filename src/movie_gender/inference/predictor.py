@@ -5,7 +5,7 @@ line or per character.
 ``BiLSTMClassifier.predict`` / ``predict_proba`` / ``predict_logits`` / ``predict_characters`` / ``logits_from_ids`` /
 ``encode_context`` are one-line calls of the functions here, and the prediction tables
 (:mod:`movie_gender.inference.prediction`) and the demo Space use them too. Probabilities and labels come from the
-labelling rule of :mod:`movie_gender.inference.labels`.
+labelling rule of :mod:`movie_gender.labels`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from movie_gender.data.tokenizer import encode
-from movie_gender.inference.batching import MAX_PADDING, length_groups, padded_rows, take_rows
 from movie_gender.inference.characters import CharacterScores, aggregate_logits
-from movie_gender.inference.labels import calibrated_probability, is_female
+from movie_gender.labels import calibrated_probability, is_female
+from movie_gender.model.batching import MAX_PADDING, length_groups, padded_rows, take_rows
 from movie_gender.model.precision import autocast, precision_probe, resolve_bf16
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -112,16 +112,16 @@ def encode_context(
             )
         return None
     if context is None:
-        if not model._warned_no_context:
+        if not model.warned_no_context:
             logger.warning(
                 "No context given to a context model: each line is scored alone, with an empty "
                 "context (it was trained with up to %d lines of other speakers before and after)",
                 model.config.context_size,
             )
-            model._warned_no_context = True
+            model.warned_no_context = True
         context = [[] for _ in range(n)]
     context = _check_context(context, n)
-    return encode(model._require_tokenizer(), [" ".join(item) for item in context])
+    return encode(model.require_tokenizer(), [" ".join(item) for item in context])
 
 
 def predict_logits(
@@ -137,7 +137,7 @@ def predict_logits(
     # A character model's line scores read the line alone: what is said around it counts per character.
     line_context = model.config.line_context or not model.config.is_character_model
     encoded_context = encode_context(model, context, len(texts)) if line_context else None
-    ids, lengths = encode(model._require_tokenizer(), texts)
+    ids, lengths = encode(model.require_tokenizer(), texts)
     bf16 = resolve_bf16(bf16, model.device, model.config, probe=precision_probe(model, False))
     context_ids, context_lengths = encoded_context if encoded_context is not None else (None, None)
     return logits_from_ids(

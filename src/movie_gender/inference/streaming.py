@@ -33,14 +33,13 @@ import pyarrow.parquet as pq
 import xxhash
 from tqdm.auto import tqdm
 
-from movie_gender.atomic import _remove_stale as remove_stale
-from movie_gender.atomic import atomic_path
+from movie_gender.atomic import atomic_path, remove_stale
 from movie_gender.errors import MovieGenderError
 from movie_gender.inference.prediction import context_size, line_labels, line_logits, p_female
 from movie_gender.inference.sources import Source, open_source, parts_of
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 

@@ -1,3 +1,3 @@
-"""The model: the BiLSTM network (``modeling``, with building blocks in ``layers``) and the character model's pooling
-(``character_model``), the numeric precision they run in (``precision``), model folders on disk (``persistence``)
-and the ONNX export (``export``)."""
+"""The model: the BiLSTM network and its files (``modeling``: ``BiLSTMNetwork``, with building blocks in ``layers``
+and model folders on disk in ``persistence``), the character model's pooling (``character_model``), lines of about
+one length batched together (``batching``) and the numeric precision they run in (``precision``)."""

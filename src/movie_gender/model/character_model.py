@@ -41,11 +41,13 @@ from tqdm.auto import tqdm
 
 from movie_gender.configuration import BiLSTMConfig
 from movie_gender.data.tokenizer import encode
+from movie_gender.model.batching import MAX_PADDING, length_groups
+from movie_gender.model.layers import BagOfWords
 
 if TYPE_CHECKING:
     import datasets
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMNetwork as BiLSTMClassifier
 
 HASH_MULTIPLIER = 1_000_003  # as the line bag of words: (first * M + second) % buckets
 CHUNK_LINES = 8192  # scoring: characters are scored in chunks of about this many lines (whole characters)
@@ -66,8 +68,6 @@ class CharacterHead(nn.Module):
         nn.init.zeros_(self.attention[-1].weight)  # uniform at the start: the mean of the line logits
         self.bag_of_words = config.bag_of_words
         if config.bag_of_words:
-            from movie_gender.model.layers import BagOfWords
-
             # per line, the words said around it (the line's own words have the model's bag_of_words)
             self.context_bag = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
         self.character_bags = config.bag_of_words and config.character_bags
@@ -265,7 +265,7 @@ class CharacterData:
         group them by ``character_ids``; ``labels`` (per line) give each character the label of its lines;
         ``conversation_ids`` (per line) are kept for the partner term."""
         config = model.config
-        tokenizer = model._require_tokenizer()
+        tokenizer = model.require_tokenizer()
         ids, lengths = encode(tokenizer, list(texts))
         names, character = np.unique(np.asarray(character_ids), return_inverse=True)
         character = character.reshape(-1)
@@ -313,8 +313,6 @@ def character_outputs(
     (indices into ``data.names``) from their lines ``lines`` (indices into data's lines; every line must belong to
     one of ``characters``). The lines run through the encoder in groups of about one length (no padded steps);
     the result depends only on each character's own lines, never on the others in the batch or their order."""
-    from movie_gender.inference.batching import MAX_PADDING, length_groups
-
     device = model.device
     local = np.full(len(data.names), -1, dtype=np.int64)
     local[characters] = np.arange(len(characters))

@@ -1,38 +1,33 @@
-"""BiLSTMConfig and BiLSTMClassifier: a GloVe-initialised bidirectional LSTM that saves and loads like a Hub model.
+"""BiLSTMNetwork: a GloVe-initialised bidirectional LSTM that saves and loads its files like a Hub model.
 
-The class holds the network (layers, forward pass, encoding and pooling; shared building blocks in
-:mod:`movie_gender.model.layers`) and thin methods users call: ``predict*`` run
-:mod:`movie_gender.inference.predictor`, saving and loading run :mod:`movie_gender.model.persistence`.
+The class is the network (layers, forward pass, encoding and pooling; shared building blocks in
+:mod:`movie_gender.model.layers`) and its model folder (:mod:`movie_gender.model.persistence`). Users load
+:class:`movie_gender.BiLSTMClassifier`, which adds prediction
+(:class:`movie_gender.inference.classifier.BiLSTMPredictor`) and the run record, card and Hub push
+(:mod:`movie_gender.hub.classifier`).
 
 A model folder holds config.json (plain JSON), model.safetensors (weights only) and tokenizer.json (the whole
 tokenizer). ``from_pretrained`` loads strictly and from safetensors only; a pickle checkpoint is refused.
-
-Compared with the tutorial, two defects are fixed: the tutorial applied dropout to the output logits and had no
-non-linearity between fc1 and fc2 (two stacked linear layers collapse into one). Here dropout acts on the LSTM
-features and on the hidden layer, with a ReLU between fc1 and fc2.
+Dropout acts on the LSTM features and on the hidden layer, with a ReLU between fc1 and fc2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub import PyTorchModelHubMixin
 from tokenizers import Tokenizer
 from torch import nn
 
 from movie_gender.atomic import atomic_folder
-from movie_gender.configuration import CONTEXT_ENCODERS, POOLING, BiLSTMConfig
-from movie_gender.data.download import atomic_path
-from movie_gender.errors import ModelLoadError
-from movie_gender.hub.cards import PROJECT_URL, TAGS, card_examples, render_model_card
-from movie_gender.inference import predictor
+from movie_gender.configuration import BiLSTMConfig
 from movie_gender.model import precision
+from movie_gender.model.character_model import CharacterHead
 from movie_gender.model.layers import BagOfWords, bilstm, padded_lstm, valid_positions
 from movie_gender.model.persistence import (
     HUB_ERRORS,
@@ -40,10 +35,10 @@ from movie_gender.model.persistence import (
     check_model_path,
     load_error,
     load_pretrained,
-    model_file,
     save_model_folder,
 )
-from movie_gender.training.record import RECORD_NAME, RunRecord, as_record
+
+Network = TypeVar("Network", bound="BiLSTMNetwork")
 
 
 @dataclass
@@ -54,15 +49,7 @@ class ClassifierOutput:
     loss: torch.Tensor | None = None
 
 
-class BiLSTMClassifier(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="movie-gender",
-    tags=list(TAGS),
-    license="mit",
-    pipeline_tag="text-classification",
-    repo_url=PROJECT_URL,
-):
+class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
     """Embedding (GloVe) -> BiLSTM -> pooled features -> dropout -> fc1 -> ReLU -> dropout -> fc2 -> one logit, plus,
     where ``config.bag_of_words`` (the default), the logit of a :class:`BagOfWords` over the line's word ids
     (``bag_of_words.*`` weights). ``config.word_dropout`` drops words at random in training.
@@ -71,10 +58,8 @@ class BiLSTMClassifier(
     around each line, joined into one sequence, with the same embedding and a BiLSTM of its own ("separate":
     ``context_lstm.*`` weights) or the line's ("shared"); the two pooled feature vectors are concatenated before fc1.
 
-    Padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels
-    with the model in save_pretrained / from_pretrained and is what ``predict`` uses. ``metrics`` (the metrics.json of
-    its training run, set by :func:`movie_gender.train_model` and restored by ``from_pretrained``) is what the model
-    card reports; without it ``save_pretrained`` / ``push_to_hub`` write a short card that says no results exist.
+    Padding never changes a line's logit. ``tokenizer`` (a ``tokenizers.Tokenizer``) travels with the model in
+    save_pretrained / from_pretrained and is what prediction encodes with.
     """
 
     def __init__(self, config: BiLSTMConfig) -> None:
@@ -83,7 +68,6 @@ class BiLSTMClassifier(
             config = BiLSTMConfig.from_dict(config)
         self.config = config
         self.tokenizer: Tokenizer | None = None
-        self.metrics: dict | None = None
         directions = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding.weight.requires_grad = not config.freeze_embeddings
@@ -93,7 +77,7 @@ class BiLSTMClassifier(
             self.context_lstm = bilstm(config)
         if config.line_context:
             features *= 2
-        self._warned_no_context = False
+        self.warned_no_context = False  # a context model given no context says so once (inference.predictor)
         self.dropout = nn.Dropout(config.dropout)
         self.fc1 = nn.Linear(features, config.hidden_size)
         self.fc2 = nn.Linear(config.hidden_size, 1)
@@ -102,8 +86,6 @@ class BiLSTMClassifier(
             if config.line_context:  # what the other speakers say around the line: weights of their own
                 self.context_bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
         if config.is_character_model:  # attention over a character's lines and its bags of words (character_model)
-            from movie_gender.model.character_model import CharacterHead
-
             self.character_head = CharacterHead(config, features)
 
     # ----------------------------------------------------------------------------------------------- weights
@@ -164,7 +146,8 @@ class BiLSTMClassifier(
                 input_ids.shape[0], context_ids, context_lengths
             )
             features = torch.cat([features, context_features], dim=1)
-            bag_logits = None if bag_logits is None else bag_logits + context_bag_logits
+            if bag_logits is not None and context_bag_logits is not None:  # both bags, or neither
+                bag_logits = bag_logits + context_bag_logits
         elif context_ids is not None:
             raise ValueError("this is a single-line model (context_encoder='none'); it takes no context_ids")
         hidden_layer = torch.relu(self.fc1(self.dropout(features)))
@@ -175,7 +158,7 @@ class BiLSTMClassifier(
 
     def _context_features(
         self, batch: int, context_ids: torch.Tensor | None, context_lengths: torch.Tensor | None
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Pooled features of each line's context through :meth:`_encode`, padding-safe like the line's
         (an empty context reads one [PAD])."""
         pad = self.config.pad_token_id
@@ -242,9 +225,9 @@ class BiLSTMClassifier(
         maxed = steps.amax(dim=1)
         return maxed if pooling == "max" else torch.cat([steps.mean(dim=1), maxed], dim=1)
 
-    # ----------------------------------------------------------------------------------------------- predict
-    # Inference lives in movie_gender.inference.predictor; these are the methods users call.
-    def _require_tokenizer(self) -> Tokenizer:
+    # ----------------------------------------------------------------------------------------------- running
+    def require_tokenizer(self) -> Tokenizer:
+        """The model's tokenizer; ``ValueError`` when it has none."""
         if self.tokenizer is None:
             raise ValueError("this model has no tokenizer; set model.tokenizer or load it with from_pretrained")
         return self.tokenizer
@@ -254,108 +237,14 @@ class BiLSTMClassifier(
         shape, see :func:`movie_gender.model.precision.bf16_recommended`; on a native-bf16 CPU by timing both)."""
         return precision.precision_for(self, training)
 
-    def _precision_probe(self, training: bool) -> Callable[[], None]:
+    def precision_probe(self, training: bool) -> Callable[[], None]:
         """One small batch of this model, as the precision policy times it (:func:`~.precision.precision_probe`)."""
         return precision.precision_probe(self, training)
 
-    def logits_from_ids(
-        self,
-        ids: np.ndarray,
-        lengths: np.ndarray,
-        batch_size: int = 512,
-        bf16: bool = False,
-        max_padding: float | None = None,
-        context_ids: np.ndarray | None = None,
-        context_lengths: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Logits for pre-encoded lines, in input order, in batches of about one length
-        (:func:`movie_gender.inference.predictor.logits_from_ids`)."""
-        return predictor.logits_from_ids(
-            self, ids, lengths, batch_size, bf16, max_padding, context_ids=context_ids, context_lengths=context_lengths
-        )
-
-    def encode_context(self, context: list[list[str]] | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Check and encode ``context`` (one list of strings per line) for this model: ``(ids, lengths)``.
-
-        A single-line model refuses a context; a context model given none reads every line with an empty context
-        (and logs that once)."""
-        return predictor.encode_context(self, context, n)
-
-    def predict_logits(
-        self,
-        texts: str | Sequence[str],
-        context: Sequence[Sequence[str]] | None = None,
-        batch_size: int = 512,
-        bf16: bool | None = None,
-    ) -> np.ndarray:
-        """Logits (log-odds of female) for ``texts``; ``bf16`` (autocast) ``None``: the precision policy's choice
-        (:meth:`precision_for`: bf16 on CUDA, and on CPUs with native bf16 where it is faster for this model).
-        ``context``: see :meth:`predict_proba`."""
-        return predictor.predict_logits(self, texts, context=context, batch_size=batch_size, bf16=bf16)
-
-    def predict_proba(
-        self,
-        texts: list[str],
-        context: list[list[str]] | None = None,
-        batch_size: int = 512,
-        bf16: bool | None = None,
-    ) -> np.ndarray:
-        """P(female) for each line, as a numpy array in input order.
-
-        ``context`` (context models only): one list of strings per line, the lines of the other speakers just before
-        and after it in its conversation (the dataset's ``context`` column). A context model called without it scores
-        each line alone; a single-line model given a context raises ``ValueError``.
-
-        The probability is calibrated (``config.calibration["line"]``, Platt scaling fitted on validation at training
-        time; :func:`~movie_gender.inference.labels.calibrated_probability`); ``predict_logits``: raw log-odds."""
-        return predictor.predict_proba(self, texts, context=context, batch_size=batch_size, bf16=bf16)
-
-    def predict(
-        self,
-        texts: list[str],
-        context: list[list[str]] | None = None,
-        batch_size: int = 512,
-        bf16: bool | None = None,
-    ) -> list[dict[str, Any]]:
-        """``[{"label": "male"|"female", "score": probability of that label}]`` for each line (``context``: see
-        :meth:`predict_proba`).
-
-        A line is labelled female when its calibrated P(female) reaches ``config.threshold``
-        (:func:`movie_gender.inference.labels.is_female`): the threshold chosen on the validation split when the
-        model was trained (maximum balanced accuracy, on the calibrated scale; 0.5 for an untrained config). The
-        score stays the model's calibrated probability of the label given, whatever the threshold.
-        """
-        return predictor.predict(self, texts, context=context, batch_size=batch_size, bf16=bf16)
-
-    def predict_characters(
-        self,
-        texts: list[str],
-        character_ids: list[str],
-        context: list[list[str]] | None = None,
-        batch_size: int = 512,
-        conversation_ids: list[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """One prediction per character: P(female) from the mean log-odds of its lines (a character model: its own
-        estimate from all of them, attention-pooled), calibrated (``config.calibration["character"]``), labelled
-        female at ``config.character_threshold`` or above.
-
-        ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
-        context models only; ``conversation_ids`` (one per line) give a character model its conversation partners.
-        Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the probability of
-        ``label``), one per character in order of first appearance.
-        """
-        return predictor.predict_characters(
-            self, texts, character_ids, context=context, batch_size=batch_size, conversation_ids=conversation_ids
-        )
-
     # ----------------------------------------------------------------------------------------------- persistence
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.model.persistence`), and
-        metrics.json without local file paths when the model carries its training metrics."""
+        """Write model.safetensors, config.json and tokenizer.json (see :mod:`movie_gender.model.persistence`)."""
         save_model_folder(self, save_directory)
-        if self.metrics:
-            with atomic_path(save_directory / RECORD_NAME) as tmp:
-                tmp.write_text(as_record(self.metrics).published().to_json())
 
     def save_pretrained(
         self,
@@ -383,45 +272,8 @@ class BiLSTMClassifier(
             )
         return None
 
-    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
-        """huggingface_hub's ``push_to_hub`` (one commit of weights, config, tokenizer, metrics.json and this model's
-        card, whose usage snippet names ``repo_id``); ``model_card_kwargs`` may add ``dataset_repo``."""
-        return super().push_to_hub(
-            repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id}, **kwargs
-        )
-
-    def generate_model_card(
-        self,
-        *args: Any,
-        repo_id: str | None = None,
-        dataset_repo: str | None = None,
-        plots: tuple[str, ...] = (),
-        **kwargs: Any,
-    ) -> ModelCard:
-        """The movie-gender card (root ``model_card.md``): results, baselines, data, training, versions and limits
-        from ``self.metrics``, or a short card saying no results are recorded. The mixin's metadata (library,
-        licence, tags, pipeline tag) is the card's metadata."""
-        record = as_record(self.metrics)
-        examples = (record.examples if record else None) or []
-        scores = None
-        if examples and self.tokenizer is not None:
-            # A context model scores each example with the context it was stored with (none: an empty context).
-            context = [list(e.get("context", [])) for e in examples] if self.config.uses_context else None
-            scores = self.predict_proba([e["text"] for e in examples], context=context)
-        card = render_model_card(
-            super().generate_model_card().data,
-            self.config.to_dict(),
-            record,
-            repo_id=repo_id,
-            dataset_repo=dataset_repo,
-            examples=card_examples(examples, scores),
-            plots=plots,
-            **kwargs,
-        )
-        return ModelCard(card)
-
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> BiLSTMClassifier:
+    def from_pretrained(cls: type[Network], pretrained_model_name_or_path: str | Path, **kwargs: Any) -> Network:
         """Load a model folder or Hub repo id (``revision=``, ``cache_dir=``, ``token=`` ... as in huggingface_hub).
 
         Works offline (``HF_HUB_OFFLINE=1``) from the Hugging Face cache. Weights load strictly from safetensors;
@@ -437,7 +289,7 @@ class BiLSTMClassifier(
 
     @classmethod
     def _from_pretrained(
-        cls,
+        cls: type[Network],
         *,
         model_id: str,
         revision: str | None,
@@ -448,7 +300,7 @@ class BiLSTMClassifier(
         map_location: str = "cpu",
         config: Any = None,
         **model_kwargs: Any,
-    ) -> BiLSTMClassifier:
+    ) -> Network:
         hub_kwargs = dict(
             revision=revision,
             cache_dir=cache_dir,
@@ -456,27 +308,8 @@ class BiLSTMClassifier(
             local_files_only=local_files_only,
             token=token,
         )
-        model = load_pretrained(cls, model_id, config, hub_kwargs, map_location)
-        model.metrics = _saved_metrics(model_id, hub_kwargs)
+        model: Network = load_pretrained(cls, model_id, config, hub_kwargs, map_location)
         return model
 
 
-def _saved_metrics(model_id: str, hub_kwargs: dict) -> RunRecord | None:
-    """The run record (metrics.json) beside a model (folder or Hub repo), for its card; None when absent or
-    unreadable."""
-    try:
-        return RunRecord.load(model_file(model_id, RECORD_NAME, **hub_kwargs))
-    except (ModelLoadError, HfHubHTTPError, OSError, ValueError):
-        return None
-
-
-# Re-exported: other modules and scripts import these from here (the layers, batching and precision they lived with).
-__all__ = [
-    "BiLSTMConfig",
-    "BiLSTMClassifier",
-    "ClassifierOutput",
-    "CONTEXT_ENCODERS",
-    "POOLING",
-    "PROJECT_URL",
-    "model_file",
-]
+__all__ = ["BiLSTMNetwork", "ClassifierOutput"]

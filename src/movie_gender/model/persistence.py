@@ -56,8 +56,8 @@ def model_file(model_id: str, filename: str, **hub_kwargs: Any) -> str:
 
 def save_model_folder(model: Any, save_directory: Path) -> None:
     """Write model.safetensors, config.json and tokenizer.json into ``save_directory`` (the temporary folder that
-    ``BiLSTMClassifier.save_pretrained`` then swaps into place whole)."""
-    tokenizer = model._require_tokenizer()
+    ``BiLSTMNetwork.save_pretrained`` then swaps into place whole)."""
+    tokenizer = model.require_tokenizer()
     with atomic_path(save_directory / WEIGHTS_NAME) as tmp:
         save_model(model, str(tmp), metadata={"format": "pt"})
     with atomic_path(save_directory / TOKENIZER_NAME) as tmp:

@@ -33,7 +33,7 @@ from movie_gender.configuration import BiLSTMConfig
 from movie_gender.errors import first_line
 
 if TYPE_CHECKING:
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -255,13 +255,13 @@ def bf16_recommended(
     return choice
 
 
-def precision_for(model: BiLSTMClassifier, training: bool = False) -> bool:
+def precision_for(model: BiLSTMNetwork, training: bool = False) -> bool:
     """Whether ``auto`` precision runs ``model`` in bf16 autocast on its device (decided once per process and shape,
     see :func:`bf16_recommended`; on a native-bf16 CPU by timing both with :func:`precision_probe`)."""
     return bf16_recommended(model.device, model.config, training=training, probe=precision_probe(model, training))
 
 
-def precision_probe(model: BiLSTMClassifier, training: bool) -> Callable[[], None]:
+def precision_probe(model: BiLSTMNetwork, training: bool) -> Callable[[], None]:
     """A callable running one small batch of ``model`` (forward; and backward when ``training``) without touching
     its weights, gradients, mode or the global RNG: what the precision policy times both ways."""
     generator = torch.Generator().manual_seed(0)

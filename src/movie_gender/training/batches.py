@@ -46,7 +46,7 @@ class EncodedSplit:
 
     def context_batch(self, index: np.ndarray, device: torch.device) -> dict:
         """The model's context arguments for the lines at ``index`` (empty for a split without context)."""
-        if self.context_ids is None:
+        if self.context_ids is None or self.context_lengths is None:
             return {}
         width = max(1, int(self.context_lengths[index].max()))
         return {

@@ -43,13 +43,14 @@ from movie_gender.model.character_model import (
     partner_term,
     with_partners,
 )
+from movie_gender.model.layers import BagOfWords
 from movie_gender.training.loop import TrainResult, resolve_device
 from movie_gender.training.tracking import epoch_values, step_values
 
 if TYPE_CHECKING:
     import datasets
 
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
     from movie_gender.training.tracking import Tracker
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,6 @@ def _fit_logreg(features: sparse.csr_matrix, labels: np.ndarray, c: float, seed:
 def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -> None:
     """Stage 1: the line's and its context's bags of words as one class-balanced logistic regression over the lines
     of ``data``; the BiLSTM head's output starts at 0 with the regression's intercept as its bias."""
-    from movie_gender.model.layers import BagOfWords
-
     config = model.config
     args = (config.vocab_size, config.bigram_buckets)
     features = sparse.hstack(

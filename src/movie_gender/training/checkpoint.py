@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from movie_gender.configuration import TrainingConfig
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.inference.classifier import BiLSTMPredictor
     from movie_gender.training.batches import EncodedSplit
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _digest(*arrays: np.ndarray) -> str:
 
 
 def run_fingerprint(
-    model: BiLSTMClassifier,
+    model: BiLSTMPredictor,
     train_data: EncodedSplit,
     validation_data: EncodedSplit,
     config: TrainingConfig,
@@ -106,7 +106,7 @@ class RunState:
 
 
 def checkpoint_payload(
-    model: BiLSTMClassifier,
+    model: BiLSTMPredictor,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     state: RunState,
@@ -145,7 +145,7 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 def resume_state(
     checkpoint: Path,
-    model: BiLSTMClassifier,
+    model: BiLSTMPredictor,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     config: TrainingConfig,
@@ -168,7 +168,7 @@ def resume_state(
     return state
 
 
-def _load_checked(checkpoint: Path, saved: dict, model: BiLSTMClassifier, fingerprint: dict) -> None:
+def _load_checked(checkpoint: Path, saved: dict, model: BiLSTMPredictor, fingerprint: dict) -> None:
     """Check the saved fingerprint against this run's (when the checkpoint records one), then load the weights."""
     if "fingerprint" in saved:
         check_fingerprint(checkpoint, json.loads(saved["fingerprint"]), fingerprint)

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from movie_gender.atomic import atomic_path
 from movie_gender.data.corpus import read_corpus
-from movie_gender.data.download import atomic_path
 from movie_gender.data.splitting import prepare_dataset
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
 from movie_gender.evaluation.plots import pyplot, save_figure
 from movie_gender.evaluation.protocol import LEVELS
 from movie_gender.training.pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
-from movie_gender.training.reports import LevelReport
+from movie_gender.training.report_parts import LevelReport
 
 if TYPE_CHECKING:
     import datasets

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,8 +30,8 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from movie_gender.configuration import TrainingConfig
-from movie_gender.inference.batching import MAX_PADDING, length_groups
-from movie_gender.model.modeling import BiLSTMClassifier
+from movie_gender.inference.classifier import BiLSTMPredictor
+from movie_gender.model.batching import MAX_PADDING, length_groups
 from movie_gender.model.precision import autocast, resolve_bf16
 from movie_gender.training.batches import EncodedSplit, batch_order
 from movie_gender.training.checkpoint import (
@@ -80,7 +80,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def backward_in_groups(
-    model: BiLSTMClassifier, data: EncodedSplit, index: np.ndarray, device: torch.device, bf16: bool
+    model: BiLSTMPredictor, data: EncodedSplit, index: np.ndarray, device: torch.device, bf16: bool
 ) -> float:
     """Backpropagate the mean loss of the lines ``index`` (adding to the parameters' ``.grad``); returns that loss.
 
@@ -104,7 +104,7 @@ def backward_in_groups(
     return float(total)
 
 
-def _validation_metrics(model: BiLSTMClassifier, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
+def _validation_metrics(model: BiLSTMPredictor, data: EncodedSplit, config: TrainingConfig, bf16: bool) -> dict:
     logits = model.logits_from_ids(
         data.ids,
         data.lengths,
@@ -124,13 +124,13 @@ def _validation_metrics(model: BiLSTMClassifier, data: EncodedSplit, config: Tra
 
 
 def optimizer_and_schedule(
-    model: BiLSTMClassifier, train_lines: int, config: TrainingConfig
+    model: BiLSTMPredictor, train_lines: int, config: TrainingConfig
 ) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
     """Adam over the trainable parameters and the learning-rate schedule of ``config`` for ``train_lines`` lines."""
     # fused: one kernel for the whole update, 4-5x faster than foreach on CPU (3% of a tutorial step on 2 cores);
     # torch < 2.4 has no fused Adam on CPU, and there the multi-tensor foreach path is the fastest.
     parameters = [p for p in model.parameters() if p.requires_grad]
-    settings = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    settings: dict[str, Any] = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
     try:
         optimizer = torch.optim.Adam(parameters, **settings, fused=True)
     except RuntimeError:
@@ -153,7 +153,7 @@ class _Trainer:
 
     def __init__(
         self,
-        model: BiLSTMClassifier,
+        model: BiLSTMPredictor,
         train_data: EncodedSplit,
         validation_data: EncodedSplit,
         config: TrainingConfig,
@@ -168,7 +168,7 @@ class _Trainer:
         model.to(self.device)
         # None: the precision policy (bf16 only where native and timed faster for this model; MOVIE_GENDER_PRECISION)
         self.bf16 = resolve_bf16(
-            config.bf16, self.device, model.config, training=True, probe=model._precision_probe(True)
+            config.bf16, self.device, model.config, training=True, probe=model.precision_probe(True)
         )
         torch.manual_seed(config.seed)
         self.optimizer, self.scheduler = optimizer_and_schedule(model, len(train_data), config)
@@ -181,6 +181,8 @@ class _Trainer:
     def resume(self) -> bool:
         """Continue from the checkpoint (or from scratch when there is none); True when its run had already ended,
         so that nothing is trained."""
+        if self.checkpoint is None:
+            raise ValueError("resuming needs a checkpoint folder")
         self.state = resume_state(
             self.checkpoint, self.model, self.optimizer, self.scheduler, self.config, self.fingerprint
         )
@@ -243,7 +245,7 @@ class _Trainer:
             state.losses.append(loss)
             self.rng = torch.get_rng_state()
             if self.tracker is not None:
-                self.tracker.log(step_values(loss, self.scheduler.get_last_lr()[0]), state.steps)
+                self.tracker.log(step_values(loss, float(self.scheduler.get_last_lr()[0])), state.steps)
             speed["lines"] += len(index)
             speed["tokens"] += int(self.train_data.lengths[index].sum())
             rate = speed["lines"] / max(time.perf_counter() - epoch_start, 1e-9)
@@ -371,7 +373,7 @@ def _stop_at_batch_boundary(trainer: _Trainer) -> Iterator[None]:
 
 
 def train(
-    model: BiLSTMClassifier,
+    model: BiLSTMPredictor,
     train_data: EncodedSplit,
     validation_data: EncodedSplit,
     config: TrainingConfig | None = None,
@@ -413,7 +415,7 @@ def train(
     return result
 
 
-def _check_context(model: BiLSTMClassifier, train_data: EncodedSplit, validation_data: EncodedSplit) -> None:
+def _check_context(model: BiLSTMPredictor, train_data: EncodedSplit, validation_data: EncodedSplit) -> None:
     """A context model needs the context of every line, in both splits."""
     if model.config.uses_context and (train_data.context_ids is None or validation_data.context_ids is None):
         raise ValueError(

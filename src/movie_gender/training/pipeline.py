@@ -1,6 +1,8 @@
-"""The main job, end to end: corpus -> DatasetDict -> tokenizer -> GloVe -> BiLSTM -> test metrics -> model folder.
+"""The main jobs, end to end: corpus -> DatasetDict -> tokenizer -> GloVe -> BiLSTM -> test metrics and the run
+record (:func:`train_run`), and a saved model scored again (:func:`evaluate_model`).
 
-scripts/train.py and scripts/evaluate.py are thin front ends over :func:`train_model` and :func:`evaluate_model`.
+The model folder a run writes (files, record, plots, card) is :mod:`movie_gender.hub.model_folder`, whose
+:func:`~movie_gender.hub.model_folder.train_model` is ``movie-gender train``.
 """
 
 from __future__ import annotations
@@ -18,49 +20,39 @@ import torch
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from tokenizers import Tokenizer
 
-from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import DataOptions, TrainOptions
+from movie_gender.data.dataset import load_hub_dataset
 from movie_gender.data.download import is_url, public_source
 from movie_gender.data.glove import GloveCoverage, load_glove
-from movie_gender.data.local_sources import recall_source, remember_sources
+from movie_gender.data.local_sources import recall_source
 from movie_gender.data.splitting import DatasetReport, prepare_dataset
 from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BaselineResources
-from movie_gender.evaluation.calibration import write_reliability_plots
 from movie_gender.evaluation.protocol import (
     evaluate,
     format_report,
     model_decisions,
     model_resources,
-    plot_confusion,
-    plot_roc,
-    plot_training,
 )
-from movie_gender.hub.folder_cards import write_model_card
-from movie_gender.hub.publish import load_hub_dataset
-from movie_gender.model.modeling import BiLSTMClassifier, model_file
-from movie_gender.model.persistence import MODEL_FOLDER_CONTENT
+from movie_gender.inference.classifier import BiLSTMPredictor
+from movie_gender.model.persistence import model_file
 from movie_gender.training.character_training import train_characters
 from movie_gender.training.loop import EncodedSplit, TrainResult, train
-from movie_gender.training.record import (
+from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, TrainingRecord
+from movie_gender.training.run_record import (
     RECORD_NAME,
     BootstrapRecord,
     GloveRecord,
     RunRecord,
-    as_record,
     framework_versions,
     select_examples,
 )
-from movie_gender.training.reports import DatasetRecord
 from movie_gender.training.tracking import Tracker, make_tracker
 
 logger = logging.getLogger(__name__)
 
 
-# Where earlier releases kept the local paths of a model's sources, inside the folder; removed when a folder is written
-# anew. The paths now live in the cache (movie_gender.data.local_sources), never in the folder.
-LEGACY_LOCAL_SOURCES = ".local_sources.json"
 SPLIT_OPTIONS = ("split", "balance", "seed", "validation_size", "test_size", "test_per_class", "drop_overlap")
 
 
@@ -87,22 +79,21 @@ def training_protocol(model_id: str, revision: str | None = None) -> dict:
     return protocol
 
 
-def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, dict]:
-    """Build the DatasetDict from the corpus, or load a prepared one (folder or Hub repo id)."""
+def load_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetRecord]:
+    """Build the DatasetDict from the corpus, or load a prepared one (folder or Hub repo id); with the data report
+    as the run record holds it."""
     if options.dataset:
         dataset = load_hub_dataset(options.dataset)
         missing = {"train", "validation", "test"} - set(dataset)
         if missing:
             raise ValueError(f"{options.dataset}: the dataset has no {', '.join(sorted(missing))} split")
         counts = {s: {"male": d["label"].count(0), "female": d["label"].count(1)} for s, d in dataset.items()}
-        return dataset, {
-            "split": "prepared",
-            "balance": "as prepared",
-            "corpus": {"source": options.dataset},
-            "class_counts": counts,
-        }
+        prepared = DatasetRecord(
+            split="prepared", balance="as prepared", corpus=CorpusRecord(source=options.dataset), class_counts=counts
+        )
+        return dataset, prepared
     dataset, report = build_data(options)
-    return dataset, report.to_dict()
+    return dataset, DatasetRecord.from_dict(report.to_dict())  # the build's report as metrics.json holds it
 
 
 def build_data(options: DataOptions) -> tuple[datasets.DatasetDict, DatasetReport]:
@@ -141,50 +132,6 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def write_outputs(
-    output: Path, model: BiLSTMClassifier, record: RunRecord | dict, scores: dict, local_sources: dict | None = None
-) -> None:
-    """Model files, the record (metrics.json), the plots and the rendered card, swapped into place as one folder."""
-    record = as_record(record)
-    model.metrics = record  # the card's data travels with the model: save_pretrained / push_to_hub render it
-    with atomic_folder(output, replaces=(*MODEL_FOLDER_CONTENT, LEGACY_LOCAL_SOURCES)) as folder:
-        _write_outputs(folder, Path(output).name, model, record, scores)
-    if local_sources:  # for `evaluate` on this machine: kept in the cache, never inside the folder
-        remember_sources(output, local_sources)
-
-
-def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, record: RunRecord, scores: dict) -> None:
-    """What :func:`write_outputs` writes, into ``folder`` (a temporary folder; ``name`` is the real one's):
-    save_pretrained writes the model files and the record (the model carries it), then the plots and the card."""
-    model.save_pretrained(folder, model_card_kwargs={"repo_id": name})
-    if record.training is not None and record.training.history:
-        plot_training(record.training.history, folder / "training_curves.png")
-    line = record.level("line").scorers["model"]
-    plot_confusion(
-        line.confusion_matrix,
-        folder / "confusion_matrix.png",
-        f"Lines, {record.eval_split} split (threshold {line.threshold:.3f})",
-    )
-    line = scores["line"]
-    names = {
-        "model": "this model",
-        "tfidf_logreg": "TF-IDF + LR",
-        "glove_mean_logreg": "mean GloVe + LR",
-        "tfidf_context_logreg": "TF-IDF (line + context) + LR",
-    }
-    plot_roc(
-        line["labels"],
-        {names[k]: v for k, v in line.items() if k in names},
-        folder / "roc_curve.png",
-        f"ROC, lines, {record.eval_split} split",
-    )
-    write_reliability_plots(record.to_dict(), folder)
-    write_model_card(folder, model, repo_id=name)
-
-
-COMPLETE_FOLDER = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json")
-
-
 def _local(source: str) -> str:
     """A path as an absolute path (for this machine only); URLs and Hub ids as they are."""
     return source if is_url(source) or not os.path.exists(source) else os.path.abspath(source)
@@ -208,13 +155,13 @@ def run_settings(options: TrainOptions) -> dict:
 class FittedModel:
     """A trained model with what it was built from: the tokenizer, the GloVe matrix it started from and coverage."""
 
-    model: BiLSTMClassifier
+    model: BiLSTMPredictor
     matrix: np.ndarray
     coverage: GloveCoverage
     result: TrainResult
 
 
-def initial_model(options: TrainOptions, tokenizer: Tokenizer, matrix: np.ndarray) -> BiLSTMClassifier:
+def initial_model(options: TrainOptions, tokenizer: Tokenizer, matrix: np.ndarray) -> BiLSTMPredictor:
     """The untrained model of ``options``: sized to ``tokenizer`` and the GloVe ``matrix`` it starts from, seeded by
     the training seed."""
     uses_context = options.model.uses_context
@@ -225,7 +172,7 @@ def initial_model(options: TrainOptions, tokenizer: Tokenizer, matrix: np.ndarra
         context_size=options.data.context_size if uses_context else 0,
     )
     torch.manual_seed(options.training.seed)
-    model = BiLSTMClassifier(config)
+    model = BiLSTMPredictor(config)
     model.load_embeddings(matrix)
     model.tokenizer = tokenizer
     logger.info(
@@ -320,7 +267,7 @@ def run_record(
     options: TrainOptions,
     fitted: FittedModel,
     report: dict,
-    data_report: dict,
+    data_report: DatasetRecord,
     examples: list[dict],
     started: float,
 ) -> RunRecord:
@@ -335,13 +282,15 @@ def run_record(
         dataset=data_report,
         model=fitted.model.config.to_dict(),
         glove=GloveRecord.of(options.glove, options.glove_member, fitted.coverage.to_dict()),
-        training={
-            **asdict(options.training),
-            **fitted.result.to_dict(),
-            "preset": options.preset,
-            "hardware": hardware(),
-            "total_seconds": time.perf_counter() - started,
-        },
+        training=TrainingRecord.from_dict(
+            {
+                **asdict(options.training),
+                **fitted.result.to_dict(),
+                "preset": options.preset,
+                "hardware": hardware(),
+                "total_seconds": time.perf_counter() - started,
+            }
+        ),
         tokenizer={
             "min_frequency": options.min_frequency,
             "max_vocab_size": options.max_vocab_size,
@@ -352,9 +301,24 @@ def run_record(
     )
 
 
-def train_model(options: TrainOptions) -> dict:
-    """Train and evaluate; write the model folder. Returns the record written to metrics.json, as its JSON
-    object."""
+COMPLETE_FOLDER = ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json")
+
+
+@dataclass
+class TrainedRun:
+    """A trained and evaluated model: its run record (metrics.json), the test scores its plots draw, and where this
+    machine keeps the corpus and GloVe files it was trained on (for ``evaluate``)."""
+
+    model: BiLSTMPredictor
+    record: RunRecord
+    scores: dict
+    local_sources: dict[str, str]
+
+
+def train_run(options: TrainOptions) -> TrainedRun | None:
+    """Train and evaluate as ``options`` say: the model with its run record, the model's thresholds and calibration
+    chosen on validation set in its config. None when ``options.output`` already holds this very run (a resumed run
+    whose training had finished). Writing the model folder is :func:`movie_gender.hub.model_folder.write_outputs`."""
     started = time.perf_counter()
     output = Path(options.output)
     check_writable(output)
@@ -371,8 +335,7 @@ def train_model(options: TrainOptions) -> dict:
         if tracker is not None:
             tracker.close()
     if fitted.result.already_complete and all((output / name).is_file() for name in COMPLETE_FOLDER):
-        logger.info("%s already holds this run's outputs: nothing to write", output)
-        return RunRecord.load(output / RECORD_NAME).to_dict()
+        return None
     report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
     model = fitted.model
@@ -383,13 +346,11 @@ def train_model(options: TrainOptions) -> dict:
         "glove": _local(options.glove),
         **({} if options.data.dataset else {"corpus": _local(options.data.corpus)}),
     }
-    write_outputs(output, model, record, scores, local_sources=local)
-    logger.info("Wrote %s in %.1f min", output, (time.perf_counter() - started) / 60)
-    return record.to_dict()
+    return TrainedRun(model, record, scores, local)
 
 
 def baseline_resources(
-    model: BiLSTMClassifier, model_id: str, seed: int, revision: str | None = None
+    model: BiLSTMPredictor, model_id: str, seed: int, revision: str | None = None
 ) -> BaselineResources:
     """The baselines' tokenizer and GloVe matrix for a saved model: its own embedding when it kept GloVe frozen;
     when it fine-tuned the vectors, the GloVe file it was trained with, re-read where this machine has it (the model
@@ -405,7 +366,7 @@ def baseline_resources(
         )
         return model_resources(model, seed)
     glove = training_record(model_id, revision).glove or GloveRecord()
-    matrix, _ = load_glove(source, model.tokenizer, member=glove.member_in(source))
+    matrix, _ = load_glove(source, model.require_tokenizer(), member=glove.member_in(source))
     return BaselineResources(seed, model.tokenizer, matrix)
 
 
@@ -424,7 +385,7 @@ def evaluate_model(
     as training: thresholds chosen on the validation split, baselines fitted on the natural train split (the mean
     GloVe baseline with the GloVe matrix the model started from, :func:`baseline_resources`), paired bootstrap by
     movie seeded by the split seed."""
-    model = BiLSTMClassifier.from_pretrained(model_id, revision=revision)
+    model = BiLSTMPredictor.from_pretrained(model_id, revision=revision)
     if model.config.uses_context and data.context_size != model.config.context_size:
         logger.info(
             "The model was trained with context of up to %d lines before and after each line: building the "
@@ -458,7 +419,7 @@ def evaluate_model(
         "split_seed": data.seed,
         "bootstrap": {"unit": unit, "n": bootstrap, "seed": data.seed},
         **report,
-        "dataset": data_report,
+        "dataset": data_report.to_dict(),
     }, scores
 
 
@@ -468,7 +429,8 @@ __all__ = [
     "FittedModel",
     "fit_model",
     "evaluate_fitted",
-    "train_model",
+    "TrainedRun",
+    "train_run",
     "evaluate_model",
     "baseline_resources",
     "load_data",

@@ -13,11 +13,10 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from movie_gender.configuration import REPORT_TO
 from movie_gender.errors import MovieGenderError
 
 logger = logging.getLogger(__name__)
-
-REPORT_TO = ("none", "tensorboard")
 
 
 class TrackingUnavailable(MovieGenderError, ImportError):

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from movie_gender import labels
 from movie_gender.configuration import CONFIG_NAME, TOKENIZER_NAME
 from movie_gender.errors import MovieGenderError
 from movie_gender.hub.cards import render_export_readme
-from movie_gender.inference import labels
+from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.precision import bf16_recommended
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
-# The labelling rule (movie_gender.inference.labels, numpy only) ships in the folder as this module, so the folder
+# The labelling rule (movie_gender.labels, numpy only) ships in the folder as this module, so the folder
 # labels lines as predict() does without torch or movie-gender installed; the rule's source exists once.
 LABELS_NAME = "movie_gender_labels.py"
 EXPORT_FILES = (ONNX_NAME, TOKENIZER_NAME, CONFIG_NAME, LABELS_NAME, "README.md")
@@ -91,7 +92,7 @@ def _require_onnx() -> None:
         raise ExportError("ONNX export needs the onnx package: pip install 'movie-gender[onnx]'") from None
 
 
-def unsupported_reason(model: nn.Module) -> str | None:
+def unsupported_reason(model: BiLSTMPredictor) -> str | None:
     """Why ``model`` cannot be exported yet (one line), or None when it can."""
     config = model.config
     context = getattr(config, "context_size", 0) or 0
@@ -109,10 +110,10 @@ class OnnxBiLSTM(nn.Module):
     """The classifier's network in an export-friendly form (padded batches, no packing), sharing its weights.
 
     ``forward(input_ids, attention_mask)`` returns ``[batch]`` logits identical (up to float rounding) to
-    ``BiLSTMClassifier.forward`` on the same lines, however they are padded.
+    ``BiLSTMNetwork.forward`` on the same lines, however they are padded.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: BiLSTMPredictor) -> None:
         super().__init__()
         reason = unsupported_reason(model)
         if reason:
@@ -203,7 +204,7 @@ def _export_graph(module: OnnxBiLSTM, path: Path, opset: int) -> None:
         )
 
 
-def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET, check: bool = True) -> Path:
+def export_onnx(model: BiLSTMPredictor, output_dir: str | Path, *, opset: int = OPSET, check: bool = True) -> Path:
     """Write ``model.onnx``, ``tokenizer.json``, ``config.json`` and a README to ``output_dir``; return the .onnx path.
 
     The folder is written under a temporary name and renamed when complete. With ``check`` (and onnxruntime
@@ -213,7 +214,7 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
     _require_onnx()
     import onnx
 
-    tokenizer = model._require_tokenizer()
+    tokenizer = model.require_tokenizer()
     module = OnnxBiLSTM(model).float()
     output_dir = Path(output_dir)
     if output_dir.exists():
@@ -251,7 +252,7 @@ def export_onnx(model: nn.Module, output_dir: str | Path, *, opset: int = OPSET,
 CHECK_LINES = ["I'll be in the car, darling.", "", "Get the gun!", "What?", "No... no, you don't know what I mean."]
 
 
-def _check(model: nn.Module, folder: Path, tolerance: float = 1e-4) -> float | None:
+def _check(model: BiLSTMPredictor, folder: Path, tolerance: float = 1e-4) -> float | None:
     """Compare the exported graph with PyTorch on a few lines; None when onnxruntime is not installed."""
     try:
         import onnxruntime  # noqa: F401
@@ -300,12 +301,12 @@ def onnx_logits(session: Any, tokenizer: Any, texts: list[str], batch_size: int 
     return out
 
 
-def torch_logits(model: nn.Module, texts: list[str], batch_size: int = 512) -> np.ndarray:
+def torch_logits(model: BiLSTMPredictor, texts: list[str], batch_size: int = 512) -> np.ndarray:
     """PyTorch fp32 logits of ``texts`` (the reference the export is checked against)."""
     return model.predict_logits(texts, batch_size=batch_size, bf16=False)
 
 
-def benchmark_onnx(model: nn.Module, texts: list[str], repeats: int = 3, batch_size: int = 512) -> dict:
+def benchmark_onnx(model: BiLSTMPredictor, texts: list[str], repeats: int = 3, batch_size: int = 512) -> dict:
     """Prediction throughput (lines/s, tokenization included) of onnxruntime (fp32) vs PyTorch ``predict_proba`` as
     configured by default (bf16 autocast where recommended) and in fp32, on the same lines; ``ratio`` and
     ``ratio_fp32`` are onnxruntime's speed over PyTorch's. Also their largest fp32 logit difference."""

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from movie_gender.data.conversations import DEFAULT_CONTEXT_SIZE
+from movie_gender.configuration import DEFAULT_CONTEXT_SIZE
 from movie_gender.errors import CorpusFormatError
 
 SEPARATOR = " +++$+++ "
@@ -60,7 +60,7 @@ class _Inline(Executor):
     read of the full corpus on a busy machine)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future = Future()
+        future: Future = Future()
         future.set_result(fn(*args, **kwargs))
         return future
 

@@ -1,8 +1,9 @@
 """The record of a training run, as metrics.json holds it: the protocol, the evaluation report, the data, the model's
 config, GloVe, training, tokenizer, versions and a few example lines.
 
-:func:`movie_gender.training.pipeline.train_model` builds one :class:`RunRecord` and writes it once; evaluation,
-the cards, publishing and the completed corpus read it back with :meth:`RunRecord.load` / :meth:`RunRecord.from_json`.
+:func:`movie_gender.training.pipeline.train_run` builds one :class:`RunRecord` and
+:func:`movie_gender.hub.model_folder.train_model` writes it once; evaluation, the cards, publishing and the completed
+corpus read it back with :meth:`RunRecord.load` / :meth:`RunRecord.from_json`.
 A field that is ``None`` is absent from the file: older records, or records of a run that skipped a part, lack some.
 """
 
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from movie_gender import __version__
 from movie_gender.data.download import public_source
-from movie_gender.training.reports import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
+from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
 
 if TYPE_CHECKING:
     import datasets
@@ -89,7 +93,7 @@ class RunRecord(RecordPart):
     :func:`movie_gender.evaluation.protocol.evaluate` (per level: each scorer's metrics, the paired differences and
     the calibration); ``dataset`` the data report, ``model`` the config as saved (thresholds and calibration
     included), ``training`` the training options and result. Keys this class does not know are kept in ``extra``;
-    it reads and writes its JSON object as every :class:`~movie_gender.training.reports.RecordPart` does.
+    it reads and writes its JSON object as every :class:`~movie_gender.training.report_parts.RecordPart` does.
     """
 
     eval_split: str | None = None
@@ -188,11 +192,6 @@ def published_source(source: str) -> str:
 
 def framework_versions() -> dict[str, str]:
     """The versions of Python and the libraries a model is trained and saved with."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    from movie_gender import __version__
-
     found = {"python": platform.python_version(), "movie-gender": __version__}
     for name in VERSIONED[2:]:
         try:
