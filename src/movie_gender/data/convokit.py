@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import numbers
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ SOURCE = "ConvoKit conversation_id and reply-to"
 CODES = {"m": 0, "f": 1, "?": -1}
 
 
-def is_convokit(path: str | Path) -> bool:
+def is_convokit(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a ConvoKit corpus folder (it holds ``utterances.jsonl``)."""
     path = Path(path)
     return path.is_dir() and (path / UTTERANCES).is_file()
@@ -134,8 +135,8 @@ def _json_lines(path: Path, reader: RecordReader) -> Iterator[tuple[int, Any]]:
             reader.bad(str(path), number, f"not a JSON object ({error.msg}, column {error.colno})")
 
 
-def _check_utterance(record: Any, seen: set[str]) -> str | None:
-    """What is wrong with one utterance record (None: nothing)."""
+def _check_utterance(record: Any, seen: set[str]) -> tuple[str, str] | str:
+    """The id and speaker of one utterance record, or what is wrong with it (a message)."""
     if not isinstance(record, dict):
         return f"expected a JSON object, found a {type(record).__name__}"
     uid = _identifier(record.get("id"))
@@ -143,13 +144,14 @@ def _check_utterance(record: Any, seen: set[str]) -> str | None:
         return "the utterance has no 'id' (a string)"
     if uid in seen:
         return f"utterance id {uid!r} occurs twice"
-    if _identifier(record.get("speaker", record.get("user"))) is None:
+    speaker = _identifier(record.get("speaker", record.get("user")))
+    if speaker is None:
         return f"utterance {uid!r} has no 'speaker' (a string)"
     if not isinstance(record.get("text"), str):
         return f"utterance {uid!r} has no 'text' (a string)"
     if record.get("meta") is not None and not isinstance(record["meta"], dict):
         return f"utterance {uid!r}: 'meta' must be an object"
-    return None
+    return uid, speaker
 
 
 def read_utterances(path: Path, reader: RecordReader, group_field: str) -> Utterances:
@@ -157,14 +159,14 @@ def read_utterances(path: Path, reader: RecordReader, group_field: str) -> Utter
     out = Utterances(str(path), [], [], [], [], [], [], [])
     seen: set[str] = set()
     for number, record in _json_lines(path, reader):
-        problem = _check_utterance(record, seen)
-        if problem is not None:
-            reader.bad(str(path), number, problem)
+        checked = _check_utterance(record, seen)
+        if isinstance(checked, str):
+            reader.bad(str(path), number, checked)
             continue
-        uid = _identifier(record["id"])
+        uid, speaker = checked
         seen.add(uid)
         out.ids.append(uid)
-        out.speaker.append(_identifier(record.get("speaker", record.get("user"))))
+        out.speaker.append(speaker)
         out.conversation.append(_identifier(record.get("conversation_id", record.get("root"))) or uid)
         out.reply_to.append(_identifier(record.get("reply-to", record.get("reply_to"))))
         out.timestamp.append(record.get("timestamp"))
@@ -182,9 +184,10 @@ def _walk(rows: list[int], utterances: Utterances) -> list[int]:
         return rows
     position = {utterances.ids[i]: i for i in rows}
     children: dict[int, list[int]] = {i: [] for i in rows}
-    roots = []
+    roots: list[int] = []
     for i in rows:
-        parent = position.get(utterances.reply_to[i])
+        reply_to = utterances.reply_to[i]
+        parent = None if reply_to is None else position.get(reply_to)
         (children[parent] if parent is not None and parent != i else roots).append(i)
     stamps = [utterances.timestamp[i] for i in rows]
     if all(isinstance(t, numbers.Real) and not isinstance(t, bool) for t in stamps):

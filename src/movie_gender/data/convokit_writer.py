@@ -22,8 +22,7 @@ import pyarrow as pa
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import CorpusSource
 from movie_gender.data.convokit import CONVERSATIONS, CORPUS_META, INDEX, SPEAKERS, UTTERANCES
-from movie_gender.data.corpus import read_corpus_table
-from movie_gender.data.download import public_source
+from movie_gender.data.corpus import published_source, read_corpus_table
 
 FILES = (UTTERANCES, SPEAKERS, CONVERSATIONS, CORPUS_META, INDEX)
 GENDER_CODES = {0: "m", 1: "f", -1: "?"}
@@ -121,7 +120,9 @@ def cornell_records(table: pa.Table) -> tuple[list[dict], dict[str, dict], dict[
     conversation = table.column("conversation_id").to_pylist()
     turn = table.column("turn").to_pylist()
     at = {(c, t): r["line_id"] for r, c, t in zip(rows, conversation, turn, strict=True)}
-    utterances, speakers, conversations = [], {}, {}
+    utterances: list[dict] = []
+    speakers: dict[str, dict] = {}
+    conversations: dict[str, dict] = {}
     for row, c, t in zip(rows, conversation, turn, strict=True):
         first = at[c, 0]
         utterances.append(
@@ -155,7 +156,7 @@ def convert_corpus(source: Any, output: str | os.PathLike) -> Path:
     corpus = dataclasses.replace(base, context_size=0, include_unknown=True)
     table, _ = read_corpus_table(corpus)
     utterances, speakers, conversations = cornell_records(table)
-    name = Path(public_source(base.source)).name
+    name = Path(published_source(base)).name
     return write_convokit(
         output, utterances=utterances, speakers=speakers, conversations=conversations, meta={"name": name}
     )

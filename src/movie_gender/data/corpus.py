@@ -104,7 +104,7 @@ class _Read:
     listed: Listed | None = None
 
 
-def _read_files(path: os.PathLike, reader: RecordReader, encoding: str) -> _Read:
+def _read_files(path: Path, reader: RecordReader, encoding: str) -> _Read:
     """Read the corpus at ``path`` (fetched): its upstream files, or the tutorial's collated file."""
     files = upstream_files(path)
     if files is None:
@@ -196,9 +196,7 @@ def _assemble(
     return columns, gender[keep]
 
 
-def _read_columns(
-    path: os.PathLike, corpus: CorpusSource, reader: RecordReader
-) -> tuple[dict[str, pa.Array], np.ndarray]:
+def _read_columns(path: Path, corpus: CorpusSource, reader: RecordReader) -> tuple[dict[str, pa.Array], np.ndarray]:
     """The columns and labels of the corpus at ``path`` (fetched): a ConvoKit corpus folder, else the upstream files
     or the tutorial's collated file."""
     if is_convokit(path):
@@ -238,6 +236,15 @@ def _as_source(corpus: CorpusSource | str | os.PathLike) -> CorpusSource:
     return corpus if isinstance(corpus, CorpusSource) else CorpusSource(corpus)
 
 
+def published_source(corpus: CorpusSource) -> str:
+    """``corpus``'s source as it may be published (:func:`~movie_gender.data.download.public_source`: no local
+    path)."""
+    source = public_source(corpus.source)
+    if source is None:
+        raise ValueError("the corpus has no source (a path or a URL)")
+    return source
+
+
 def read_corpus(corpus: CorpusSource | str | os.PathLike = DEFAULT_URL) -> tuple[datasets.Dataset, CorpusStats]:
     """Like :func:`load_cornell`, but also returns the :class:`CorpusStats` of what was kept and skipped."""
     table, stats = read_corpus_table(corpus)
@@ -249,7 +256,7 @@ def read_corpus_table(corpus: CorpusSource | str | os.PathLike = DEFAULT_URL) ->
     for callers that make their own Datasets of it (:func:`movie_gender.build_dataset`: one per split)."""
     corpus = _as_source(corpus)
     stats = CorpusStats(
-        source=public_source(corpus.source),  # published: no local path
+        source=published_source(corpus),
         context_size=corpus.context_size,
         include_unknown=corpus.include_unknown,
     )
@@ -364,7 +371,7 @@ def read_characters(corpus: CorpusSource | str | os.PathLike = DEFAULT_URL) -> p
     if files is None:
         return None
     name, data = files[1]
-    reader = RecordReader(CorpusStats(source=public_source(corpus.source)), corpus.skip_bad_lines)
+    reader = RecordReader(CorpusStats(source=published_source(corpus)), corpus.skip_bad_lines)
     records = reader.records(name, data, 6, corpus.encoding)
     gender = reader.genders(name, records.numbers, records.field(4))
     keep = np.flatnonzero(gender != -2)

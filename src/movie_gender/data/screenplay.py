@@ -88,7 +88,9 @@ def parse_screenplay(text: str) -> list[Speech]:
     parser = Parser()
     parser.add_lines(lines)
     speeches: list[Speech] = []
-    scene, speaker, parts = 0, None, []
+    scene = 0
+    speaker: str | None = None
+    parts: list[str] = []
 
     def close() -> None:
         said = _clean(" ".join(parts))
@@ -127,7 +129,13 @@ def _movie_names(files: list[Path]) -> list[str]:
 def read_screenplays(patterns: list[str | os.PathLike]) -> Lines:
     """The lines of the screenplays that ``patterns`` name (:func:`screenplay_files`)."""
     files = screenplay_files(patterns)
-    ids, movies, speakers, names, texts, scenes, local = [], [], [], [], [], [], []
+    ids: list[str] = []
+    movies: list[str] = []
+    speakers: list[str] = []
+    names: list[str] = []
+    texts: list[str] = []
+    scenes: list[int] = []
+    local: list[int] = []
     for path, movie in zip(files, _movie_names(files), strict=True):
         speeches = parse_screenplay(_read_text(path))
         if not speeches:

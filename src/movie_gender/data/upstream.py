@@ -9,6 +9,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,19 @@ COLLATED_FIELDS = {"line_id": 0, "character_id": 1, "movie_id": 2, "character_na
 CHARACTER_FIELDS = {"character_id": 0, "character_name": 1, "movie_id": 2, "movie_title": 3}
 
 
-def upstream_files(path: Path) -> list[tuple[str, bytes] | None] | None:
+# A file's name (for errors) and its bytes: read from a zip, or memory-mapped from a folder (:func:`_map_file`).
+NamedData = tuple[str, bytes | mmap.mmap]
+
+
+class UpstreamFiles(NamedTuple):
+    """(name, bytes) of movie_lines.txt, movie_characters_metadata.txt and movie_conversations.txt (None if absent)."""
+
+    lines: NamedData
+    characters: NamedData
+    conversations: NamedData | None
+
+
+def upstream_files(path: Path) -> UpstreamFiles | None:
     """(name, bytes) of movie_lines.txt, movie_characters_metadata.txt and movie_conversations.txt (None if absent)
     of a zip or an extracted folder; None for any other file (the tutorial's collated file)."""
     if path.is_dir():
@@ -43,7 +56,25 @@ def _find_member(names: list[str], wanted: str) -> str | None:
     return min(candidates, key=len) if candidates else None
 
 
-def read_from_zip(path: Path) -> list[tuple[str, bytes] | None]:
+def _required(found: NamedData | None, path: Path, problem: str) -> NamedData:
+    """``found``, or a :class:`CorpusFormatError` naming ``path`` and ``problem`` when the file is absent."""
+    if found is None:
+        raise CorpusFormatError(path, problem)
+    return found
+
+
+def _zip_member(archive: zipfile.ZipFile, path: Path, names: list[str], wanted: str) -> NamedData | None:
+    """(name, bytes) of the member ``wanted`` of the zip at ``path``; None if the zip holds none."""
+    member = _find_member(names, wanted)
+    if member is None:
+        return None
+    try:
+        return f"{path}!{member}", archive.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise CorpusFormatError(path, f"cannot read {member} from the zip ({error})") from None
+
+
+def read_from_zip(path: Path) -> UpstreamFiles:
     """(name, bytes) of movie_lines.txt, movie_characters_metadata.txt and movie_conversations.txt (None if absent)."""
     try:
         archive = zipfile.ZipFile(path)
@@ -51,35 +82,28 @@ def read_from_zip(path: Path) -> list[tuple[str, bytes] | None]:
         raise CorpusFormatError(path, f"not a readable zip file ({error}); is the download truncated?") from None
     with archive:
         names = archive.namelist()
-        found: list[tuple[str, bytes] | None] = []
-        for wanted in (LINES_FILE, CHARACTERS_FILE, CONVERSATIONS_FILE):
-            member = _find_member(names, wanted)
-            if member is None:
-                if wanted == CONVERSATIONS_FILE:
-                    found.append(None)
-                    continue
-                raise CorpusFormatError(
-                    path, f"the zip holds no {wanted} (expected the 'cornell movie-dialogs corpus/' folder)"
-                )
-            try:
-                found.append((f"{path}!{member}", archive.read(member)))
-            except (zipfile.BadZipFile, OSError, EOFError) as error:
-                raise CorpusFormatError(path, f"cannot read {member} from the zip ({error})") from None
-        return found
+        lines, characters = (
+            _required(
+                _zip_member(archive, path, names, wanted),
+                path,
+                f"the zip holds no {wanted} (expected the 'cornell movie-dialogs corpus/' folder)",
+            )
+            for wanted in (LINES_FILE, CHARACTERS_FILE)
+        )
+        return UpstreamFiles(lines, characters, _zip_member(archive, path, names, CONVERSATIONS_FILE))
 
 
-def read_from_folder(path: Path) -> list[tuple[str, bytes] | None]:
+def _folder_file(path: Path, wanted: str) -> NamedData | None:
+    """(name, bytes) of the first file named ``wanted`` under the folder ``path``; None if it holds none."""
+    matches = sorted(p for p in path.rglob(wanted) if "__MACOSX" not in p.parts)
+    return (str(matches[0]), _map_file(matches[0])) if matches else None
+
+
+def read_from_folder(path: Path) -> UpstreamFiles:
     """Like :func:`read_from_zip`, for an extracted folder."""
-    found: list[tuple[str, bytes] | None] = []
-    for wanted in (LINES_FILE, CHARACTERS_FILE, CONVERSATIONS_FILE):
-        matches = sorted(p for p in path.rglob(wanted) if "__MACOSX" not in p.parts)
-        if not matches:
-            if wanted == CONVERSATIONS_FILE:
-                found.append(None)
-                continue
-            raise CorpusFormatError(path, f"the folder holds no {wanted}")
-        found.append((str(matches[0]), _map_file(matches[0])))
-    return found
+    lines = _required(_folder_file(path, LINES_FILE), path, f"the folder holds no {LINES_FILE}")
+    characters = _required(_folder_file(path, CHARACTERS_FILE), path, f"the folder holds no {CHARACTERS_FILE}")
+    return UpstreamFiles(lines, characters, _folder_file(path, CONVERSATIONS_FILE))
 
 
 def _map_file(path: Path) -> bytes | mmap.mmap:
@@ -117,7 +141,7 @@ class Listed:
 _ID_LIST = r"^\[\s*'[^'\[\],\s]+'(\s*,\s*'[^'\[\],\s]+')*\s*\]$"
 
 
-def read_conversations(name: str, data: bytes, reader: RecordReader, encoding: str) -> Listed:
+def read_conversations(name: str, data: bytes | mmap.mmap, reader: RecordReader, encoding: str) -> Listed:
     """movie_conversations.txt (``u0 +++$+++ u2 +++$+++ m0 +++$+++ ['L194', 'L195']``): a malformed list of ids, or
     an id that an earlier conversation already holds, is a bad line (raised, or counted and skipped)."""
     records = reader.records(name, data, 4, encoding)
@@ -139,7 +163,7 @@ def read_conversations(name: str, data: bytes, reader: RecordReader, encoding: s
     _, first = np.unique(codes, return_index=True)
     repeated = np.flatnonzero(first[codes] != np.arange(len(codes)))
     if len(repeated):
-        bad = {}
+        bad: dict[int, np.intp] = {}
         for i in repeated:  # one report per conversation, naming the first repeated id
             bad.setdefault(int(conversation[i]), i)
         for c, i in sorted(bad.items()):
@@ -160,7 +184,7 @@ def listed_conversations(listed: Listed, line_id: pa.Array, movie: pa.Array, rea
     conversation = listed.conversation[position[found]]
     mismatch = to_numpy(pc.not_equal(movie.take(pa.array(found)), listed.movie.take(pa.array(conversation))))
     if mismatch.any():
-        bad = {}
+        bad: dict[int, int] = {}
         for i in np.flatnonzero(mismatch):
             bad.setdefault(int(conversation[i]), int(found[i]))
         for c, line in sorted(bad.items()):
