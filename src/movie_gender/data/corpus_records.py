@@ -77,7 +77,7 @@ def thread_pool(tasks: int | None = None) -> Executor:
     return ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline()
 
 
-def _scan(data: bytes, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _scan(data: bytes | mmap.mmap, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Positions of the newlines and of the separators in ``data``, and for each separator whether the byte before
     it, and the byte after it, may be whitespace (see :data:`_MAYBE_SPACE`). A separator is ``" +++$+++"`` followed
     by a space, a newline or the end of the data. Found block by block: the temporaries and the bytes looked up stay
@@ -117,7 +117,7 @@ _MAYBE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _MAYBE_SPACE[0x80:] = True
 
 
-def split_regular(data: bytes, n_fields: int) -> Records | None:
+def split_regular(data: bytes | mmap.mmap, n_fields: int) -> Records | None:
     """The records of a regular UTF-8 file, found with numpy, or None if the file is not regular.
 
     Regular: under 2 GiB, no ``\\r``, no blank line, no two separators sharing a space, and exactly ``n_fields - 1``
@@ -204,7 +204,7 @@ class RecordReader:
         if len(self.stats.skipped_examples) < 10:
             self.stats.skipped_examples.append(f"{name}:{line}: {message}")
 
-    def records(self, name: str, data: bytes, n_fields: int, encoding: str) -> Records:
+    def records(self, name: str, data: bytes | mmap.mmap, n_fields: int, encoding: str) -> Records:
         """The well-formed records of one file: by :func:`split_regular` when the file is regular, else line by line."""
         latin1 = encoding.lower().replace("-", "").replace("_", "") in {"latin1", "iso88591"}
         if latin1 and _is_ascii(data):
@@ -246,7 +246,7 @@ class RecordReader:
         return Records(np.flatnonzero(keep) + 1, [pc.list_element(split, i) for i in range(n_fields)])
 
     @staticmethod
-    def check_not_utf8(name: str, data: bytes) -> None:
+    def check_not_utf8(name: str, data: bytes | mmap.mmap) -> None:
         """Upstream files are ISO-8859-1; one that decodes cleanly as UTF-8 with multi-byte characters is not."""
         try:
             decoded = str(data, "utf-8")
