@@ -215,7 +215,9 @@ def _context(
     size = context_size(model)
     conversation = np.asarray(pc.dictionary_encode(pa.array(conversation_ids)).indices, dtype=np.int64)
     keys = pa.table({"c": conversation, "o": table[options.order_column], "r": np.arange(table.num_rows)})
-    order = np.asarray(pc.sort_indices(keys, sort_keys=[("c", "ascending"), ("o", "ascending"), ("r", "ascending")]))
+    order = np.asarray(
+        pc.sort_indices(keys, sort_keys=[("c", "ascending"), ("o", "ascending"), ("r", "ascending")]), np.int64
+    )
     sorted_conversation = conversation[order]
     new = np.ones(len(order), dtype=bool)
     new[1:] = sorted_conversation[1:] != sorted_conversation[:-1]
