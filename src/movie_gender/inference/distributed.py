@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 from movie_gender.atomic import atomic_path, check_output
 from movie_gender.errors import MovieGenderError
-from movie_gender.inference.sources import FORMAT_BY_NAME, FORMATS, SCORE_COLUMNS, check_columns, open_source
+from movie_gender.inference.sources import (
+    FORMAT_BY_NAME,
+    FORMATS,
+    SCORE_COLUMNS,
+    FileSource,
+    check_columns,
+    open_source,
+)
 from movie_gender.inference.speaker_tables import (
     SpeakerTableOptions,
     SpeakerTableStats,
@@ -83,7 +90,7 @@ def read_dataset(ray: Any, spec: str, text_column: str, columns: dict[str, str] 
         schema = None
     else:
         source = open_source(spec, text_column, columns=columns, added=() if columns else SCORE_COLUMNS)
-        if not hasattr(source, "paths"):
+        if not isinstance(source, FileSource):
             raise ValueError(f"{spec}: --engine ray reads files (local paths, a glob or a URI); use --engine local")
         paths, fmt, schema = [str(p) for p in source.paths], source.format, source.schema
     data = FORMAT_BY_NAME[fmt].ray_read(ray, paths, list(wanted))

@@ -302,7 +302,8 @@ def _partition(source: Source, folder: Path, options: SpeakerTableOptions, n: in
     folder.mkdir()
     names = [options.text_column, *options.columns()]
     schema = pa.schema([source.schema.field(name) for name in names]).append(pa.field(ROW, pa.int64()))
-    partitioner, cache, row = _Partitioner(folder, n, schema), {}, 0
+    partitioner, row = _Partitioner(folder, n, schema), 0
+    cache: dict[Any, int] = {}
     bar = tqdm(total=source.num_rows, unit=" lines", unit_scale=True, desc="Partitioning", disable=not options.progress)
     with bar:
         for batch in source.batches():
