@@ -266,3 +266,17 @@ def test_ray_groups_with_ray_data_and_gives_the_local_scores(tmp_path, corpus, c
         ray.shutdown()
     assert stats.characters == expected.num_rows
     _check_equal(pq.read_table(tmp_path / "ray.parquet"), expected)
+
+
+def test_a_datasets_source_streams_the_same_characters(tmp_path, corpus, line_model) -> None:
+    """The Hub path (datasets.load_dataset(..., streaming=True)), on a local folder of data files."""
+    from movie_gender.inference.sources import HubSource
+
+    table, expected = _table(corpus, line_model, seed=4)
+    (tmp_path / "data").mkdir()
+    pq.write_table(table, tmp_path / "data" / "train-00000-of-00001.parquet")
+    options = SpeakerTableOptions("character_id", "movie_id", rows_per_part=100, **OPTIONS)
+    source = HubSource(str(tmp_path / "data"), split="train")
+    stats = score_speaker_table(line_model, source, tmp_path / "out.parquet", options)
+    assert stats.rows == table.num_rows
+    _check_equal(pq.read_table(tmp_path / "out.parquet"), expected)

@@ -1,4 +1,5 @@
 """Using a trained model: texts -> batches -> logits -> calibrated P(female) -> labels (``predictor``, with
 ``batching``; the labelling rule once in ``labels``), tables of line and character scores (``prediction``,
-``characters``), tables of any size on one machine (``streaming``) or a Ray cluster (``distributed``), and the
-completed corpus (``completion``)."""
+``characters``), tables of any size on one machine (``streaming``, reading ``sources``) or a Ray cluster
+(``distributed``), speaker tables of any size scored by character (``speaker_tables``), and the completed corpus
+(``completion``)."""
