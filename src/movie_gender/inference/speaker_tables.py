@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 import xxhash
 from tqdm.auto import tqdm
 
-from movie_gender.atomic import atomic_path
+from movie_gender.atomic import atomic_path, remove_stale
 from movie_gender.data.conversations import Conversations, context_lists, context_positions
 from movie_gender.inference.prediction import context_size
 from movie_gender.inference.predictor import predict_characters
@@ -418,6 +418,7 @@ def merge_sorted(paths: list[Path], output: Path, schema: pa.Schema, rows_per_gr
     holding one batch of each file and one row group of the output; returns the rows written."""
     keys = (schema.names[0], schema.names[1])
     written, pending = 0, []
+    remove_stale(output)  # the temporary file of a run killed while merging
     with atomic_path(output) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for _, _, row in heapq.merge(*(_sorted_rows(path, keys) for path in paths), key=lambda t: (t[0], t[1])):
             pending.append(row)
