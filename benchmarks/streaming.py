@@ -255,7 +255,8 @@ def format_streaming(r: dict[str, Any]) -> str:
     for run, x in runs.items():
         rss = f"{x['total_peak_rss_mb']:.0f}" if x["total_peak_rss_mb"] is not None else "n/a"
         ratio = f"{x['lines_per_s'] / base:.2f}x" if base else ""
-        rows.append((names[run], f"{x['lines_per_s']:.0f}", ratio, rss, f"{x['max_abs_diff']:.1e}"))
+        diff = "n/a" if np.isnan(x["max_abs_diff"]) else f"{x['max_abs_diff']:.1e}"
+        rows.append((names[run], f"{x['lines_per_s']:.0f}", ratio, rss, diff))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
