@@ -187,6 +187,8 @@ def test_bad_columns_are_one_line_errors(tmp_path, model_folder, capsys) -> None
         (["--speaker-column", "who", "--group-column", "show"], "--speaker-column is for a speaker table"),
         (["--by", "character", "--speaker-column", "who", "--group-column", "show", "--order-column", "text"],
          "give --conversation-column too"),
+        (["--by", "character", "--speaker-column", "who", "--group-column", "show", "--num-workers", "2"],
+         "--num-workers is for Ray"),
     ]  # fmt: skip
     for extra, message in cases:
         code, err = _cli(capsys, *base, *extra)

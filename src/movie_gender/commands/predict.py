@@ -132,8 +132,8 @@ def _add_table_options(table: argparse._ArgumentGroup) -> None:
     table.add_argument(
         "--num-workers",
         type=common.positive_int,
-        help="processes scoring parts on this machine (--engine local; default: 1), or Ray actors, each with one "
-        "model (--engine ray; default: the cluster's CPUs less one)",
+        help="processes scoring parts on this machine (--engine local, lines only; default: 1), or Ray actors, "
+        "each with one model (--engine ray; default: the cluster's CPUs less one)",
     )
     table.add_argument(
         "--rows-per-part",
@@ -189,6 +189,8 @@ def _check_speaker_table(parser: argparse.ArgumentParser, args: argparse.Namespa
             parser.error("--input --by character scores a speaker table: give --speaker-column and --group-column")
         if args.order_column and not args.conversation_column:
             parser.error("--order-column orders the lines of each conversation: give --conversation-column too")
+        if args.num_workers and args.num_workers > 1 and args.engine == "local":
+            parser.error("--by character scores one partition at a time on this machine; --num-workers is for Ray")
     elif named:
         flag = "--" + named[0].replace("_", "-")
         parser.error(f"{flag} is for a speaker table: use it with --input --by character")

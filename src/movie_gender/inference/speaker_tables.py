@@ -290,6 +290,23 @@ class _Partitioner:
             writer.close()
 
 
+def _allow_open_files(n: int) -> None:
+    """Raise this process' open-file limit to hold ``n`` partition files open (up to the hard limit), or say
+    which option lowers ``n``."""
+    try:
+        import resource
+    except ImportError:  # not a Unix: its limits are the platform's
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = n + 256  # the files the process holds besides
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            raise ValueError(
+                f"{n} partitions need {wanted} open files, over this system's limit of {hard}; raise --rows-per-part"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def partition_path(folder: Path, index: int) -> Path:
     """The partition file ``index`` of a job's ``partitions`` folder."""
     return folder / f"partition-{index:06d}.parquet"
@@ -298,6 +315,7 @@ def partition_path(folder: Path, index: int) -> Path:
 def _partition(source: Source, folder: Path, options: SpeakerTableOptions, n: int, stats: SpeakerTableStats) -> None:
     """Write the rows of ``source`` (the columns read, plus :data:`ROW`) into ``n`` partition files under
     ``folder`` by the hash of their group; rows without a group or speaker are counted and left out."""
+    _allow_open_files(n)
     shutil.rmtree(folder, ignore_errors=True)  # the partitions of a run killed while writing them
     folder.mkdir()
     names = [options.text_column, *options.columns()]
