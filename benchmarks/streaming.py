@@ -132,6 +132,12 @@ def _child(run: str, source: str, model_dir: str, output: str, queue: Queue) -> 
         from movie_gender.inference.speaker_tables import score_speaker_table
 
         score_speaker_table(model, source, output, speaker_table_options())
+    elif run == "speaker_table_in_memory":  # the whole table, every group in one predict_characters call
+        from movie_gender.inference.speaker_tables import ROW, score_groups
+
+        table = pq.read_table(source)
+        table = table.append_column(ROW, pa.array(np.arange(table.num_rows)))
+        pq.write_table(score_groups(model, table, speaker_table_options()), output)
     else:
         stream_predict(model, source, output, StreamOptions(num_workers=2 if run.endswith("workers") else 1))
     seconds = time.perf_counter() - started
@@ -265,8 +271,9 @@ def format_streaming(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m benchmarks.streaming MODEL --lines N``: write a shuffled speaker table of N lines under a temporary
-    folder (or --table), score it by character with MODEL in a fresh process, print seconds and peak RSS."""
+    """``python -m benchmarks.streaming MODEL --lines N [--in-memory]``: write a shuffled speaker table of N lines
+    under a temporary folder (or --table), score it by character with MODEL in a fresh process (and, with
+    --in-memory, all at once in another), print seconds and peak RSS (and how far the two differ)."""
     import argparse
     import json
 
@@ -274,13 +281,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model", help="a model folder (e.g. scripts/train.py --preset character --max-steps 30)")
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines of the table (default: %(default)s)")
     parser.add_argument("--table", type=Path, help="write (or reuse) the table here instead of a temporary folder")
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="also score the whole table in memory (one predict_characters call over every line, in a fresh process) "
+        "and report its time, its peak RSS and the largest difference of p_female from the streamed file",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         table = args.table or Path(tmp) / "speakers.parquet"
         if not table.exists():
             write_speaker_table(table, args.lines)
-        measured = _spawn("speaker_table", table, Path(args.model), Path(tmp) / "out.parquet")
-        print(json.dumps({"lines": args.lines, **(measured or {"failed": True})}))
+        streamed = Path(tmp) / "out.parquet"
+        result = {"lines": args.lines, "streamed": _spawn("speaker_table", table, Path(args.model), streamed)}
+        if args.in_memory:
+            whole = Path(tmp) / "in_memory.parquet"
+            result["in_memory"] = _spawn("speaker_table_in_memory", table, Path(args.model), whole)
+            a, b = pq.read_table(streamed), pq.read_table(whole)
+            keys = ["movie_id", "character_id", "n_lines", "predicted_label"]
+            result["same_characters_and_labels"] = a.select(keys).equals(b.select(keys))
+            result["max_abs_diff"] = float(np.abs(a["p_female"].to_numpy() - b["p_female"].to_numpy()).max())
+        print(json.dumps(result))
 
 
 __all__ = ["RUNS", "write_lines", "write_speaker_table", "bench_streaming", "format_streaming"]
