@@ -285,7 +285,7 @@ def test_convokit_output_refuses_push_and_paths_inside_its_input(
     assert _label(character_model, "--corpus", copy, "--format", "convokit", "--push", "o/r") == 2
     for output in (copy, copy / "labelled", tmp_path):
         assert _label(character_model, "--corpus", copy, "--format", "convokit", "--output", output) == 2
-        assert "write the output elsewhere" in capsys.readouterr().err
+        assert "write it elsewhere" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
 
 

@@ -192,14 +192,23 @@ def test_label_characters_from_screenplays_and_outputs_that_would_touch_them(
     before = (scripts / "garage.fountain").read_bytes()
     capsys.readouterr()
     for command in (
-        ["label-characters", model_folder, "--screenplay", str(scripts / "*.fountain"), "--output", scripts / "out"],
-        ["predict", model_folder, "--screenplay", str(scripts / "*.fountain"), "--output", scripts / "c.parquet"],
+        [
+            "label-characters",
+            model_folder,
+            "--screenplay",
+            str(scripts / "*.fountain"),
+            "--output",
+            scripts / "x.fountain",
+        ],
+        ["predict", model_folder, "--screenplay", scripts, "--output", scripts / "c.parquet"],
         ["predict", model_folder, "--screenplay", scripts, "--output", scripts / "c.csv"],
         ["label-characters", model_folder, "--screenplay", scripts / "garage.fountain", "--output", tmp_path],
     ):
         assert _cli(*command) == 2
         err = capsys.readouterr().err
-        assert err.startswith("error: --output") and err.strip().endswith("write the output elsewhere")
+        assert (
+            err.startswith("error: ") and "refused as the output" in err and err.strip().endswith("write it elsewhere")
+        )
         assert len(err.strip().splitlines()) == 1  # refused before any work: no progress bar either
     assert (scripts / "garage.fountain").read_bytes() == before
     assert sorted(p.name for p in scripts.iterdir()) == ["garage.fountain"]

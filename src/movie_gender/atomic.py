@@ -1,4 +1,6 @@
-"""Writes a reader never sees half-done: one file (:func:`atomic_path`) or a whole folder (:func:`atomic_folder`).
+"""Writes a reader never sees half-done: one file (:func:`atomic_path`) or a whole folder (:func:`atomic_folder`);
+and the one check of where an output may go (:func:`check_output`): its folder exists, and it is none of the inputs,
+nor inside a folder or glob read as input.
 
 A file is written under a temporary name beside its target, flushed to disk and renamed onto it. A folder is
 written as a temporary sibling, every file flushed to disk, and swapped into place in one step (Linux
@@ -12,13 +14,17 @@ import contextlib
 import ctypes
 import ctypes.util
 import fnmatch
+import glob
 import logging
 import os
+import re
 import shutil
 import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from movie_gender.errors import MovieGenderError
 
 logger = logging.getLogger(__name__)
 
@@ -156,4 +162,94 @@ def atomic_folder(target: str | os.PathLike, *, replaces: Iterable[str] = ()) ->
         shutil.rmtree(new, ignore_errors=True)
 
 
-__all__ = ["atomic_path", "atomic_folder", "fsync_path"]
+class OutputIsInputError(MovieGenderError, ValueError):
+    """An output that is an input, or lies inside a folder or glob read as input (or holds an input)."""
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    """A regular expression of the paths ``glob.glob(pattern, recursive=True)`` would match (its leading folders
+    resolved): ``*`` and ``?`` stay within a folder, ``**`` spans any number of them."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    base = os.path.realpath(os.path.join(*parts[:fixed])) if fixed else os.path.realpath(".")
+    out = [re.escape(base.rstrip(os.sep))]
+    for part in parts[fixed:]:
+        if part == "**":
+            out.append(f"(?:{re.escape(os.sep)}[^{re.escape(os.sep)}]*)*")
+            continue
+        out.append(re.escape(os.sep))
+        for piece in re.split(r"(\*|\?|\[[^\]]*\])", part):
+            if piece == "*":
+                out.append(f"[^{re.escape(os.sep)}]*")
+            elif piece == "?":
+                out.append(f"[^{re.escape(os.sep)}]")
+            elif piece.startswith("[") and piece.endswith("]") and len(piece) > 2:
+                out.append("[" + ("^" + piece[2:-1] if piece[1] == "!" else piece[1:-1]) + "]")
+            else:
+                out.append(re.escape(piece))
+    return re.compile("".join(out) + r"\Z")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _overlap(output: str, spec: str, folder_output: bool) -> str | None:
+    """Why ``output`` (resolved) must not be written where input ``spec`` is read, or None."""
+    if glob.has_magic(spec):
+        if _glob_regex(spec).match(output):
+            return f"it matches the input glob {spec!r}, so a later run would read it as input"
+        matches = [os.path.realpath(p) for p in glob.glob(spec, recursive=True)]
+        if output in matches:
+            return f"it is an input file matched by {spec!r}"
+        if folder_output and any(_inside(m, output) for m in matches):
+            return f"it is a folder that holds input files of {spec!r}"
+        return None
+    source = os.path.realpath(spec)
+    if output == source:
+        return f"it is the input {spec}"
+    if os.path.isdir(source) and _inside(output, source):
+        return f"it lies inside the input folder {spec}, so a later run would read it as input"
+    if folder_output and _inside(source, output):
+        return f"it is a folder that holds the input {spec}"
+    return None
+
+
+def check_output(
+    output: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    formats: Iterable[str] | None = None,
+    folder: bool = False,
+) -> Path:
+    """Check, before anything is written, that ``output`` may be written: its extension is one of ``formats``
+    (where given), its parent folder exists, and it is none of ``inputs`` (files, folders or globs; symbolic links
+    and relative paths resolved), nor lies inside an input folder or matches an input glob, nor (``folder``: an
+    output folder) holds an input. Hub ids and URIs among ``inputs`` are compared as text. One-line errors."""
+    text = os.fspath(output)
+    specs = [os.fspath(spec) for spec in inputs if spec is not None and os.fspath(spec)]
+    if "://" in text:
+        for spec in specs:
+            if _inside(text, spec) or _inside(spec, text):
+                raise OutputIsInputError(f"{text}: the output overlaps the input {spec}; write it elsewhere")
+        return Path(text)
+    path = Path(text)
+    if formats is not None and not folder:
+        formats = tuple(formats)
+        if path.suffix.lower() not in formats:
+            shown = path.suffix or "(no extension)"
+            raise ValueError(f"{path}: unknown output format {shown!r}; use one of {', '.join(formats)}")
+    parent = path.parent if not folder else path.parent if not path.exists() else path
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for the output")
+    resolved = os.path.realpath(path)
+    for spec in specs:
+        if "://" in spec:
+            continue
+        why = _overlap(resolved, spec, folder)
+        if why:
+            raise OutputIsInputError(f"{path}: refused as the output: {why}; write it elsewhere")
+    return path
+
+
+__all__ = ["OutputIsInputError", "atomic_path", "atomic_folder", "check_output", "fsync_path", "remove_stale"]

@@ -110,7 +110,7 @@ def model_name(model: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     common.setup_logging(args.verbose)
-    from movie_gender.commands.input_guard import refuse_output_in_inputs
+    from movie_gender.atomic import check_output
     from movie_gender.configuration import CorpusSource
     from movie_gender.data.corpus import load_screenplays, read_characters, read_corpus
     from movie_gender.data.download import public_source
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
 
     inputs = args.screenplay or [args.corpus]
     if args.output is not None:
-        refuse_output_in_inputs(args.output, inputs)  # before any work
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        check_output(args.output, inputs, folder=True)  # before any work
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     if args.screenplay:
         corpus, characters = load_screenplays(args.screenplay, context_size=context_size(model)), None

@@ -14,6 +14,13 @@ id) in bounded memory, part by part, into --output FILE.parquet: the input's col
 predicted_label, in input order. Started again with the same --output, an interrupted job scores only what is
 missing (docs/scoring.md). --engine ray runs the same job on a Ray cluster (RAY_ADDRESS, or a local one).
 
+--input --by character scores a speaker table of any size by character: one row per (group, speaker) of
+--group-column and --speaker-column (group, speaker, n_lines, p_female, predicted_label, sorted by group and
+speaker), in bounded memory whether or not the table is sorted (the rows are first partitioned by a hash of the
+group into temporary Parquet files). --conversation-column gives a character model its partner term, and with
+--order-column each line its context, as --corpus does. Started again, it resumes (with --engine ray it starts
+over). An --output that is an input, or lies inside a folder or glob read as input, is refused before any work.
+
 Examples (offline):
     movie-gender predict out/model "I'll be in the car, darling." "Get the gun."
     movie-gender predict out/model --file lines.txt
@@ -22,6 +29,8 @@ Examples (offline):
     movie-gender predict out/model --screenplay 'scripts/*.fountain' --by character --output characters.csv
     movie-gender predict out/model --input 'subtitles/*.parquet' --text-column text --output scores.parquet \\
         --num-workers 2
+    movie-gender predict out/model --input transcripts.csv --by character --group-column episode \\
+        --speaker-column speaker --conversation-column scene --order-column turn --output speakers.parquet
 --corpus also reads a ConvoKit corpus folder (docs/sources-convokit.md); --screenplay reads Fountain or plain-text
 screenplays (docs/sources-screenplays.md).
 
@@ -61,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sources(p.add_argument_group("many lines (instead of TEXT)"))
     _add_outputs(p)
     _add_table_options(p.add_argument_group("with --input"))
+    _add_speaker_table_options(p.add_argument_group("with --input --by character (a speaker table)"))
     common.add_corpus_reading_options(p, "with --corpus")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
@@ -109,10 +119,11 @@ def _add_outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--by",
         choices=("character", "line"),
-        default="character",
         help="with --dataset / --corpus: one row per character (movie_id, character_id, character_name, "
         "n_lines, p_female, predicted_label, corpus_label) or per line (line_id, movie_id, "
-        "character_id, text, p_female, predicted_label, corpus_label) (default: %(default)s)",
+        "character_id, text, p_female, predicted_label, corpus_label) (default: character); with --input: per line "
+        "(the input's columns plus p_female and predicted_label; the default) or per character of a speaker table "
+        "(needs --speaker-column and --group-column)",
     )
     p.add_argument(
         "--output",
@@ -132,24 +143,69 @@ def _add_table_options(table: argparse._ArgumentGroup) -> None:
     table.add_argument(
         "--num-workers",
         type=common.positive_int,
-        help="processes scoring parts on this machine (--engine local; default: 1), or Ray actors, each with one "
-        "model (--engine ray; default: the cluster's CPUs less one)",
+        help="processes scoring parts on this machine (--engine local, lines only; default: 1), or Ray actors, "
+        "each with one model (--engine ray; default: the cluster's CPUs less one)",
     )
     table.add_argument(
         "--rows-per-part",
         type=common.positive_int,
         default=65_536,
-        help="rows per part: the unit of work, of memory (about two parts per worker in flight) and of resuming "
-        "(default: %(default)s)",
+        help="rows per part: the unit of work, of memory (about two parts per worker in flight) and of resuming; "
+        "with --by character: the lines per partition, on average (default: %(default)s)",
     )
     table.add_argument(
         "--engine",
         choices=("local", "ray"),
         default="local",
         help="local: this machine, resumable; ray: Ray Data on the cluster at RAY_ADDRESS or a local one "
-        "(pip install 'movie-gender[distributed]') (default: %(default)s)",
+        "(pip install 'movie-gender[distributed]'), with no resume: a killed Ray job starts over (default: "
+        "%(default)s)",
     )
     table.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_speaker_table_options(table: argparse._ArgumentGroup) -> None:
+    """The columns of a speaker table: speaker, group, conversation and order."""
+    table.add_argument(
+        "--speaker-column", metavar="S", help="the column naming each line's speaker (a character of its group)"
+    )
+    table.add_argument(
+        "--group-column",
+        metavar="G",
+        help="the column naming each line's group (a movie, an episode, a play): the same speaker in two groups is "
+        "two characters; the output has one row per (group, speaker)",
+    )
+    table.add_argument(
+        "--conversation-column",
+        metavar="C",
+        help="optional: the column naming each line's conversation (within its group); a character model then "
+        "weighs the scores of the characters each one talks to (its partner term), as with --corpus",
+    )
+    table.add_argument(
+        "--order-column",
+        metavar="O",
+        help="optional, with --conversation-column: the column ordering the lines of a conversation (a turn "
+        "number, a time); a model that reads context then gets each line's context (the lines of other speakers "
+        "around it), as with --corpus",
+    )
+
+
+def _check_speaker_table(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--by for --input, and the speaker-table options only where they apply."""
+    named = [n for n in ("speaker_column", "group_column", "conversation_column", "order_column") if getattr(args, n)]
+    if args.input and args.by is None:
+        args.by = "line"
+    if args.input and args.by == "character":
+        if not (args.speaker_column and args.group_column):
+            parser.error("--input --by character scores a speaker table: give --speaker-column and --group-column")
+        if args.order_column and not args.conversation_column:
+            parser.error("--order-column orders the lines of each conversation: give --conversation-column too")
+        if args.num_workers and args.num_workers > 1 and args.engine == "local":
+            parser.error("--by character scores one partition at a time on this machine; --num-workers is for Ray")
+    elif named:
+        flag = "--" + named[0].replace("_", "-")
+        parser.error(f"{flag} is for a speaker table: use it with --input --by character")
+    args.by = args.by or "character"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -175,6 +231,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"give one of TEXT, --file, --dataset, --corpus, --screenplay or --input, not {' and '.join(given)}"
         )
+    _check_speaker_table(parser, args)
     if args.input and args.output is None:
         parser.error("--input writes its scores to a Parquet file: give --output FILE.parquet")
     if args.input and args.output.suffix.lower() != ".parquet" and not (args.engine == "ray" and _folder(args)):
@@ -223,15 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     common.setup_logging(args.verbose)
     from movie_gender.inference.prediction import check_output
 
-    if args.input and _folder(args):
+    if args.input:  # the output is checked against the input once it is opened
         _score_table(args)
         return
     if args.output is not None:
-        check_output(args.output)  # before any work
-        _refuse_output_in_sources(args)
-    if args.input:
-        _score_table(args)
-        return
+        check_output(args.output, [args.file, args.dataset, args.corpus, *(args.screenplay or ())])  # before any work
     from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.inference.prediction import score_characters, score_lines
 
@@ -296,13 +349,6 @@ def _corpus_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> datasets
     return data
 
 
-def _refuse_output_in_sources(args: argparse.Namespace) -> None:
-    """--output must not be, or lie inside, what --corpus or --screenplay reads."""
-    from movie_gender.commands.input_guard import refuse_output_in_inputs
-
-    refuse_output_in_inputs(args.output, [args.corpus, *(args.screenplay or ())])
-
-
 def _screenplay_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> datasets.Dataset:
     """--screenplay: every line of the screenplays, with the model's context (each scene a conversation)."""
     from movie_gender.data.corpus import load_screenplays
@@ -315,8 +361,11 @@ def _screenplay_lines(args: argparse.Namespace, model: BiLSTMClassifier) -> data
 
 def _score_table(args: argparse.Namespace) -> None:
     """--input: stream the table through the model (this machine, or Ray) into --output."""
+    if args.by == "character":
+        _score_speaker_table(args)
+        return
     from movie_gender.hub.classifier import BiLSTMClassifier
-    from movie_gender.inference.streaming import StreamOptions, open_source, stream_predict
+    from movie_gender.inference.streaming import StreamOptions, check_parquet_output, open_source, stream_predict
 
     options = StreamOptions(
         text_column=args.text_column,
@@ -328,15 +377,54 @@ def _score_table(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
     )
     if args.engine == "ray":
-        from movie_gender.inference.distributed import ray_predict, require_ray
+        from movie_gender.inference.distributed import check_ray_output, ray_predict, require_ray
 
         require_ray()  # before loading the model
+        check_ray_output(args.output_uri or args.output, args.input)
         model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
         ray_predict(model, args.input, args.output_uri or args.output, options)
         return
     source = open_source(args.input, options.text_column, options.split, options.revision)  # bad input: fail fast
+    check_parquet_output(args.output, source)
     model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
     stream_predict(model, source, args.output, options)
+
+
+def _score_speaker_table(args: argparse.Namespace) -> None:
+    """--input --by character: one row per (group, speaker) of the table (this machine, or Ray) into --output."""
+    from movie_gender.hub.classifier import BiLSTMClassifier
+    from movie_gender.inference.speaker_tables import (
+        SpeakerTableOptions,
+        open_speaker_table,
+        score_speaker_table,
+    )
+    from movie_gender.inference.streaming import check_parquet_output
+
+    options = SpeakerTableOptions(
+        speaker_column=args.speaker_column,
+        group_column=args.group_column,
+        text_column=args.text_column,
+        conversation_column=args.conversation_column,
+        order_column=args.order_column,
+        batch_size=args.batch_size,
+        rows_per_part=args.rows_per_part,
+        split=args.split or "train",
+        revision=args.revision,
+        progress=not args.no_progress,
+    )
+    if args.engine == "ray":
+        from movie_gender.inference.distributed import check_ray_output, ray_speaker_table, require_ray
+
+        require_ray()  # before loading the model
+        options.check()
+        check_ray_output(args.output_uri or args.output, args.input)
+        model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
+        ray_speaker_table(model, args.input, args.output_uri or args.output, options, num_workers=args.num_workers)
+        return
+    source = open_speaker_table(args.input, options)  # bad input: fail fast
+    check_parquet_output(args.output, source)
+    model = BiLSTMClassifier.from_pretrained(args.model, revision=args.revision)
+    score_speaker_table(model, source, args.output, options)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,23 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from movie_gender.atomic import atomic_path
+from movie_gender.atomic import atomic_path, check_output
 from movie_gender.errors import MovieGenderError
-from movie_gender.inference.sources import FORMATS, open_source
+from movie_gender.inference.sources import (
+    FORMAT_BY_NAME,
+    FORMATS,
+    SCORE_COLUMNS,
+    FileSource,
+    check_columns,
+    open_source,
+)
+from movie_gender.inference.speaker_tables import (
+    SpeakerTableOptions,
+    SpeakerTableStats,
+    explain_missing,
+    score_groups,
+)
+from movie_gender.inference.speaker_tables import output_schema as speaker_schema
 from movie_gender.inference.streaming import StreamOptions, StreamStats, output_schema, score_table
 
 if TYPE_CHECKING:
@@ -64,34 +78,25 @@ def _is_uri(spec: str) -> bool:
     return "://" in spec
 
 
-def read_dataset(ray: Any, spec: str, text_column: str) -> tuple[Any, pa.Schema]:
-    """The Ray dataset of ``spec`` (local files, a folder or glob of them, or a URI of one format) and its schema;
-    local input is checked as the local engine checks it (the text column is there, no output column clashes)."""
+def read_dataset(ray: Any, spec: str, text_column: str, columns: dict[str, str] | None = None) -> tuple[Any, pa.Schema]:
+    """The Ray dataset of ``spec`` (local files, a folder or glob of them, or a URI of one format), read by the
+    format's entry in :data:`movie_gender.inference.sources.INPUT_FORMATS`, and its schema; checked as the local
+    engine checks it (the text column and ``columns``, {name: option}, are there; for local input also that no
+    output column clashes)."""
+    wanted = {text_column: "--text-column", **(columns or {})}
     if _is_uri(spec):
         fmt = FORMATS.get(Path(spec.rstrip("/")).suffix.lower(), "parquet")
         paths: str | list[str] = spec
         schema = None
     else:
-        source = open_source(spec, text_column)
-        if not hasattr(source, "paths"):
+        source = open_source(spec, text_column, columns=columns, added=() if columns else SCORE_COLUMNS)
+        if not isinstance(source, FileSource):
             raise ValueError(f"{spec}: --engine ray reads files (local paths, a glob or a URI); use --engine local")
         paths, fmt, schema = [str(p) for p in source.paths], source.format, source.schema
-    if fmt == "parquet":
-        data = ray.data.read_parquet(paths)
-    elif fmt == "json":
-        data = ray.data.read_json(paths, file_extensions=None)
-    else:
-        import pyarrow.csv as pcsv
-
-        data = ray.data.read_csv(
-            paths, convert_options=pcsv.ConvertOptions(column_types={text_column: pa.string()}), file_extensions=None
-        )
+    data = FORMAT_BY_NAME[fmt].ray_read(ray, paths, list(wanted))
     if schema is None:
         schema = data.schema().base_schema
-        if text_column not in schema.names:
-            raise ValueError(
-                f"{spec}: no column {text_column!r} (--text-column); the columns are {', '.join(schema.names)}"
-            )
+        check_columns(spec, schema.names, wanted)
     return data, schema
 
 
@@ -123,6 +128,7 @@ def ray_predict(
     the cluster's CPUs less one); ``num_cpus``: of a local cluster started here (default: all)."""
     options = options or StreamOptions()
     ray = require_ray()
+    check_ray_output(output, spec)
     started = time.perf_counter()
     started_ray = _cluster(ray, num_cpus)
     try:
@@ -172,11 +178,16 @@ def _score_with_actors(ray: Any, data: Any, model: BiLSTMClassifier, spec: str, 
     return scored
 
 
+def check_ray_output(output: str | os.PathLike, spec: str) -> None:
+    """Refuse, before any work, an output that is the input ``spec`` or lies where it is read, or (a folder or URI:
+    Ray's files) holds it (:func:`movie_gender.atomic.check_output`)."""
+    text = os.fspath(output)
+    check_output(output, [spec], folder=_is_uri(text) or Path(text).suffix.lower() != ".parquet")
+
+
 def _write_one_file(scored: Any, output: Path, schema: pa.Schema, options: StreamOptions) -> StreamStats:
     """Stream the scored batches, in order, into one Parquet file (atomically), counting empty and non-string
     cells."""
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"{output.parent}: no such folder for the output")
     stats = StreamStats()
     with (
         atomic_path(output) as tmp,
@@ -198,4 +209,91 @@ def _write_one_file(scored: Any, output: Path, schema: pa.Schema, options: Strea
     return stats
 
 
-__all__ = ["EXTRA", "MissingExtraError", "RayScorer", "require_ray", "read_dataset", "ray_predict"]
+class RayGroupScorer:
+    """A Ray Data actor for ``map_groups``: one model, loaded once, scoring the characters of one group per call
+    (as :func:`movie_gender.inference.speaker_tables.score_groups`)."""
+
+    def __init__(self, model: BiLSTMClassifier, options: SpeakerTableOptions, threads: int = 1) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.model, self.options = model.eval(), options
+
+    def __call__(self, group: pa.Table) -> pa.Table:
+        """One row per speaker of ``group``: group, speaker, n_lines, p_female, predicted_label."""
+        return score_groups(self.model, group, self.options)
+
+
+def _keyed(batch: pa.Table, keys: list[str]) -> pa.Table:
+    """The rows of ``batch`` with every one of ``keys`` set (a line without a speaker or group is left out)."""
+    mask = pc.is_valid(batch[keys[0]])
+    for key in keys[1:]:
+        mask = pc.and_(mask, pc.is_valid(batch[key]))
+    return batch.filter(mask)
+
+
+def ray_speaker_table(
+    model: BiLSTMClassifier,
+    spec: str,
+    output: str | os.PathLike,
+    options: SpeakerTableOptions,
+    *,
+    num_workers: int | None = None,
+    num_cpus: int | None = None,
+) -> SpeakerTableStats:
+    """Score the characters of the speaker table ``spec`` with Ray Data: ``groupby(group).map_groups`` over a pool
+    of :class:`RayGroupScorer` actors (``num_workers``, default: the cluster's CPUs less one), then sorted by
+    group and speaker; ``output`` FILE.parquet is written on this machine (atomically), a folder or URI gets Ray's
+    ``write_parquet`` files. No resume: a killed job starts over."""
+    options.check()
+    ray = require_ray()
+    check_ray_output(output, spec)
+    explain_missing(model, options)
+    started, stats = time.perf_counter(), SpeakerTableStats()
+    started_ray = _cluster(ray, num_cpus)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # the sorted rows reach the file in order
+        context.enable_progress_bars = False
+        data, schema = read_dataset(ray, str(spec), options.text_column, options.columns())
+        keys = [options.group_column, options.speaker_column]
+        data = data.select_columns([options.text_column, *options.columns()])
+        data = data.map_batches(_keyed, fn_kwargs={"keys": keys}, batch_format="pyarrow")
+        actors = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+        logger.info("Scoring the characters of %s with %d Ray actors", spec, actors)
+        scored = data.groupby(options.group_column).map_groups(
+            RayGroupScorer,
+            fn_constructor_kwargs={"model": model, "options": options},
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            batch_format="pyarrow",
+            num_cpus=1,
+        )
+        scored = scored.sort(keys)
+        out_schema = speaker_schema(schema, options)
+        if _is_uri(str(output)) or Path(output).suffix.lower() != ".parquet":
+            scored.write_parquet(str(output))
+            stats.characters = -1
+        else:
+            with atomic_path(output) as tmp, pq.ParquetWriter(tmp, out_schema) as writer:
+                for batch in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    writer.write_table(batch.cast(out_schema))
+                    stats.characters += batch.num_rows
+    finally:
+        if started_ray:
+            ray.shutdown()
+    stats.seconds = time.perf_counter() - started
+    logger.info("Wrote %s characters to %s in %.0f s (Ray)", f"{stats.characters:,}", output, stats.seconds)
+    return stats
+
+
+__all__ = [
+    "EXTRA",
+    "MissingExtraError",
+    "RayScorer",
+    "require_ray",
+    "read_dataset",
+    "check_ray_output",
+    "ray_predict",
+    "RayGroupScorer",
+    "ray_speaker_table",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from movie_gender.atomic import atomic_path
+from movie_gender.atomic import check_output as check_output_path
 from movie_gender.inference.predictor import character_scores, predict_logits
 from movie_gender.labels import calibrated_probability, is_female, label_names
 
@@ -155,16 +157,10 @@ def score_characters(
     return pa.table(columns)
 
 
-def check_output(path: str | os.PathLike) -> Path:
-    """The output path, if its format is one :func:`write_table` writes and its folder exists."""
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUT_FORMATS:
-        raise ValueError(
-            f"{path}: unknown output format {path.suffix or '(no extension)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
-        )
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: no such folder for the output")
-    return path
+def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """The output path, if its format is one :func:`write_table` writes, its folder exists and it is none of
+    ``inputs`` nor inside a folder or glob read as input (:func:`movie_gender.atomic.check_output`)."""
+    return check_output_path(path, inputs, formats=OUTPUT_FORMATS)
 
 
 def write_table(table: pa.Table, path: str | os.PathLike) -> Path:

@@ -4,9 +4,10 @@ batches from any row on, and cut into parts of a fixed number of rows (:func:`pa
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,47 @@ from movie_gender.errors import InputFormatError
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv"}
+
+@dataclasses.dataclass(frozen=True)
+class InputFormat:
+    """One input format, declared once for local and Ray scoring: its file extensions, how ``pyarrow.dataset``
+    reads it (:meth:`dataset_format`) and which Ray Data reader reads it (:meth:`ray_read`). In CSV the
+    ``text_columns`` are read as text (a column of digits stays text)."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    ray_reader: str
+
+    def _convert_options(self, text_columns: Sequence[str]) -> Any:
+        import pyarrow.csv as pcsv
+
+        return pcsv.ConvertOptions(column_types={column: pa.string() for column in text_columns})
+
+    def dataset_format(self, text_columns: Sequence[str] = ()) -> Any:
+        """The ``format`` argument of ``pyarrow.dataset.dataset``."""
+        if self.name != "csv":
+            return self.name
+        import pyarrow.dataset as pads
+
+        return pads.CsvFileFormat(convert_options=self._convert_options(text_columns))
+
+    def ray_read(self, ray: Any, paths: str | list[str], text_columns: Sequence[str] = ()) -> Any:
+        """The Ray dataset of ``paths`` (files, or a folder or URI of this format)."""
+        kwargs: dict[str, Any] = {}
+        if self.name != "parquet":
+            kwargs["file_extensions"] = None  # the files were chosen by their extensions already
+        if self.name == "csv":
+            kwargs["convert_options"] = self._convert_options(text_columns)
+        return getattr(ray.data, self.ray_reader)(paths, **kwargs)
+
+
+INPUT_FORMATS = (
+    InputFormat("parquet", (".parquet", ".pq"), "read_parquet"),
+    InputFormat("json", (".jsonl", ".ndjson", ".json"), "read_json"),
+    InputFormat("csv", (".csv",), "read_csv"),
+)
+FORMAT_BY_NAME = {fmt.name: fmt for fmt in INPUT_FORMATS}
+FORMATS = {suffix: fmt.name for fmt in INPUT_FORMATS for suffix in fmt.suffixes}  # extension -> format name
 SCORE_COLUMNS = ("p_female", "predicted_label")
 _READ_ROWS = 8192  # rows per record batch read from the input
 
@@ -27,6 +68,7 @@ class Source:
     and, where cheap to know, the number of rows."""
 
     description: str
+    local_spec: str | None = None  # the path, folder or glob read (None: a Hub dataset): outputs must avoid it
     fingerprint: dict
     schema: pa.Schema
     num_rows: int | None
@@ -66,21 +108,16 @@ def _is_local(spec: str) -> bool:
 class FileSource(Source):
     """Parquet, JSON lines or CSV files read with ``pyarrow.dataset``, file after file, in name order."""
 
-    def __init__(self, spec: str, text_column: str = "text") -> None:
+    def __init__(self, spec: str, text_column: str | Sequence[str] = "text") -> None:
         import pyarrow.dataset as pads
 
         self.paths, self.format = input_files(spec)
         missing = [p for p in self.paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"{missing[0]}: no such file")
-        file_format: Any = self.format
-        if self.format == "csv":  # a column of digits is still text
-            import pyarrow.csv as pcsv
-
-            file_format = pads.CsvFileFormat(
-                convert_options=pcsv.ConvertOptions(column_types={text_column: pa.string()})
-            )
-        self.description = spec
+        text_columns = [text_column] if isinstance(text_column, str) else list(text_column)
+        file_format = FORMAT_BY_NAME[self.format].dataset_format(text_columns)
+        self.description = self.local_spec = spec
         try:
             self.dataset: pads.FileSystemDataset = pads.dataset([str(p) for p in self.paths], format=file_format)
             self.schema = self.dataset.schema
@@ -145,19 +182,33 @@ class HubSource(Source):
             yield from table.cast(self.schema).to_batches()
 
 
-def open_source(spec: str, text_column: str = "text", split: str = "train", revision: str | None = None) -> Source:
+def open_source(
+    spec: str,
+    text_column: str = "text",
+    split: str = "train",
+    revision: str | None = None,
+    *,
+    columns: dict[str, str] | None = None,
+    added: Sequence[str] = SCORE_COLUMNS,
+) -> Source:
     """The source ``spec`` names: local files (path, folder, glob) or a Hub dataset id; checks that it has
-    ``text_column`` and none of the columns the output adds."""
-    source = FileSource(spec, text_column) if _is_local(spec) else HubSource(spec, split, revision)
+    ``text_column`` (and the ``columns``, {name: the option that names it}; read as text in CSV) and none of the
+    columns the output adds (``added``)."""
+    wanted = {text_column: "--text-column", **(columns or {})}
+    source = FileSource(spec, list(wanted)) if _is_local(spec) else HubSource(spec, split, revision)
+    check_columns(source.description, source.schema.names, wanted)
     names = source.schema.names
-    if text_column not in names:
-        raise ValueError(
-            f"{source.description}: no column {text_column!r} (--text-column); the columns are {', '.join(names)}"
-        )
-    clash = [name for name in SCORE_COLUMNS if name in names]
+    clash = [name for name in added if name in names]
     if clash:
         raise ValueError(f"{source.description}: already has column {clash[0]!r}, which the output adds")
     return source
+
+
+def check_columns(description: str, names: Sequence[str], wanted: dict[str, str]) -> None:
+    """One line of error for the first of ``wanted`` ({column: the option that names it}) not among ``names``."""
+    for column, option in wanted.items():
+        if column not in names:
+            raise ValueError(f"{description}: no column {column!r} ({option}); the columns are {', '.join(names)}")
 
 
 def _first_line(error: BaseException) -> str:
@@ -184,6 +235,10 @@ def parts_of(batches: Iterator[pa.RecordBatch], rows_per_part: int) -> Iterator[
 
 __all__ = [
     "FORMATS",
+    "FORMAT_BY_NAME",
+    "INPUT_FORMATS",
+    "InputFormat",
+    "check_columns",
     "SCORE_COLUMNS",
     "Source",
     "FileSource",

@@ -15,6 +15,7 @@ same as an uninterrupted run's.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import logging
@@ -33,7 +34,7 @@ import pyarrow.parquet as pq
 import xxhash
 from tqdm.auto import tqdm
 
-from movie_gender.atomic import atomic_path, remove_stale
+from movie_gender.atomic import atomic_path, check_output, remove_stale
 from movie_gender.errors import MovieGenderError
 from movie_gender.inference.prediction import context_size, line_labels, line_logits, p_female
 from movie_gender.inference.sources import Source, open_source, parts_of
@@ -211,24 +212,23 @@ def _check_manifest(folder: Path, manifest: dict) -> bool:
     return True
 
 
-def stream_predict(
-    model: BiLSTMClassifier, source: Source | str, output: str | os.PathLike, options: StreamOptions | None = None
-) -> StreamStats:
-    """Score every row of ``source`` into the Parquet file ``output``: the input's columns plus ``p_female`` and
-    ``predicted_label``, in input order; resumes an unfinished job of the same input, model and options."""
-    from filelock import FileLock, Timeout
-
-    options = options or StreamOptions()
-    if isinstance(source, str):
-        source = open_source(source, options.text_column, options.split, options.revision)
+def check_parquet_output(output: str | os.PathLike, source: Source) -> Path:
+    """``output`` as a Path, once checked: FILE.parquet, in a folder that exists, and not ``source``'s input (nor
+    inside a folder or glob it reads: :func:`movie_gender.atomic.check_output`)."""
     output = Path(output)
     if output.suffix.lower() != ".parquet":
         raise ValueError(f"{output}: the streamed output is Parquet; name it FILE.parquet")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"{output.parent}: no such folder for the output")
-    if context_size(model):
-        logger.warning("The model reads context, which a table of lines does not give: scoring each line alone")
-    schema = output_schema(source.schema)
+    return check_output(output, [source.local_spec])
+
+
+@contextlib.contextmanager
+def job_folder(output: Path, manifest: dict) -> Iterator[tuple[Path, bool]]:
+    """The parts folder of ``output`` (:func:`parts_folder`), locked for this job, its manifest written or checked
+    against ``manifest`` (:class:`ResumeMismatchError`), the temporary files of a killed run removed; yields
+    ``(folder, resuming)``. The folder is removed when the block succeeds (the output is complete) and kept when
+    it fails (for a resume)."""
+    from filelock import FileLock, Timeout
+
     folder = parts_folder(output)
     folder.mkdir(exist_ok=True)
     lock = FileLock(str(folder / ".lock"))
@@ -237,20 +237,40 @@ def stream_predict(
     except Timeout:
         raise JobLockedError(f"{output}: another job is writing it (lock {folder / '.lock'})") from None
     try:
-        stats = _run(model, source, output, options, schema, folder)
+        for stale in folder.rglob(".*.incomplete"):  # temporary files of a killed run; the lock says none runs
+            stale.unlink(missing_ok=True)
+        yield folder, _check_manifest(folder, manifest)
     finally:
         lock.release()
     shutil.rmtree(folder, ignore_errors=True)  # the output is complete: the parts are no longer needed
-    return stats
+
+
+def stream_predict(
+    model: BiLSTMClassifier, source: Source | str, output: str | os.PathLike, options: StreamOptions | None = None
+) -> StreamStats:
+    """Score every row of ``source`` into the Parquet file ``output``: the input's columns plus ``p_female`` and
+    ``predicted_label``, in input order; resumes an unfinished job of the same input, model and options."""
+    options = options or StreamOptions()
+    if isinstance(source, str):
+        source = open_source(source, options.text_column, options.split, options.revision)
+    output = check_parquet_output(output, source)
+    if context_size(model):
+        logger.warning("The model reads context, which a table of lines does not give: scoring each line alone")
+    schema = output_schema(source.schema)
+    with job_folder(output, _manifest(source, model, options, schema)) as (folder, resuming):
+        return _run(model, source, output, options, schema, folder, resuming)
 
 
 def _run(
-    model: BiLSTMClassifier, source: Source, output: Path, options: StreamOptions, schema: pa.Schema, folder: Path
+    model: BiLSTMClassifier,
+    source: Source,
+    output: Path,
+    options: StreamOptions,
+    schema: pa.Schema,
+    folder: Path,
+    resuming: bool,
 ) -> StreamStats:
     started = time.perf_counter()
-    for stale in folder.glob(".*.incomplete"):  # temporary files of a killed run; the lock says none is running
-        stale.unlink(missing_ok=True)
-    resuming = _check_manifest(folder, _manifest(source, model, options, schema))
     done = _done_parts(folder, options.rows_per_part) if resuming else {}
     stats = StreamStats(parts_reused=len(done))
     first_missing = next(i for i in range(len(done) + 1) if i not in done)
@@ -379,5 +399,7 @@ __all__ = [
     "output_schema",
     "model_fingerprint",
     "parts_folder",
+    "job_folder",
+    "check_parquet_output",
     "stream_predict",
 ]
