@@ -34,10 +34,12 @@ from movie_gender.inference.labels import (
     LEVELS,
     METHOD,
     PlattScaling,
+    SizeAwarePlatt,
     calibrated_probability,
     calibration_for,
     check_calibration,
     sigmoid,
+    size_weight,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,12 @@ RULE = (
     "Platt scaling (log-odds -> scale * log-odds + bias, scale > 0) fitted on the validation split by minimising the "
     "log-loss; thresholds are chosen on validation on the calibrated scale"
 )
+SIZE_RULE = (
+    "Platt scaling by size (log-odds -> scale(n) * log-odds + bias(n), moving from the map of one line to that of "
+    "many as the character's n lines add up) fitted on the validation characters whole and cut to 1, 2, 3, 5 and 10 "
+    "lines by minimising the log-loss; thresholds are chosen on validation on the calibrated scale"
+)
+HALF_LINES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # the shapes of the size curve tried (the best log-loss wins)
 
 
 def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
@@ -62,13 +70,10 @@ def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
     y = np.asarray(labels, dtype=np.int64)
     if z.shape != y.shape:
         raise ValueError(f"got {len(z)} scores but {len(y)} labels")
-    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
-    if positives == 0 or negatives == 0:
-        logger.warning(
-            "Calibration needs both classes in validation (%d female, %d male): left uncalibrated", positives, negatives
-        )
+    target = _targets(y)
+    if target is None:
         return PlattScaling()
-    target = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         s = params[0] * z + params[1]
@@ -82,6 +87,56 @@ def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
         loss, np.array([1.0, prior]), jac=True, method="L-BFGS-B", bounds=[(MIN_SCALE, None), (None, None)]
     )
     return PlattScaling(float(result.x[0]), float(result.x[1]), len(y))
+
+
+def _targets(y: np.ndarray) -> np.ndarray | None:
+    """Platt's smoothed targets of 0/1 labels ``y``; None (with a warning) when a class is missing."""
+    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
+    if positives == 0 or negatives == 0:
+        logger.warning(
+            "Calibration needs both classes in validation (%d female, %d male): left uncalibrated", positives, negatives
+        )
+        return None
+    return np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+
+def fit_size_platt(
+    logits: Sequence[float] | np.ndarray,
+    n_lines: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    half_lines: Sequence[float] = HALF_LINES,
+) -> SizeAwarePlatt:
+    """Platt scaling by size (:class:`~movie_gender.inference.labels.SizeAwarePlatt`) fitted on characters' raw
+    log-odds, their line counts and 0/1 labels: for each shape of the size curve in ``half_lines``, the four
+    parameters of minimum log-loss against Platt's smoothed targets (both scales >= ``MIN_SCALE``); the shape with
+    the least log-loss wins. With one class only: the identity, with a warning."""
+    from scipy.optimize import minimize
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    n = np.asarray(n_lines, dtype=np.float64)
+    if not z.shape == y.shape == n.shape:
+        raise ValueError(f"got {len(z)} scores, {len(n)} line counts and {len(y)} labels")
+    target = _targets(y)
+    if target is None:
+        return SizeAwarePlatt()
+    prior = math.log((y.sum() + 1) / (len(y) - y.sum() + 1))
+    best = None
+    for half in half_lines:
+        w = size_weight(n, half)
+        features = np.stack([(1 - w) * z, w * z, 1 - w, w], axis=1)
+
+        def loss(params: np.ndarray, features: np.ndarray = features) -> tuple[float, np.ndarray]:
+            s = features @ params
+            residual = sigmoid(s) - target
+            return float(np.sum(np.logaddexp(0.0, s) - target * s)), features.T @ residual
+
+        bounds = [(MIN_SCALE, None), (MIN_SCALE, None), (None, None), (None, None)]
+        result = minimize(loss, np.array([1.0, 1.0, prior, prior]), jac=True, method="L-BFGS-B", bounds=bounds)
+        if best is None or result.fun < best[0]:
+            best = (float(result.fun), half, result.x)
+    _, half, (scale, scale_1, bias, bias_1) = best
+    return SizeAwarePlatt(float(scale), float(bias), float(scale_1), float(bias_1), float(half), len(y))
 
 
 def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:
@@ -143,12 +198,16 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
     reliability table and the confident-prediction precision."""
     raw_validation = np.asarray(validation["scores"][scorer], dtype=np.float64)
     raw_evaluated = np.asarray(evaluated["scores"][scorer], dtype=np.float64)
-    fitted = fit_platt(logit(raw_validation), validation["labels"])
-    validation["scores"][scorer] = fitted.probability(logit(raw_validation))
-    evaluated["scores"][scorer] = calibrated = fitted.probability(logit(raw_evaluated))
+    validation["raw"], evaluated["raw"] = raw_validation, raw_evaluated
+    if "cut" in validation:  # characters: calibrated for the lines each rests on (evaluation/size_calibration.py)
+        fitted = fit_size_platt(*_size_points(validation))
+    else:
+        fitted = fit_platt(logit(raw_validation), validation["labels"])
+    validation["scores"][scorer] = fitted.probability(logit(raw_validation), validation.get("n_lines"))
+    evaluated["scores"][scorer] = calibrated = fitted.probability(logit(raw_evaluated), evaluated.get("n_lines"))
     labels = evaluated["labels"]
     return {
-        "rule": RULE,
+        "rule": SIZE_RULE if "cut" in validation else RULE,
         "parameters": fitted.to_dict(),
         "binning": BINNING,
         "bins": bins,
@@ -162,6 +221,14 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
             "calibrated": reliability(labels, calibrated, bins),
         },
     }
+
+
+def _size_points(validation: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw log-odds, line counts, labels) of the validation characters whole and cut (``validation["cut"]``)."""
+    z = [logit(validation["raw"])] + [np.asarray(c["logits"]) for c in validation["cut"].values()]
+    n = [np.asarray(validation["n_lines"])] + [np.full(len(c["logits"]), k) for k, c in validation["cut"].items()]
+    y = [np.asarray(validation["labels"])] + [np.asarray(c["labels"]) for c in validation["cut"].values()]
+    return np.concatenate(z), np.concatenate(n), np.concatenate(y)
 
 
 def config_calibration(report: Mapping) -> dict:
@@ -218,6 +285,7 @@ __all__ = [
     "BINNING",
     "CONFIDENT",
     "PlattScaling",
+    "SizeAwarePlatt",
     "calibrate_level",
     "calibrated_probability",
     "calibration_for",
@@ -227,6 +295,7 @@ __all__ = [
     "ece_noise_floor",
     "expected_calibration_error",
     "fit_platt",
+    "fit_size_platt",
     "plot_name",
     "plot_reliability",
     "reliability",
