@@ -6,12 +6,15 @@ behave as before; the report by size reaches metrics.json, the reliability diagr
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
 
-from movie_gender import BiLSTMConfig
+from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell
+from movie_gender.cli import main as cli_main
 from movie_gender.evaluation.calibration import calibrate_level, fit_platt, fit_size_platt
 from movie_gender.evaluation.plots import write_reliability_plots
 from movie_gender.evaluation.size_calibration import (
@@ -29,6 +32,14 @@ from movie_gender.inference.labels import (
     calibration_for,
     check_calibration,
     sigmoid,
+)
+from tests.factories import (
+    FEMALE_WORDS,
+    MALE_WORDS,
+    SHARED_WORDS,
+    synthetic_corpus,
+    write_corpus_folder,
+    write_glove,
 )
 
 SIZED = {"method": "platt_by_size", "scale": 4.0, "bias": -1.5, "scale_1": 0.3, "bias_1": -0.9, "half_lines": 3.0}
@@ -186,3 +197,64 @@ def test_reports_by_size_draw_a_diagram_per_size_and_pool_over_folds(fitted, tmp
     assert summary["1"]["pooled"]["n"] == 2 * record["by_size"]["1"]["n"]
     assert summary["1"]["ece"]["mean"] == pytest.approx(record["by_size"]["1"]["ece"])
     assert summary["1"]["pooled"]["log_loss"] == pytest.approx(record["by_size"]["1"]["log_loss"], abs=1e-5)
+
+
+# ----------------------------------------------------------------------------------- end to end: train, card, corpus
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """A model trained on a small synthetic corpus by `movie-gender train` (characters of 40 lines)."""
+    tmp = tmp_path_factory.mktemp("sized")
+    corpus = write_corpus_folder(tmp / "c", *synthetic_corpus(n_movies=20, lines_per_character=40, seed=5))
+    glove = write_glove(
+        tmp / "glove.tiny.8d.txt.gz", ["the", ".", "!", "?", "..."] + SHARED_WORDS[1:] + MALE_WORDS + FEMALE_WORDS
+    )
+    out = tmp / "model"
+    quick = ["--epochs", "2", "--hidden-size", "8", "--batch-size", "64", "--bootstrap", "0", "--min-lines", "3"]
+    cli_main(["train", "--corpus", str(corpus), "--glove", str(glove), "--output", str(out), *quick])
+    return corpus, out
+
+
+def test_training_saves_the_size_map_and_reports_by_size_in_metrics_plots_and_card(trained) -> None:
+    corpus, out = trained
+    config = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert config["calibration"]["character"]["method"] == "platt_by_size"
+    assert config["calibration"]["character"] == metrics["character"]["calibration"]["parameters"]
+    sizes = metrics["character"]["calibration"]["by_size"]
+    assert list(sizes) == [*map(str, SIZES), "whole"]
+    assert sizes["whole"]["n"] == metrics["character"]["model"]["n"]
+    assert sizes["whole"]["ece"] == pytest.approx(metrics["character"]["calibration"]["ece"])
+    for name in ("reliability_character.png", *(f"reliability_character_{k}_lines.png" for k in SIZES)):
+        assert (out / name).read_bytes().startswith(b"\x89PNG"), name
+    card = (out / "README.md").read_text()
+    assert "#### Characters by size" in card
+    one = sizes["1"]
+    row = rf"\| 1 \| {one['n']} \| {one['ece']:.3f} \({one['ece_noise_floor']:.3f}\) \| {one['log_loss']:.3f} \| "
+    assert re.search(row + rf"{one['prior_log_loss']:.3f} \|", card), row
+    assert "[diagram](reliability_character_1_lines.png)" in card
+    # the saved model applies the map with each character's line count
+    model = BiLSTMClassifier.from_pretrained(out)
+    data = load_cornell(corpus)
+    texts, ids = data["text"], data["character_id"]
+    first = ids[0]
+    rows = model.predict_characters([texts[0]], [first]) + model.predict_characters(texts, ids)
+    logit_one = float(model.predict_logits([texts[0]])[0])
+    assert rows[0]["n_lines"] == 1
+    assert rows[0]["p_female"] == pytest.approx(calibrated_probability(model.config, "character", [logit_one], [1])[0])
+
+
+def test_the_completed_corpus_card_states_accuracy_by_size_band(trained, tmp_path) -> None:
+    corpus, out = trained
+    target = tmp_path / "completed"
+    cli_main(["label-characters", str(out), "--corpus", str(corpus), "--output", str(target)])
+    card = (target / "README.md").read_text()
+    sizes = json.loads((out / "metrics.json").read_text())["character"]["calibration"]["by_size"]
+    for size, band in (("1", "1"), ("3", "3-4"), ("10", "10+")):
+        entry = sizes[size]
+        row = (
+            rf"\| {size} \| {entry['n']} \| {entry['accuracy']:.3f} \| {entry['balanced_accuracy']:.3f} \| "
+            rf"{entry['ece']:.3f} \({entry['ece_noise_floor']:.3f}\) \| {entry['log_loss']:.3f} "
+            rf"\({entry['prior_log_loss']:.3f}\) \| \d+ \({re.escape(band)}\) \|"
+        )
+        assert re.search(row, card), row
+    assert "**By size.**" in card
