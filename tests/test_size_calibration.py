@@ -42,7 +42,7 @@ from tests.factories import (
     write_glove,
 )
 
-SIZED = {"method": "platt_by_size", "scale": 4.0, "bias": -1.5, "scale_1": 0.3, "bias_1": -0.9, "half_lines": 3.0}
+SIZED = {"method": "platt_by_size", "scale": 4.0, "bias": 0.5, "prior": -1.0, "half_lines": 8.0}
 
 
 def line_score(texts, character_ids, conversation_ids, context):
@@ -52,14 +52,14 @@ def line_score(texts, character_ids, conversation_ids, context):
 
 
 def synthetic_split(n_characters: int, seed: int, female_share: float = 0.3) -> datasets.Dataset:
-    """Characters of 20-60 lines whose line log-odds are weak evidence (0.3 female, -0.1 male, noise sd 1.2): the
+    """Characters of 20-60 lines whose line log-odds are weak evidence (0.5 female, -0.2 male, noise sd 1.2): the
     mean of many lines separates the classes, one line hardly does. Two characters share each conversation."""
     rng = np.random.default_rng(seed)
     rows: dict[str, list] = {"text": [], "character_id": [], "label": [], "movie_id": [], "conversation_id": []}
     for c in range(n_characters):
         label = int(rng.random() < female_share)
         for i in range(int(rng.integers(20, 60))):
-            rows["text"].append(f"{(0.3 if label else -0.1) + rng.normal(0, 1.2):.6f}")
+            rows["text"].append(f"{(0.5 if label else -0.2) + rng.normal(0, 1.2):.6f}")
             rows["character_id"].append(f"c{c}")
             rows["label"].append(label)
             rows["movie_id"].append(f"m{c // 4}")
@@ -149,16 +149,19 @@ def test_the_size_map_round_trips_through_config_json_and_needs_line_counts() ->
     assert again.calibration == config.calibration
     entry = calibration_for(again, "character")
     assert isinstance(entry, SizeAwarePlatt) and entry.to_dict() == {**SIZED, "n": 0}
-    n = np.array([1, 4, 100])
-    w = 3.0 / (3.0 + n - 1)
-    expected = sigmoid(((1 - w) * 4.0 + w * 0.3) * 0.5 + (1 - w) * -1.5 + w * -0.9)
+    # one line: 1/9 of the way from the prior to the whole map; 8 lines: half way; 800 lines: nearly all the way
+    n = np.array([1, 8, 800])
+    share = n / (n + 8.0)
+    expected = sigmoid(-1.0 + share * (4.0 * 0.5 + 0.5 - (-1.0)))
     np.testing.assert_allclose(calibrated_probability(again, "character", [0.5] * 3, n), expected)
     with pytest.raises(ValueError, match="pass n_lines"):
         calibrated_probability(again, "character", [0.5])
-    with pytest.raises(ValueError, match=r"calibration.character.scale_1 must be greater than 0"):
-        check_calibration({"character": {**SIZED, "scale_1": 0.0}})
-    with pytest.raises(ValueError, match=r"calibration.character.half_lines must be a finite number"):
-        check_calibration({"character": {**SIZED, "half_lines": None}})
+    with pytest.raises(ValueError, match=r"calibration.character.scale must be greater than 0"):
+        check_calibration({"character": {**SIZED, "scale": 0.0}})
+    with pytest.raises(ValueError, match=r"calibration.character.half_lines must be at least 0"):
+        check_calibration({"character": {**SIZED, "half_lines": -1.0}})
+    with pytest.raises(ValueError, match=r"calibration.character.prior must be a finite number"):
+        check_calibration({"character": {**SIZED, "prior": None}})
 
 
 def test_an_old_config_without_the_size_map_behaves_as_before() -> None:
@@ -170,17 +173,23 @@ def test_an_old_config_without_the_size_map_behaves_as_before() -> None:
     np.testing.assert_allclose(calibrated_probability(config, "line", [0.0]), sigmoid(-1.2))
 
 
-def test_fit_size_platt_recovers_a_known_size_map() -> None:
+def test_fit_size_platt_recovers_a_known_shrinkage() -> None:
     rng = np.random.default_rng(0)
-    n = rng.choice([1, 2, 3, 5, 10, 40], size=30_000)
-    z = rng.normal(0, 1.5, size=len(n))
-    truth = SizeAwarePlatt(**{k: v for k, v in SIZED.items() if k != "method"})
-    y = (rng.random(len(n)) < truth.probability(z, n)).astype(int)
-    fitted = fit_size_platt(z, n, y)
-    assert fitted.half_lines == 4.0  # the nearest shape tried
-    probe = np.linspace(-3, 3, 13)
-    for k in (1, 5, 40):
-        np.testing.assert_allclose(fitted.probability(probe, [k] * 13), truth.probability(probe, [k] * 13), atol=0.05)
+    n = rng.choice([1, 2, 3, 5, 10, 1_000_000], size=40_000)
+    whole = n == 1_000_000  # so many lines that the whole map applies as it is
+    z = rng.normal(-0.2, 0.6, size=len(n))
+    y = (rng.random(len(n)) < sigmoid(4.0 * z + 0.5)).astype(int)
+    share = (y[whole].sum() + 1) / (whole.sum() + 2)
+    truth = SizeAwarePlatt.from_dict({**SIZED, "prior": float(np.log(share / (1 - share)))})
+    y[~whole] = rng.random((~whole).sum()) < truth.probability(z[~whole], n[~whole])
+    fitted = fit_size_platt(z, n, y, whole)
+    # the whole map is fitted on the whole characters alone: Platt of their log-odds as they are
+    platt = fit_platt(z[whole], y[whole])
+    assert (fitted.scale, fitted.bias, fitted.prior) == (platt.scale, platt.bias, truth.prior)
+    assert fitted.half_lines == pytest.approx(8.0, rel=0.2)
+    probe = np.linspace(-2, 2, 9)
+    for k in (1, 3, 10):
+        np.testing.assert_allclose(fitted.probability(probe, [k] * 9), truth.probability(probe, [k] * 9), atol=0.05)
 
 
 def test_reports_by_size_draw_a_diagram_per_size_and_pool_over_folds(fitted, tmp_path) -> None:

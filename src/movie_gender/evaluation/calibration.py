@@ -39,7 +39,6 @@ from movie_gender.inference.labels import (
     calibration_for,
     check_calibration,
     sigmoid,
-    size_weight,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,11 +52,12 @@ RULE = (
     "log-loss; thresholds are chosen on validation on the calibrated scale"
 )
 SIZE_RULE = (
-    "Platt scaling by size (log-odds -> scale(n) * log-odds + bias(n), moving from the map of one line to that of "
-    "many as the character's n lines add up) fitted on the validation characters whole and cut to 1, 2, 3, 5 and 10 "
-    "lines by minimising the log-loss; thresholds are chosen on validation on the calibrated scale"
+    "Platt scaling shrunk towards the prior by size (log-odds -> prior + n / (n + half_lines) * (scale * log-odds + "
+    "bias - prior), n the character's lines): scale and bias fitted on the whole validation characters, half_lines on "
+    "them and on them cut to 1, 2, 3, 5 and 10 lines, by minimising the log-loss; thresholds are chosen on "
+    "validation on the calibrated scale"
 )
-HALF_LINES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # the shapes of the size curve tried (the best log-loss wins)
+HALF_LINES = (math.log(1e-3), math.log(1e4))  # the range of log(half_lines) searched
 
 
 def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
@@ -104,39 +104,33 @@ def fit_size_platt(
     logits: Sequence[float] | np.ndarray,
     n_lines: Sequence[int] | np.ndarray,
     labels: Sequence[int] | np.ndarray,
-    half_lines: Sequence[float] = HALF_LINES,
+    whole: Sequence[bool] | np.ndarray,
 ) -> SizeAwarePlatt:
-    """Platt scaling by size (:class:`~movie_gender.inference.labels.SizeAwarePlatt`) fitted on characters' raw
-    log-odds, their line counts and 0/1 labels: for each shape of the size curve in ``half_lines``, the four
-    parameters of minimum log-loss against Platt's smoothed targets (both scales >= ``MIN_SCALE``); the shape with
-    the least log-loss wins. With one class only: the identity, with a warning."""
-    from scipy.optimize import minimize
+    """Platt scaling shrunk towards the prior by size (:class:`~movie_gender.inference.labels.SizeAwarePlatt`) from
+    characters' raw log-odds, line counts and 0/1 labels, ``whole`` marking the whole characters (the others are cut
+    ones): the Platt scaling of the whole characters (:func:`fit_platt`), the prior their female share, and the
+    shrinkage (``half_lines``) of minimum log-loss over all of them, whole and cut. With one class: the identity."""
+    from scipy.optimize import minimize_scalar
 
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64)
-    n = np.asarray(n_lines, dtype=np.float64)
-    if not z.shape == y.shape == n.shape:
-        raise ValueError(f"got {len(z)} scores, {len(n)} line counts and {len(y)} labels")
+    n = np.maximum(np.asarray(n_lines, dtype=np.float64), 1.0)
+    whole = np.asarray(whole, dtype=bool)
+    if not z.shape == y.shape == n.shape == whole.shape:
+        raise ValueError(f"got {len(z)} scores, {len(n)} line counts, {len(whole)} marks and {len(y)} labels")
+    if _targets(y[whole]) is None or _targets(y) is None:
+        return SizeAwarePlatt(half_lines=0.0)
+    platt = fit_platt(z[whole], y[whole])
+    share = (y[whole].sum() + 1) / (whole.sum() + 2)  # smoothed as Platt's targets are
+    prior = math.log(share / (1 - share))
     target = _targets(y)
-    if target is None:
-        return SizeAwarePlatt()
-    prior = math.log((y.sum() + 1) / (len(y) - y.sum() + 1))
-    best = None
-    for half in half_lines:
-        w = size_weight(n, half)
-        features = np.stack([(1 - w) * z, w * z, 1 - w, w], axis=1)
 
-        def loss(params: np.ndarray, features: np.ndarray = features) -> tuple[float, np.ndarray]:
-            s = features @ params
-            residual = sigmoid(s) - target
-            return float(np.sum(np.logaddexp(0.0, s) - target * s)), features.T @ residual
+    def loss(log_half: float) -> float:
+        s = SizeAwarePlatt(platt.scale, platt.bias, prior, math.exp(log_half)).logits(z, n)
+        return float(np.sum(np.logaddexp(0.0, s) - target * s))
 
-        bounds = [(MIN_SCALE, None), (MIN_SCALE, None), (None, None), (None, None)]
-        result = minimize(loss, np.array([1.0, 1.0, prior, prior]), jac=True, method="L-BFGS-B", bounds=bounds)
-        if best is None or result.fun < best[0]:
-            best = (float(result.fun), half, result.x)
-    _, half, (scale, scale_1, bias, bias_1) = best
-    return SizeAwarePlatt(float(scale), float(bias), float(scale_1), float(bias_1), float(half), len(y))
+    result = minimize_scalar(loss, bounds=HALF_LINES, method="bounded")
+    return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(result.x)), len(y))
 
 
 def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:
@@ -223,12 +217,14 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
     }
 
 
-def _size_points(validation: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(raw log-odds, line counts, labels) of the validation characters whole and cut (``validation["cut"]``)."""
-    z = [logit(validation["raw"])] + [np.asarray(c["logits"]) for c in validation["cut"].values()]
-    n = [np.asarray(validation["n_lines"])] + [np.full(len(c["logits"]), k) for k, c in validation["cut"].items()]
-    y = [np.asarray(validation["labels"])] + [np.asarray(c["labels"]) for c in validation["cut"].values()]
-    return np.concatenate(z), np.concatenate(n), np.concatenate(y)
+def _size_points(validation: dict) -> tuple[np.ndarray, ...]:
+    """(raw log-odds, line counts, labels, whether whole) of the validation characters whole and cut."""
+    cuts = validation["cut"].items()
+    z = [logit(validation["raw"])] + [np.asarray(c["logits"]) for _, c in cuts]
+    n = [np.asarray(validation["n_lines"])] + [np.full(len(c["logits"]), k) for k, c in cuts]
+    y = [np.asarray(validation["labels"])] + [np.asarray(c["labels"]) for _, c in cuts]
+    whole = [np.ones(len(validation["labels"]), dtype=bool)] + [np.zeros(len(c["logits"]), dtype=bool) for _, c in cuts]
+    return np.concatenate(z), np.concatenate(n), np.concatenate(y), np.concatenate(whole)
 
 
 def config_calibration(report: Mapping) -> dict:

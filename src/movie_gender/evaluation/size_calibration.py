@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIZES = (1, 2, 3, 5, 10)
+FIT_DRAWS = 2  # cuts of each validation character per size for the fit (the evaluated split's: one, to report)
 WHOLE = "whole"
 CHUNK_LINES = 20_000  # lines scored per call of the score function: memory follows the chunk
 SEPARATOR = "\x1f"  # between a replica's number and a character or conversation id
@@ -118,16 +119,18 @@ def cut_scores(
     sizes: Sequence[int] = SIZES,
     seed: int = 0,
     partners: bool = True,
+    draws: int = 1,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """``{k: (index into characters, raw log-odds)}``: each of ``characters`` with more than k lines, cut to k of its
-    lines drawn at random (``seed``), scored by ``score``. Each cut character is scored in a replica of its own
-    (ids and conversations renamed) beside its partners' lines, so cutting one character never cuts another."""
+    """``{k: (index into characters, raw log-odds)}``: each of ``characters`` with more than k lines, cut ``draws``
+    times to k of its lines drawn at random (``seed``), scored by ``score``. Each cut character is scored in a
+    replica of its own (ids and conversations renamed) beside its partners' lines, so cutting one character never
+    cuts another."""
     rng = np.random.default_rng(seed)
     rows_of = {c: np.flatnonzero(lines.character_ids == c) for c in np.asarray(characters).astype(str)}
     jobs = []  # (size, character index, the replica's rows)
     for index, name in enumerate(np.asarray(characters).astype(str)):
         for k in sizes:
-            if len(rows_of[name]) > k:
+            for _ in range(draws if len(rows_of[name]) > k else 0):
                 kept = np.sort(rng.choice(rows_of[name], size=k, replace=False))
                 jobs.append((k, index, _replica_rows(lines, kept, partners)))
     out: dict[int, list] = {k: [] for k in sizes}
@@ -180,11 +183,13 @@ def attach_cut_scores(
         return
     score = score or model_scorer(model, batch_size)
     partners = bool(getattr(config, "is_character_model", True))
-    for data, split in ((validation, validation_split), (evaluated, eval_split)):
+    for data, split, draws in ((validation, validation_split, FIT_DRAWS), (evaluated, eval_split, 1)):
         lines = SplitLines.of(split)
         data["n_lines"] = lines.counts(data["ids"])
-        cut = cut_scores(score, lines, data["ids"], seed=seed, partners=partners)
-        data["cut"] = {k: {"labels": np.asarray(data["labels"])[i], "logits": z} for k, (i, z) in cut.items()}
+        cut = cut_scores(score, lines, data["ids"], seed=seed, partners=partners, draws=draws)
+        data["cut"] = {
+            k: {"labels": np.asarray(data["labels"])[i], "logits": z, "index": i} for k, (i, z) in cut.items()
+        }
 
 
 def _log_loss(labels: np.ndarray, p: np.ndarray) -> float:

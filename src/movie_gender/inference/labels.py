@@ -8,8 +8,8 @@ with :func:`calibrated_probability` and label with :func:`is_female`. numpy only
 
 A character's calibration may depend on the number of lines its score rests on (``"method": "platt_by_size"``,
 :class:`SizeAwarePlatt`, fitted on validation characters cut to a few lines as well as whole, see
-:mod:`movie_gender.evaluation.size_calibration`): one line says little, so its map is flatter and nearer the prior
-than that of a character with a hundred lines. Older configs (plain ``"platt"``) behave as before.
+:mod:`movie_gender.evaluation.size_calibration`): one line says little, so its probability is shrunk towards the
+prior, a character with a hundred lines hardly. Older configs (plain ``"platt"``) behave as before.
 """
 
 from __future__ import annotations
@@ -82,26 +82,18 @@ def _number(data: Mapping, key: str, where: str, positive: bool = False) -> floa
     return float(value)
 
 
-def size_weight(n_lines: Sequence[int] | np.ndarray, half_lines: float) -> np.ndarray:
-    """How much a character of ``n_lines`` lines follows the one-line map: ``half_lines / (half_lines + n - 1)``,
-    1 at one line, 1/2 at ``half_lines + 1`` lines, towards 0 as lines add up."""
-    n = np.maximum(np.asarray(n_lines, dtype=np.float64), 1.0)
-    return half_lines / (half_lines + n - 1.0)
-
-
 @dataclass(frozen=True)
 class SizeAwarePlatt:
-    """Platt scaling whose scale and bias move with the number of lines ``n`` a character's score rests on:
-    ``P(female) = sigmoid(scale(n) * z + bias(n))`` with ``scale(n) = (1 - w) * scale + w * scale_1`` and
-    ``bias(n) = (1 - w) * bias + w * bias_1``, ``w = size_weight(n, half_lines)`` (1 at one line, towards 0 with
-    many). Both scales are > 0: for every ``n`` the map is increasing in ``z``. ``scale, bias``: the map of a
-    character with very many lines; ``scale_1, bias_1``: of a one-line character."""
+    """Platt scaling shrunk towards the prior for characters with few lines: ``P(female) = sigmoid(prior + r(n) *
+    (scale * z + bias - prior))`` with ``r(n) = n / (n + half_lines)``, ``n`` the lines the character's score rests
+    on. ``(scale, bias)``: the Platt scaling of whole characters; ``prior``: the log-odds of the share of female
+    characters; at ``half_lines`` lines a character's calibrated log-odds are half way from the prior to the whole
+    map. ``scale > 0`` and ``r > 0``: for every ``n`` the map is increasing in ``z``."""
 
     scale: float = 1.0
     bias: float = 0.0
-    scale_1: float = 1.0
-    bias_1: float = 0.0
-    half_lines: float = 1.0
+    prior: float = 0.0
+    half_lines: float = 0.0
     n: int = 0  # the validation examples (whole and cut characters) it was fitted on
 
     def logits(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
@@ -112,10 +104,10 @@ class SizeAwarePlatt:
                 "pass n_lines (one count per character score)"
             )
         z = np.asarray(z, dtype=np.float64)
-        w = size_weight(n_lines, self.half_lines)
-        if w.shape != z.shape:
-            raise ValueError(f"got {z.size} character scores but {w.size} line counts")
-        return ((1 - w) * self.scale + w * self.scale_1) * z + (1 - w) * self.bias + w * self.bias_1
+        n = np.maximum(np.asarray(n_lines, dtype=np.float64), 1.0)
+        if n.shape != z.shape:
+            raise ValueError(f"got {z.size} character scores but {n.size} line counts")
+        return self.prior + n / (n + self.half_lines) * (self.scale * z + self.bias - self.prior)
 
     def probability(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
         """The calibrated P(female) of raw log-odds ``z`` of characters with ``n_lines`` lines each."""
@@ -123,15 +115,17 @@ class SizeAwarePlatt:
 
     def to_dict(self) -> dict:
         """The config.json entry: plain JSON numbers."""
-        values = {key: float(getattr(self, key)) for key in ("scale", "bias", "scale_1", "bias_1", "half_lines")}
+        values = {key: float(getattr(self, key)) for key in ("scale", "bias", "prior", "half_lines")}
         return {"method": SIZE_METHOD, **values, "n": int(self.n)}
 
     @classmethod
     def from_dict(cls, data: Mapping, where: str = "calibration") -> SizeAwarePlatt:
         """The calibration of a config.json entry; a malformed one raises ``ValueError`` naming ``where``."""
-        values = {key: _number(data, key, where, positive=key.startswith("scale")) for key in ("scale", "scale_1")}
-        values.update({key: _number(data, key, where) for key in ("bias", "bias_1")})
-        values["half_lines"] = _number(data, "half_lines", where, positive=True)
+        values = {key: _number(data, key, where) for key in ("scale", "bias", "prior", "half_lines")}
+        if values["scale"] <= 0:
+            raise ValueError(f"{where}.scale must be greater than 0 (an increasing map), got {values['scale']}")
+        if values["half_lines"] < 0:
+            raise ValueError(f"{where}.half_lines must be at least 0, got {values['half_lines']}")
         return cls(**values, n=int(data.get("n", 0) or 0))
 
 
@@ -219,5 +213,4 @@ __all__ = [
     "label_names",
     "read_calibration",
     "sigmoid",
-    "size_weight",
 ]
