@@ -79,7 +79,7 @@ def level(split: datasets.Dataset) -> dict:
 def fitted() -> tuple[dict, dict, dict]:
     validation_split, test_split = synthetic_split(300, seed=1), synthetic_split(300, seed=2)
     validation, evaluated = level(validation_split), level(test_split)
-    attach_cut_scores(None, validation_split, test_split, validation, evaluated, seed=0, score=line_score)
+    attach_cut_scores(None, (validation_split, test_split), (validation, evaluated), seed=0, score=line_score)
     record = calibrate_level(validation, evaluated)
     return record, validation, evaluated
 

@@ -341,18 +341,12 @@ def evaluate(
         validation = level_data(validation_split, level_scores["validation"][level], level, min_lines)
         evaluated = level_data(eval_split, level_scores["evaluated"][level], level, min_lines)
         if level == "character":  # calibration by size: characters cut to 1-10 lines (evaluation/size_calibration)
-            attach_cut_scores(
-                model, validation_split, eval_split, validation, evaluated, seed=seed, batch_size=batch_size
-            )
+            attach_cut_scores(model, (validation_split, eval_split), (validation, evaluated), seed, batch_size)
         entry = _level_entry(level, validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
         if entry is None:
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
             continue
         report[level] = entry
-        if "cut" in evaluated:  # calibration by size: ECE, log-loss and accuracy per size (evaluation/size_calibration)
-            entry["calibration"]["by_size"] = by_size(
-                validation, evaluated, entry["calibration"]["parameters"], entry["model"]["threshold"]
-            )
         if level == "character":
             _mark_speaker_leak(entry, min_lines, shared)
         scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
@@ -422,6 +416,8 @@ def _level_entry(level: str, validation: dict, evaluated: dict, *, bootstrap: in
     calibration = calibrate_level(validation, evaluated)  # the model's scores from here on are calibrated
     entry, _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
     entry["calibration"] = calibration
+    if "cut" in evaluated:  # calibration by size: ECE, log-loss and accuracy per size (evaluation/size_calibration)
+        calibration["by_size"] = by_size(validation, evaluated, calibration["parameters"], entry["model"]["threshold"])
     return entry
 
 

@@ -5,11 +5,18 @@ In the Cornell corpus only characters with 10 or more lines carry a gender label
 validation characters has only seen large ones, and stretches the score of a one-line character to a confident
 P(female) its one line cannot support. Here validation characters are also **cut**: for each labelled validation
 character and each size k in ``SIZES`` (1, 2, 3, 5 and 10 lines) that it exceeds, k of its lines drawn at random
-(seeded) stand for the whole character, its conversation partners' lines kept as they are, and the cut character is
-scored through the package's character scoring (a ``score`` callable, see :data:`ScoreFn`). The whole characters and
-the cut ones together fit a Platt scaling by size (:func:`movie_gender.evaluation.calibration.fit_size_platt`,
-saved as :class:`movie_gender.inference.labels.SizeAwarePlatt`), applied by the one labelling rule with each
-character's line count.
+(seeded; ``FIT_DRAWS`` cuts each) stand for the whole character, its conversation partners' lines kept as they are,
+and the cut character is scored through the package's character scoring (a ``score`` callable, see :data:`ScoreFn`).
+The whole characters fit a Platt scaling as before; the whole and the cut ones together fit how far a character's
+calibrated log-odds are pulled back towards the prior for the lines it has, ``n / (n + half_lines)`` of the way
+(:func:`movie_gender.evaluation.calibration.fit_size_platt`, saved as
+:class:`movie_gender.inference.labels.SizeAwarePlatt`), applied by the one labelling rule with each character's line
+count. A richer map (a Platt scaling per size, interpolated) overfitted the few dozen validation characters of the
+sample and was worse than the constant prior on held-out characters; one shrinkage parameter was not.
+
+Cutting assumes what the package's character scores depend on: a character's own lines (with their ``context``
+column) and, for a character model, the whole lines of the characters it talks to in the conversations of its kept
+lines (the partner term); each replica holds exactly those.
 
 The evaluated split's characters are cut the same way, and :func:`by_size` reports, per size and whole: the ECE,
 the log-loss beside that of the constant prior (the female share of the validation characters) and of today's
@@ -165,19 +172,19 @@ def _score_replicas(score: ScoreFn, lines: SplitLines, jobs: list) -> list[float
 
 def attach_cut_scores(
     model: Any,
-    validation_split: datasets.Dataset,
-    eval_split: datasets.Dataset,
-    validation: dict,
-    evaluated: dict,
-    *,
+    splits: tuple[datasets.Dataset, datasets.Dataset],
+    levels: tuple[dict, dict],
     seed: int = 0,
     batch_size: int = 512,
     score: ScoreFn | None = None,
 ) -> None:
-    """Give the character-level data of the validation and evaluated splits (from
-    :func:`movie_gender.evaluation.protocol.level_data`) what a calibration by size needs: ``n_lines`` of each
-    character and ``cut``: ``{k: {"labels", "logits"}}`` of its characters cut to k lines (:func:`cut_scores`).
-    A scorer without a model config (no package character scoring) is left as it is: a plain Platt scaling."""
+    """Give the character-level data ``levels`` (from :func:`movie_gender.evaluation.protocol.level_data`) of the
+    validation and evaluated ``splits`` what a calibration by size needs: ``n_lines`` of each character and ``cut``:
+    ``{k: {"labels", "logits", "index"}}`` of its characters cut to k lines (:func:`cut_scores`; ``FIT_DRAWS``
+    draws each on validation, one on the evaluated split). A scorer without a model config (no package character
+    scoring) and no ``score`` is left as it is: a plain Platt scaling."""
+    validation, evaluated = levels
+    validation_split, eval_split = splits
     config = getattr(model, "config", None)
     if score is None and not hasattr(config, "is_character_model"):
         return
