@@ -267,3 +267,20 @@ def test_the_completed_corpus_card_states_accuracy_by_size_band(trained, tmp_pat
         )
         assert re.search(row, card), row
     assert "**By size.**" in card
+
+
+def test_cross_validation_reports_the_character_calibration_by_size_pooled_over_folds(tmp_path) -> None:
+    corpus = write_corpus_folder(tmp_path / "c", *synthetic_corpus(n_movies=9, lines_per_character=12, seed=2))
+    glove = write_glove(tmp_path / "glove.tiny.8d.txt", ["the", ".", "!", "?"] + SHARED_WORDS[1:] + MALE_WORDS)
+    out = tmp_path / "cv"
+    quick = ["--epochs", "1", "--hidden-size", "8", "--batch-size", "32", "--min-lines", "3"]
+    cli_main(["train", "--cv", "3", "--corpus", str(corpus), "--glove", str(glove), "--output", str(out), *quick])
+    cv = json.loads((out / "cv.json").read_text())
+    sizes = cv["calibration"]["by_size"]
+    assert list(sizes) == [*map(str, SIZES), "whole"]
+    tested = sum(f["character"]["model"]["n"] for f in cv["folds"])
+    assert sizes["whole"]["pooled"]["n"] == tested and sizes["1"]["pooled"]["n"] == tested  # 12 lines each: all cut
+    assert sizes["1"]["folds"] == 3 and 0 <= sizes["1"]["pooled"]["ece"] <= 1
+    assert sizes["whole"]["ece"]["mean"] == pytest.approx(
+        np.mean([f["calibration"]["character"]["ece"] for f in cv["folds"]])
+    )
