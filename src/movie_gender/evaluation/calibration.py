@@ -5,7 +5,10 @@ A model's raw probabilities are not frequencies: it was trained on an oversample
 lean towards female, and an early-stopped network is over- or under-confident. Platt scaling maps a raw log-odds
 ``z`` to ``scale * z + bias`` (``scale > 0``), the two numbers fitted by minimising the log-loss on the **validation**
 split (its natural class ratio; never test), with Platt's smoothed targets. It is fitted once per level: lines, and
-characters (on the character score: the mean log-odds of the lines today, a character model's own score tomorrow).
+characters (on the character score: the mean log-odds of the lines, or a character model's own score). Characters
+are then calibrated for the lines they have (:func:`fit_size_platt`): the whole-character map is pulled towards the
+prior, ``n / (n + half_lines)`` of the way, ``half_lines`` fitted on validation characters whole and cut to 1-10
+lines (:mod:`movie_gender.evaluation.size_calibration`), so a one-line character is not read like a large one.
 
 Why Platt and not isotonic regression: two parameters fit well on the few dozen validation characters of a small
 corpus where a step function overfits, and a strictly increasing map keeps the ranking (ROC-AUC, average precision)
