@@ -186,7 +186,7 @@ def test_fit_size_platt_recovers_a_known_shrinkage() -> None:
     # the whole map is fitted on the whole characters alone: Platt of their log-odds as they are
     platt = fit_platt(z[whole], y[whole])
     assert (fitted.scale, fitted.bias, fitted.prior) == (platt.scale, platt.bias, truth.prior)
-    assert fitted.half_lines == pytest.approx(8.0, rel=0.2)
+    assert fitted.half_lines == pytest.approx(8.0, rel=0.2) and fitted.n == whole.sum()
     probe = np.linspace(-2, 2, 9)
     for k in (1, 3, 10):
         np.testing.assert_allclose(fitted.probability(probe, [k] * 9), truth.probability(probe, [k] * 9), atol=0.05)

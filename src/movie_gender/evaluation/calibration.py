@@ -133,7 +133,7 @@ def fit_size_platt(
         return float(np.sum(np.logaddexp(0.0, s) - target * s))
 
     result = minimize_scalar(loss, bounds=HALF_LINES, method="bounded")
-    return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(result.x)), len(y))
+    return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(result.x)), int(whole.sum()))
 
 
 def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:

@@ -94,7 +94,7 @@ class SizeAwarePlatt:
     bias: float = 0.0
     prior: float = 0.0
     half_lines: float = 0.0
-    n: int = 0  # the validation examples (whole and cut characters) it was fitted on
+    n: int = 0  # the whole validation characters of the map (their cuts fitted half_lines too)
 
     def logits(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
         """The calibrated log-odds of raw log-odds ``z`` of characters with ``n_lines`` lines each."""
