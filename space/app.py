@@ -95,7 +95,7 @@ def score_character(model: BiLSTMClassifier, text: str) -> tuple[str, float, flo
     if not lines:
         return "", 0.0, 0.0, 0, "Paste at least one line."
     mean_logit = float(np.mean(model.predict_logits(lines)))
-    p_female = float(calibrated_probability(model.config, "character", [mean_logit])[0])
+    p_female = float(calibrated_probability(model.config, "character", [mean_logit], [len(lines)])[0])
     label = label_names(model.config, is_female(model.config, "character", [p_female]))[0]
     note = f"Labelled with P(female) >= {threshold:.3f} ({source})."
     return label, round(p_female, 6), round(mean_logit, 6), len(lines), note

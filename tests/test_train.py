@@ -79,6 +79,8 @@ def test_train_writes_a_complete_model_folder(trained) -> None:
         "roc_curve.png",
         "reliability_line.png",
         "reliability_character.png",
+        # the character calibration by size: a diagram per size band (characters cut to 1-10 lines)
+        *(f"reliability_character_{k}_lines.png" for k in (1, 2, 3, 5, 10)),
     }
     pngs = ("training_curves.png", "confusion_matrix.png", "roc_curve.png", "reliability_line.png")
     for png in (*pngs, "reliability_character.png"):

@@ -5,6 +5,11 @@ A model's config holds, per level ("line" or "character"), a Platt scaling (``ca
 a decision threshold on the calibrated scale (``threshold`` for lines, ``character_threshold`` for characters, chosen
 on validation). ``predict``, ``predict_characters``, the prediction tables, streaming and the demo all make P(female)
 with :func:`calibrated_probability` and label with :func:`is_female`. numpy only.
+
+A character's calibration may depend on the number of lines its score rests on (``"method": "platt_by_size"``,
+:class:`SizeAwarePlatt`, fitted on validation characters cut to a few lines as well as whole, see
+:mod:`movie_gender.evaluation.size_calibration`): one line says little, so its probability is shrunk towards the
+prior, a character with a hundred lines hardly. Older configs (plain ``"platt"``) behave as before.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 LEVELS = ("line", "character")
 METHOD = "platt"
+SIZE_METHOD = "platt_by_size"
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -38,8 +44,10 @@ class PlattScaling:
         """The calibrated log-odds of raw log-odds ``z``."""
         return self.scale * np.asarray(z, dtype=np.float64) + self.bias
 
-    def probability(self, z: Sequence[float] | np.ndarray) -> np.ndarray:
-        """The calibrated P(female) of raw log-odds ``z``."""
+    def probability(
+        self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """The calibrated P(female) of raw log-odds ``z`` (``n_lines`` plays no part in this map)."""
         return sigmoid(self.logits(z))
 
     def to_dict(self) -> dict:
@@ -64,6 +72,74 @@ class PlattScaling:
         return cls(values["scale"], values["bias"], int(data.get("n", 0) or 0))
 
 
+def _number(data: Mapping, key: str, where: str, positive: bool = False) -> float:
+    """``data[key]`` as a finite float (greater than 0 where ``positive``), else ``ValueError`` naming ``where.key``."""
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}.{key} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{where}.{key} must be greater than 0 (an increasing map), got {value}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SizeAwarePlatt:
+    """Platt scaling shrunk towards the prior for characters with few lines: ``P(female) = sigmoid(prior + r(n) *
+    (scale * z + bias - prior))`` with ``r(n) = n / (n + half_lines)``, ``n`` the lines the character's score rests
+    on. ``(scale, bias)``: the Platt scaling of whole characters; ``prior``: the log-odds of the share of female
+    characters; at ``half_lines`` lines a character's calibrated log-odds are half way from the prior to the whole
+    map. ``scale > 0`` and ``r > 0``: for every ``n`` the map is increasing in ``z``."""
+
+    scale: float = 1.0
+    bias: float = 0.0
+    prior: float = 0.0
+    half_lines: float = 0.0
+    n: int = 0  # the whole validation characters of the map (their cuts fitted half_lines too)
+
+    def logits(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        """The calibrated log-odds of raw log-odds ``z`` of characters with ``n_lines`` lines each."""
+        if n_lines is None:
+            raise ValueError(
+                "this model's character calibration depends on the number of lines of each character: "
+                "pass n_lines (one count per character score)"
+            )
+        z = np.asarray(z, dtype=np.float64)
+        n = np.maximum(np.asarray(n_lines, dtype=np.float64), 1.0)
+        if n.shape != z.shape:
+            raise ValueError(f"got {z.size} character scores but {n.size} line counts")
+        return self.prior + n / (n + self.half_lines) * (self.scale * z + self.bias - self.prior)
+
+    def probability(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        """The calibrated P(female) of raw log-odds ``z`` of characters with ``n_lines`` lines each."""
+        return sigmoid(self.logits(z, n_lines))
+
+    def to_dict(self) -> dict:
+        """The config.json entry: plain JSON numbers."""
+        values = {key: float(getattr(self, key)) for key in ("scale", "bias", "prior", "half_lines")}
+        return {"method": SIZE_METHOD, **values, "n": int(self.n)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping, where: str = "calibration") -> SizeAwarePlatt:
+        """The calibration of a config.json entry; a malformed one raises ``ValueError`` naming ``where``."""
+        values = {key: _number(data, key, where) for key in ("scale", "bias", "prior", "half_lines")}
+        if values["scale"] <= 0:
+            raise ValueError(f"{where}.scale must be greater than 0 (an increasing map), got {values['scale']}")
+        if values["half_lines"] < 0:
+            raise ValueError(f"{where}.half_lines must be at least 0, got {values['half_lines']}")
+        return cls(**values, n=int(data.get("n", 0) or 0))
+
+
+LevelCalibration = PlattScaling | SizeAwarePlatt
+
+
+def read_calibration(data: Any, where: str = "calibration") -> LevelCalibration:
+    """A level's calibration from its config.json entry: Platt scaling, or Platt scaling by size
+    (``"method": "platt_by_size"``); a malformed one raises ``ValueError`` naming ``where``."""
+    if isinstance(data, Mapping) and data.get("method") == SIZE_METHOD:
+        return SizeAwarePlatt.from_dict(data, where)
+    return PlattScaling.from_dict(data, where)
+
+
 def check_calibration(calibration: Any) -> None:
     """Raise ``ValueError`` (naming the key) unless ``calibration`` is None or ``{level: Platt entry}``."""
     if calibration is None:
@@ -73,7 +149,7 @@ def check_calibration(calibration: Any) -> None:
     for level, entry in calibration.items():
         if level not in LEVELS:
             raise ValueError(f"calibration has an unknown level {level!r}; expected {' or '.join(LEVELS)}")
-        PlattScaling.from_dict(entry, f"calibration.{level}")
+        read_calibration(entry, f"calibration.{level}")
 
 
 def _check_level(level: str) -> None:
@@ -81,18 +157,25 @@ def _check_level(level: str) -> None:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
 
 
-def calibration_for(config: Any, level: str) -> PlattScaling:
+def calibration_for(config: Any, level: str) -> LevelCalibration:
     """The calibration of ``level`` in a model's config (the identity when it has none)."""
     _check_level(level)
     entry = (getattr(config, "calibration", None) or {}).get(level)
-    return PlattScaling() if entry is None else PlattScaling.from_dict(entry, f"calibration.{level}")
+    return PlattScaling() if entry is None else read_calibration(entry, f"calibration.{level}")
 
 
-def calibrated_probability(config: Any, level: str, logits: Sequence[float] | np.ndarray) -> np.ndarray:
+def calibrated_probability(
+    config: Any,
+    level: str,
+    logits: Sequence[float] | np.ndarray,
+    n_lines: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
     """P(female) as users get it: a model's raw log-odds ``logits`` (of lines, or of characters) through the
     calibration its config holds for ``level`` ("line" or "character"); the plain sigmoid for a model without one.
-    The one place where predict_proba, predict, predict_characters, the prediction tables and the demo make P."""
-    return calibration_for(config, level).probability(logits)
+    ``n_lines``: for characters, the number of lines each score rests on (a calibration by size needs it and refuses
+    without it; a plain Platt scaling ignores it). The one place where predict_proba, predict, predict_characters,
+    the prediction tables and the demo make P."""
+    return calibration_for(config, level).probability(logits, n_lines)
 
 
 def decision_threshold(config: Any, level: str) -> float:
@@ -120,11 +203,14 @@ __all__ = [
     "LEVELS",
     "METHOD",
     "PlattScaling",
+    "SIZE_METHOD",
+    "SizeAwarePlatt",
     "calibrated_probability",
     "calibration_for",
     "check_calibration",
     "decision_threshold",
     "is_female",
     "label_names",
+    "read_calibration",
     "sigmoid",
 ]

@@ -5,7 +5,10 @@ A model's raw probabilities are not frequencies: it was trained on an oversample
 lean towards female, and an early-stopped network is over- or under-confident. Platt scaling maps a raw log-odds
 ``z`` to ``scale * z + bias`` (``scale > 0``), the two numbers fitted by minimising the log-loss on the **validation**
 split (its natural class ratio; never test), with Platt's smoothed targets. It is fitted once per level: lines, and
-characters (on the character score: the mean log-odds of the lines today, a character model's own score tomorrow).
+characters (on the character score: the mean log-odds of the lines, or a character model's own score). Characters
+are then calibrated for the lines they have (:func:`fit_size_platt`): the whole-character map is pulled towards the
+prior, ``n / (n + half_lines)`` of the way, ``half_lines`` fitted on validation characters whole and cut to 1-10
+lines (:mod:`movie_gender.evaluation.size_calibration`), so a one-line character is not read like a large one.
 
 Why Platt and not isotonic regression: two parameters fit well on the few dozen validation characters of a small
 corpus where a step function overfits, and a strictly increasing map keeps the ranking (ROC-AUC, average precision)
@@ -34,6 +37,7 @@ from movie_gender.labels import (
     LEVELS,
     METHOD,
     PlattScaling,
+    SizeAwarePlatt,
     calibrated_probability,
     calibration_for,
     check_calibration,
@@ -50,6 +54,13 @@ RULE = (
     "Platt scaling (log-odds -> scale * log-odds + bias, scale > 0) fitted on the validation split by minimising the "
     "log-loss; thresholds are chosen on validation on the calibrated scale"
 )
+SIZE_RULE = (
+    "Platt scaling shrunk towards the prior by size (log-odds -> prior + n / (n + half_lines) * (scale * log-odds + "
+    "bias - prior), n the character's lines): scale and bias fitted on the whole validation characters, half_lines on "
+    "them and on them cut to 1, 2, 3, 5 and 10 lines, by minimising the log-loss; thresholds are chosen on "
+    "validation on the calibrated scale"
+)
+HALF_LINES = (math.log(1e-3), math.log(1e4))  # the range of log(half_lines) searched
 
 
 def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
@@ -62,13 +73,10 @@ def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
     y = np.asarray(labels, dtype=np.int64)
     if z.shape != y.shape:
         raise ValueError(f"got {len(z)} scores but {len(y)} labels")
-    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
-    if positives == 0 or negatives == 0:
-        logger.warning(
-            "Calibration needs both classes in validation (%d female, %d male): left uncalibrated", positives, negatives
-        )
+    target = _targets(y)
+    if target is None:
         return PlattScaling()
-    target = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         s = params[0] * z + params[1]
@@ -82,6 +90,50 @@ def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
         loss, np.array([1.0, prior]), jac=True, method="L-BFGS-B", bounds=[(MIN_SCALE, None), (None, None)]
     )
     return PlattScaling(float(result.x[0]), float(result.x[1]), len(y))
+
+
+def _targets(y: np.ndarray) -> np.ndarray | None:
+    """Platt's smoothed targets of 0/1 labels ``y``; None (with a warning) when a class is missing."""
+    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
+    if positives == 0 or negatives == 0:
+        logger.warning(
+            "Calibration needs both classes in validation (%d female, %d male): left uncalibrated", positives, negatives
+        )
+        return None
+    return np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+
+def fit_size_platt(
+    logits: Sequence[float] | np.ndarray,
+    n_lines: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    whole: Sequence[bool] | np.ndarray,
+) -> SizeAwarePlatt:
+    """Platt scaling shrunk towards the prior by size (:class:`~movie_gender.labels.SizeAwarePlatt`) from
+    characters' raw log-odds, line counts and 0/1 labels, ``whole`` marking the whole characters (the others are cut
+    ones): the Platt scaling of the whole characters (:func:`fit_platt`), the prior their female share, and the
+    shrinkage (``half_lines``) of minimum log-loss over all of them, whole and cut. With one class: the identity."""
+    from scipy.optimize import minimize_scalar
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    n = np.maximum(np.asarray(n_lines, dtype=np.float64), 1.0)
+    whole = np.asarray(whole, dtype=bool)
+    if not z.shape == y.shape == n.shape == whole.shape:
+        raise ValueError(f"got {len(z)} scores, {len(n)} line counts, {len(whole)} marks and {len(y)} labels")
+    if _targets(y[whole]) is None or _targets(y) is None:
+        return SizeAwarePlatt(half_lines=0.0)
+    platt = fit_platt(z[whole], y[whole])
+    share = (y[whole].sum() + 1) / (whole.sum() + 2)  # smoothed as Platt's targets are
+    prior = math.log(share / (1 - share))
+    target = _targets(y)
+
+    def loss(log_half: float) -> float:
+        s = SizeAwarePlatt(platt.scale, platt.bias, prior, math.exp(log_half)).logits(z, n)
+        return float(np.sum(np.logaddexp(0.0, s) - target * s))
+
+    result = minimize_scalar(loss, bounds=HALF_LINES, method="bounded")
+    return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(result.x)), int(whole.sum()))
 
 
 def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:
@@ -143,12 +195,16 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
     reliability table and the confident-prediction precision."""
     raw_validation = np.asarray(validation["scores"][scorer], dtype=np.float64)
     raw_evaluated = np.asarray(evaluated["scores"][scorer], dtype=np.float64)
-    fitted = fit_platt(logit(raw_validation), validation["labels"])
-    validation["scores"][scorer] = fitted.probability(logit(raw_validation))
-    evaluated["scores"][scorer] = calibrated = fitted.probability(logit(raw_evaluated))
+    validation["raw"], evaluated["raw"] = raw_validation, raw_evaluated
+    if "cut" in validation:  # characters: calibrated for the lines each rests on (evaluation/size_calibration.py)
+        fitted = fit_size_platt(*_size_points(validation))
+    else:
+        fitted = fit_platt(logit(raw_validation), validation["labels"])
+    validation["scores"][scorer] = fitted.probability(logit(raw_validation), validation.get("n_lines"))
+    evaluated["scores"][scorer] = calibrated = fitted.probability(logit(raw_evaluated), evaluated.get("n_lines"))
     labels = evaluated["labels"]
     return {
-        "rule": RULE,
+        "rule": SIZE_RULE if "cut" in validation else RULE,
         "parameters": fitted.to_dict(),
         "binning": BINNING,
         "bins": bins,
@@ -162,6 +218,16 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
             "calibrated": reliability(labels, calibrated, bins),
         },
     }
+
+
+def _size_points(validation: dict) -> tuple[np.ndarray, ...]:
+    """(raw log-odds, line counts, labels, whether whole) of the validation characters whole and cut."""
+    cuts = validation["cut"].items()
+    z = [logit(validation["raw"])] + [np.asarray(c["logits"]) for _, c in cuts]
+    n = [np.asarray(validation["n_lines"])] + [np.full(len(c["logits"]), k) for k, c in cuts]
+    y = [np.asarray(validation["labels"])] + [np.asarray(c["labels"]) for _, c in cuts]
+    whole = [np.ones(len(validation["labels"]), dtype=bool)] + [np.zeros(len(c["logits"]), dtype=bool) for _, c in cuts]
+    return np.concatenate(z), np.concatenate(n), np.concatenate(y), np.concatenate(whole)
 
 
 def config_calibration(report: Mapping) -> dict:
@@ -218,6 +284,7 @@ __all__ = [
     "BINNING",
     "CONFIDENT",
     "PlattScaling",
+    "SizeAwarePlatt",
     "calibrate_level",
     "calibrated_probability",
     "calibration_for",
@@ -227,6 +294,7 @@ __all__ = [
     "ece_noise_floor",
     "expected_calibration_error",
     "fit_platt",
+    "fit_size_platt",
     "plot_name",
     "plot_reliability",
     "reliability",

@@ -38,9 +38,10 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_name(level: str) -> str:
-    """The reliability diagram's file name in a model folder."""
-    return f"reliability_{level}.png"
+def plot_name(level: str, size: str | None = None) -> str:
+    """The reliability diagram's file name in a model folder (``size``: of characters cut to that many lines,
+    ``reliability_character_1_lines.png``; the whole characters are ``reliability_character.png``)."""
+    return f"reliability_{level}.png" if size in (None, "whole") else f"reliability_{level}_{size}_lines.png"
 
 
 def plot_reliability(record: Mapping, path: str | Path, title: str = "Reliability") -> Path:
@@ -68,13 +69,19 @@ def plot_reliability(record: Mapping, path: str | Path, title: str = "Reliabilit
 
 
 def write_reliability_plots(metrics: Mapping, folder: str | Path) -> list[Path]:
-    """A reliability diagram per calibrated level of ``metrics`` into ``folder`` (:func:`plot_name`)."""
+    """A reliability diagram per calibrated level of ``metrics`` into ``folder`` (:func:`plot_name`), and one per
+    size band of the characters' calibration by size (characters cut to 1, 2, 3, 5 and 10 lines)."""
     written = []
+    split = metrics.get("eval_split", "test")
     for level in LEVELS:
         record = (metrics.get(level) or {}).get("calibration")
         if record:
-            title = f"Reliability, {level}s, {metrics.get('eval_split', 'test')} split"
+            title = f"Reliability, {level}s, {split} split"
             written.append(plot_reliability(record, Path(folder) / plot_name(level), title))
+        for size, entry in ((record or {}).get("by_size") or {}).items():
+            if size != "whole" and entry.get("n"):
+                title = f"Reliability, {level}s cut to {size} line{'s' if size != '1' else ''}, {split} split"
+                written.append(plot_reliability(entry, Path(folder) / plot_name(level, size), title))
     return written
 
 

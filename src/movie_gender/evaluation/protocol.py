@@ -51,6 +51,7 @@ from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, interval
 from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
 from movie_gender.evaluation.plots import pyplot as _figure
 from movie_gender.evaluation.plots import save_figure as _save
+from movie_gender.evaluation.size_calibration import attach_cut_scores, by_size  # calibration by size
 from movie_gender.inference.characters import aggregate_logits
 from movie_gender.inference.characters import logit as _logit
 
@@ -339,6 +340,8 @@ def evaluate(
     for level in by:
         validation = level_data(validation_split, level_scores["validation"][level], level, min_lines)
         evaluated = level_data(eval_split, level_scores["evaluated"][level], level, min_lines)
+        if level == "character":  # calibration by size: characters cut to 1-10 lines (evaluation/size_calibration)
+            attach_cut_scores(model, (validation_split, eval_split), (validation, evaluated), seed, batch_size)
         entry = _level_entry(level, validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
         if entry is None:
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
@@ -413,6 +416,8 @@ def _level_entry(level: str, validation: dict, evaluated: dict, *, bootstrap: in
     calibration = calibrate_level(validation, evaluated)  # the model's scores from here on are calibrated
     entry, _ = level_report(validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
     entry["calibration"] = calibration
+    if "cut" in evaluated:  # calibration by size: ECE, log-loss and accuracy per size (evaluation/size_calibration)
+        calibration["by_size"] = by_size(validation, evaluated, calibration["parameters"], entry["model"]["threshold"])
     return entry
 
 

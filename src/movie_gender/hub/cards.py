@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from huggingface_hub import CardData, EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 
+from movie_gender.hub.size_tables import size_rows
 from movie_gender.training.report_parts import (
     Calibration,
     CalibrationParameters,
@@ -327,6 +328,7 @@ def _data_values(record: RunRecord) -> dict:
         "interval_note": _interval_note(record.bootstrap),
         "levels": _levels(record),
         "calibration": _calibration(record),
+        "calibration_sizes": size_rows(record.level("character").calibration),  # by size (hub/size_tables.py)
         "corpus_source": published_source(str(or_default(corpus.source, ""))),
         "corpus_male": f"{or_default(corpus.male, 0):,}",
         "corpus_female": f"{or_default(corpus.female, 0):,}",

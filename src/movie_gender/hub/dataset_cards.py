@@ -13,6 +13,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from movie_gender.data.corpus import FULL_CORPUS
 from movie_gender.hub.cards import CITATION, PROJECT_URL, metric_text, split_protocol, template
+from movie_gender.hub.size_tables import size_rows
 from movie_gender.training.report_parts import (
     Calibration,
     Confident,
@@ -176,7 +177,32 @@ def _held_out(record: RunRecord | None) -> dict | None:
         if female.precision is not None
         else f"none had P(female) >= {cut}",
         "speaker_leak": model.speaker_leak or character.speaker_leak,
+        "sizes": size_rows(calibration),
     }
+
+
+BANDS = {
+    "1": (1, 1),
+    "2": (2, 2),
+    "3": (3, 4),
+    "5": (5, 9),
+    "10": (10, None),
+}  # a size row -> the line counts it stands for
+
+
+def _size_bands(held_out: dict | None, n_lines: np.ndarray, predicted: np.ndarray) -> list[dict]:
+    """The held-out rows by size, each with how many predicted characters of the completed corpus have about that
+    many lines (1, 2, 3-4, 5-9, 10 or more)."""
+    rows = []
+    for row in (held_out or {}).get("sizes", []):
+        low, high = BANDS.get(row["lines"], (None, None))
+        if low is None:
+            rows.append({**row, "band": "", "predicted": ""})
+            continue
+        inside = predicted & (n_lines >= low) & (True if high is None else n_lines <= high)
+        band = f"{low}+" if high is None else str(low) if low == high else f"{low}-{high}"
+        rows.append({**row, "band": band, "predicted": f"{int(inside.sum()):,}"})
+    return rows
 
 
 def _completion_counts(label: np.ndarray, predicted: np.ndarray) -> list[dict]:
@@ -222,7 +248,8 @@ def render_completion_card(
         "size_categories": ["n<1K" if len(table) < 1_000 else "1K<n<10K" if len(table) < 10_000 else "10K<n<100K"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
     }
-    silent = completion.silent
+    silent, held_out = completion.silent, _held_out(record)
+    sizes = _size_bands(held_out, np.asarray(table["n_lines"].to_numpy()), predicted)
     return _render_dataset_card(
         "completion_card.md",
         metadata,
@@ -231,7 +258,8 @@ def render_completion_card(
         project_url=PROJECT_URL,
         counts=_completion_counts(label, predicted),
         silent={key: None if value is None else f"{value:,}" for key, value in silent.items()},
-        held_out=_held_out(record),
+        held_out=held_out,
+        sizes=sizes,
         few=f"{few:,}" if few else None,
         predicted=f"{int(predicted.sum()):,}",
         min_lines=min_lines,

@@ -144,7 +144,7 @@ def score_characters(
     )
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]
-    p = calibrated_probability(model.config, "character", characters.mean_logit[order])
+    p = calibrated_probability(model.config, "character", characters.mean_logit[order], characters.n_lines[order])
     columns = {}
     for name in ("movie_id", "character_id", "character_name"):
         if name in dataset.column_names:

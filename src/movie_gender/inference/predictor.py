@@ -209,7 +209,7 @@ def character_scores(
 def character_predictions(config: Any, characters: CharacterScores) -> list[dict[str, Any]]:
     """``[{"character_id", "n_lines", "p_female", "label", "score"}]`` in order of first appearance: the character
     score calibrated (``config.calibration["character"]``) and labelled at the model's character threshold."""
-    p_female = calibrated_probability(config, "character", characters.mean_logit)
+    p_female = calibrated_probability(config, "character", characters.mean_logit, characters.n_lines)  # by size
     names, female_at = config.id2label, is_female(config, "character", p_female)
     out = []
     for entry in np.argsort(characters.first_line, kind="stable"):

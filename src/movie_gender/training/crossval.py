@@ -29,6 +29,7 @@ from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
 from movie_gender.evaluation.plots import pyplot, save_figure
 from movie_gender.evaluation.protocol import LEVELS
+from movie_gender.evaluation.size_calibration import format_sizes, summarise_sizes  # character calibration by size
 from movie_gender.training.pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
 from movie_gender.training.report_parts import LevelReport
 
@@ -165,7 +166,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         "thresholds": "chosen on each fold's validation split (maximum balanced accuracy)",
         "summary": summarise(folds),
         "pooled": pooled_auc(pooled),
-        "calibration": summarise_folds(reports, pooled),
+        "calibration": {**summarise_folds(reports, pooled), "by_size": summarise_sizes(reports)},  # by size
         "folds": folds,
         "min_lines": options.min_lines,
         "hardware": hardware(),
@@ -279,7 +280,8 @@ def format_cv(cv: dict) -> str:
                 f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
                 f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}"
             )
-    return "\n".join(rows + format_calibration(cv.get("calibration", {})))
+    calibration = cv.get("calibration", {})
+    return "\n".join(rows + format_calibration(calibration) + format_sizes(calibration.get("by_size", {})))
 
 
 def format_calibration(summary: dict) -> list[str]:

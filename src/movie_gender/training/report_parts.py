@@ -155,7 +155,8 @@ class Confident(RecordPart):
 @dataclass
 class Calibration(RecordPart):
     """A level's calibration: the rule, the map, the expected calibration error before and after, the confident
-    predictions and the reliability bins."""
+    predictions and the reliability bins; for characters, the same by size (``by_size``: cut to 1-10 lines and
+    whole, :mod:`movie_gender.evaluation.size_calibration`)."""
 
     rule: str | None = None
     parameters: CalibrationParameters | None = None
@@ -167,6 +168,7 @@ class Calibration(RecordPart):
     validation_ece_raw: float | None = None
     confident: Confident | None = None
     reliability: dict | None = None
+    by_size: dict | None = None  # characters: {"1", "2", "3", "5", "10", "whole": ECE, log-loss, accuracy, bins}
 
     READERS: ClassVar[dict[str, Callable[[Mapping], Any]]] = {
         "parameters": CalibrationParameters.from_dict,
