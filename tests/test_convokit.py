@@ -326,3 +326,13 @@ def test_a_convokit_corpus_keeps_its_files_and_speaker_vectors(character_model: 
     assert written["u10"]["meta"]["label_source"] == "predicted" and written["u0"]["meta"]["label"] == "female"
     assert json.loads((out / "corpus.json").read_text()) == {"name": "movie-gender reference"}
     _check_like_the_reference(out)
+
+
+def test_the_dataset_card_names_the_convokit_conversations(dialogues_convokit: Path) -> None:
+    from movie_gender.configuration import DataOptions
+    from movie_gender.data.splitting import prepare_dataset
+    from movie_gender.hub.dataset_cards import render_dataset_card
+
+    dd, report = prepare_dataset(dialogues_convokit, DataOptions(split="random"))
+    card = render_dataset_card(dd, report)
+    assert "the ConvoKit corpus' own conversations" in card and "line-id adjacency" not in card

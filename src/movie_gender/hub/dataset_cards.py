@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from movie_gender.data.conversations import SOURCE_ADJACENCY
+from movie_gender.data.conversations import SOURCE_FILE as CONVERSATIONS_FILE
+from movie_gender.data.convokit import SOURCE as CONVOKIT_SOURCE
 from movie_gender.data.corpus import FULL_CORPUS
+from movie_gender.data.screenplay import SOURCE as SCREENPLAY_SOURCE
 from movie_gender.hub.cards import CITATION, PROJECT_URL, metric_text, split_protocol, template
 from movie_gender.hub.size_tables import size_rows
 from movie_gender.training.report_parts import (
@@ -69,27 +73,33 @@ def _dataset_info(dataset: datasets.DatasetDict) -> dict:
     return card_data.to_dict()
 
 
+# How each source's conversations were found (data.conversations, data.convokit, data.screenplay name them).
+_CONVERSATION_SOURCES = {
+    CONVERSATIONS_FILE: "the exchanges listed in the corpus' `movie_conversations.txt`",
+    SOURCE_ADJACENCY: (
+        "derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
+        "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
+        "the ids count as one"
+    ),
+    CONVOKIT_SOURCE: "the ConvoKit corpus' own conversations (`conversation_id`), ordered by `reply-to`",
+    SCREENPLAY_SOURCE: "the screenplays' scenes: every scene heading starts a conversation",
+}
+
+
 def _conversation_lines(corpus: CorpusRecord) -> list[str]:
     """The card's lines on the conversation columns, from the corpus statistics (none for a Dataset given as is)."""
     source = corpus.conversations_source
     if not source:
         return []
     k = or_default(corpus.context_size, 0)
-    if source == "movie_conversations.txt":
-        how = "the exchanges listed in the corpus' `movie_conversations.txt`"
-        if corpus.lines_outside_conversations:
-            how += f" ({corpus.lines_outside_conversations:,} lines it does not list are conversations of their own)"
-    else:
-        how = (
-            "derived from line-id adjacency (the corpus has no `movie_conversations.txt`): lines of one movie with "
-            "consecutive numeric ids form one exchange, so two exchanges that follow each other without a gap in "
-            "the ids count as one"
-        )
+    how = _CONVERSATION_SOURCES.get(source, _CONVERSATION_SOURCES[SOURCE_ADJACENCY])
+    if source == CONVERSATIONS_FILE and corpus.lines_outside_conversations:
+        how += f" ({corpus.lines_outside_conversations:,} lines it does not list are conversations of their own)"
     lines = f"{k} line" if k == 1 else f"{k} lines"
     conversations = or_default(corpus.conversations, 0)
     return [
-        f"- Conversations ({conversations:,}): {how}. `conversation_id` is `MOVIE:FIRST_LINE_ID`, "
-        "`turn` the line's 0-based position in it.",
+        f"- Conversations ({conversations:,}): {how}. `conversation_id` names the movie (or other group) and the "
+        "conversation, `turn` the line's 0-based position in it.",
         f"- `context`: up to {lines} spoken by other characters just before the line, then up to {lines} just "
         "after it, within its conversation and in the order spoken; the speaker's own lines are skipped, and "
         "lines of characters of unknown gender count (they are dropped as examples, not as context). "
