@@ -136,7 +136,9 @@ def fit_size_platt(
     return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(result.x)), int(whole.sum()))
 
 
-def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> list[dict]:
+def reliability(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, bins: int = BINS
+) -> list[dict]:
     """Equal-mass bins of ``scores`` (P(female)): ``[{"n", "mean_p", "fraction_female"}]`` in increasing order.
     The examples sorted by score are cut into ``bins`` parts of (nearly) equal size; a cut that would separate equal
     scores moves to before them, so that equal scores share a bin (fewer bins where scores tie)."""
@@ -154,7 +156,9 @@ def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = BINS
     ]
 
 
-def expected_calibration_error(labels: Sequence[int], scores: Sequence[float], bins: int = BINS) -> float:
+def expected_calibration_error(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, bins: int = BINS
+) -> float:
     """ECE with ``bins`` equal-mass bins: sum over bins of (bin size / n) * |fraction female - mean P(female)|."""
     table = reliability(labels, scores, bins)
     total = sum(b["n"] for b in table)
@@ -163,7 +167,7 @@ def expected_calibration_error(labels: Sequence[int], scores: Sequence[float], b
     return float(sum(b["n"] * abs(b["fraction_female"] - b["mean_p"]) for b in table) / total)
 
 
-def ece_noise_floor(scores: Sequence[float], bins: int = BINS, draws: int = 200, seed: int = 0) -> float:
+def ece_noise_floor(scores: Sequence[float] | np.ndarray, bins: int = BINS, draws: int = 200, seed: int = 0) -> float:
     """The ECE a perfectly calibrated scorer would show on these scores, from sampling noise alone: the mean ECE
     over ``draws`` label sets drawn with P(female) = the scores. On a few dozen characters it is far from 0, so
     an ECE near it is as calibrated as the sample can show."""
@@ -174,7 +178,7 @@ def ece_noise_floor(scores: Sequence[float], bins: int = BINS, draws: int = 200,
     return float(np.mean([expected_calibration_error(rng.random(len(p)) < p, p, bins) for _ in range(draws)]))
 
 
-def confident(labels: Sequence[int], scores: Sequence[float], cut: float = CONFIDENT) -> dict:
+def confident(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, cut: float = CONFIDENT) -> dict:
     """What a user who keeps only confident predictions finds: among P(female) >= ``cut``, how many and the fraction
     female (``precision``); among P(female) <= 1 - ``cut``, how many and the fraction male (None where none)."""
     y = np.asarray(labels, dtype=np.int64)
@@ -196,6 +200,7 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
     raw_validation = np.asarray(validation["scores"][scorer], dtype=np.float64)
     raw_evaluated = np.asarray(evaluated["scores"][scorer], dtype=np.float64)
     validation["raw"], evaluated["raw"] = raw_validation, raw_evaluated
+    fitted: PlattScaling | SizeAwarePlatt
     if "cut" in validation:  # characters: calibrated for the lines each rests on (evaluation/size_calibration.py)
         fitted = fit_size_platt(*_size_points(validation))
     else:
@@ -245,12 +250,12 @@ def summarise_folds(reports: Sequence[Mapping], pooled: Mapping) -> dict:
     mean and sd over the folds' reports, plus the ECE of all folds' calibrated test scores pooled (``pooled``:
     ``{level: {"labels": [arrays], "model": [arrays]}}``)."""
 
-    def mean_sd(values: list[float]) -> dict:
-        values = np.asarray([v for v in values if v is not None], dtype=np.float64)
-        if not len(values):
+    def mean_sd(values: Sequence[float | None]) -> dict:
+        kept = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        if not len(kept):
             return {"mean": None, "sd": None, "folds": 0}
-        sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        return {"mean": float(values.mean()), "sd": sd, "folds": int(len(values))}
+        sd = float(np.std(kept, ddof=1)) if len(kept) > 1 else 0.0
+        return {"mean": float(kept.mean()), "sd": sd, "folds": int(len(kept))}
 
     out: dict = {"binning": BINNING, "bins": BINS, "rule": RULE}
     for level in LEVELS:

@@ -125,8 +125,9 @@ def model_fingerprint(model: BiLSTMClassifier) -> str:
     """A hash of a model's config, tokenizer and weights: the same model gives the same scores."""
     digest = xxhash.xxh64()
     digest.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
-    if getattr(model, "tokenizer", None) is not None:
-        digest.update(model.tokenizer.to_str().encode())
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        digest.update(tokenizer.to_str().encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
@@ -327,7 +328,8 @@ class _Scorer:
     def __init__(self, model: BiLSTMClassifier, options: StreamOptions, schema: pa.Schema) -> None:
         self.model, self.options, self.schema = model, options, schema
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.pending: set[concurrent.futures.Future] = set()
+        self.pending: set[concurrent.futures.Future[tuple[int, int]]] = set()
+        self.rows: dict[concurrent.futures.Future[tuple[int, int]], int] = {}  # the rows of each part in flight
 
     def __enter__(self) -> _Scorer:
         workers = self.options.num_workers or 1
@@ -357,7 +359,7 @@ class _Scorer:
             yield table.num_rows, empty, non_string
             return
         future = self.pool.submit(_score_part, str(path), table, o.text_column, o.batch_size, self.schema)
-        future.rows = table.num_rows
+        self.rows[future] = table.num_rows
         self.pending.add(future)
         if len(self.pending) >= 2 * (o.num_workers or 1):
             finished, self.pending = concurrent.futures.wait(
@@ -371,11 +373,11 @@ class _Scorer:
         self.pending = set()
         yield from self._results(finished)
 
-    @staticmethod
-    def _results(finished: set[concurrent.futures.Future]) -> Iterator[tuple[int, int, int]]:
+    def _results(self, finished: set[concurrent.futures.Future[tuple[int, int]]]) -> Iterator[tuple[int, int, int]]:
         for future in finished:
+            rows = self.rows.pop(future)
             empty, non_string = future.result()
-            yield future.rows, empty, non_string
+            yield rows, empty, non_string
 
 
 def _join(folder: Path, n_parts: int, output: Path, schema: pa.Schema) -> None:
