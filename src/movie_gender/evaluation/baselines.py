@@ -70,6 +70,14 @@ class BaselineSpec:
     needs: tuple[str, ...] = ()
     description: str = ""
     levels: tuple[str, ...] = ("line", "character")
+    display: str = ""  # the short name of tables and plots (default: the description)
+    plotted: bool = True  # drawn in the line ROC plot (a line-level baseline only)
+    partnered: bool = True  # also reported per character with the partner term (evaluation.partnered)
+
+    @property
+    def label(self) -> str:
+        """The name tables and plots show."""
+        return self.display or self.description or self.name
 
 
 BASELINES: dict[str, BaselineSpec] = {}
@@ -83,11 +91,17 @@ def register_baseline(
     needs: tuple[str, ...] = (),
     description: str = "",
     levels: tuple[str, ...] = ("line", "character"),
+    display: str = "",
+    plotted: bool = True,
+    partnered: bool = True,
 ) -> BaselineSpec:
     """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without,
     ``levels`` where it is reported (a character baseline scores each line with its character's P(female), which is
-    no line-level score)."""
-    spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description, tuple(levels))
+    no line-level score); ``display`` its short name in tables and plots, ``plotted`` whether the line ROC plot
+    draws it, ``partnered`` whether it is also reported per character with the partner term."""
+    spec = BaselineSpec(
+        name, factory, tuple(inputs), tuple(needs), description, tuple(levels), display, plotted, partnered
+    )
     BASELINES[name] = spec
     return spec
 
@@ -299,13 +313,26 @@ class TfidfCharacterLogreg:
         return self.classifier.predict_proba(self.features(list(texts), inverse, context))[:, 1][inverse]
 
 
-register_baseline("always_male", lambda r: AlwaysMale(), description="always male (P(female) = 0)")
-register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed), description="TF-IDF (1-2 grams) + logistic regression")
+register_baseline(
+    "always_male",
+    lambda r: AlwaysMale(),
+    description="always male (P(female) = 0)",
+    display="always male",
+    plotted=False,
+    partnered=False,
+)
+register_baseline(
+    "tfidf_logreg",
+    lambda r: TfidfLogreg(r.seed),
+    description="TF-IDF (1-2 grams) + logistic regression",
+    display="TF-IDF + LR",
+)
 register_baseline(
     "glove_mean_logreg",
     lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
     needs=("tokenizer", "embeddings"),
     description="mean GloVe vector + logistic regression",
+    display="mean GloVe + LR",
 )
 # Not a default: evaluate() adds it for context models (the lines of other speakers are not the line's own).
 register_baseline(
@@ -313,6 +340,7 @@ register_baseline(
     lambda r: TfidfContextLogreg(r.seed),
     inputs=("context",),
     description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression",
+    display="TF-IDF (line + context) + LR",
 )
 register_baseline(
     "tfidf_character_logreg",
@@ -320,6 +348,7 @@ register_baseline(
     inputs=("character_id",),
     levels=("character",),
     description="TF-IDF (1-2 grams) of one document per character (its lines joined) + logistic regression",
+    display="TF-IDF, one document per character + LR",
 )
 register_baseline(
     "tfidf_character_context_logreg",
@@ -328,7 +357,24 @@ register_baseline(
     levels=("character",),
     description="TF-IDF (1-2 grams) of one document per character and, separately, of what is said around its "
     "lines + logistic regression",
+    display="TF-IDF, document per character + its context, + LR",
 )
+
+
+def scorer_label(name: str, long: bool = False) -> str:
+    """The name tables and plots show for scorer ``name`` (``long``: the registry's description, as the model card
+    prints it): this model, a registered baseline, a baseline with the partner term (``NAME_partners``) or the
+    character model's convex parts (``convex``, ``convex_partners``); an unknown name as it is."""
+    base, partners = (name[: -len("_partners")], True) if name.endswith("_partners") else (name, False)
+    labels = {"model": "this model", "convex": "this model's convex parts (its bags of words)"}
+    if base in labels:
+        label = labels[base]
+    elif base in BASELINES:
+        label = BASELINES[base].description if long and BASELINES[base].description else BASELINES[base].label
+    else:
+        label = base
+    return f"{label}, with the partner term" if partners else label
+
 
 __all__ = [
     "Baseline",
@@ -340,6 +386,7 @@ __all__ = [
     "character_groups",
     "TfidfCharacterLogreg",
     "register_baseline",
+    "scorer_label",
     "available_baselines",
     "fit_baseline",
     "score_baseline",

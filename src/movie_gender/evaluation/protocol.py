@@ -49,6 +49,7 @@ from movie_gender.evaluation.baselines import (
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
 from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
+from movie_gender.evaluation.partnered import CONVEX, add_partnered, convex_part, model_character_scores
 from movie_gender.evaluation.plots import pyplot as _figure
 from movie_gender.evaluation.plots import save_figure as _save
 from movie_gender.inference.characters import aggregate_logits
@@ -323,7 +324,7 @@ def evaluate(
     natural = _natural_train(train_split)
     names = available_baselines(_baselines_for(model, baselines, by), resources, eval_split.column_names)
     splits = {"validation": validation_split, "evaluated": eval_split}
-    level_scores = _level_scores(model, names, natural, splits, resources, by, batch_size)
+    level_scores, terms = _level_scores(model, names, natural, splits, resources, by, batch_size)
     shared = set(np.unique(np.asarray(natural["character_id"])))
     shared &= set(np.unique(np.asarray(eval_split["character_id"])))
     report: dict = {
@@ -346,6 +347,7 @@ def evaluate(
         report[level] = entry
         if level == "character":
             _mark_speaker_leak(entry, min_lines, shared)
+            entry["partner_terms"] = {name: term.to_dict() for name, term in terms.items()}
         scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
     return report, scores
 
@@ -381,22 +383,30 @@ def _level_scores(
     resources: BaselineResources,
     by: Sequence[str],
     batch_size: int,
-) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """``{split key: {level: {scorer: line scores}}}``: the model's and the baselines' scores of each split, each
-    scorer at the levels it is reported at; a character model's own pooled estimate per character."""
+) -> tuple[dict[str, dict[str, dict[str, np.ndarray]]], dict]:
+    """``({split key: {level: {scorer: line scores}}}, partner terms)``: the model's and the baselines' scores of
+    each split, each scorer at the levels it is reported at; a character model's own pooled estimate per character
+    and its convex parts alone; each character scorer also with its partner term
+    (:func:`movie_gender.evaluation.partnered.add_partnered`, fitted on the natural train and validation splits)."""
     line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
-    for key, per in baseline_scores(names, natural, splits, resources).items():
-        line_scores[key].update(per)
+    for key, per in baseline_scores(names, natural, {**splits, "train": natural}, resources).items():
+        line_scores.setdefault(key, {}).update(per)
     level_scores = {
         key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
         for key, per in line_scores.items()
     }
-    if getattr(getattr(model, "config", None), "is_character_model", False) and "character" in by:
-        from movie_gender.model.character_model import character_line_scores
-
-        for key, split in splits.items():  # the character model's own pooled estimate, not its averaged lines
-            level_scores[key]["character"]["model"] = character_line_scores(model, split, batch_size)
-    return level_scores
+    if "character" not in by:
+        return level_scores, {}
+    every = {**splits, "train": natural}
+    level_scores["train"]["character"].pop("model", None)
+    if getattr(getattr(model, "config", None), "is_character_model", False):
+        convex = convex_part(model)
+        for key, split in every.items():  # the character model's own pooled estimate, not its averaged lines
+            level_scores[key]["character"][CONVEX] = model_character_scores(convex, split, batch_size)
+            if key != "train":
+                level_scores[key]["character"]["model"] = model_character_scores(model, split, batch_size)
+    terms = add_partnered({key: level_scores[key]["character"] for key in every}, every)
+    return level_scores, terms
 
 
 def _level_entry(level: str, validation: dict, evaluated: dict, *, bootstrap: int, unit: str, seed: int) -> dict | None:

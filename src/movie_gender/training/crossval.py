@@ -171,6 +171,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         "hardware": hardware(),
         "total_seconds": time.perf_counter() - started,
     }
+    cv["ablation"] = ablation(cv)
     _write_cv(cv, output)
     return cv
 
@@ -200,6 +201,7 @@ def _run_fold(
         "class_counts": data_report.class_counts,
         "movies": data_report.movies,
         **_fold_run(fitted),
+        "choices": _fold_choices(fitted, report),
         **_fold_entry(report),
         "calibration": _fold_calibration(report),
         "seconds": time.perf_counter() - fold_started,
@@ -210,6 +212,41 @@ def _run_fold(
 def _fold_run(fitted: FittedModel) -> dict:
     """What a fold's training run recorded: its best epoch and that epoch's validation ROC-AUC."""
     return {"best_epoch": fitted.result.best_epoch, "best_validation_auc": fitted.result.best_validation_auc}
+
+
+def _fold_choices(fitted: FittedModel, report: dict) -> dict:
+    """What the fold chose on its own train and validation characters: the character model's bags' C and partner
+    term, and the partner term of each partnered scorer."""
+    model, choices = fitted.model, {}
+    head = getattr(model, "character_head", None)
+    if head is not None:
+        choices["model"] = {
+            **head.choices,
+            "partner_weight": model.config.character_partner_weight,
+            "partner_center": float(head.partner_center),
+        }
+    choices["partner_terms"] = report.get("character", {}).get("partner_terms", {})
+    return choices
+
+
+def ablation(cv: dict) -> dict:
+    """The character model's paired ablation over the folds: ``convex`` (its bags alone), ``convex_partners`` (with
+    the partner term) and ``model`` (the full model), and the differences model - convex_partners and model - the
+    best partnered baseline (by mean), each with the folds where the model is ahead. Empty without them."""
+    folds = [f["character"] for f in cv["folds"] if "character" in f]
+    if not folds or not all(name in folds[0] for name in ("convex", "convex_partners", "model")):
+        return {}
+    auc = {name: np.asarray([f[name]["roc_auc"] for f in folds]) for name in folds[0] if name != "difference"}
+    out = {name: _mean_sd(list(auc[name])) for name in ("convex", "convex_partners", "model")}
+    partnered = [n for n in auc if n.endswith("_partners") and n != "convex_partners"]
+    pairs = {"convex_partners": "convex_partners"}
+    if partnered:
+        pairs["best_partnered_baseline"] = max(partnered, key=lambda n: float(np.nanmean(auc[n])))
+        out["best_partnered_baseline"] = pairs["best_partnered_baseline"]
+    for key, name in pairs.items():
+        difference = auc["model"] - auc[name]
+        out[f"model_minus_{key}"] = {**_mean_sd(list(difference)), "folds_ahead": int((difference > 0).sum())}
+    return out
 
 
 def _fold_calibration(report: dict) -> dict:
@@ -269,17 +306,32 @@ def _write_cv(cv: dict, output: Path) -> None:
 
 def format_cv(cv: dict) -> str:
     """One row per level and scorer: ROC-AUC and balanced accuracy, mean +- sd over folds, and the pooled ROC-AUC."""
-    rows = ["level      scorer             ROC-AUC mean +- sd   pooled   bal.acc mean +- sd"]
+    rows = [f"{'level':<10} {'scorer':<40} ROC-AUC mean +- sd   pooled   bal.acc mean +- sd"]
     for level, per in cv["summary"].items():
         for name, m in per.items():
             if name == "difference":
                 continue
             pooled = cv["pooled"].get(level, {}).get(name, {}).get("roc_auc", float("nan"))
             rows.append(
-                f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
+                f"{level:<10} {name:<40} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
                 f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}"
             )
-    return "\n".join(rows + format_calibration(cv.get("calibration", {})))
+    return "\n".join(rows + format_ablation(cv.get("ablation", {})) + format_calibration(cv.get("calibration", {})))
+
+
+def format_ablation(ablation: dict) -> list[str]:
+    """The character model's ablation (:func:`ablation`) for the log."""
+    if not ablation:
+        return []
+    rows = ["", "character model ablation (character ROC-AUC, mean +- sd over folds)"]
+    for name in ("convex", "convex_partners", "model"):
+        rows.append(f"  {name:<40} {ablation[name]['mean']:.3f} +- {ablation[name]['sd']:.3f}")
+    for key in ("convex_partners", "best_partnered_baseline"):
+        d = ablation.get(f"model_minus_{key}")
+        if d:
+            name = ablation.get(key, key)
+            rows.append(f"  model - {name:<32} {d['mean']:+.3f} +- {d['sd']:.3f}, ahead in {d['folds_ahead']} folds")
+    return rows
 
 
 def format_calibration(summary: dict) -> list[str]:
@@ -301,4 +353,4 @@ def format_calibration(summary: dict) -> list[str]:
     return [""] + rows if rows else []
 
 
-__all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv"]
+__all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv", "ablation"]

@@ -26,7 +26,7 @@ from movie_gender.data.local_sources import recall_source, remember_sources
 from movie_gender.data.splitting import DatasetReport, prepare_dataset
 from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
-from movie_gender.evaluation.baselines import BaselineResources
+from movie_gender.evaluation.baselines import BASELINES, BaselineResources, scorer_label
 from movie_gender.evaluation.calibration import write_reliability_plots
 from movie_gender.evaluation.protocol import (
     evaluate,
@@ -166,15 +166,10 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMClassifier, record: Run
         f"Lines, {record.eval_split} split (threshold {line.threshold:.3f})",
     )
     line = scores["line"]
-    names = {
-        "model": "this model",
-        "tfidf_logreg": "TF-IDF + LR",
-        "glove_mean_logreg": "mean GloVe + LR",
-        "tfidf_context_logreg": "TF-IDF (line + context) + LR",
-    }
+    plotted = [k for k in line if k == "model" or (k in BASELINES and BASELINES[k].plotted)]
     plot_roc(
         line["labels"],
-        {names[k]: v for k, v in line.items() if k in names},
+        {scorer_label(k): line[k] for k in plotted},
         folder / "roc_curve.png",
         f"ROC, lines, {record.eval_split} split",
     )
