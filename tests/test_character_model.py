@@ -311,3 +311,23 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     alone = model.predict_characters(columns["text"], columns["character_id"], context=columns["context"])
     differs = {r["character_id"]: r["p_female"] for r in alone} != pytest.approx(by_id, abs=1e-6)
     assert differs == (model.config.character_partner_weight > 0)  # without conversation ids: no partner term
+
+
+def test_a_character_model_scored_without_conversations_or_context_warns_once_saying_what_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = _model(character_partner_weight=0.75)
+    model.character_head.partner_center.fill_(-0.5)
+    with caplog.at_level("WARNING"):
+        first = model.predict_characters(LINES, SPEAKERS)
+        second = model.predict_characters(LINES, SPEAKERS)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "conversation ids" in warnings[0] and "partner term" in warnings[0]
+    assert "context" in warnings[0] and "heard" in warnings[0]
+    assert first == second
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # given everything it reads: no warning
+        _model(character_partner_weight=0.75).predict_characters(
+            LINES, SPEAKERS, context=CONTEXT, conversation_ids=CONVERSATIONS
+        )
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -55,6 +55,43 @@ def model_character_scores(model: BiLSTMClassifier, split: datasets.Dataset, bat
     return 1.0 / (1.0 + np.exp(-scores.mean_logit[scores.inverse]))
 
 
+def add_character_scorers(
+    model: BiLSTMClassifier,
+    character: dict[str, dict[str, np.ndarray]],
+    scored: Mapping[str, datasets.Dataset],
+    batch_size: int = 512,
+) -> dict[str, PartnerTerm]:
+    """Complete the character scorers of each split (``character``: ``{"train"|"validation"|"evaluated": {scorer:
+    P(female) per line of scored[key]}}``, in place): a character model's own estimate (``model``, not on train)
+    and its convex parts (``convex``), then every scorer's partnered twin (:func:`add_partnered`). Returns the
+    fitted partner terms."""
+    if getattr(getattr(model, "config", None), "is_character_model", False):
+        convex = convex_part(model)
+        for key, split in scored.items():  # the character model's own pooled estimate, not its averaged lines
+            if key != "train":
+                character[key] = {"model": model_character_scores(model, split, batch_size), **character[key]}
+            character[key][CONVEX] = model_character_scores(convex, split, batch_size)
+    return add_partnered(character, scored)
+
+
+def with_unknown(
+    splits: Mapping[str, datasets.Dataset], unknown: Mapping[str, datasets.Dataset] | None
+) -> dict[str, datasets.Dataset]:
+    """Each split with the lines of ``unknown[key]`` (unknown-gender speakers, label -1) after its own lines, in the
+    columns both have; a split without unknown lines as it is."""
+    import datasets
+
+    out = dict(splits)
+    for key, extra in (unknown or {}).items():
+        if key not in splits or extra is None or len(extra) == 0:
+            continue
+        split = splits[key]
+        columns = [c for c in split.column_names if c in extra.column_names]
+        own = split.select_columns(columns)
+        out[key] = datasets.concatenate_datasets([own, extra.select_columns(columns).cast(own.features)])
+    return out
+
+
 def partnered_names(names: list[str]) -> list[str]:
     """The scorers that get a partnered twin: every scorer but the model itself and those registered without one."""
     return [n for n in names if n != "model" and (n == CONVEX or BASELINES[n].partnered)]
@@ -103,4 +140,13 @@ def _character_means(grouped: dict, scores: np.ndarray) -> np.ndarray:
     return sums / np.maximum(np.bincount(inverse, minlength=len(grouped["labels"])), 1)
 
 
-__all__ = ["CONVEX", "SUFFIX", "add_partnered", "convex_part", "model_character_scores", "partnered_names"]
+__all__ = [
+    "CONVEX",
+    "SUFFIX",
+    "add_character_scorers",
+    "add_partnered",
+    "with_unknown",
+    "convex_part",
+    "model_character_scores",
+    "partnered_names",
+]

@@ -49,7 +49,7 @@ from movie_gender.evaluation.baselines import (
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
 from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
-from movie_gender.evaluation.partnered import CONVEX, add_partnered, convex_part, model_character_scores
+from movie_gender.evaluation.partnered import add_character_scorers, with_unknown
 from movie_gender.evaluation.plots import pyplot as _figure
 from movie_gender.evaluation.plots import save_figure as _save
 from movie_gender.inference.characters import aggregate_logits
@@ -309,8 +309,13 @@ def evaluate(
     batch_size: int = 512,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     resources: BaselineResources | None = None,
+    unknown: Mapping[str, datasets.Dataset] | None = None,
 ) -> tuple[dict, dict]:
     """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
+
+    ``unknown``: per split ("train", "validation", "evaluated"), the lines of its movies' unknown-gender speakers
+    (label -1); character scores are then computed with them as conversation partners, as ``predict --by
+    character`` does, and metrics on the labelled characters.
 
     ``resources`` default to :func:`model_resources` (the model's tokenizer, and its embedding matrix when that is
     frozen GloVe). Returns (report, scores): the report holds, per level, each scorer's metrics and the
@@ -324,7 +329,7 @@ def evaluate(
     natural = _natural_train(train_split)
     names = available_baselines(_baselines_for(model, baselines, by), resources, eval_split.column_names)
     splits = {"validation": validation_split, "evaluated": eval_split}
-    level_scores, terms = _level_scores(model, names, natural, splits, resources, by, batch_size)
+    level_scores, terms = _level_scores(model, names, natural, splits, resources, by, batch_size, unknown)
     shared = set(np.unique(np.asarray(natural["character_id"])))
     shared &= set(np.unique(np.asarray(eval_split["character_id"])))
     report: dict = {
@@ -383,29 +388,30 @@ def _level_scores(
     resources: BaselineResources,
     by: Sequence[str],
     batch_size: int,
+    unknown: Mapping[str, datasets.Dataset] | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, np.ndarray]]], dict]:
     """``({split key: {level: {scorer: line scores}}}, partner terms)``: the model's and the baselines' scores of
     each split, each scorer at the levels it is reported at; a character model's own pooled estimate per character
     and its convex parts alone; each character scorer also with its partner term
-    (:func:`movie_gender.evaluation.partnered.add_partnered`, fitted on the natural train and validation splits)."""
+    (:func:`movie_gender.evaluation.partnered.add_partnered`, fitted on the natural train and validation splits).
+    Character scorers also score ``unknown`` (per split key: the lines of the unknown-gender speakers of its movies)
+    so that these take part as partners, as in prediction."""
+    every = {**splits, "train": natural}
+    scored = with_unknown(every, unknown) if "character" in by else every
     line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
-    for key, per in baseline_scores(names, natural, {**splits, "train": natural}, resources).items():
-        line_scores.setdefault(key, {}).update(per)
+    full = baseline_scores(names, natural, scored, resources)
+    for key, per in full.items():
+        line_scores.setdefault(key, {}).update({n: v[: len(every[key])] for n, v in per.items()})
     level_scores = {
         key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
         for key, per in line_scores.items()
     }
     if "character" not in by:
         return level_scores, {}
-    every = {**splits, "train": natural}
-    level_scores["train"]["character"].pop("model", None)
-    if getattr(getattr(model, "config", None), "is_character_model", False):
-        convex = convex_part(model)
-        for key, split in every.items():  # the character model's own pooled estimate, not its averaged lines
-            level_scores[key]["character"][CONVEX] = model_character_scores(convex, split, batch_size)
-            if key != "train":
-                level_scores[key]["character"]["model"] = model_character_scores(model, split, batch_size)
-    terms = add_partnered({key: level_scores[key]["character"] for key in every}, every)
+    character = {key: {n: v for n, v in full[key].items() if _reported(n, "character", model)} for key in every}
+    terms = add_character_scorers(model, character, scored, batch_size)
+    for key in every:  # the splits' own lines come first in what was scored
+        level_scores[key]["character"] = {n: v[: len(every[key])] for n, v in character[key].items()}
     return level_scores, terms
 
 

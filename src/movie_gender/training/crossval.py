@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,14 @@ from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
 from movie_gender.evaluation.plots import pyplot, save_figure
 from movie_gender.evaluation.protocol import LEVELS
-from movie_gender.training.pipeline import TrainOptions, check_writable, evaluate_fitted, fit_model, hardware
+from movie_gender.training.pipeline import (
+    TrainOptions,
+    check_writable,
+    evaluate_fitted,
+    fit_model,
+    hardware,
+    unknown_lines,
+)
 from movie_gender.training.reports import LevelReport
 
 if TYPE_CHECKING:
@@ -145,12 +153,13 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     _check_cv_options(options)
     output = Path(options.output)
     check_writable(output)
-    corpus, stats = read_corpus(data.reading())
+    everyone, stats = read_corpus(replace(data.reading(), include_unknown=True))
+    corpus = everyone.select(np.flatnonzero(np.asarray(everyone["label"]) >= 0))
     folds: list[dict] = []
     reports: list[dict] = []
     pooled: dict = {}
     for i, test_movies in enumerate(movie_folds(corpus["movie_id"], k, data.seed), start=1):
-        entry, report, scores = _run_fold(options, corpus, test_movies, i, k)
+        entry, report, scores = _run_fold(options, corpus, test_movies, i, k, everyone)
         folds.append(entry)
         reports.append(report)
         _pool_scores(pooled, scores)
@@ -185,16 +194,23 @@ def _check_cv_options(options: TrainOptions) -> None:
 
 
 def _run_fold(
-    options: TrainOptions, corpus: datasets.Dataset, test_movies: list[str], i: int, k: int
+    options: TrainOptions,
+    corpus: datasets.Dataset,
+    test_movies: list[str],
+    i: int,
+    k: int,
+    everyone: datasets.Dataset | None = None,
 ) -> tuple[dict, dict, dict]:
-    """Fold ``i`` of ``k``: split ``corpus`` with ``test_movies`` as test, train, evaluate; returns the fold's cv.json
-    record, its evaluation report and its test scores (per level and scorer)."""
+    """Fold ``i`` of ``k``: split ``corpus`` with ``test_movies`` as test, train, evaluate (``everyone``: the corpus
+    with its unknown-gender speakers, scored as conversation partners); returns the fold's cv.json record, its
+    evaluation report and its test scores (per level and scorer)."""
     fold_started = time.perf_counter()
     logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
     data = options.data
     dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
     fitted = fit_model(options, dataset)
-    report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
+    unknown = unknown_lines(options, dataset, everyone) if everyone is not None else None
+    report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0, unknown=unknown)
     entry = {
         "fold": i,
         "test_movies": test_movies,

@@ -288,12 +288,42 @@ def fit_model(
     return FittedModel(model, matrix, coverage, result)
 
 
+def unknown_lines(
+    options: TrainOptions, dataset: datasets.DatasetDict, corpus: datasets.Dataset | None = None
+) -> dict[str, datasets.Dataset] | None:
+    """The lines of the unknown-gender speakers of each split's movies (``train``, ``validation``, ``evaluated``):
+    the conversation partners the labelled characters also have in ``predict --by character``. ``corpus``: the
+    corpus read with ``include_unknown`` (read here when not given). None for a prepared dataset or a split that is
+    not by movie."""
+    if options.data.dataset or options.data.split != "movie":
+        return None
+    if corpus is None:
+        from movie_gender.data.corpus import read_corpus
+
+        corpus, _ = read_corpus(replace(options.data.reading(), include_unknown=True))
+    unknown = corpus.select(np.flatnonzero(np.asarray(corpus["label"]) < 0))
+    movies = np.asarray(unknown["movie_id"])
+    keys = {"train": "train", "validation": "validation", "evaluated": "test"}
+    return {
+        key: unknown.select(np.flatnonzero(np.isin(movies, np.unique(np.asarray(dataset[name]["movie_id"])))))
+        for key, name in keys.items()
+    }
+
+
 def evaluate_fitted(
-    options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *, bootstrap: int | None = None
+    options: TrainOptions,
+    fitted: FittedModel,
+    dataset: datasets.DatasetDict,
+    *,
+    bootstrap: int | None = None,
+    unknown: dict[str, datasets.Dataset] | None = None,
 ) -> tuple[dict, dict]:
-    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`: (report, scores). The model is
-    left as it is; the calibration and thresholds the report chose are
+    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`: (report, scores), the
+    unknown-gender speakers of each split's movies (:func:`unknown_lines`) scored as conversation partners. The
+    model is left as it is; the calibration and thresholds the report chose are
     :func:`~movie_gender.evaluation.protocol.model_decisions` of it."""
+    if unknown is None:
+        unknown = unknown_lines(options, dataset)
     resources = BaselineResources(
         seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
     )
@@ -307,6 +337,7 @@ def evaluate_fitted(
         unit=options.bootstrap_unit,
         seed=options.data.seed,
         resources=resources,
+        unknown=unknown,
     )
     return report, scores
 
