@@ -349,9 +349,10 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
     assert set(terms) == {f"{n}_partners" for n in character}
     for term in terms.values():
         assert term["weight"] in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
-        assert term["validation_auc"] and max(term["validation_auc"].values()) == term["validation_auc"][
-            str(term["weight"])
-        ]
+        assert (
+            term["validation_auc"]
+            and max(term["validation_auc"].values()) == term["validation_auc"][str(term["weight"])]
+        )
     assert report["speaker_leak"] is False and report["character"]["speaker_leak"] is False
     text = format_report(report)
     assert text.index("ROC-AUC") < text.index("bal.acc") and "paired difference" in text

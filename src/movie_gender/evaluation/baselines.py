@@ -73,6 +73,7 @@ class BaselineSpec:
     display: str = ""  # the short name of tables and plots (default: the description)
     plotted: bool = True  # drawn in the line ROC plot (a line-level baseline only)
     partnered: bool = True  # also reported per character with the partner term (evaluation.partnered)
+    reported: str = ""  # "always": beside every model; "characters": wherever characters are evaluated; "": on request
 
     @property
     def label(self) -> str:
@@ -94,16 +95,27 @@ def register_baseline(
     display: str = "",
     plotted: bool = True,
     partnered: bool = True,
+    reported: str = "",
 ) -> BaselineSpec:
     """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without,
     ``levels`` where it is reported (a character baseline scores each line with its character's P(female), which is
     no line-level score); ``display`` its short name in tables and plots, ``plotted`` whether the line ROC plot
-    draws it, ``partnered`` whether it is also reported per character with the partner term."""
+    draws it, ``partnered`` whether it is also reported per character with the partner term, ``reported`` when
+    the evaluation reports it unasked (``"always"``, ``"characters"``: where characters are evaluated)."""
+    if reported not in ("", "always", "characters"):
+        raise ValueError(f"reported must be '', 'always' or 'characters', got {reported!r}")
     spec = BaselineSpec(
-        name, factory, tuple(inputs), tuple(needs), description, tuple(levels), display, plotted, partnered
+        name, factory, tuple(inputs), tuple(needs), description, tuple(levels), display, plotted, partnered, reported
     )
     BASELINES[name] = spec
     return spec
+
+
+def reported_baselines(characters: bool = True) -> tuple[str, ...]:
+    """The baselines the evaluation reports unasked, in registry order: those registered ``reported="always"``, and
+    with ``characters`` those registered ``reported="characters"``."""
+    kinds = ("always", "characters") if characters else ("always",)
+    return tuple(name for name, spec in BASELINES.items() if spec.reported in kinds)
 
 
 def available_baselines(names: Sequence[str], resources: BaselineResources, columns: Sequence[str]) -> list[str]:
@@ -120,6 +132,9 @@ def available_baselines(names: Sequence[str], resources: BaselineResources, colu
 
 
 def _columns(split: Any, names: Sequence[str]) -> dict[str, list]:
+    """The columns ``names`` of a datasets.Dataset (read in one go, not row by row) or of a mapping, as lists."""
+    if hasattr(split, "select_columns"):
+        return split.select_columns(list(names)).to_dict()
     return {name: list(split[name]) for name in names}
 
 
@@ -127,12 +142,15 @@ def fit_baseline(name: str, train: Any, resources: BaselineResources | None = No
     """Fit baseline ``name`` on ``train`` (a datasets.Dataset or a mapping of columns: text, label, + its inputs)."""
     spec = BASELINES[name]
     baseline = spec.factory(resources or BaselineResources())
-    return baseline.fit(list(train["text"]), np.asarray(train["label"]), **_columns(train, spec.inputs))
+    columns = _columns(train, ["text", "label", *spec.inputs])
+    texts, labels = columns.pop("text"), np.asarray(columns.pop("label"))
+    return baseline.fit(texts, labels, **columns)
 
 
 def score_baseline(name: str, baseline: Baseline, split: Any) -> np.ndarray:
     """P(female) of every line of ``split`` (a datasets.Dataset or a mapping of columns)."""
-    return np.asarray(baseline.score(list(split["text"]), **_columns(split, BASELINES[name].inputs)), dtype=np.float64)
+    columns = _columns(split, ["text", *BASELINES[name].inputs])
+    return np.asarray(baseline.score(columns.pop("text"), **columns), dtype=np.float64)
 
 
 def baseline_scores(
@@ -316,6 +334,7 @@ class TfidfCharacterLogreg:
 register_baseline(
     "always_male",
     lambda r: AlwaysMale(),
+    reported="always",
     description="always male (P(female) = 0)",
     display="always male",
     plotted=False,
@@ -324,6 +343,7 @@ register_baseline(
 register_baseline(
     "tfidf_logreg",
     lambda r: TfidfLogreg(r.seed),
+    reported="always",
     description="TF-IDF (1-2 grams) + logistic regression",
     display="TF-IDF + LR",
 )
@@ -331,6 +351,7 @@ register_baseline(
     "glove_mean_logreg",
     lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
     needs=("tokenizer", "embeddings"),
+    reported="always",
     description="mean GloVe vector + logistic regression",
     display="mean GloVe + LR",
 )
@@ -341,6 +362,7 @@ register_baseline(
     inputs=("context",),
     description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression",
     display="TF-IDF (line + context) + LR",
+    reported="characters",
 )
 register_baseline(
     "tfidf_character_logreg",
@@ -349,6 +371,7 @@ register_baseline(
     levels=("character",),
     description="TF-IDF (1-2 grams) of one document per character (its lines joined) + logistic regression",
     display="TF-IDF, one document per character + LR",
+    reported="characters",
 )
 register_baseline(
     "tfidf_character_context_logreg",
@@ -358,6 +381,7 @@ register_baseline(
     description="TF-IDF (1-2 grams) of one document per character and, separately, of what is said around its "
     "lines + logistic regression",
     display="TF-IDF, document per character + its context, + LR",
+    reported="characters",
 )
 
 
@@ -386,6 +410,7 @@ __all__ = [
     "character_groups",
     "TfidfCharacterLogreg",
     "register_baseline",
+    "reported_baselines",
     "scorer_label",
     "available_baselines",
     "fit_baseline",

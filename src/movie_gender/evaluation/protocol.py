@@ -41,19 +41,17 @@ from sklearn.metrics import (
 from movie_gender.data.corpus import LABEL_NAMES
 from movie_gender.evaluation.baselines import (
     BASELINES,
-    CHARACTER_BASELINES,
-    DEFAULT_BASELINES,
     BaselineResources,
     available_baselines,
     baseline_scores,
+    reported_baselines,
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
 from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
 from movie_gender.evaluation.partnered import add_character_scorers, with_unknown
 from movie_gender.evaluation.plots import pyplot as _figure
 from movie_gender.evaluation.plots import save_figure as _save
-from movie_gender.inference.characters import aggregate_logits
-from movie_gender.inference.characters import logit as _logit
+from movie_gender.inference.characters import aggregate_logits, logit
 
 if TYPE_CHECKING:
     import datasets
@@ -139,7 +137,7 @@ def aggregate_by_character(
     character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float], min_lines: int = 5
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
-    characters = aggregate_logits(character_ids, _logit(np.asarray(scores, dtype=np.float64)))
+    characters = aggregate_logits(character_ids, logit(np.asarray(scores, dtype=np.float64)))
     character_label = np.zeros(len(characters.ids), dtype=np.int64)
     character_label[characters.inverse] = np.asarray(labels)
     keep = characters.n_lines >= min_lines
@@ -233,11 +231,12 @@ def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: i
 def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
     """``{"labels", "movies", "scores": {scorer: ...}}`` of a split at ``level``: its lines, or its characters with
     at least ``min_lines`` lines (scored by :func:`aggregate_by_character`), each with the movie it belongs to."""
-    labels = np.asarray(split["label"], dtype=np.int64)
-    movies = np.asarray(split["movie_id"])
+    names = ["label", "movie_id"] + ([] if level == "line" else ["character_id"])
+    columns = split.select_columns(names).to_dict()  # one read of the columns, not one per row
+    labels, movies = np.asarray(columns["label"], dtype=np.int64), np.asarray(columns["movie_id"])
     if level == "line":
         return {"labels": labels, "movies": movies, "scores": dict(scores)}
-    characters = np.asarray(split["character_id"])
+    characters = np.asarray(columns["character_id"])
     names, first = np.unique(characters, return_index=True)
     movie_of = dict(zip(names.tolist(), movies[first].tolist(), strict=False))
     per_scorer = {name: aggregate_by_character(characters, labels, s, min_lines) for name, s in scores.items()}
@@ -307,7 +306,7 @@ def evaluate(
     unit: str = "movie",
     seed: int = 0,
     batch_size: int = 512,
-    baselines: Sequence[str] = DEFAULT_BASELINES,
+    baselines: Sequence[str] | None = None,
     resources: BaselineResources | None = None,
     unknown: Mapping[str, datasets.Dataset] | None = None,
 ) -> tuple[dict, dict]:
@@ -369,14 +368,12 @@ def _natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
     return natural
 
 
-def _baselines_for(model: object, baselines: Sequence[str], by: Sequence[str]) -> tuple[str, ...]:
-    """The baselines asked for, plus TF-IDF + context beside a context model and the character baselines when
-    characters are evaluated."""
-    baselines = tuple(baselines)
+def _baselines_for(model: object, baselines: Sequence[str] | None, by: Sequence[str]) -> tuple[str, ...]:
+    """The baselines asked for (None: those the registry reports unasked, :func:`reported_baselines`), plus TF-IDF +
+    context beside a context model."""
+    baselines = reported_baselines("character" in by) if baselines is None else tuple(baselines)
     if _uses_context(model) and CONTEXT not in baselines:
         baselines = (*baselines, CONTEXT)  # a context model is compared with TF-IDF + context too
-    if "character" in by:
-        baselines = (*baselines, *(b for b in CHARACTER_BASELINES if b not in baselines))
     return baselines
 
 
@@ -409,6 +406,8 @@ def _level_scores(
     if "character" not in by:
         return level_scores, {}
     character = {key: {n: v for n, v in full[key].items() if _reported(n, "character", model)} for key in every}
+    for key in splits:  # a line model's character score: the mean log-odds of its own lines
+        character[key] = {"model": line_scores[key]["model"], **character[key]}
     terms = add_character_scorers(model, character, scored, batch_size)
     for key in every:  # the splits' own lines come first in what was scored
         level_scores[key]["character"] = {n: v[: len(every[key])] for n, v in character[key].items()}

@@ -84,6 +84,9 @@ class CharacterLines:
         """From a datasets.Dataset (or a mapping of columns): text, character_id, and conversation_id and context
         where it has them."""
         names = getattr(columns, "column_names", None) or list(columns)
+        if hasattr(columns, "select_columns"):  # a Dataset: its columns in one read, not row by row
+            wanted = ("text", "character_id", "conversation_id", "context")
+            columns = columns.select_columns([c for c in wanted if c in names]).to_dict()
         return cls(
             list(columns["text"]),
             [str(c) for c in columns["character_id"]],

@@ -154,7 +154,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     output = Path(options.output)
     check_writable(output)
     everyone, stats = read_corpus(replace(data.reading(), include_unknown=True))
-    corpus = everyone.select(np.flatnonzero(np.asarray(everyone["label"]) >= 0))
+    corpus = everyone.select(np.flatnonzero(np.asarray(everyone.select_columns(["label"]).to_dict()["label"]) >= 0))
     folds: list[dict] = []
     reports: list[dict] = []
     pooled: dict = {}
@@ -209,7 +209,7 @@ def _run_fold(
     data = options.data
     dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
     fitted = fit_model(options, dataset)
-    unknown = unknown_lines(options, dataset, everyone) if everyone is not None else None
+    unknown = unknown_lines(options.data, dataset, everyone) if everyone is not None else None
     report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0, unknown=unknown)
     entry = {
         "fold": i,

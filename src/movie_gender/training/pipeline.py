@@ -289,25 +289,27 @@ def fit_model(
 
 
 def unknown_lines(
-    options: TrainOptions, dataset: datasets.DatasetDict, corpus: datasets.Dataset | None = None
+    data: DataOptions, dataset: datasets.DatasetDict, corpus: datasets.Dataset | None = None, evaluated: str = "test"
 ) -> dict[str, datasets.Dataset] | None:
     """The lines of the unknown-gender speakers of each split's movies (``train``, ``validation``, ``evaluated``):
     the conversation partners the labelled characters also have in ``predict --by character``. ``corpus``: the
-    corpus read with ``include_unknown`` (read here when not given). None for a prepared dataset or a split that is
-    not by movie."""
-    if options.data.dataset or options.data.split != "movie":
+    corpus read with ``include_unknown`` (read here when not given); ``evaluated``: the split evaluated. None for a
+    prepared dataset or a split that is not by movie."""
+    if data.dataset or data.split != "movie":
         return None
     if corpus is None:
         from movie_gender.data.corpus import read_corpus
 
-        corpus, _ = read_corpus(replace(options.data.reading(), include_unknown=True))
-    unknown = corpus.select(np.flatnonzero(np.asarray(corpus["label"]) < 0))
-    movies = np.asarray(unknown["movie_id"])
-    keys = {"train": "train", "validation": "validation", "evaluated": "test"}
-    return {
-        key: unknown.select(np.flatnonzero(np.isin(movies, np.unique(np.asarray(dataset[name]["movie_id"])))))
-        for key, name in keys.items()
-    }
+        corpus, _ = read_corpus(replace(data.reading(), include_unknown=True))
+    columns = corpus.select_columns(["label", "movie_id"]).to_dict()  # one read of the columns, not one per row
+    movies = np.asarray(columns["movie_id"])
+    unknown = np.asarray(columns["label"]) < 0
+    keys = {"train": "train", "validation": "validation", "evaluated": evaluated}
+    out = {}
+    for key, name in keys.items():
+        split_movies = np.unique(dataset[name].select_columns(["movie_id"]).to_dict()["movie_id"])
+        out[key] = corpus.select(np.flatnonzero(unknown & np.isin(movies, split_movies)))
+    return out
 
 
 def evaluate_fitted(
@@ -323,7 +325,7 @@ def evaluate_fitted(
     model is left as it is; the calibration and thresholds the report chose are
     :func:`~movie_gender.evaluation.protocol.model_decisions` of it."""
     if unknown is None:
-        unknown = unknown_lines(options, dataset)
+        unknown = unknown_lines(options.data, dataset)
     resources = BaselineResources(
         seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
     )
@@ -473,6 +475,7 @@ def evaluate_model(
         unit=unit,
         seed=data.seed,
         resources=baseline_resources(model, model_id, data.seed, revision=revision),
+        unknown=unknown_lines(data, dataset, evaluated=split) if "character" in by else None,
     )
     stored = {"line": model.config.threshold, "character": model.config.character_threshold}
     for level, threshold in stored.items():
