@@ -20,8 +20,8 @@ from movie_gender.evaluation.baselines import TfidfCharacterLogreg
 from movie_gender.inference import characters as character_scoring
 from movie_gender.inference.characters import CharacterLines, score_characters
 from movie_gender.model.character_model import CharacterData, line_bag_matrix, partner_term, segment_softmax
-from movie_gender.model.partners import partner_matrix, partner_means, with_partners
 from movie_gender.model.layers import BagOfWords
+from movie_gender.model.partners import partner_matrix, partner_means, with_partners
 from movie_gender.training.character_training import fit_character_bags, fit_line_bags, score_data
 from tests.factories import (
     FEMALE_WORDS,
@@ -297,7 +297,7 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     assert {"convex_partners", "tfidf_character_logreg_partners", "tfidf_context_logreg_partners"} <= set(choices)
     assert {"convex", "convex_partners", "tfidf_character_logreg_partners"} <= set(metrics["character"])
     assert model.config.character_partner_weight in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # fitted on validation
-    assert partner_term(model)[1] != 0.0  # training measured the train characters' mean partner score
+    assert partner_term(model)[1] != 0.0  # training measured the validation characters' mean partner score
     corpus_lines, _ = read_corpus(CorpusSource(corpus, context_size=model.config.context_size, include_unknown=True))
     columns = corpus_lines.select_columns(["text", "character_id", "context", "conversation_id"]).to_dict()
     expected = model.predict_characters(

@@ -3,8 +3,8 @@
 Every character scorer (a character baseline, or a line baseline averaged per character) is also reported with the
 partner term of :mod:`movie_gender.model.partners`, under its name plus ``_partners``: its character log-odds minus
 ``weight`` times how far the mean log-odds of the characters it talks to lie from ``center``. The term is fitted
-the same way as the character model's, inside the run: ``center`` on the train characters, ``weight`` on the
-validation characters (the best validation ROC-AUC of :data:`movie_gender.model.partners.WEIGHT_GRID`). Every
+the same way as the character model's, inside the run, on the validation characters: ``center`` their mean partner
+score, ``weight`` the best validation ROC-AUC of :data:`movie_gender.model.partners.WEIGHT_GRID`. Every
 character of a split takes part as a partner; metrics are computed on the labelled ones.
 
 Beside a character model two more scorers make its ablation: ``convex`` (the model's convex parts alone: the bags,
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from movie_gender.data.corpus import read_corpus
 from movie_gender.evaluation.baselines import BASELINES
 from movie_gender.inference.characters import CharacterLines, aggregate_logits, logit, score_characters
 from movie_gender.model.partners import PartnerTerm, fit_partner_term, partner_matrix
@@ -28,6 +30,7 @@ from movie_gender.model.partners import PartnerTerm, fit_partner_term, partner_m
 if TYPE_CHECKING:
     import datasets
 
+    from movie_gender.configuration import DataOptions
     from movie_gender.model.modeling import BiLSTMClassifier
 
 SUFFIX = "_partners"
@@ -61,15 +64,14 @@ def add_character_scorers(
     scored: Mapping[str, datasets.Dataset],
     batch_size: int = 512,
 ) -> dict[str, PartnerTerm]:
-    """Complete the character scorers of each split (``character``: ``{"train"|"validation"|"evaluated": {scorer:
-    P(female) per line of scored[key]}}``, in place): a character model's own estimate (``model``, not on train)
-    and its convex parts (``convex``), then every scorer's partnered twin (:func:`add_partnered`). Returns the
-    fitted partner terms."""
+    """Complete the character scorers of each split (``character``: ``{"validation"|"evaluated": {scorer:
+    P(female) per line of scored[key]}}``, in place): a character model's own estimate (``model``) and its convex
+    parts (``convex``), then every scorer's partnered twin (:func:`add_partnered`). Returns the fitted partner
+    terms."""
     if getattr(getattr(model, "config", None), "is_character_model", False):
         convex = convex_part(model)
         for key, split in scored.items():  # the character model's own pooled estimate, not its averaged lines
-            if key != "train":
-                character[key] = {"model": model_character_scores(model, split, batch_size), **character[key]}
+            character[key]["model"] = model_character_scores(model, split, batch_size)
             character[key][CONVEX] = model_character_scores(convex, split, batch_size)
     return add_partnered(character, scored)
 
@@ -92,6 +94,28 @@ def with_unknown(
     return out
 
 
+def unknown_lines(
+    data: DataOptions, dataset: datasets.DatasetDict, corpus: datasets.Dataset | None = None, evaluated: str = "test"
+) -> dict[str, datasets.Dataset] | None:
+    """The lines of the unknown-gender speakers of each split's movies (``validation``, ``evaluated``):
+    the conversation partners the labelled characters also have in ``predict --by character``. ``corpus``: the
+    corpus read with ``include_unknown`` (read here when not given); ``evaluated``: the split evaluated. None for a
+    prepared dataset or a split that is not by movie."""
+    if data.dataset or data.split != "movie":
+        return None
+    if corpus is None:
+        corpus, _ = read_corpus(replace(data.reading(), include_unknown=True))
+    columns = corpus.select_columns(["label", "movie_id"]).to_dict()  # one read of the columns, not one per row
+    movies = np.asarray(columns["movie_id"])
+    unknown = np.asarray(columns["label"]) < 0
+    keys = {"validation": "validation", "evaluated": evaluated}
+    out = {}
+    for key, name in keys.items():
+        split_movies = np.unique(dataset[name].select_columns(["movie_id"]).to_dict()["movie_id"])
+        out[key] = corpus.select(np.flatnonzero(unknown & np.isin(movies, split_movies)))
+    return out
+
+
 def partnered_names(names: list[str]) -> list[str]:
     """The scorers that get a partnered twin: every scorer but the model itself and those registered without one."""
     return [n for n in names if n != "model" and (n == CONVEX or BASELINES[n].partnered)]
@@ -100,22 +124,18 @@ def partnered_names(names: list[str]) -> list[str]:
 def add_partnered(
     level_scores: Mapping[str, dict[str, np.ndarray]], splits: Mapping[str, datasets.Dataset]
 ) -> dict[str, PartnerTerm]:
-    """Add ``NAME_partners`` beside each character scorer of ``level_scores`` (``{"train"|"validation"|"evaluated":
-    {scorer: P(female) per line}}``, the character level of each split in ``splits``), in place; returns the fitted
-    terms. Nothing is added where the splits have no ``conversation_id``."""
+    """Add ``NAME_partners`` beside each character scorer of ``level_scores`` (``{"validation"|"evaluated": {scorer:
+    P(female) per line}}``, the character level of each split in ``splits``), in place, its term fitted on the
+    validation characters; returns the fitted terms. Nothing is added where the splits have no
+    ``conversation_id``."""
     if any("conversation_id" not in split.column_names for split in splits.values()):
         return {}
     grouped = {key: _characters(split) for key, split in splits.items()}
     terms = {}
     for name in partnered_names(list(level_scores["evaluated"])):
         means = {key: _character_means(grouped[key], level_scores[key][name]) for key in splits}
-        term = fit_partner_term(
-            means["train"],
-            grouped["train"]["partners"],
-            means["validation"],
-            grouped["validation"]["partners"],
-            grouped["validation"]["labels"],
-        )
+        validation = grouped["validation"]
+        term = fit_partner_term(means["validation"], validation["partners"], validation["labels"])
         terms[name + SUFFIX] = term
         for key in ("validation", "evaluated"):
             partnered = term.apply(means[key], grouped[key]["partners"])

@@ -312,7 +312,7 @@ def evaluate(
 ) -> tuple[dict, dict]:
     """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
 
-    ``unknown``: per split ("train", "validation", "evaluated"), the lines of its movies' unknown-gender speakers
+    ``unknown``: per split ("validation", "evaluated"), the lines of its movies' unknown-gender speakers
     (label -1); character scores are then computed with them as conversation partners, as ``predict --by
     character`` does, and metrics on the labelled characters.
 
@@ -390,27 +390,26 @@ def _level_scores(
     """``({split key: {level: {scorer: line scores}}}, partner terms)``: the model's and the baselines' scores of
     each split, each scorer at the levels it is reported at; a character model's own pooled estimate per character
     and its convex parts alone; each character scorer also with its partner term
-    (:func:`movie_gender.evaluation.partnered.add_partnered`, fitted on the natural train and validation splits).
+    (:func:`movie_gender.evaluation.partnered.add_partnered`, fitted on the validation split).
     Character scorers also score ``unknown`` (per split key: the lines of the unknown-gender speakers of its movies)
     so that these take part as partners, as in prediction."""
-    every = {**splits, "train": natural}
-    scored = with_unknown(every, unknown) if "character" in by else every
+    scored = with_unknown(splits, unknown) if "character" in by else splits
     line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
     full = baseline_scores(names, natural, scored, resources)
     for key, per in full.items():
-        line_scores.setdefault(key, {}).update({n: v[: len(every[key])] for n, v in per.items()})
+        line_scores[key].update({n: v[: len(splits[key])] for n, v in per.items()})
     level_scores = {
         key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
         for key, per in line_scores.items()
     }
     if "character" not in by:
         return level_scores, {}
-    character = {key: {n: v for n, v in full[key].items() if _reported(n, "character", model)} for key in every}
+    character = {key: {n: v for n, v in full[key].items() if _reported(n, "character", model)} for key in splits}
     for key in splits:  # a line model's character score: the mean log-odds of its own lines
         character[key] = {"model": line_scores[key]["model"], **character[key]}
     terms = add_character_scorers(model, character, scored, batch_size)
-    for key in every:  # the splits' own lines come first in what was scored
-        level_scores[key]["character"] = {n: v[: len(every[key])] for n, v in character[key].items()}
+    for key in splits:  # the splits' own lines come first in what was scored
+        level_scores[key]["character"] = {n: v[: len(splits[key])] for n, v in character[key].items()}
     return level_scores, terms
 
 

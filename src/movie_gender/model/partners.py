@@ -8,8 +8,8 @@ holds the share of each partner ``p`` in the lines of the conversations ``c`` an
     partnered(c) = s(c) - weight * (sum_p W[c, p] * s(p) - center)        (0 for a character with no partner)
 
 The same function serves the character model and every character baseline; :func:`fit_partner_term` fits
-``center`` (the train characters' mean partner score) and ``weight`` (the grid value with the best validation
-ROC-AUC) the same way for each, on a run's train and validation characters only.
+``center`` (the mean partner score) and ``weight`` (the grid value with the best ROC-AUC) the same way for each, on
+a run's validation characters only: never on the characters whose results are reported.
 """
 
 from __future__ import annotations
@@ -96,26 +96,20 @@ def partner_center(scores: np.ndarray, partners: sparse.csr_matrix | None) -> fl
 
 
 def fit_partner_term(
-    train_scores: np.ndarray,
-    train_partners: sparse.csr_matrix | None,
-    validation_scores: np.ndarray,
-    validation_partners: sparse.csr_matrix | None,
-    validation_labels: np.ndarray,
-    grid: Sequence[float] = WEIGHT_GRID,
+    scores: np.ndarray, partners: sparse.csr_matrix | None, labels: np.ndarray, grid: Sequence[float] = WEIGHT_GRID
 ) -> PartnerTerm:
-    """The partner term of a scorer, fitted on a run's own characters: ``center`` the train characters' mean partner
-    score, ``weight`` the value of ``grid`` whose partnered scores rank the labelled validation characters best
-    (ROC-AUC; label -1: unknown, scored as partners only). Ties go to the smaller weight; without both classes among
-    the validation characters, or without conversations, the weight is 0."""
-    center = partner_center(train_scores, train_partners)
-    labels = np.asarray(validation_labels)
+    """The partner term of a scorer, fitted on a run's own validation characters: ``scores`` (log-odds, one per
+    character), their ``partners`` and ``labels`` (-1: unknown, scored as partners only). ``center``: the
+    characters' mean partner score; ``weight``: the value of ``grid`` whose partnered scores rank the labelled
+    characters best (ROC-AUC). Ties go to the smaller weight; without both classes, or without conversations, the
+    weight is 0."""
+    center = partner_center(scores, partners)
+    labels = np.asarray(labels)
     labelled = labels >= 0
-    if validation_partners is None or len(np.unique(labels[labelled])) < 2:
+    if partners is None or len(np.unique(labels[labelled])) < 2:
         return PartnerTerm(0.0, center, {})
     results = {
-        float(w): float(
-            roc_auc_score(labels[labelled], with_partners(validation_scores, validation_partners, w, center)[labelled])
-        )
+        float(w): float(roc_auc_score(labels[labelled], with_partners(scores, partners, w, center)[labelled]))
         for w in grid
     }
     best = max(results, key=lambda w: (round(results[w], 12), -w))

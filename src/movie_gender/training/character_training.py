@@ -83,21 +83,15 @@ def score_data(model: BiLSTMClassifier, data: CharacterData, partners: bool = Tr
     return character_logits(model, base, data.partners) if partners else base
 
 
-def fit_partners(model: BiLSTMClassifier, train: CharacterData, validation: CharacterData) -> PartnerTerm | None:
+def fit_partners(model: BiLSTMClassifier, validation: CharacterData) -> PartnerTerm | None:
     """Fit the model's partner term (:func:`movie_gender.model.partners.fit_partner_term`) on its current base scores
-    of the train characters (the center) and the validation characters (the weight), and set it in the model
-    (``config.character_partner_weight``, ``character_head.partner_center``). None (nothing set) for data without
-    conversation ids. Called only for a model built with a partner term (``character_partner_weight`` > 0 at the
-    start of training); the weight it fits may be 0."""
-    if train.conversation_ids is None or validation.conversation_ids is None:
+    of the validation characters, and set it in the model (``config.character_partner_weight``,
+    ``character_head.partner_center``). None (nothing set) for data without conversation ids. Called only for a
+    model built with a partner term (``character_partner_weight`` > 0 at the start of training); the weight it fits
+    may be 0."""
+    if validation.conversation_ids is None:
         return None
-    term = fit_partner_term(
-        base_logits(model, train),
-        train.partners,
-        base_logits(model, validation),
-        validation.partners,
-        validation.labels,
-    )
+    term = fit_partner_term(base_logits(model, validation), validation.partners, validation.labels)
     model.config.character_partner_weight = term.weight
     model.character_head.partner_center.fill_(term.center)
     return term
@@ -164,7 +158,7 @@ def fit_character_bags(
         _set_bag(head.own_bag, weights[:width], CharacterHead.SCALE)
         _set_bag(head.heard_bag, weights[width:], CharacterHead.SCALE)
         if partners:
-            fit_partners(model, train, validation)
+            fit_partners(model, validation)
         results[c] = _validation_auc(model, validation)
         if best is None or results[c] > results[best[0]]:
             best = (c, weights)
@@ -323,9 +317,22 @@ def _epoch(
     return float(np.mean(losses))
 
 
+def _keep_partners(model: BiLSTMClassifier, term: PartnerTerm | None) -> None:
+    """Record (in ``character_head.choices``) and log the partner term the model keeps."""
+    if term is None:
+        return
+    model.character_head.choices["partner"] = term.to_dict()
+    logger.info(
+        "Partner term: weight %s, center %.4f (validation ROC-AUC by weight: %s)",
+        term.weight,
+        term.center,
+        ", ".join(f"{w}: {a:.4f}" for w, a in term.validation_auc.items()),
+    )
+
+
 def _refit_partners(model: BiLSTMClassifier, run: _Run) -> PartnerTerm | None:
     """The partner term fitted for the model's current state (:func:`fit_partners`), when it has one."""
-    return fit_partners(model, run.train, run.validation) if run.partners else None
+    return fit_partners(model, run.validation) if run.partners else None
 
 
 def train_characters(
@@ -375,15 +382,7 @@ def train_characters(
             break
     model.load_state_dict(best_state)
     model.eval()
-    term = _refit_partners(model, run)
-    if term is not None:
-        model.character_head.choices["partner"] = term.to_dict()
-        logger.info(
-            "Partner term: weight %s, center %.4f (validation ROC-AUC by weight: %s)",
-            term.weight,
-            term.center,
-            ", ".join(f"{w}: {a:.4f}" for w, a in term.validation_auc.items()),
-        )
+    _keep_partners(model, _refit_partners(model, run))
     logger.info(
         "Character model: kept epoch %d (validation ROC-AUC %.4f)", result.best_epoch, result.best_validation_auc
     )

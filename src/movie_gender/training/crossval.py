@@ -28,6 +28,7 @@ from movie_gender.data.download import atomic_path
 from movie_gender.data.splitting import prepare_dataset
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
+from movie_gender.evaluation.partnered import unknown_lines
 from movie_gender.evaluation.plots import pyplot, save_figure
 from movie_gender.evaluation.protocol import LEVELS
 from movie_gender.training.pipeline import (
@@ -36,7 +37,6 @@ from movie_gender.training.pipeline import (
     evaluate_fitted,
     fit_model,
     hardware,
-    unknown_lines,
 )
 from movie_gender.training.reports import LevelReport
 

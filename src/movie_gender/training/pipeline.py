@@ -28,6 +28,7 @@ from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BASELINES, BaselineResources, scorer_label
 from movie_gender.evaluation.calibration import write_reliability_plots
+from movie_gender.evaluation.partnered import unknown_lines
 from movie_gender.evaluation.protocol import (
     evaluate,
     format_report,
@@ -286,30 +287,6 @@ def fit_model(
     )
     model.to("cpu")
     return FittedModel(model, matrix, coverage, result)
-
-
-def unknown_lines(
-    data: DataOptions, dataset: datasets.DatasetDict, corpus: datasets.Dataset | None = None, evaluated: str = "test"
-) -> dict[str, datasets.Dataset] | None:
-    """The lines of the unknown-gender speakers of each split's movies (``train``, ``validation``, ``evaluated``):
-    the conversation partners the labelled characters also have in ``predict --by character``. ``corpus``: the
-    corpus read with ``include_unknown`` (read here when not given); ``evaluated``: the split evaluated. None for a
-    prepared dataset or a split that is not by movie."""
-    if data.dataset or data.split != "movie":
-        return None
-    if corpus is None:
-        from movie_gender.data.corpus import read_corpus
-
-        corpus, _ = read_corpus(replace(data.reading(), include_unknown=True))
-    columns = corpus.select_columns(["label", "movie_id"]).to_dict()  # one read of the columns, not one per row
-    movies = np.asarray(columns["movie_id"])
-    unknown = np.asarray(columns["label"]) < 0
-    keys = {"train": "train", "validation": "validation", "evaluated": evaluated}
-    out = {}
-    for key, name in keys.items():
-        split_movies = np.unique(dataset[name].select_columns(["movie_id"]).to_dict()["movie_id"])
-        out[key] = corpus.select(np.flatnonzero(unknown & np.isin(movies, split_movies)))
-    return out
 
 
 def evaluate_fitted(
