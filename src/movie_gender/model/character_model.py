@@ -20,11 +20,15 @@ A character with a single short line still gets a score: that line's logit plus 
 
 The conversation partners (``character_partner_weight`` > 0, where the lines come with their ``conversation_id``):
 movie dialogue is often between a man and a woman, so the characters a character talks to are evidence too. Its
-final logit subtracts ``character_partner_weight`` times the mean of its partners' logits above (each partner
-weighed by the lines of the conversations they share), computed from the same model's scores of the partners' own
-lines: no label and no name is read. The term is measured from ``partner_center`` (a buffer saved with the weights:
-the mean partner score of the train characters, set by training), so a character with no partner, or lines given
+final logit (:func:`character_logits`, the one place the score is put together) subtracts
+``character_partner_weight`` times how far the mean of its partners' logits above (each partner weighed by the
+lines of the conversations they share, :mod:`movie_gender.model.partners`) lies from ``partner_center``, computed
+from the same model's scores of the partners' own lines: no label and no name is read. Training fits both on the
+validation characters (the center a buffer saved with the weights), so a character with no partner, or lines given
 without conversation ids, get the average term and stay on the scale the calibration was fitted on.
+
+Where training keeps the state before its neural stage, the BiLSTM's output layer and the attention's last layer
+are exactly 0 (:func:`neural_parts_idle`): scoring then runs no LSTM, only the bags.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ class CharacterHead(nn.Module):
             self.heard_bag = nn.EmbeddingBag(rows, 1, mode="sum")
             nn.init.zeros_(self.own_bag.weight)
             nn.init.zeros_(self.heard_bag.weight)
-        # the train characters' mean partner logit (set by training; see the module docstring)
+        # the validation characters' mean partner logit (set by training; see the module docstring)
         self.register_buffer("partner_center", torch.zeros((), dtype=torch.float64))
         self.choices: dict = {}  # what training chose on validation (the bags' C, the partner term), not saved
 

@@ -6,11 +6,15 @@
    the attention uniform: a character's pooled score starts as the mean log-odds of its lines).
 2. **Character bags** (convex): the bags of all the words a character says and hears are a class-balanced logistic
    regression on one row per train character; its ``C`` is chosen from :data:`CHARACTER_C_GRID` by the ROC-AUC of
-   the validation characters' full score (pooled lines + bags, with the partner term).
+   the validation characters' full score (pooled lines + bags, with the partner term refitted for each candidate).
 3. **BiLSTM and attention** (multiple-instance learning, the bags frozen): steps of ``batch_size`` train characters,
    at most ``character_lines`` of each one's lines (drawn afresh each epoch), class-balanced cross-entropy of the
    characters plus ``line_loss_weight`` times that of each line's own logit. The state before this stage is epoch 0;
    early stopping keeps the epoch (0 included) with the best validation character ROC-AUC.
+
+The partner term (a model built with ``character_partner_weight`` > 0) is fitted on the validation characters for
+every state compared (:func:`fit_partners`: the weight from :data:`movie_gender.model.partners.WEIGHT_GRID`, the
+center their mean partner score) and for the state kept; what was chosen is in ``character_head.choices``.
 
 The train characters are those of the natural train split (oversampled copies of lines removed: a line counts
 once). The test split is never seen here. No checkpoints: a run on the sample takes minutes.

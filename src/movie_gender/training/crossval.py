@@ -345,7 +345,7 @@ def format_ablation(ablation: dict) -> list[str]:
     for key in ("convex_partners", "best_partnered_baseline"):
         d = ablation.get(f"model_minus_{key}")
         if d:
-            name = ablation.get(key, key)
+            name = ablation[key] if key == "best_partnered_baseline" else key
             rows.append(f"  model - {name:<32} {d['mean']:+.3f} +- {d['sd']:.3f}, ahead in {d['folds_ahead']} folds")
     return rows
 
