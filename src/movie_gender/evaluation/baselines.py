@@ -131,7 +131,7 @@ def available_baselines(names: Sequence[str], resources: BaselineResources, colu
     ]
 
 
-def _columns(split: Any, names: Sequence[str]) -> dict[str, list]:
+def read_columns(split: Any, names: Sequence[str]) -> dict[str, list]:
     """The columns ``names`` of a datasets.Dataset (read in one go, not row by row) or of a mapping, as lists."""
     if hasattr(split, "select_columns"):
         return split.select_columns(list(names)).to_dict()
@@ -142,14 +142,14 @@ def fit_baseline(name: str, train: Any, resources: BaselineResources | None = No
     """Fit baseline ``name`` on ``train`` (a datasets.Dataset or a mapping of columns: text, label, + its inputs)."""
     spec = BASELINES[name]
     baseline = spec.factory(resources or BaselineResources())
-    columns = _columns(train, ["text", "label", *spec.inputs])
+    columns = read_columns(train, ["text", "label", *spec.inputs])
     texts, labels = columns.pop("text"), np.asarray(columns.pop("label"))
     return baseline.fit(texts, labels, **columns)
 
 
 def score_baseline(name: str, baseline: Baseline, split: Any) -> np.ndarray:
     """P(female) of every line of ``split`` (a datasets.Dataset or a mapping of columns)."""
-    columns = _columns(split, ["text", *BASELINES[name].inputs])
+    columns = read_columns(split, ["text", *BASELINES[name].inputs])
     return np.asarray(baseline.score(columns.pop("text"), **columns), dtype=np.float64)
 
 
@@ -335,7 +335,7 @@ register_baseline(
     "always_male",
     lambda r: AlwaysMale(),
     reported="always",
-    description="always male (P(female) = 0)",
+    description="always male",
     display="always male",
     plotted=False,
     partnered=False,
@@ -410,6 +410,7 @@ __all__ = [
     "character_groups",
     "TfidfCharacterLogreg",
     "register_baseline",
+    "read_columns",
     "reported_baselines",
     "scorer_label",
     "available_baselines",

@@ -44,6 +44,7 @@ from movie_gender.evaluation.baselines import (
     BaselineResources,
     available_baselines,
     baseline_scores,
+    read_columns,
     reported_baselines,
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
@@ -231,8 +232,7 @@ def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: i
 def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
     """``{"labels", "movies", "scores": {scorer: ...}}`` of a split at ``level``: its lines, or its characters with
     at least ``min_lines`` lines (scored by :func:`aggregate_by_character`), each with the movie it belongs to."""
-    names = ["label", "movie_id"] + ([] if level == "line" else ["character_id"])
-    columns = split.select_columns(names).to_dict()  # one read of the columns, not one per row
+    columns = read_columns(split, ["label", "movie_id"] + ([] if level == "line" else ["character_id"]))
     labels, movies = np.asarray(columns["label"], dtype=np.int64), np.asarray(columns["movie_id"])
     if level == "line":
         return {"labels": labels, "movies": movies, "scores": dict(scores)}

@@ -99,6 +99,8 @@ def predict_characters(
         raise ValueError(f"got {len(texts)} texts but {len(character_ids)} character ids; give one per text")
     if not texts:
         return []
+    if context is not None and not model.config.uses_context:
+        raise ValueError("this model reads single lines and takes no context; call without context")
     lines = CharacterLines(
         texts,
         character_ids,
