@@ -208,8 +208,8 @@ def _run_fold(
     logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
     data = options.data
     dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
-    fitted = fit_model(options, dataset)
     unknown = unknown_lines(options.data, dataset, everyone) if everyone is not None else None
+    fitted = fit_model(options, dataset, unknown=unknown)
     report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0, unknown=unknown)
     entry = {
         "fold": i,

@@ -28,7 +28,7 @@ from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BASELINES, BaselineResources, scorer_label
 from movie_gender.evaluation.calibration import write_reliability_plots
-from movie_gender.evaluation.partnered import unknown_lines
+from movie_gender.evaluation.partnered import unknown_lines, with_unknown
 from movie_gender.evaluation.protocol import (
     evaluate,
     format_report,
@@ -232,15 +232,28 @@ def initial_model(options: TrainOptions, tokenizer: Tokenizer, matrix: np.ndarra
     return model
 
 
+def _with_unknown_partners(
+    options: TrainOptions, dataset: datasets.DatasetDict, unknown: dict[str, datasets.Dataset] | None
+) -> datasets.Dataset:
+    """The validation split with the lines of its movies' unknown-gender speakers after its own: partners there too,
+    as in evaluation and prediction (``unknown``: :func:`movie_gender.evaluation.partnered.unknown_lines`)."""
+    if unknown is None:
+        unknown = unknown_lines(options.data, dataset)
+    return with_unknown({"validation": dataset["validation"]}, unknown)["validation"]
+
+
 def fit_model(
     options: TrainOptions,
     dataset: datasets.DatasetDict,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
     tracker: Tracker | None = None,
+    unknown: dict[str, datasets.Dataset] | None = None,
 ) -> FittedModel:
     """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
-    ``tracker`` (from :func:`movie_gender.training.tracking.make_tracker`) receives the training metrics."""
+    ``tracker`` (from :func:`movie_gender.training.tracking.make_tracker`) receives the training metrics. A character
+    model also scores ``unknown["validation"]`` (the unknown-gender speakers of the validation movies,
+    :func:`movie_gender.evaluation.partnered.unknown_lines`; read from the corpus when not given) as partners."""
     train_split, validation_split = dataset["train"], dataset["validation"]
     tokenizer = train_tokenizer(
         train_split["text"],
@@ -269,6 +282,7 @@ def fit_model(
     if config.is_character_model:
         if options.resume:
             raise ValueError("a character model trains in minutes and writes no checkpoints: --resume is not supported")
+        validation_split = _with_unknown_partners(options, dataset, unknown)
         result = train_characters(
             model, train_split, validation_split, options.training, progress=progress, tracker=tracker
         )
