@@ -155,7 +155,7 @@ def _chunk_data(model: BiLSTMClassifier, lines: CharacterLines, rows: np.ndarray
 
 def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
     """Warn once per model when it reads conversation partners or context and ``lines`` come without them. The
-    character model's partner term is measured from the train characters' mean partner score, so without
+    character model's partner term is measured from its validation characters' mean partner score, so without
     conversation ids every character gets the average term: the score stays on the scale its calibration saw."""
     missing = []
     if reads_partners(model) and lines.conversation_ids is None:
