@@ -211,7 +211,7 @@ def _speaker_table_run(tmp: Path, lines_file: Path, tokenizer: Any, lines: int) 
     import torch
 
     from benchmarks.suite import default_config
-    from movie_gender.model.modeling import BiLSTMClassifier
+    from movie_gender.hub.classifier import BiLSTMClassifier
     from movie_gender.presets import PRESETS
 
     config = default_config(tokenizer.get_vocab_size())

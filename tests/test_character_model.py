@@ -17,17 +17,11 @@ from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.configuration import CorpusSource
 from movie_gender.data.corpus import read_corpus
 from movie_gender.evaluation.baselines import TfidfCharacterLogreg
-from movie_gender.model.character_model import (
-    CharacterData,
-    character_logits,
-    line_bag_matrix,
-    partner_matrix,
-    partner_means,
-    partner_term,
-    segment_softmax,
-    with_partners,
-)
+from movie_gender.inference import characters as character_scoring
+from movie_gender.inference.characters import CharacterLines, score_characters
+from movie_gender.model.character_model import CharacterData, line_bag_matrix, partner_term, segment_softmax
 from movie_gender.model.layers import BagOfWords
+from movie_gender.model.partners import partner_matrix, partner_means, with_partners
 from movie_gender.training.character_training import fit_character_bags, fit_line_bags, score_data
 from tests.factories import (
     FEMALE_WORDS,
@@ -70,12 +64,14 @@ def _model(**overrides) -> BiLSTMClassifier:
     return model.eval()
 
 
-def _scores(model, texts, speakers, context, **kwargs) -> dict[str, float]:
-    names, logits = character_logits(model, texts, speakers, context, **kwargs)
-    return dict(zip(names.tolist(), logits.tolist(), strict=True))
+def _scores(model, texts, speakers, context, conversation_ids=None) -> dict[str, float]:
+    scores = score_characters(model, CharacterLines(texts, speakers, conversation_ids, context))
+    return dict(zip(scores.ids.tolist(), scores.mean_logit.tolist(), strict=True))
 
 
-def test_a_character_score_depends_only_on_its_own_lines_never_on_batch_company_padding_or_order() -> None:
+def test_a_character_score_depends_only_on_its_own_lines_never_on_batch_company_padding_or_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = _model()
     together = _scores(model, LINES, SPEAKERS, CONTEXT)
     assert set(together) == {"a", "b", "c", "d"}
@@ -84,7 +80,8 @@ def test_a_character_score_depends_only_on_its_own_lines_never_on_batch_company_
         alone = _scores(model, [LINES[i] for i in rows], [who] * len(rows), [CONTEXT[i] for i in rows])
         assert alone[who] == pytest.approx(together[who], abs=1e-5)
     reversed_order = _scores(model, LINES[::-1], SPEAKERS[::-1], CONTEXT[::-1])
-    one_per_chunk = _scores(model, LINES, SPEAKERS, CONTEXT, chunk_lines=1)
+    monkeypatch.setattr(character_scoring, "CHUNK_LINES", 1)
+    one_per_chunk = _scores(model, LINES, SPEAKERS, CONTEXT)
     for who, value in together.items():
         assert reversed_order[who] == pytest.approx(value, abs=1e-5)
         assert one_per_chunk[who] == pytest.approx(value, abs=1e-5)
@@ -123,8 +120,10 @@ def test_predict_characters_uses_the_pooled_estimate_and_it_survives_save_and_lo
     loaded = BiLSTMClassifier.from_pretrained(tmp_path / "m")
     assert any(k.startswith("character_head.") for k in loaded.state_dict())
     assert _scores(loaded, LINES, SPEAKERS, CONTEXT) == pytest.approx(pooled, abs=1e-6)
-    with pytest.raises(ValueError, match="line model"):
-        character_logits(_model(character_pooling="none"), LINES, SPEAKERS)
+    line_model = _model(character_pooling="none")  # a line model's character score: the mean log-odds of its lines
+    assert _scores(line_model, LINES, SPEAKERS, None)["b"] == pytest.approx(
+        float(np.mean(line_model.predict_logits([LINES[1], LINES[5]]))), abs=1e-6
+    )
 
 
 CONVERSATIONS = ["k1", "k1", "k2", "k2", "k3", "k3", "k4"]  # a-b, a-c, a-b; d alone
@@ -136,11 +135,12 @@ def test_partner_weights_count_the_lines_of_shared_conversations_and_exclude_one
     # a shares k1 (1 + 1 lines) and k3 (1 + 1) with b, k2 (1 + 1) with c: b weighs 4/6, c 2/6; d has no partner
     np.testing.assert_allclose(weights, [[0, 4 / 6, 2 / 6, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
     logits = np.array([1.0, -2.0, 0.5, 3.0])
-    shifted = with_partners(logits, character, CONVERSATIONS, 0.5)
+    matrix = partner_matrix(character, CONVERSATIONS, 4)
+    shifted = with_partners(logits, matrix, 0.5)
     np.testing.assert_allclose(shifted, logits - 0.5 * (weights @ logits))
     assert shifted[3] == logits[3]  # no partner, no term
-    np.testing.assert_array_equal(with_partners(logits, character, None, 0.5), logits)
-    np.testing.assert_array_equal(with_partners(logits, character, CONVERSATIONS, 0.0), logits)
+    np.testing.assert_array_equal(with_partners(logits, None, 0.5), logits)
+    np.testing.assert_array_equal(with_partners(logits, matrix, 0.0), logits)
 
 
 def test_the_partner_term_moves_a_character_against_the_scores_of_those_it_talks_to() -> None:
@@ -157,7 +157,7 @@ def test_the_partner_term_moves_a_character_against_the_scores_of_those_it_talks
         {k: 1 / (1 + np.exp(-v)) for k, v in with_ids.items()}, abs=1e-6
     )
     with pytest.raises(ValueError, match="conversation ids"):
-        character_logits(model, LINES, SPEAKERS, CONTEXT, conversation_ids=CONVERSATIONS[:3])
+        CharacterLines(LINES, SPEAKERS, CONVERSATIONS[:3], CONTEXT)
 
 
 def test_the_partner_term_is_measured_from_the_train_center_so_no_partners_means_the_average_term(
@@ -165,8 +165,9 @@ def test_the_partner_term_is_measured_from_the_train_center_so_no_partners_means
 ) -> None:
     character = np.array([0, 1, 0, 2, 0, 1, 3])
     logits = np.array([1.0, -2.0, 0.5, 3.0])
-    means, has_partner = partner_means(logits, character, CONVERSATIONS)
-    centred = with_partners(logits, character, CONVERSATIONS, 0.5, center=-1.0)
+    matrix = partner_matrix(character, CONVERSATIONS, 4)
+    means, has_partner = partner_means(logits, matrix)
+    centred = with_partners(logits, matrix, 0.5, center=-1.0)
     np.testing.assert_allclose(centred[:3], logits[:3] - 0.5 * (means[:3] + 1.0))
     assert list(has_partner) == [True, True, True, False] and centred[3] == logits[3]
     model = _model(character_partner_weight=0.75)
@@ -219,7 +220,7 @@ def test_the_convex_stages_fit_the_bags_and_choose_c_on_validation() -> None:
     pooled = score_data(model, train, partners=False)
     assert pooled[:3].min() > pooled[3:].max()  # the female characters' lines score higher
     assert float(model.fc2.weight.detach().abs().sum()) == 0.0  # the BiLSTM head starts at 0 on top of the bags
-    results = fit_character_bags(model, train, train)
+    results = fit_character_bags(model, train, train, partners=True)
     assert set(results) == {0.25, 1.0, 4.0, 16.0}
     assert float(model.character_head.own_bag.weight.detach().abs().sum()) > 0
     assert score_data(model, train, partners=False)[:3].min() - score_data(model, train, partners=False)[3:].max() > (
@@ -292,8 +293,11 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     lines = pq.read_table(table_path).to_pydict()
     assert all(0 < p < 1 for p in lines["p_female"]) and model.config.is_character_model
     # the table is the model's estimate with its conversation partners (the corpus has conversation ids)
-    assert model.config.character_partner_weight == 0.75
-    assert partner_term(model)[1] != 0.0  # training measured the train characters' mean partner score
+    choices = metrics["character"]["partner_terms"]  # each term fitted inside the run, on train and validation
+    assert {"convex_partners", "tfidf_character_logreg_partners", "tfidf_context_logreg_partners"} <= set(choices)
+    assert {"convex", "convex_partners", "tfidf_character_logreg_partners"} <= set(metrics["character"])
+    assert model.config.character_partner_weight in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # fitted on validation
+    assert partner_term(model)[1] != 0.0  # training measured the validation characters' mean partner score
     corpus_lines, _ = read_corpus(CorpusSource(corpus, context_size=model.config.context_size, include_unknown=True))
     columns = corpus_lines.select_columns(["text", "character_id", "context", "conversation_id"]).to_dict()
     expected = model.predict_characters(
@@ -305,4 +309,25 @@ def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> No
     by_id = {r["character_id"]: r["p_female"] for r in rows}
     assert {r["character_id"]: r["p_female"] for r in expected} == pytest.approx(by_id, abs=1e-5)
     alone = model.predict_characters(columns["text"], columns["character_id"], context=columns["context"])
-    assert {r["character_id"]: r["p_female"] for r in alone} != pytest.approx(by_id, abs=1e-3)
+    differs = {r["character_id"]: r["p_female"] for r in alone} != pytest.approx(by_id, abs=1e-6)
+    assert differs == (model.config.character_partner_weight > 0)  # without conversation ids: no partner term
+
+
+def test_a_character_model_scored_without_conversations_or_context_warns_once_saying_what_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = _model(character_partner_weight=0.75)
+    model.character_head.partner_center.fill_(-0.5)
+    with caplog.at_level("WARNING"):
+        first = model.predict_characters(LINES, SPEAKERS)
+        second = model.predict_characters(LINES, SPEAKERS)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "conversation ids" in warnings[0] and "partner term" in warnings[0]
+    assert "context" in warnings[0] and "heard" in warnings[0]
+    assert first == second
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # given everything it reads: no warning
+        _model(character_partner_weight=0.75).predict_characters(
+            LINES, SPEAKERS, context=CONTEXT, conversation_ids=CONVERSATIONS
+        )
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

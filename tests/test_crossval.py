@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movie_gender.training.crossval import movie_folds, summarise
+from movie_gender.training.crossval import ablation, movie_folds, summarise
 from tests.factories import FEMALE_WORDS, MALE_WORDS, SHARED_WORDS, synthetic_corpus, write_corpus_folder, write_glove
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,3 +90,25 @@ def test_train_cv_writes_cv_json_and_a_plot(tmp_path: Path) -> None:
     assert cv["summary"]["line"]["always_male"]["roc_auc"] == {"mean": 0.5, "sd": 0.0}
     assert cv["pooled"]["line"]["model"]["n"] == sum(sum(f["class_counts"]["test"].values()) for f in cv["folds"])
     assert "Cross-validation, 3 folds by movie" in result.stderr
+
+
+def test_the_ablation_pairs_the_model_with_its_convex_parts_and_the_best_partnered_baseline_fold_by_fold() -> None:
+    def fold(model: float, convex: float, convex_partners: float, tfidf: float, doc: float) -> dict:
+        names = {
+            "model": model,
+            "convex": convex,
+            "convex_partners": convex_partners,
+            "tfidf_logreg_partners": tfidf,
+            "tfidf_character_logreg_partners": doc,
+        }
+        return {"character": {**{n: {"roc_auc": v} for n, v in names.items()}, "difference": {}}}
+
+    cv = {"folds": [fold(0.80, 0.70, 0.78, 0.75, 0.79), fold(0.90, 0.85, 0.91, 0.80, 0.70)]}
+    result = ablation(cv)
+    assert result["model"]["mean"] == pytest.approx(0.85)
+    assert result["convex_partners"]["mean"] == pytest.approx(0.845)
+    assert result["model_minus_convex_partners"]["mean"] == pytest.approx(0.005)
+    assert result["model_minus_convex_partners"]["folds_ahead"] == 1
+    assert result["best_partnered_baseline"] == "tfidf_logreg_partners"  # the best mean: 0.775 against 0.745
+    assert result["model_minus_best_partnered_baseline"]["folds_ahead"] == 2
+    assert ablation({"folds": [{"character": {"model": {"roc_auc": 0.8}, "difference": {}}}]}) == {}

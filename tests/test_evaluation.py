@@ -335,15 +335,24 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
     assert difference["roc_auc"] == pytest.approx(line["model"]["roc_auc"] - 0.5)
     assert difference["roc_auc_ci95"][0] > 0
     # per character also the character baselines: a TF-IDF document per character (with and without what is said
-    # around its lines) and the averaged TF-IDF + context line scores; none of them per line
-    assert set(report["character"]["difference"]) == {
-        "always_male",
+    # around its lines) and the averaged TF-IDF + context line scores; none of them per line; each character scorer
+    # also with the partner term fitted on train and validation (always male has none)
+    character = {
         "tfidf_logreg",
         "glove_mean_logreg",
         "tfidf_character_logreg",
         "tfidf_character_context_logreg",
         "tfidf_context_logreg",
     }
+    assert set(report["character"]["difference"]) == {"always_male"} | character | {f"{n}_partners" for n in character}
+    terms = report["character"]["partner_terms"]
+    assert set(terms) == {f"{n}_partners" for n in character}
+    for term in terms.values():
+        assert term["weight"] in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+        assert (
+            term["validation_auc"]
+            and max(term["validation_auc"].values()) == term["validation_auc"][str(term["weight"])]
+        )
     assert report["speaker_leak"] is False and report["character"]["speaker_leak"] is False
     text = format_report(report)
     assert text.index("ROC-AUC") < text.index("bal.acc") and "paired difference" in text

@@ -59,12 +59,14 @@ PRESETS: dict[str, Preset] = {
     ),
     # The character model (docs/character-model.md): the default's line encoder (1 x 32 BiLSTM, mean+max, a bag of the
     # line's words) over frozen GloVe plus a bag of the words said around each line, the lines pooled by attention
-    # (uniform at the start), bags of all the words a character says and hears, and minus 0.75 x the mean score of
-    # the characters it talks to. The bags are logistic regressions fitted to convergence (the character bags' C on
-    # validation); then the BiLSTM and the attention train on character labels (steps of 8 characters, at most 24
-    # lines each) for at most 4 epochs, the epoch before them included in the early stopping on validation ROC-AUC.
-    # 0.75: the best partner weight for the TF-IDF character scores on the five folds' validation characters (0.5-1.0
-    # about level; docs/character-model.md).
+    # (uniform at the start), bags of all the words a character says and hears, and minus a weight times the mean
+    # score of the characters it talks to. The bags are logistic regressions fitted to convergence (the character
+    # bags' C on validation); then the BiLSTM and the attention train on character labels (steps of 8 characters, at
+    # most 24 lines each) for at most 4 epochs, the epoch before them included in the early stopping on validation
+    # ROC-AUC. character_partner_weight > 0 gives the model its partner term; training replaces the value by the one
+    # it fits on the run's own validation characters (model.partners.WEIGHT_GRID), with the center from its train
+    # characters. Where early stopping keeps epoch 0 the BiLSTM's output layer and the attention are exactly 0, and
+    # scoring runs no LSTM at all (model.character_model.neural_parts_idle).
     "character": Preset(
         "a character model: a character's lines pooled by attention, bags of what it says and hears, and the scores "
         "of the characters it talks to",

@@ -24,7 +24,8 @@ from pathlib import Path
 from movie_gender.commands import common
 from movie_gender.configuration import DEFAULT_URL, DataOptions, TrainOptions
 from movie_gender.data.download import is_url
-from movie_gender.evaluation.protocol import format_report, plot_confusion, plot_roc
+from movie_gender.evaluation.plots import plot_confusion, plot_roc
+from movie_gender.evaluation.protocol import format_report
 from movie_gender.training.pipeline import SPLIT_OPTIONS, evaluate_model, training_protocol
 from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, or_default
 

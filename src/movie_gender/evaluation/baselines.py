@@ -70,6 +70,15 @@ class BaselineSpec:
     needs: tuple[str, ...] = ()
     description: str = ""
     levels: tuple[str, ...] = ("line", "character")
+    display: str = ""  # the short name of tables and plots (default: the description)
+    plotted: bool = True  # drawn in the line ROC plot (a line-level baseline only)
+    partnered: bool = True  # also reported per character with the partner term (evaluation.partnered)
+    reported: str = ""  # "always": beside every model; "characters": wherever characters are evaluated; "": on request
+
+    @property
+    def label(self) -> str:
+        """The name tables and plots show."""
+        return self.display or self.description or self.name
 
 
 BASELINES: dict[str, BaselineSpec] = {}
@@ -83,13 +92,30 @@ def register_baseline(
     needs: tuple[str, ...] = (),
     description: str = "",
     levels: tuple[str, ...] = ("line", "character"),
+    display: str = "",
+    plotted: bool = True,
+    partnered: bool = True,
+    reported: str = "",
 ) -> BaselineSpec:
     """Add (or replace) a baseline in the registry; ``needs`` names BaselineResources fields it cannot do without,
     ``levels`` where it is reported (a character baseline scores each line with its character's P(female), which is
-    no line-level score)."""
-    spec = BaselineSpec(name, factory, tuple(inputs), tuple(needs), description, tuple(levels))
+    no line-level score); ``display`` its short name in tables and plots, ``plotted`` whether the line ROC plot
+    draws it, ``partnered`` whether it is also reported per character with the partner term, ``reported`` when
+    the evaluation reports it unasked (``"always"``, ``"characters"``: where characters are evaluated)."""
+    if reported not in ("", "always", "characters"):
+        raise ValueError(f"reported must be '', 'always' or 'characters', got {reported!r}")
+    spec = BaselineSpec(
+        name, factory, tuple(inputs), tuple(needs), description, tuple(levels), display, plotted, partnered, reported
+    )
     BASELINES[name] = spec
     return spec
+
+
+def reported_baselines(characters: bool = True) -> tuple[str, ...]:
+    """The baselines the evaluation reports unasked, in registry order: those registered ``reported="always"``, and
+    with ``characters`` those registered ``reported="characters"``."""
+    kinds = ("always", "characters") if characters else ("always",)
+    return tuple(name for name, spec in BASELINES.items() if spec.reported in kinds)
 
 
 def available_baselines(names: Sequence[str], resources: BaselineResources, columns: Sequence[str]) -> list[str]:
@@ -105,7 +131,10 @@ def available_baselines(names: Sequence[str], resources: BaselineResources, colu
     ]
 
 
-def _columns(split: Any, names: Sequence[str]) -> dict[str, list]:
+def read_columns(split: Any, names: Sequence[str]) -> dict[str, list]:
+    """The columns ``names`` of a datasets.Dataset (read in one go, not row by row) or of a mapping, as lists."""
+    if hasattr(split, "select_columns"):
+        return split.select_columns(list(names)).to_dict()
     return {name: list(split[name]) for name in names}
 
 
@@ -113,12 +142,15 @@ def fit_baseline(name: str, train: Any, resources: BaselineResources | None = No
     """Fit baseline ``name`` on ``train`` (a datasets.Dataset or a mapping of columns: text, label, + its inputs)."""
     spec = BASELINES[name]
     baseline = spec.factory(resources or BaselineResources())
-    return baseline.fit(list(train["text"]), np.asarray(train["label"]), **_columns(train, spec.inputs))
+    columns = read_columns(train, ["text", "label", *spec.inputs])
+    texts, labels = columns.pop("text"), np.asarray(columns.pop("label"))
+    return baseline.fit(texts, labels, **columns)
 
 
 def score_baseline(name: str, baseline: Baseline, split: Any) -> np.ndarray:
     """P(female) of every line of ``split`` (a datasets.Dataset or a mapping of columns)."""
-    return np.asarray(baseline.score(list(split["text"]), **_columns(split, BASELINES[name].inputs)), dtype=np.float64)
+    columns = read_columns(split, ["text", *BASELINES[name].inputs])
+    return np.asarray(baseline.score(columns.pop("text"), **columns), dtype=np.float64)
 
 
 def baseline_scores(
@@ -299,13 +331,29 @@ class TfidfCharacterLogreg:
         return self.classifier.predict_proba(self.features(list(texts), inverse, context))[:, 1][inverse]
 
 
-register_baseline("always_male", lambda r: AlwaysMale(), description="always male (P(female) = 0)")
-register_baseline("tfidf_logreg", lambda r: TfidfLogreg(r.seed), description="TF-IDF (1-2 grams) + logistic regression")
+register_baseline(
+    "always_male",
+    lambda r: AlwaysMale(),
+    reported="always",
+    description="always male",
+    display="always male",
+    plotted=False,
+    partnered=False,
+)
+register_baseline(
+    "tfidf_logreg",
+    lambda r: TfidfLogreg(r.seed),
+    reported="always",
+    description="TF-IDF (1-2 grams) + logistic regression",
+    display="TF-IDF + LR",
+)
 register_baseline(
     "glove_mean_logreg",
     lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
     needs=("tokenizer", "embeddings"),
+    reported="always",
     description="mean GloVe vector + logistic regression",
+    display="mean GloVe + LR",
 )
 # Not a default: evaluate() adds it for context models (the lines of other speakers are not the line's own).
 register_baseline(
@@ -313,6 +361,8 @@ register_baseline(
     lambda r: TfidfContextLogreg(r.seed),
     inputs=("context",),
     description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression",
+    display="TF-IDF (line + context) + LR",
+    reported="characters",
 )
 register_baseline(
     "tfidf_character_logreg",
@@ -320,6 +370,8 @@ register_baseline(
     inputs=("character_id",),
     levels=("character",),
     description="TF-IDF (1-2 grams) of one document per character (its lines joined) + logistic regression",
+    display="TF-IDF, one document per character + LR",
+    reported="characters",
 )
 register_baseline(
     "tfidf_character_context_logreg",
@@ -328,7 +380,25 @@ register_baseline(
     levels=("character",),
     description="TF-IDF (1-2 grams) of one document per character and, separately, of what is said around its "
     "lines + logistic regression",
+    display="TF-IDF, document per character + its context, + LR",
+    reported="characters",
 )
+
+
+def scorer_label(name: str, long: bool = False) -> str:
+    """The name tables and plots show for scorer ``name`` (``long``: the registry's description, as the model card
+    prints it): this model, a registered baseline, a baseline with the partner term (``NAME_partners``) or the
+    character model's convex parts (``convex``, ``convex_partners``); an unknown name as it is."""
+    base, partners = (name[: -len("_partners")], True) if name.endswith("_partners") else (name, False)
+    labels = {"model": "this model", "convex": "this model's convex parts (its bags of words)"}
+    if base in labels:
+        label = labels[base]
+    elif base in BASELINES:
+        label = BASELINES[base].description if long and BASELINES[base].description else BASELINES[base].label
+    else:
+        label = base
+    return f"{label}, with the partner term" if partners else label
+
 
 __all__ = [
     "Baseline",
@@ -340,6 +410,9 @@ __all__ = [
     "character_groups",
     "TfidfCharacterLogreg",
     "register_baseline",
+    "read_columns",
+    "reported_baselines",
+    "scorer_label",
     "available_baselines",
     "fit_baseline",
     "score_baseline",

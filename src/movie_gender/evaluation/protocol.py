@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,25 +34,22 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     roc_auc_score,
-    roc_curve,
 )
 
 from movie_gender.data.corpus import LABEL_NAMES
 from movie_gender.evaluation.baselines import (
     BASELINES,
-    CHARACTER_BASELINES,
-    DEFAULT_BASELINES,
     BaselineResources,
     available_baselines,
     baseline_scores,
+    read_columns,
+    reported_baselines,
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences
 from movie_gender.evaluation.calibration import calibrate_level, config_calibration, sigmoid
-from movie_gender.evaluation.plots import pyplot as _figure
-from movie_gender.evaluation.plots import save_figure as _save
+from movie_gender.evaluation.partnered import add_character_scorers, with_unknown
 from movie_gender.evaluation.size_calibration import attach_cut_scores, by_size  # calibration by size
-from movie_gender.inference.characters import aggregate_logits
-from movie_gender.inference.characters import logit as _logit
+from movie_gender.inference.characters import aggregate_logits, logit
 
 if TYPE_CHECKING:
     import datasets
@@ -139,68 +135,11 @@ def aggregate_by_character(
     character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float], min_lines: int = 5
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
-    characters = aggregate_logits(character_ids, _logit(np.asarray(scores, dtype=np.float64)))
+    characters = aggregate_logits(character_ids, logit(np.asarray(scores, dtype=np.float64)))
     character_label = np.zeros(len(characters.ids), dtype=np.int64)
     character_label[characters.inverse] = np.asarray(labels)
     keep = characters.n_lines >= min_lines
     return characters.ids[keep].tolist(), character_label[keep], characters.p_female[keep], characters.n_lines[keep]
-
-
-# ------------------------------------------------------------------------------------------------------- plots
-def plot_training(history: list[dict], path: str | Path) -> Path:
-    """Loss (train and validation) and validation ROC-AUC / balanced accuracy per epoch."""
-    plt = _figure()
-    epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss")
-    left.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation loss")
-    left.set_xlabel("epoch"), left.set_title("Loss"), left.legend()
-    right.plot(epochs, [h["val_auc"] for h in history], "o-", label="validation ROC-AUC")
-    right.plot(epochs, [h["val_balanced_accuracy"] for h in history], "o-", label="validation balanced accuracy")
-    right.axhline(0.5, color="grey", lw=0.8, ls="--")
-    best = max(history, key=lambda h: h["val_auc"])
-    right.axvline(best["epoch"], color="grey", lw=0.8, ls=":", label=f"best epoch ({best['epoch']})")
-    right.set_xlabel("epoch"), right.set_title("Validation"), right.legend()
-    from matplotlib.ticker import MaxNLocator
-
-    for axis in (left, right):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _save(fig, path)
-
-
-def plot_confusion(matrix: list[list[int]], path: str | Path, title: str = "Confusion matrix") -> Path:
-    """A 2x2 confusion matrix with counts and row-normalised rates."""
-    plt = _figure()
-    values = np.asarray(matrix, dtype=float)
-    rates = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for i in range(2):
-        for j in range(2):
-            ax.text(
-                j,
-                i,
-                f"{int(values[i, j]):,}\n{rates[i, j]:.0%}",
-                ha="center",
-                va="center",
-                color="white" if rates[i, j] > 0.5 else "black",
-            )
-    ax.set_xticks([0, 1], LABEL_NAMES), ax.set_yticks([0, 1], LABEL_NAMES)
-    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
-    return _save(fig, path)
-
-
-def plot_roc(labels: Sequence[int], curves: dict[str, Sequence[float]], path: str | Path, title: str = "ROC") -> Path:
-    """ROC curves of several scorers on the same labels, with their AUC in the legend."""
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, scores in curves.items():
-        fpr, tpr, _ = roc_curve(labels, scores)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("false positive rate (male called female)"), ax.set_ylabel("true positive rate (female)")
-    ax.set_title(title), ax.legend(loc="lower right")
-    return _save(fig, path)
 
 
 def _uses_context(model: object) -> bool:
@@ -233,11 +172,11 @@ def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: i
 def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
     """``{"labels", "movies", "scores": {scorer: ...}}`` of a split at ``level``: its lines, or its characters with
     at least ``min_lines`` lines (scored by :func:`aggregate_by_character`), each with the movie it belongs to."""
-    labels = np.asarray(split["label"], dtype=np.int64)
-    movies = np.asarray(split["movie_id"])
+    columns = read_columns(split, ["label", "movie_id"] + ([] if level == "line" else ["character_id"]))
+    labels, movies = np.asarray(columns["label"], dtype=np.int64), np.asarray(columns["movie_id"])
     if level == "line":
         return {"labels": labels, "movies": movies, "scores": dict(scores)}
-    characters = np.asarray(split["character_id"])
+    characters = np.asarray(columns["character_id"])
     names, first = np.unique(characters, return_index=True)
     movie_of = dict(zip(names.tolist(), movies[first].tolist(), strict=False))
     per_scorer = {name: aggregate_by_character(characters, labels, s, min_lines) for name, s in scores.items()}
@@ -307,10 +246,15 @@ def evaluate(
     unit: str = "movie",
     seed: int = 0,
     batch_size: int = 512,
-    baselines: Sequence[str] = DEFAULT_BASELINES,
+    baselines: Sequence[str] | None = None,
     resources: BaselineResources | None = None,
+    unknown: Mapping[str, datasets.Dataset] | None = None,
 ) -> tuple[dict, dict]:
     """Score ``model`` and the baselines on ``eval_split`` by the protocol of this module (datasets.Dataset splits).
+
+    ``unknown``: per split ("validation", "evaluated"), the lines of its movies' unknown-gender speakers
+    (label -1); character scores are then computed with them as conversation partners, as ``predict --by
+    character`` does, and metrics on the labelled characters.
 
     ``resources`` default to :func:`model_resources` (the model's tokenizer, and its embedding matrix when that is
     frozen GloVe). Returns (report, scores): the report holds, per level, each scorer's metrics and the
@@ -324,10 +268,33 @@ def evaluate(
     natural = _natural_train(train_split)
     names = available_baselines(_baselines_for(model, baselines, by), resources, eval_split.column_names)
     splits = {"validation": validation_split, "evaluated": eval_split}
-    level_scores = _level_scores(model, names, natural, splits, resources, by, batch_size)
+    level_scores, terms = _level_scores(model, names, natural, splits, resources, by, batch_size, unknown)
     shared = set(np.unique(np.asarray(natural["character_id"])))
     shared &= set(np.unique(np.asarray(eval_split["character_id"])))
-    report: dict = {
+    report = _report_head(natural, names, shared)
+    scores: dict = {}
+    for level in by:
+        validation = level_data(validation_split, level_scores["validation"][level], level, min_lines)
+        evaluated = level_data(eval_split, level_scores["evaluated"][level], level, min_lines)
+        if level == "character":  # calibration by size: characters cut to 1-10 lines, their partners as they are
+            partnered = with_unknown(splits, unknown)  # unknown-gender partners too, as prediction has them
+            cut_splits = (partnered["validation"], partnered["evaluated"])
+            attach_cut_scores(model, cut_splits, (validation, evaluated), seed, batch_size)
+        entry = _level_entry(level, validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
+        if entry is None:
+            logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
+            continue
+        report[level] = entry
+        if level == "character":
+            _mark_speaker_leak(entry, min_lines, shared)
+            entry["partner_terms"] = {name: term.to_dict() for name, term in terms.items()}
+        scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
+    return report, scores
+
+
+def _report_head(natural: datasets.Dataset, names: Sequence[str], shared: set) -> dict:
+    """The report's protocol part: the threshold rule, what the baselines were fitted on, and the speaker leak."""
+    return {
         "thresholds": THRESHOLD_RULE,
         "baselines": {
             "fitted_on": "the natural train split (before balancing), class-balanced weights",
@@ -336,21 +303,6 @@ def evaluate(
         },
         "speaker_leak": bool(shared),
     }
-    scores: dict = {}
-    for level in by:
-        validation = level_data(validation_split, level_scores["validation"][level], level, min_lines)
-        evaluated = level_data(eval_split, level_scores["evaluated"][level], level, min_lines)
-        if level == "character":  # calibration by size: characters cut to 1-10 lines (evaluation/size_calibration)
-            attach_cut_scores(model, (validation_split, eval_split), (validation, evaluated), seed, batch_size)
-        entry = _level_entry(level, validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
-        if entry is None:
-            logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
-            continue
-        report[level] = entry
-        if level == "character":
-            _mark_speaker_leak(entry, min_lines, shared)
-        scores[level] = {"labels": evaluated["labels"], **evaluated["scores"]}
-    return report, scores
 
 
 def _natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
@@ -365,14 +317,12 @@ def _natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
     return natural
 
 
-def _baselines_for(model: object, baselines: Sequence[str], by: Sequence[str]) -> tuple[str, ...]:
-    """The baselines asked for, plus TF-IDF + context beside a context model and the character baselines when
-    characters are evaluated."""
-    baselines = tuple(baselines)
+def _baselines_for(model: object, baselines: Sequence[str] | None, by: Sequence[str]) -> tuple[str, ...]:
+    """The baselines asked for (None: those the registry reports unasked, :func:`reported_baselines`), plus TF-IDF +
+    context beside a context model."""
+    baselines = reported_baselines("character" in by) if baselines is None else tuple(baselines)
     if _uses_context(model) and CONTEXT not in baselines:
         baselines = (*baselines, CONTEXT)  # a context model is compared with TF-IDF + context too
-    if "character" in by:
-        baselines = (*baselines, *(b for b in CHARACTER_BASELINES if b not in baselines))
     return baselines
 
 
@@ -384,22 +334,32 @@ def _level_scores(
     resources: BaselineResources,
     by: Sequence[str],
     batch_size: int,
-) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """``{split key: {level: {scorer: line scores}}}``: the model's and the baselines' scores of each split, each
-    scorer at the levels it is reported at; a character model's own pooled estimate per character."""
+    unknown: Mapping[str, datasets.Dataset] | None = None,
+) -> tuple[dict[str, dict[str, dict[str, np.ndarray]]], dict]:
+    """``({split key: {level: {scorer: line scores}}}, partner terms)``: the model's and the baselines' scores of
+    each split, each scorer at the levels it is reported at; a character model's own pooled estimate per character
+    and its convex parts alone; each character scorer also with its partner term
+    (:func:`movie_gender.evaluation.partnered.add_partnered`, fitted on the validation split).
+    Character scorers also score ``unknown`` (per split key: the lines of the unknown-gender speakers of its movies)
+    so that these take part as partners, as in prediction."""
+    scored = with_unknown(splits, unknown) if "character" in by else splits
     line_scores = {key: {"model": model_scores(model, split, batch_size)} for key, split in splits.items()}
-    for key, per in baseline_scores(names, natural, splits, resources).items():
-        line_scores[key].update(per)
+    full = baseline_scores(names, natural, scored, resources)
+    for key, per in full.items():
+        line_scores[key].update({n: v[: len(splits[key])] for n, v in per.items()})
     level_scores = {
         key: {level: {n: v for n, v in per.items() if _reported(n, level, model)} for level in by}
         for key, per in line_scores.items()
     }
-    if getattr(getattr(model, "config", None), "is_character_model", False) and "character" in by:
-        from movie_gender.model.character_model import character_line_scores
-
-        for key, split in splits.items():  # the character model's own pooled estimate, not its averaged lines
-            level_scores[key]["character"]["model"] = character_line_scores(model, split, batch_size)
-    return level_scores
+    if "character" not in by:
+        return level_scores, {}
+    character = {key: {n: v for n, v in full[key].items() if _reported(n, "character", model)} for key in splits}
+    for key in splits:  # a line model's character score: the mean log-odds of its own lines
+        character[key] = {"model": line_scores[key]["model"], **character[key]}
+    terms = add_character_scorers(model, character, scored, batch_size)
+    for key in splits:  # the splits' own lines come first in what was scored
+        level_scores[key]["character"] = {n: v[: len(splits[key])] for n, v in character[key].items()}
+    return level_scores, terms
 
 
 def _level_entry(level: str, validation: dict, evaluated: dict, *, bootstrap: int, unit: str, seed: int) -> dict | None:

@@ -42,7 +42,7 @@ from movie_gender.evaluation.calibration import (
     fit_platt,
     reliability,
 )
-from movie_gender.inference.characters import logit
+from movie_gender.inference.characters import CharacterLines, logit, score_characters
 from movie_gender.labels import calibration_for
 
 if TYPE_CHECKING:
@@ -88,20 +88,13 @@ class SplitLines:
 
 
 def model_scorer(model: Any, batch_size: int = 512) -> ScoreFn:
-    """The package's character scoring of ``model`` as a :data:`ScoreFn`: a character model's own estimate (its
-    partners through the conversation ids), else the mean log-odds of a character's lines."""
-    from movie_gender.inference.predictor import character_scores, predict_logits
+    """The package's one character scoring path (:func:`movie_gender.inference.characters.score_characters`) of
+    ``model`` as a :data:`ScoreFn`: a character model's own estimate (its partners through the conversation ids),
+    else the mean log-odds of a character's lines."""
 
     def score(texts: list, character_ids: list, conversation_ids: list | None, context: list | None) -> tuple:
-        context = context if model.config.uses_context else None
-        characters = character_scores(
-            model,
-            texts,
-            character_ids,
-            context,
-            lambda: predict_logits(model, texts, context=context, batch_size=batch_size),
-            conversation_ids=conversation_ids,
-        )
+        lines = CharacterLines(texts, character_ids, conversation_ids, context if model.config.uses_context else None)
+        characters = score_characters(model, lines, batch_size=batch_size)
         return characters.ids, characters.n_lines, characters.mean_logit
 
     return score

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from huggingface_hub import CardData, EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin
 
+from movie_gender.evaluation.baselines import scorer_label
 from movie_gender.hub.size_tables import size_rows
 from movie_gender.training.report_parts import (
     Calibration,
@@ -56,15 +57,14 @@ HUB_METADATA = {
     "pipeline_tag": "text-classification",
     "repo_url": PROJECT_URL,
 }
-SCORER_NAMES = {
-    "model": "**this model**",
-    "always_male": "always male",
-    "tfidf_logreg": "TF-IDF (1-2 grams) + logistic regression",
-    "glove_mean_logreg": "mean GloVe vector + logistic regression",
-    "tfidf_context_logreg": "TF-IDF with context + logistic regression",
-    "tfidf_character_logreg": "TF-IDF of one document per character + logistic regression",
-    "tfidf_character_context_logreg": "TF-IDF of one document per character and of its context + logistic regression",
-}
+
+
+def scorer_name(key: str) -> str:
+    """A scorer's name on the card: this model in bold, a baseline by its registry description
+    (:func:`movie_gender.evaluation.baselines.scorer_label`)."""
+    return "**this model**" if key == "model" else scorer_label(key, long=True)
+
+
 PLOTS = (
     ("training_curves.png", "training curves"),
     ("confusion_matrix.png", "confusion matrix"),
@@ -130,7 +130,7 @@ def _rows(level: LevelReport) -> list[dict]:
         ci = m.ci95 if isinstance(m.ci95, Intervals) else Intervals()
         rows.append(
             {
-                "name": SCORER_NAMES.get(key, key),
+                "name": scorer_name(key),
                 "n": "n/a" if m.n is None else f"{m.n:,}",
                 "roc_auc": metric_text(m.roc_auc, ci.roc_auc),
                 "average_precision": metric_text(m.average_precision, ci.average_precision),
@@ -146,7 +146,7 @@ def _differences(level: LevelReport) -> list[dict]:
     """Paired differences (this model minus a baseline) from a level's ``difference`` entry, when present."""
     return [
         {
-            "name": SCORER_NAMES.get(key, key),
+            "name": scorer_name(key),
             "roc_auc": metric_text(d.roc_auc, d.roc_auc_ci95, signed=True),
             "balanced_accuracy": metric_text(d.balanced_accuracy, d.balanced_accuracy_ci95, signed=True),
         }

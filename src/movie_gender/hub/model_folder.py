@@ -11,8 +11,9 @@ from pathlib import Path
 from movie_gender.atomic import atomic_folder, atomic_path
 from movie_gender.configuration import TrainOptions
 from movie_gender.data.local_sources import remember_sources
+from movie_gender.evaluation.baselines import BASELINES, scorer_label
 from movie_gender.evaluation.calibration import write_reliability_plots
-from movie_gender.evaluation.protocol import plot_confusion, plot_roc, plot_training
+from movie_gender.evaluation.plots import plot_confusion, plot_roc, plot_training
 from movie_gender.hub.folder_cards import write_model_card
 from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.persistence import MODEL_FOLDER_CONTENT, save_model_folder
@@ -20,14 +21,6 @@ from movie_gender.training.pipeline import train_run
 from movie_gender.training.run_record import RECORD_NAME, RunRecord
 
 logger = logging.getLogger(__name__)
-
-# The ROC plot's curves: this model and the line-level baselines, by their display names.
-ROC_NAMES = {
-    "model": "this model",
-    "tfidf_logreg": "TF-IDF + LR",
-    "glove_mean_logreg": "mean GloVe + LR",
-    "tfidf_context_logreg": "TF-IDF (line + context) + LR",
-}
 
 
 def train_model(options: TrainOptions) -> RunRecord:
@@ -73,10 +66,11 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMPredictor, record: RunR
         folder / "confusion_matrix.png",
         f"Lines, {record.eval_split} split (threshold {line.threshold:.3f})",
     )
-    curves = scores["line"]
+    curves = scores["line"]  # this model and the baselines the registry plots, by their display names
+    plotted = [k for k in curves if k == "model" or (k in BASELINES and BASELINES[k].plotted)]
     plot_roc(
         curves["labels"],
-        {ROC_NAMES[k]: v for k, v in curves.items() if k in ROC_NAMES},
+        {scorer_label(k): curves[k] for k in plotted},
         folder / "roc_curve.png",
         f"ROC, lines, {record.eval_split} split",
     )
@@ -84,4 +78,4 @@ def _write_outputs(folder: Path, name: str, model: BiLSTMPredictor, record: RunR
     write_model_card(folder, model, repo_id=name)
 
 
-__all__ = ["ROC_NAMES", "train_model", "write_outputs"]
+__all__ = ["train_model", "write_outputs"]

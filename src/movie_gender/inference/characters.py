@@ -1,15 +1,30 @@
-"""From line scores to one score per character: the mean log-odds of the character's lines.
+"""One score per character, by one path: :func:`score_characters` of :class:`CharacterLines`.
 
-One function for the evaluation (character-level metrics) and for :meth:`BiLSTMClassifier.predict_characters`, so
-both turn line scores into character scores the same way.
+Every use of a character score goes through it: the evaluation (``evaluate``, ``--cv``), ``predict --by character``,
+``label-characters`` and :meth:`BiLSTMClassifier.predict_characters`. A line model's character score is the mean
+log-odds of its lines (:func:`aggregate_logits`); a character model's is its own estimate
+(:mod:`movie_gender.model.character_model`): its lines pooled, its bags, and its partner term over the
+conversations of the lines given, unknown-gender speakers included.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from movie_gender.inference.logits import predict_logits
+from movie_gender.model.character_model import CharacterData, base_logits, character_logits, reads_partners
+from movie_gender.model.partners import partner_matrix
+
+if TYPE_CHECKING:
+    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
+
+logger = logging.getLogger(__name__)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -46,4 +61,113 @@ def aggregate_logits(character_ids: Sequence[str], logits: Sequence[float]) -> C
     return CharacterScores(names, first, inverse, counts, mean)
 
 
-__all__ = ["CharacterScores", "aggregate_logits", "logit"]
+@dataclass
+class CharacterLines:
+    """The lines to score characters from: ``texts`` and their speakers ``character_ids`` (one per line, unique
+    across movies), and where known each line's ``conversation_ids`` (a character model's partner term) and
+    ``context`` (one list of strings per line: what the other speakers say around it)."""
+
+    texts: Sequence[str]
+    character_ids: Sequence[str]
+    conversation_ids: Sequence[str] | None = None
+    context: Sequence[Sequence[str]] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        for name in ("character_ids", "conversation_ids", "context"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise ValueError(f"got {n} texts but {len(value)} {name.replace('_', ' ')}; give one per text")
+
+    @classmethod
+    def from_columns(cls, columns: Any) -> CharacterLines:
+        """From a datasets.Dataset (or a mapping of columns): text, character_id, and conversation_id and context
+        where it has them."""
+        names = getattr(columns, "column_names", None) or list(columns)
+        if hasattr(columns, "select_columns"):  # a Dataset: its columns in one read, not row by row
+            wanted = ("text", "character_id", "conversation_id", "context")
+            columns = columns.select_columns([c for c in wanted if c in names]).to_dict()
+        return cls(
+            list(columns["text"]),
+            [str(c) for c in columns["character_id"]],
+            [str(c) for c in columns["conversation_id"]] if "conversation_id" in names else None,
+            list(columns["context"]) if "context" in names else None,
+        )
+
+
+def score_characters(
+    model: BiLSTMClassifier, lines: CharacterLines, *, batch_size: int = 512, progress: bool = False
+) -> CharacterScores:
+    """The raw (uncalibrated) score of every character of ``lines``: a character model's own estimate from all its
+    lines with its partner term, else the mean log-odds of its lines. A model that reads context or partners and is
+    given none warns once (:func:`warn_missing`)."""
+    warn_missing(model, lines)
+    if not model.config.is_character_model:
+        context = lines.context if model.config.uses_context else None
+        return aggregate_logits(lines.character_ids, _line_logits(model, lines.texts, context, batch_size, progress))
+    characters = aggregate_logits(lines.character_ids, np.zeros(len(lines.texts)))
+    base = np.zeros(len(characters.ids), dtype=np.float64)
+    for chunk in _chunks(characters):
+        rows = np.flatnonzero(np.isin(characters.inverse, chunk)) if len(chunk) < len(characters.ids) else None
+        data = _chunk_data(model, lines, rows)
+        base[chunk] = base_logits(model, data, progress=progress)
+    partners = None
+    if lines.conversation_ids is not None:
+        partners = partner_matrix(characters.inverse, lines.conversation_ids, len(characters.ids))
+    characters.mean_logit = character_logits(model, base, partners)
+    return characters
+
+
+def _line_logits(
+    model: BiLSTMClassifier, texts: Sequence[str], context: Sequence | None, batch_size: int, progress: bool
+) -> np.ndarray:
+    """A line model's log-odds of each line, in chunks of :data:`CHUNK_LINES` under a progress bar."""
+    out = np.zeros(len(texts), dtype=np.float64)
+    with tqdm(total=len(texts), unit=" lines", unit_scale=True, desc="Scoring", disable=not progress) as bar:
+        for start in range(0, len(texts), CHUNK_LINES):
+            end = min(start + CHUNK_LINES, len(texts))
+            part = None if context is None else list(context[start:end])
+            out[start:end] = predict_logits(model, list(texts[start:end]), part, batch_size)
+            bar.update(end - start)
+    return out
+
+
+CHUNK_LINES = 200_000  # lines tokenized at once when scoring characters (whole characters per chunk)
+
+
+def _chunks(characters: CharacterScores) -> list[np.ndarray]:
+    """The characters (indices, sorted like ``characters.ids``) in chunks of whole characters of about
+    :data:`CHUNK_LINES` lines: memory follows the chunk, not the input."""
+    bounds = np.cumsum(characters.n_lines) // CHUNK_LINES
+    return [np.flatnonzero(bounds == b) for b in np.unique(bounds)]
+
+
+def _chunk_data(model: BiLSTMClassifier, lines: CharacterLines, rows: np.ndarray | None) -> CharacterData:
+    """The lines ``rows`` (all: None) tokenized and grouped by character (characters sorted by id)."""
+
+    def take(values: Sequence | None) -> list | None:
+        if values is None:
+            return None
+        return list(values) if rows is None else [values[i] for i in rows]
+
+    return CharacterData.build(model, take(lines.texts), take(lines.character_ids), take(lines.context))
+
+
+def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
+    """Warn once per model when it reads conversation partners or context and ``lines`` come without them. The
+    character model's partner term is measured from its validation characters' mean partner score, so without
+    conversation ids every character gets the average term: the score stays on the scale its calibration saw."""
+    missing = []
+    if reads_partners(model) and lines.conversation_ids is None:
+        missing.append(
+            "conversation ids: the partner term (who it talks to) is dropped, every character gets the average term"
+        )
+    if model.config.is_character_model and model.config.bag_of_words and lines.context is None:
+        missing.append("context: the context bag and the heard-words bag (what is said around its lines) are dropped")
+    if not missing or getattr(model, "_warned_character_inputs", False):
+        return
+    model._warned_character_inputs = True
+    logger.warning("Character scores without %s", "; without ".join(missing))
+
+
+__all__ = ["CharacterLines", "CharacterScores", "aggregate_logits", "logit", "score_characters", "warn_missing"]

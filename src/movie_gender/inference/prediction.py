@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from movie_gender.atomic import atomic_path
 from movie_gender.atomic import check_output as check_output_path
-from movie_gender.inference.predictor import character_scores, predict_logits
+from movie_gender.inference import characters as character_scoring
+from movie_gender.inference.predictor import predict_logits
 from movie_gender.labels import calibrated_probability, is_female, label_names
 
 if TYPE_CHECKING:
@@ -130,18 +131,13 @@ def score_characters(
         raise ValueError(
             "the data has no 'character_id' column, so lines cannot be grouped by character; use --by line"
         )
-    texts = dataset["text"]
-    context = _dataset_context(model, dataset)
-    conversations = dataset["conversation_id"] if "conversation_id" in dataset.column_names else None
-    characters = character_scores(
-        model,
-        texts,
-        dataset["character_id"],
-        context,
-        lambda: line_logits(model, texts, context, batch_size=batch_size, progress=progress),
-        progress=progress,
-        conversation_ids=conversations,
+    lines = character_scoring.CharacterLines(
+        dataset["text"],
+        [str(c) for c in dataset["character_id"]],
+        [str(c) for c in dataset["conversation_id"]] if "conversation_id" in dataset.column_names else None,
+        _dataset_context(model, dataset),
     )
+    characters = character_scoring.score_characters(model, lines, batch_size=batch_size, progress=progress)
     order = np.argsort(characters.first_line, kind="stable")
     first = characters.first_line[order]
     p = calibrated_probability(model.config, "character", characters.mean_logit[order], characters.n_lines[order])

@@ -11,138 +11,19 @@ labelling rule of :mod:`movie_gender.labels`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from movie_gender.data.tokenizer import encode
-from movie_gender.inference.characters import CharacterScores, aggregate_logits
+from movie_gender.inference.characters import CharacterLines, CharacterScores, score_characters
+from movie_gender.inference.logits import encode_context, logits_from_ids, padded_logits, predict_logits
 from movie_gender.labels import calibrated_probability, is_female
-from movie_gender.model.batching import MAX_PADDING, length_groups, padded_rows, take_rows
-from movie_gender.model.precision import autocast, precision_probe, resolve_bf16
 
 if TYPE_CHECKING:
     from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
-
-
-# ----------------------------------------------------------------------------------------------------- logits
-@torch.inference_mode()
-def logits_from_ids(
-    model: BiLSTMClassifier,
-    ids: np.ndarray,
-    lengths: np.ndarray,
-    batch_size: int = 512,
-    bf16: bool = False,
-    max_padding: float | None = None,
-    context_ids: np.ndarray | None = None,
-    context_lengths: np.ndarray | None = None,
-) -> np.ndarray:
-    """Logits for pre-encoded lines, in input order.
-
-    Lines are sorted by length and cut into batches of up to ``batch_size``; a batch spans several lengths only
-    while its longest line is at most ``max_padding`` longer than its shortest (``0``: one length per batch,
-    no padding at all), so batches stay full where few lines share a length, with little padding. ``None``:
-    ``MAX_PADDING[bf16]`` (12.5% in fp32, 50% in bf16).
-    A context model also takes the encoded contexts (``context_ids``, ``context_lengths``), one row per line.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    out = np.zeros(len(lengths), dtype=np.float32)
-    was_training = model.training
-    model.eval()
-    max_padding = MAX_PADDING[bool(bf16)] if max_padding is None else max_padding
-    device = model.device
-    try:
-        # One autocast region for all batches: bf16 copies of the weights are made once, not per batch.
-        with autocast(device, bf16):
-            for batch in length_groups(lengths, np.arange(len(lengths)), batch_size, max_padding):
-                batch_lengths = np.maximum(lengths[batch], 1)
-                extra = {}
-                if context_ids is not None:
-                    width = max(1, int(context_lengths[batch].max()))
-                    extra = {
-                        "context_ids": take_rows(context_ids, batch, width, device),
-                        "context_lengths": torch.from_numpy(context_lengths[batch]),
-                    }
-                input_ids = take_rows(ids, batch, int(batch_lengths[0]), device)
-                logits = model(input_ids, lengths=torch.from_numpy(batch_lengths), **extra).logits
-                out[batch] = logits.float().cpu().numpy()
-    finally:
-        model.train(was_training)
-    return out
-
-
-@torch.inference_mode()
-def padded_logits(model: BiLSTMClassifier, rows: Sequence[Sequence[int]]) -> np.ndarray:
-    """fp32 logits of already-tokenized lines ``rows`` (token id lists), in one batch padded to the longest (padding
-    does not change a line's logit). Leaves the model in eval mode."""
-    ids, lengths = padded_rows(rows, model.config.pad_token_id)
-    model.eval()
-    return model(ids.to(model.device), lengths=lengths).logits.float().cpu().numpy()
-
-
-def _check_context(context: Sequence[Sequence[str]], n: int) -> list:
-    """``context`` as a list, after checking it holds one list of strings per line (``n`` lines)."""
-    context = list(context)
-    if len(context) != n:
-        raise ValueError(f"context must hold one list of strings per line: {n} lines but {len(context)} contexts")
-    for i, item in enumerate(context):
-        if isinstance(item, str) or not all(isinstance(part, str) for part in item):
-            raise ValueError(f"context[{i}] must be a list of strings (the lines around line {i}), got {item!r:.80}")
-    return context
-
-
-def encode_context(
-    model: BiLSTMClassifier, context: Sequence[Sequence[str]] | None, n: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Check and encode ``context`` (one list of strings per line) for ``model``: ``(ids, lengths)``.
-
-    A single-line model refuses a context; a context model given none reads every line with an empty context
-    (and logs that once per model)."""
-    if not model.config.uses_context:
-        if context is not None:
-            raise ValueError(
-                "this model reads single lines (context_encoder='none' in its config.json) and "
-                "takes no context; call it without context=, or use a model trained with "
-                "--preset context"
-            )
-        return None
-    if context is None:
-        if not model.warned_no_context:
-            logger.warning(
-                "No context given to a context model: each line is scored alone, with an empty "
-                "context (it was trained with up to %d lines of other speakers before and after)",
-                model.config.context_size,
-            )
-            model.warned_no_context = True
-        context = [[] for _ in range(n)]
-    context = _check_context(context, n)
-    return encode(model.require_tokenizer(), [" ".join(item) for item in context])
-
-
-def predict_logits(
-    model: BiLSTMClassifier,
-    texts: str | Sequence[str],
-    context: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 512,
-    bf16: bool | None = None,
-) -> np.ndarray:
-    """Logits (log-odds of female) of ``texts``; ``bf16`` ``None``: the precision policy's choice for ``model``
-    (:func:`movie_gender.model.precision.resolve_bf16`). ``context``: one list of strings per line (context models)."""
-    texts = [texts] if isinstance(texts, str) else list(texts)
-    # A character model's line scores read the line alone: what is said around it counts per character.
-    line_context = model.config.line_context or not model.config.is_character_model
-    encoded_context = encode_context(model, context, len(texts)) if line_context else None
-    ids, lengths = encode(model.require_tokenizer(), texts)
-    bf16 = resolve_bf16(bf16, model.device, model.config, probe=precision_probe(model, False))
-    context_ids, context_lengths = encoded_context if encoded_context is not None else (None, None)
-    return logits_from_ids(
-        model, ids, lengths, batch_size=batch_size, bf16=bf16, context_ids=context_ids, context_lengths=context_lengths
-    )
 
 
 # ----------------------------------------------------------------------------------------------------- lines
@@ -181,31 +62,6 @@ def predict(
 
 
 # ----------------------------------------------------------------------------------------------------- characters
-def character_scores(
-    model: BiLSTMClassifier,
-    texts: Sequence[str],
-    character_ids: Sequence[str],
-    context: Sequence[Sequence[str]] | None,
-    line_logits: Callable[[], np.ndarray],
-    *,
-    progress: bool = False,
-    conversation_ids: Sequence[str] | None = None,
-) -> CharacterScores:
-    """The raw score (``mean_logit``) of each character: a character model's own estimate pooled over all its lines
-    (its conversation partners found through ``conversation_ids``, one per line, where given), else the mean of its
-    lines' log-odds (``line_logits()``, called only then)."""
-    if model.config.is_character_model:  # its own estimate, pooled over all of a character's lines
-        from movie_gender.model.character_model import character_logits
-
-        names, pooled = character_logits(
-            model, texts, character_ids, context, progress=progress, conversation_ids=conversation_ids
-        )
-        characters = aggregate_logits(character_ids, np.zeros(len(texts)))
-        characters.mean_logit = pooled[np.searchsorted(names, characters.ids.astype(str))]
-        return characters
-    return aggregate_logits(character_ids, line_logits())
-
-
 def character_predictions(config: Any, characters: CharacterScores) -> list[dict[str, Any]]:
     """``[{"character_id", "n_lines", "p_female", "label", "score"}]`` in order of first appearance: the character
     score calibrated (``config.calibration["character"]``) and labelled at the model's character threshold."""
@@ -234,7 +90,9 @@ def predict_characters(
     batch_size: int = 512,
     conversation_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One prediction per character (see :meth:`BiLSTMClassifier.predict_characters`)."""
+    """One prediction per character (see :meth:`BiLSTMClassifier.predict_characters`): the characters' raw scores
+    from :func:`movie_gender.inference.characters.score_characters`, calibrated and labelled by
+    :func:`character_predictions`."""
     texts = [texts] if isinstance(texts, str) else list(texts)
     character_ids = [character_ids] if isinstance(character_ids, str) else list(character_ids)
     if len(character_ids) != len(texts):
@@ -243,20 +101,17 @@ def predict_characters(
         return []
     if context is not None and not model.config.uses_context:
         raise ValueError("this model reads single lines and takes no context; call without context")
-    characters = character_scores(
-        model,
+    lines = CharacterLines(
         texts,
         character_ids,
-        context,
-        lambda: predict_logits(model, texts, context=context, batch_size=batch_size),
-        conversation_ids=conversation_ids,
+        conversation_ids=None if conversation_ids is None else list(conversation_ids),
+        context=None if context is None else list(context),
     )
-    return character_predictions(model.config, characters)
+    return character_predictions(model.config, score_characters(model, lines, batch_size=batch_size))
 
 
 __all__ = [
     "character_predictions",
-    "character_scores",
     "encode_context",
     "line_predictions",
     "logits_from_ids",

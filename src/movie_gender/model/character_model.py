@@ -20,11 +20,15 @@ A character with a single short line still gets a score: that line's logit plus 
 
 The conversation partners (``character_partner_weight`` > 0, where the lines come with their ``conversation_id``):
 movie dialogue is often between a man and a woman, so the characters a character talks to are evidence too. Its
-final logit subtracts ``character_partner_weight`` times the mean of its partners' logits above (each partner
-weighed by the lines of the conversations they share), computed from the same model's scores of the partners' own
-lines: no label and no name is read. The term is measured from ``partner_center`` (a buffer saved with the weights:
-the mean partner score of the train characters, set by training), so a character with no partner, or lines given
+final logit (:func:`character_logits`, the one place the score is put together) subtracts
+``character_partner_weight`` times how far the mean of its partners' logits above (each partner weighed by the
+lines of the conversations they share, :mod:`movie_gender.model.partners`) lies from ``partner_center``, computed
+from the same model's scores of the partners' own lines: no label and no name is read. Training fits both on the
+validation characters (the center a buffer saved with the weights), so a character with no partner, or lines given
 without conversation ids, get the average term and stay on the scale the calibration was fitted on.
+
+Where training keeps the state before its neural stage, the BiLSTM's output layer and the attention's last layer
+are exactly 0 (:func:`neural_parts_idle`): scoring then runs no LSTM, only the bags.
 """
 
 from __future__ import annotations
@@ -43,10 +47,9 @@ from movie_gender.configuration import BiLSTMConfig
 from movie_gender.data.tokenizer import encode
 from movie_gender.model.batching import MAX_PADDING, length_groups
 from movie_gender.model.layers import BagOfWords
+from movie_gender.model.partners import partner_matrix, with_partners
 
 if TYPE_CHECKING:
-    import datasets
-
     from movie_gender.model.modeling import BiLSTMNetwork as BiLSTMClassifier
 
 HASH_MULTIPLIER = 1_000_003  # as the line bag of words: (first * M + second) % buckets
@@ -77,8 +80,9 @@ class CharacterHead(nn.Module):
             self.heard_bag = nn.EmbeddingBag(rows, 1, mode="sum")
             nn.init.zeros_(self.own_bag.weight)
             nn.init.zeros_(self.heard_bag.weight)
-        # the train characters' mean partner logit (set by training; see the module docstring)
+        # the validation characters' mean partner logit (set by training; see the module docstring)
         self.register_buffer("partner_center", torch.zeros((), dtype=torch.float64))
+        self.choices: dict = {}  # what training chose on validation (the bags' C, the partner term), not saved
 
     def forward(
         self,
@@ -182,56 +186,17 @@ def line_bag_matrix(ids: np.ndarray, lengths: np.ndarray, vocab_size: int, bucke
     return matrix
 
 
-def partner_matrix(character: np.ndarray, conversation_ids: Sequence[str], n_characters: int) -> sparse.csr_matrix:
-    """``[n_characters, n_characters]``, rows summing to 1 (0 for a character with no partner): how much each other
-    character weighs among those ``c`` talks to. ``character[i]`` is the character of line i (0 ..
-    n_characters-1), ``conversation_ids[i]`` its conversation; two characters of one conversation weigh there as
-    many as the lines they say in it together."""
-    _, conversation = np.unique(np.asarray(conversation_ids, dtype=object).astype(str), return_inverse=True)
-    counts = sparse.csr_matrix(
-        (np.ones(len(character)), (conversation.reshape(-1), character)), shape=(conversation.max() + 1, n_characters)
-    )
-    counts.sum_duplicates()
-    present = counts.copy()
-    present.data[:] = 1.0
-    weights = (counts.T @ present + present.T @ counts).tolil()
-    weights.setdiag(0.0)
-    weights = weights.tocsr()
-    weights.eliminate_zeros()
-    totals = np.asarray(weights.sum(axis=1)).reshape(-1)
-    return (sparse.diags(1.0 / np.where(totals > 0, totals, 1.0)) @ weights).tocsr()
-
-
-def partner_means(
-    logits: np.ndarray, character: np.ndarray, conversation_ids: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each character, the mean logit of its conversation partners (:func:`partner_matrix`) and whether it has
-    any partner at all."""
-    matrix = partner_matrix(character, conversation_ids, len(logits))
-    return matrix @ logits, np.diff(matrix.indptr) > 0
-
-
-def with_partners(
-    logits: np.ndarray,
-    character: np.ndarray,
-    conversation_ids: Sequence[str] | None,
-    weight: float,
-    center: float = 0.0,
-) -> np.ndarray:
-    """``logits`` (one per character) minus ``weight`` times how far the mean logit of each character's conversation
-    partners lies from ``center`` (:func:`partner_means`); a character with no partner gets no term, and so do all
-    without conversation ids or with ``weight`` 0."""
-    if conversation_ids is None or weight == 0 or len(character) == 0:
-        return logits
-    means, has_partner = partner_means(logits, character, conversation_ids)
-    return logits - weight * np.where(has_partner, means - center, 0.0)
-
-
 def partner_term(model: BiLSTMClassifier) -> tuple[float, float]:
-    """The model's partner term: ``(weight, center)`` for :func:`with_partners`."""
+    """The model's partner term: ``(weight, center)`` for :func:`movie_gender.model.partners.with_partners` (the
+    weight and the center are fitted by training on the run's own train and validation characters)."""
     head = getattr(model, "character_head", None)
     center = float(head.partner_center) if head is not None and hasattr(head, "partner_center") else 0.0
     return model.config.character_partner_weight, center
+
+
+def reads_partners(model: BiLSTMClassifier) -> bool:
+    """Whether ``model`` has a partner term (a character model with a partner weight above 0)."""
+    return model.config.is_character_model and model.config.character_partner_weight > 0
 
 
 @dataclass
@@ -294,6 +259,14 @@ class CharacterData:
             conversations,
         )
 
+    @property
+    def partners(self) -> sparse.csr_matrix | None:
+        """The characters' partner matrix (:func:`movie_gender.model.partners.partner_matrix`), None without
+        conversation ids."""
+        if self.conversation_ids is None:
+            return None
+        return partner_matrix(self.character, self.conversation_ids, len(self.names))
+
     def lines_of(self) -> list[np.ndarray]:
         """The line indices of each character, in line order."""
         order = np.argsort(self.character, kind="stable")
@@ -314,6 +287,7 @@ def character_outputs(
     one of ``characters``). The lines run through the encoder in groups of about one length (no padded steps);
     the result depends only on each character's own lines, never on the others in the batch or their order."""
     device = model.device
+    idle = not model.training and neural_parts_idle(model)
     local = np.full(len(data.names), -1, dtype=np.int64)
     local[characters] = np.arange(len(characters))
     features, logits, order = [], [], []
@@ -322,7 +296,10 @@ def character_outputs(
         group_lengths = np.maximum(data.lengths[group], 1)
         width = int(group_lengths.max())
         ids = torch.from_numpy(np.ascontiguousarray(data.ids[group, :width])).to(device)
-        group_features, group_logits = model.line_outputs(ids, torch.from_numpy(group_lengths))
+        if idle:  # the LSTM's output would be multiplied by 0: the bags alone
+            group_features, group_logits = None, _bag_logits(model, ids, torch.from_numpy(group_lengths))
+        else:
+            group_features, group_logits = model.line_outputs(ids, torch.from_numpy(group_lengths))
         if data.own is not None:  # the bag of the words said around each line
             group_logits = group_logits + _context_bag(model, data, group, device)
         features.append(group_features)
@@ -338,9 +315,23 @@ def character_outputs(
                 BagBatch(b.indices, b.offsets, b.weights * (torch.rand_like(b.weights) >= bag_dropout)) for b in bags
             )
     line_logits = torch.cat(logits) if logits else torch.zeros(0, device=device)
-    feature_tensor = torch.cat(features) if features else torch.zeros((0, model.fc1.in_features), device=device)
+    if idle or not features:  # uniform attention reads no features
+        feature_tensor = torch.zeros((len(line_logits), model.fc1.in_features), device=device)
+    else:
+        feature_tensor = torch.cat(features)
     character_logits, _ = model.character_head(feature_tensor, line_logits, segment, len(characters), bags)
     return character_logits, line_logits, order
+
+
+def _bag_logits(model: BiLSTMClassifier, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``[lines]``: a line's logit when the BiLSTM's output layer is 0: the head's bias plus the line's bag of
+    words (what :meth:`BiLSTMClassifier.line_outputs` gives then, without running the LSTM)."""
+    logits = model.fc2.bias.float().expand(len(ids))
+    bag = getattr(model, "bag_of_words", None)
+    if bag is None:
+        return logits.clone()
+    valid = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths.to(ids.device)[:, None]
+    return logits + bag(ids, valid).float()
 
 
 def _context_bag(model: BiLSTMClassifier, data: CharacterData, lines: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -368,68 +359,41 @@ def character_chunks(lines_of: list[np.ndarray], chunk_lines: int = CHUNK_LINES)
     return chunks
 
 
-def character_logits(
-    model: BiLSTMClassifier,
-    texts: Sequence[str],
-    character_ids: Sequence[str],
-    context: Sequence[Sequence[str]] | None = None,
-    *,
-    conversation_ids: Sequence[str] | None = None,
-    chunk_lines: int = CHUNK_LINES,
-    progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(names, logits)``: each character of ``character_ids`` (sorted) and the character model's log-odds that it
-    is female, from all its lines (``texts``) and, where given, what is said around them (``context``, one list of
-    strings per line) and the conversation of each line (``conversation_ids``: the partner term,
-    :func:`with_partners`). Characters are scored in chunks of whole characters of about ``chunk_lines`` lines, each
-    tokenized on its own: memory follows the chunk, not the input."""
-    if not model.config.is_character_model:
-        raise ValueError("this is a line model (character_pooling='none'); it has no character estimate of its own")
-    texts, character_ids = list(texts), [str(c) for c in character_ids]
-    context = None if context is None else list(context)  # a datasets Column (datasets 4) takes no numpy indices
-    if len(character_ids) != len(texts):
-        raise ValueError(f"got {len(texts)} texts but {len(character_ids)} character ids; give one per text")
-    if context is not None and len(context) != len(texts):
-        raise ValueError(f"context must hold one list of strings per line: {len(texts)} lines, {len(context)} contexts")
-    conversation_ids = None if conversation_ids is None else list(conversation_ids)
-    if conversation_ids is not None and len(conversation_ids) != len(texts):
-        raise ValueError(f"got {len(texts)} texts but {len(conversation_ids)} conversation ids; give one per text")
-    names, inverse = np.unique(np.asarray(character_ids, dtype=object).astype(str), return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    lines_of = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1])
-    out = np.zeros(len(names), dtype=np.float64)
+def base_logits(model: BiLSTMClassifier, data: CharacterData, *, progress: bool = False) -> np.ndarray:
+    """``base(c)`` of every character of ``data`` from all its lines: the pooled line logits plus the character bags,
+    before the partner term; in chunks of whole characters of about :data:`CHUNK_LINES` lines (eval mode)."""
+    lines_of = data.lines_of()
+    out = np.zeros(len(data.names), dtype=np.float64)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), tqdm(total=len(texts), unit=" lines", desc="Characters", disable=not progress) as bar:
-            for chunk in character_chunks(lines_of, chunk_lines):
+        with (
+            torch.no_grad(),
+            tqdm(total=len(data.lengths), unit=" lines", desc="Characters", disable=not progress) as bar,
+        ):
+            for chunk in character_chunks(lines_of):
                 rows = np.concatenate([lines_of[c] for c in chunk])
-                data = CharacterData.build(
-                    model,
-                    [texts[i] for i in rows],
-                    [character_ids[i] for i in rows],
-                    None if context is None else [context[i] for i in rows],
-                )
-                logits, _, _ = character_outputs(model, data, np.arange(len(data.names)), np.arange(len(rows)))
-                out[np.searchsorted(names, data.names)] = logits.float().cpu().numpy()
+                logits, _, _ = character_outputs(model, data, chunk, rows)
+                out[chunk] = logits.float().cpu().numpy()
                 bar.update(len(rows))
     finally:
         model.train(was_training)
-    return names, with_partners(out, inverse, conversation_ids, *partner_term(model))
+    return out
 
 
-def character_line_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: int = 512) -> np.ndarray:
-    """For each line of ``split``, P(female) of its character from the character model's pooled estimate (so the
-    character-level aggregation of these line scores returns exactly the character's estimate)."""
-    names = [c for c in ("text", "character_id", "context", "conversation_id") if c in split.column_names]
-    columns = split.select_columns(names).to_dict()  # one read of the columns, not one per row
-    characters = np.asarray(columns["character_id"]).astype(str)
-    names, logits = character_logits(
-        model, columns["text"], characters, columns.get("context"), conversation_ids=columns.get("conversation_id")
-    )
-    p = 1.0 / (1.0 + np.exp(-logits))
-    return p[np.searchsorted(names, characters)]
+def character_logits(model: BiLSTMClassifier, base: np.ndarray, partners: sparse.csr_matrix | None) -> np.ndarray:
+    """The character model's logit, ``base(c)`` (:func:`base_logits`) minus its partner term over ``partners``
+    (:func:`movie_gender.model.partners.partner_matrix`; ``None``: no conversations, no term). The one place the
+    character score is put together: training, evaluation and prediction all call it."""
+    return with_partners(base, partners, *partner_term(model))
+
+
+def neural_parts_idle(model: BiLSTMClassifier) -> bool:
+    """Whether the BiLSTM's output layer and the attention's last layer are exactly 0: the line logit is then the
+    bags' alone and the attention uniform, so scoring needs no LSTM pass (the state training keeps when its neural
+    stage does not improve the validation characters)."""
+    head = model.character_head
+    return bool((model.fc2.weight == 0).all() and (head.attention[-1].weight == 0).all())
 
 
 __all__ = [
@@ -438,13 +402,12 @@ __all__ = [
     "BagBatch",
     "bag_matrix",
     "line_bag_matrix",
-    "partner_matrix",
-    "partner_means",
     "partner_term",
-    "with_partners",
+    "reads_partners",
+    "base_logits",
+    "neural_parts_idle",
     "segment_softmax",
     "character_outputs",
     "character_logits",
-    "character_line_scores",
     "character_chunks",
 ]

@@ -6,11 +6,15 @@
    the attention uniform: a character's pooled score starts as the mean log-odds of its lines).
 2. **Character bags** (convex): the bags of all the words a character says and hears are a class-balanced logistic
    regression on one row per train character; its ``C`` is chosen from :data:`CHARACTER_C_GRID` by the ROC-AUC of
-   the validation characters' full score (pooled lines + bags, with the partner term).
+   the validation characters' full score (pooled lines + bags, with the partner term refitted for each candidate).
 3. **BiLSTM and attention** (multiple-instance learning, the bags frozen): steps of ``batch_size`` train characters,
    at most ``character_lines`` of each one's lines (drawn afresh each epoch), class-balanced cross-entropy of the
    characters plus ``line_loss_weight`` times that of each line's own logit. The state before this stage is epoch 0;
    early stopping keeps the epoch (0 included) with the best validation character ROC-AUC.
+
+The partner term (a model built with ``character_partner_weight`` > 0) is fitted on the validation characters for
+every state compared (:func:`fit_partners`: the weight from :data:`movie_gender.model.partners.WEIGHT_GRID`, the
+center their mean partner score) and for the state kept; what was chosen is in ``character_head.choices``.
 
 The train characters are those of the natural train split (oversampled copies of lines removed: a line counts
 once). The test split is never seen here. No checkpoints: a run on the sample takes minutes.
@@ -36,14 +40,14 @@ from movie_gender.configuration import TrainingConfig
 from movie_gender.model.character_model import (
     CharacterData,
     CharacterHead,
-    character_chunks,
+    base_logits,
+    character_logits,
     character_outputs,
     line_bag_matrix,
-    partner_means,
-    partner_term,
-    with_partners,
+    reads_partners,
 )
 from movie_gender.model.layers import BagOfWords
+from movie_gender.model.partners import PartnerTerm, fit_partner_term
 from movie_gender.training.loop import TrainResult, resolve_device
 from movie_gender.training.tracking import epoch_values, step_values
 
@@ -78,22 +82,24 @@ def split_data(model: BiLSTMClassifier, split: datasets.Dataset) -> CharacterDat
 
 
 def score_data(model: BiLSTMClassifier, data: CharacterData, partners: bool = True) -> np.ndarray:
-    """The model's logit for every character of ``data`` (all its lines), in chunks of whole characters; with
-    ``partners``, the partner term included (:func:`movie_gender.model.character_model.with_partners`)."""
-    lines_of = data.lines_of()
-    out = np.zeros(len(data.names), dtype=np.float64)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for chunk in character_chunks(lines_of):
-                logits, _, _ = character_outputs(model, data, chunk, np.concatenate([lines_of[c] for c in chunk]))
-                out[chunk] = logits.float().cpu().numpy()
-    finally:
-        model.train(was_training)
-    if not partners:
-        return out
-    return with_partners(out, data.character, data.conversation_ids, *partner_term(model))
+    """The model's logit for every character of ``data`` (:func:`character_logits` of :func:`base_logits`); without
+    ``partners``, ``base(c)`` alone."""
+    base = base_logits(model, data)
+    return character_logits(model, base, data.partners) if partners else base
+
+
+def fit_partners(model: BiLSTMClassifier, validation: CharacterData) -> PartnerTerm | None:
+    """Fit the model's partner term (:func:`movie_gender.model.partners.fit_partner_term`) on its current base scores
+    of the validation characters, and set it in the model (``config.character_partner_weight``,
+    ``character_head.partner_center``). None (nothing set) for data without conversation ids. Called only for a
+    model built with a partner term (``character_partner_weight`` > 0 at the start of training); the weight it fits
+    may be 0."""
+    if validation.conversation_ids is None:
+        return None
+    term = fit_partner_term(base_logits(model, validation), validation.partners, validation.labels)
+    model.config.character_partner_weight = term.weight
+    model.character_head.partner_center.fill_(term.center)
+    return term
 
 
 LINE_C = 1.0  # the L2 of the line bags' logistic regression: sklearn's default, as the TF-IDF baselines
@@ -140,41 +146,43 @@ def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -
 
 
 def fit_character_bags(
-    model: BiLSTMClassifier, train: CharacterData, validation: CharacterData, seed: int = 0
+    model: BiLSTMClassifier, train: CharacterData, validation: CharacterData, seed: int = 0, partners: bool = False
 ) -> dict[float, float]:
     """Stage 2: the character bags (own and heard words) as a class-balanced logistic regression on the train
-    characters, ``C`` chosen from :data:`CHARACTER_C_GRID` by the validation characters' ROC-AUC of the full score.
-    Returns ``{C: validation ROC-AUC}``."""
+    characters, ``C`` chosen from :data:`CHARACTER_C_GRID` by the validation characters' ROC-AUC of the full score
+    (with ``partners``, the partner term fitted for each candidate). Returns ``{C: validation ROC-AUC}``."""
     head = model.character_head
-    _set_bag(head.own_bag, np.zeros(head.own_bag.weight.shape[0]), 1.0)
-    _set_bag(head.heard_bag, np.zeros(head.heard_bag.weight.shape[0]), 1.0)
-    pooled = score_data(model, validation, partners=False)  # the pooled line logits alone (bags at 0)
     rows = np.flatnonzero(train.labels >= 0)
     features = sparse.hstack([train.own, train.heard]).tocsr()[rows]
-    validation_features = sparse.hstack([validation.own, validation.heard]).tocsr()
-    labelled = validation.labels >= 0
-    two = len(np.unique(validation.labels[labelled])) == 2
+    width = head.own_bag.weight.shape[0]
     results, best = {}, None
     for c in CHARACTER_C_GRID:
         weights, _ = _fit_logreg(features, train.labels[rows], c, seed)
-        score = with_partners(
-            pooled + validation_features @ weights,
-            validation.character,
-            validation.conversation_ids,
-            *partner_term(model),
-        )
-        results[c] = float(roc_auc_score(validation.labels[labelled], score[labelled])) if two else float("nan")
+        _set_bag(head.own_bag, weights[:width], CharacterHead.SCALE)
+        _set_bag(head.heard_bag, weights[width:], CharacterHead.SCALE)
+        if partners:
+            fit_partners(model, validation)
+        results[c] = _validation_auc(model, validation)
         if best is None or results[c] > results[best[0]]:
             best = (c, weights)
-    width = head.own_bag.weight.shape[0]
     _set_bag(head.own_bag, best[1][:width], CharacterHead.SCALE)
     _set_bag(head.heard_bag, best[1][width:], CharacterHead.SCALE)
+    head.choices["bags_c"] = best[0]
+    head.choices["bags_validation_auc"] = {str(c): auc for c, auc in results.items()}
     logger.info(
         "Character bags: C %s, validation ROC-AUC %s",
         best[0],
         ", ".join(f"{c}: {auc:.4f}" for c, auc in results.items()),
     )
     return results
+
+
+def _validation_auc(model: BiLSTMClassifier, data: CharacterData) -> float:
+    """ROC-AUC of the labelled characters of ``data`` by the model's full score (nan without both classes)."""
+    labelled = data.labels >= 0
+    if len(np.unique(data.labels[labelled])) < 2:
+        return float("nan")
+    return float(roc_auc_score(data.labels[labelled], score_data(model, data)[labelled]))
 
 
 def _balanced_bce(logits: torch.Tensor, labels: np.ndarray, pos_weight: float) -> torch.Tensor:
@@ -216,6 +224,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
     planned: int = 0
     steps: int = 0
+    partners: bool = False  # the model has a partner term: refitted on validation for every state compared
 
 
 def _prepare(model: BiLSTMClassifier, train_split: datasets.Dataset, validation_split: datasets.Dataset) -> _Run:
@@ -231,6 +240,7 @@ def _prepare(model: BiLSTMClassifier, train_split: datasets.Dataset, validation_
         character_weight=_pos_weight(train_data.labels[labelled]),
         line_weight=_pos_weight(train_data.line_labels[train_data.line_labels >= 0]),
         lines_of=train_data.lines_of(),
+        partners=reads_partners(model),
     )
     logger.info(
         "Character model: %d train characters (%d female), %d validation characters; %d train lines",
@@ -248,7 +258,7 @@ def _fit_linear_parts(model: BiLSTMClassifier, run: _Run, seed: int) -> list[tor
     if model.config.bag_of_words:
         fit_line_bags(model, run.train, seed)
         if model.character_head.character_bags:
-            fit_character_bags(model, run.train, run.validation, seed)
+            fit_character_bags(model, run.train, run.validation, seed, partners=run.partners)
             bags += [model.character_head.own_bag, model.character_head.heard_bag]
     return bags
 
@@ -310,13 +320,22 @@ def _epoch(
     return float(np.mean(losses))
 
 
-def _set_partner_center(model: BiLSTMClassifier, data: CharacterData) -> None:
-    """The mean partner logit of the train characters that have partners: where the partner term is measured from."""
-    if data.conversation_ids is None or model.config.character_partner_weight == 0:
+def _keep_partners(model: BiLSTMClassifier, term: PartnerTerm | None) -> None:
+    """Record (in ``character_head.choices``) and log the partner term the model keeps."""
+    if term is None:
         return
-    means, has_partner = partner_means(score_data(model, data, partners=False), data.character, data.conversation_ids)
-    if has_partner.any():
-        model.character_head.partner_center.fill_(float(means[has_partner].mean()))
+    model.character_head.choices["partner"] = term.to_dict()
+    logger.info(
+        "Partner term: weight %s, center %.4f (validation ROC-AUC by weight: %s)",
+        term.weight,
+        term.center,
+        ", ".join(f"{w}: {a:.4f}" for w, a in term.validation_auc.items()),
+    )
+
+
+def _refit_partners(model: BiLSTMClassifier, run: _Run) -> PartnerTerm | None:
+    """The partner term fitted for the model's current state (:func:`fit_partners`), when it has one."""
+    return fit_partners(model, run.validation) if run.partners else None
 
 
 def train_characters(
@@ -343,6 +362,7 @@ def train_characters(
     run = _prepare(model, train_split, validation_split)
     _optimizer(model, run, _fit_linear_parts(model, run, config.seed), config)
     result = TrainResult(device=str(device))
+    _refit_partners(model, run)
     row = {"epoch": 0, "train_loss": float("nan"), **_validation(model, run.validation, run.character_weight)}
     _record(result, row, tracker, 0)
     result.best_epoch, result.best_validation_auc = 0, row["val_auc"]
@@ -351,6 +371,7 @@ def train_characters(
         if run.steps >= run.planned:
             break
         loss = _epoch(model, run, epoch, config, rng, progress, tracker)
+        _refit_partners(model, run)
         row = {"epoch": epoch, "train_loss": loss, **_validation(model, run.validation, run.character_weight)}
         _record(result, row, tracker, run.steps)
         if row["val_auc"] > result.best_validation_auc:
@@ -364,7 +385,7 @@ def train_characters(
             break
     model.load_state_dict(best_state)
     model.eval()
-    _set_partner_center(model, run.train)
+    _keep_partners(model, _refit_partners(model, run))
     logger.info(
         "Character model: kept epoch %d (validation ROC-AUC %.4f)", result.best_epoch, result.best_validation_auc
     )
@@ -393,4 +414,4 @@ def _draw(lines: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(lines, size=most, replace=False))
 
 
-__all__ = ["train_characters", "split_data", "score_data", "fit_line_bags", "fit_character_bags"]
+__all__ = ["train_characters", "split_data", "score_data", "fit_line_bags", "fit_character_bags", "fit_partners"]

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from movie_gender.data.corpus import read_corpus
 from movie_gender.data.splitting import prepare_dataset
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
+from movie_gender.evaluation.partnered import unknown_lines
 from movie_gender.evaluation.plots import pyplot, save_figure
 from movie_gender.evaluation.protocol import LEVELS
 from movie_gender.evaluation.size_calibration import format_sizes, summarise_sizes  # character calibration by size
@@ -146,12 +148,13 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     _check_cv_options(options)
     output = Path(options.output)
     check_writable(output)
-    corpus, stats = read_corpus(data.reading())
+    everyone, stats = read_corpus(replace(data.reading(), include_unknown=True))
+    corpus = everyone.select(np.flatnonzero(np.asarray(everyone.select_columns(["label"]).to_dict()["label"]) >= 0))
     folds: list[dict] = []
     reports: list[dict] = []
     pooled: dict = {}
     for i, test_movies in enumerate(movie_folds(corpus["movie_id"], k, data.seed), start=1):
-        entry, report, scores = _run_fold(options, corpus, test_movies, i, k)
+        entry, report, scores = _run_fold(options, corpus, test_movies, i, k, everyone)
         folds.append(entry)
         reports.append(report)
         _pool_scores(pooled, scores)
@@ -172,6 +175,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
         "hardware": hardware(),
         "total_seconds": time.perf_counter() - started,
     }
+    cv["ablation"] = ablation(cv)
     _write_cv(cv, output)
     return cv
 
@@ -185,22 +189,30 @@ def _check_cv_options(options: TrainOptions) -> None:
 
 
 def _run_fold(
-    options: TrainOptions, corpus: datasets.Dataset, test_movies: list[str], i: int, k: int
+    options: TrainOptions,
+    corpus: datasets.Dataset,
+    test_movies: list[str],
+    i: int,
+    k: int,
+    everyone: datasets.Dataset | None = None,
 ) -> tuple[dict, dict, dict]:
-    """Fold ``i`` of ``k``: split ``corpus`` with ``test_movies`` as test, train, evaluate; returns the fold's cv.json
-    record, its evaluation report and its test scores (per level and scorer)."""
+    """Fold ``i`` of ``k``: split ``corpus`` with ``test_movies`` as test, train, evaluate (``everyone``: the corpus
+    with its unknown-gender speakers, scored as conversation partners); returns the fold's cv.json record, its
+    evaluation report and its test scores (per level and scorer)."""
     fold_started = time.perf_counter()
     logger.info("Fold %d/%d: %d test movies", i, k, len(test_movies))
     data = options.data
     dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
-    fitted = fit_model(options, dataset)
-    report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0)
+    unknown = unknown_lines(options.data, dataset, everyone) if everyone is not None else None
+    fitted = fit_model(options, dataset, unknown=unknown)
+    report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0, unknown=unknown)
     entry = {
         "fold": i,
         "test_movies": test_movies,
         "class_counts": data_report.class_counts,
         "movies": data_report.movies,
         **_fold_run(fitted),
+        "choices": _fold_choices(fitted, report),
         **_fold_entry(report),
         "calibration": _fold_calibration(report),
         "seconds": time.perf_counter() - fold_started,
@@ -211,6 +223,41 @@ def _run_fold(
 def _fold_run(fitted: FittedModel) -> dict:
     """What a fold's training run recorded: its best epoch and that epoch's validation ROC-AUC."""
     return {"best_epoch": fitted.result.best_epoch, "best_validation_auc": fitted.result.best_validation_auc}
+
+
+def _fold_choices(fitted: FittedModel, report: dict) -> dict:
+    """What the fold chose on its own train and validation characters: the character model's bags' C and partner
+    term, and the partner term of each partnered scorer."""
+    model, choices = fitted.model, {}
+    head = getattr(model, "character_head", None)
+    if head is not None:
+        choices["model"] = {
+            **head.choices,
+            "partner_weight": model.config.character_partner_weight,
+            "partner_center": float(head.partner_center),
+        }
+    choices["partner_terms"] = report.get("character", {}).get("partner_terms", {})
+    return choices
+
+
+def ablation(cv: dict) -> dict:
+    """The character model's paired ablation over the folds: ``convex`` (its bags alone), ``convex_partners`` (with
+    the partner term) and ``model`` (the full model), and the differences model - convex_partners and model - the
+    best partnered baseline (by mean), each with the folds where the model is ahead. Empty without them."""
+    folds = [f["character"] for f in cv["folds"] if "character" in f]
+    if not folds or not all(name in folds[0] for name in ("convex", "convex_partners", "model")):
+        return {}
+    auc = {name: np.asarray([f[name]["roc_auc"] for f in folds]) for name in folds[0] if name != "difference"}
+    out = {name: _mean_sd(list(auc[name])) for name in ("convex", "convex_partners", "model")}
+    partnered = [n for n in auc if n.endswith("_partners") and n != "convex_partners"]
+    pairs = {"convex_partners": "convex_partners"}
+    if partnered:
+        pairs["best_partnered_baseline"] = max(partnered, key=lambda n: float(np.nanmean(auc[n])))
+        out["best_partnered_baseline"] = pairs["best_partnered_baseline"]
+    for key, name in pairs.items():
+        difference = auc["model"] - auc[name]
+        out[f"model_minus_{key}"] = {**_mean_sd(list(difference)), "folds_ahead": int((difference > 0).sum())}
+    return out
 
 
 def _fold_calibration(report: dict) -> dict:
@@ -270,18 +317,34 @@ def _write_cv(cv: dict, output: Path) -> None:
 
 def format_cv(cv: dict) -> str:
     """One row per level and scorer: ROC-AUC and balanced accuracy, mean +- sd over folds, and the pooled ROC-AUC."""
-    rows = ["level      scorer             ROC-AUC mean +- sd   pooled   bal.acc mean +- sd"]
+    rows = [f"{'level':<10} {'scorer':<40} ROC-AUC mean +- sd   pooled   bal.acc mean +- sd"]
     for level, per in cv["summary"].items():
         for name, m in per.items():
             if name == "difference":
                 continue
             pooled = cv["pooled"].get(level, {}).get(name, {}).get("roc_auc", float("nan"))
             rows.append(
-                f"{level:<10} {name:<18} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
+                f"{level:<10} {name:<40} {m['roc_auc']['mean']:.3f} +- {m['roc_auc']['sd']:.3f}      "
                 f"{pooled:.3f}    {m['balanced_accuracy']['mean']:.3f} +- {m['balanced_accuracy']['sd']:.3f}"
             )
     calibration = cv.get("calibration", {})
-    return "\n".join(rows + format_calibration(calibration) + format_sizes(calibration.get("by_size", {})))
+    rows += format_ablation(cv.get("ablation", {})) + format_calibration(calibration)
+    return "\n".join(rows + format_sizes(calibration.get("by_size", {})))
+
+
+def format_ablation(ablation: dict) -> list[str]:
+    """The character model's ablation (:func:`ablation`) for the log."""
+    if not ablation:
+        return []
+    rows = ["", "character model ablation (character ROC-AUC, mean +- sd over folds)"]
+    for name in ("convex", "convex_partners", "model"):
+        rows.append(f"  {name:<40} {ablation[name]['mean']:.3f} +- {ablation[name]['sd']:.3f}")
+    for key in ("convex_partners", "best_partnered_baseline"):
+        d = ablation.get(f"model_minus_{key}")
+        if d:
+            name = ablation[key] if key == "best_partnered_baseline" else key
+            rows.append(f"  model - {name:<32} {d['mean']:+.3f} +- {d['sd']:.3f}, ahead in {d['folds_ahead']} folds")
+    return rows
 
 
 def format_calibration(summary: dict) -> list[str]:
@@ -303,4 +366,4 @@ def format_calibration(summary: dict) -> list[str]:
     return [""] + rows if rows else []
 
 
-__all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv"]
+__all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv", "ablation"]

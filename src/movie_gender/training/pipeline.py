@@ -29,6 +29,7 @@ from movie_gender.data.splitting import DatasetReport, prepare_dataset
 from movie_gender.data.tokenizer import train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BaselineResources
+from movie_gender.evaluation.partnered import unknown_lines, with_unknown
 from movie_gender.evaluation.protocol import (
     evaluate,
     format_report,
@@ -183,15 +184,28 @@ def initial_model(options: TrainOptions, tokenizer: Tokenizer, matrix: np.ndarra
     return model
 
 
+def _with_unknown_partners(
+    options: TrainOptions, dataset: datasets.DatasetDict, unknown: dict[str, datasets.Dataset] | None
+) -> datasets.Dataset:
+    """The validation split with the lines of its movies' unknown-gender speakers after its own: partners there too,
+    as in evaluation and prediction (``unknown``: :func:`movie_gender.evaluation.partnered.unknown_lines`)."""
+    if unknown is None:
+        unknown = unknown_lines(options.data, dataset)
+    return with_unknown({"validation": dataset["validation"]}, unknown)["validation"]
+
+
 def fit_model(
     options: TrainOptions,
     dataset: datasets.DatasetDict,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
     tracker: Tracker | None = None,
+    unknown: dict[str, datasets.Dataset] | None = None,
 ) -> FittedModel:
     """Tokenizer on train, GloVe aligned to it, a BiLSTM trained with early stopping on validation (never test);
-    ``tracker`` (from :func:`movie_gender.training.tracking.make_tracker`) receives the training metrics."""
+    ``tracker`` (from :func:`movie_gender.training.tracking.make_tracker`) receives the training metrics. A character
+    model also scores ``unknown["validation"]`` (the unknown-gender speakers of the validation movies,
+    :func:`movie_gender.evaluation.partnered.unknown_lines`; read from the corpus when not given) as partners."""
     train_split, validation_split = dataset["train"], dataset["validation"]
     tokenizer = train_tokenizer(
         train_split["text"],
@@ -220,6 +234,7 @@ def fit_model(
     if config.is_character_model:
         if options.resume:
             raise ValueError("a character model trains in minutes and writes no checkpoints: --resume is not supported")
+        validation_split = _with_unknown_partners(options, dataset, unknown)
         result = train_characters(
             model, train_split, validation_split, options.training, progress=progress, tracker=tracker
         )
@@ -241,11 +256,19 @@ def fit_model(
 
 
 def evaluate_fitted(
-    options: TrainOptions, fitted: FittedModel, dataset: datasets.DatasetDict, *, bootstrap: int | None = None
+    options: TrainOptions,
+    fitted: FittedModel,
+    dataset: datasets.DatasetDict,
+    *,
+    bootstrap: int | None = None,
+    unknown: dict[str, datasets.Dataset] | None = None,
 ) -> tuple[dict, dict]:
-    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`: (report, scores). The model is
-    left as it is; the calibration and thresholds the report chose are
+    """Evaluate on test by the protocol of :mod:`~movie_gender.evaluation.protocol`: (report, scores), the
+    unknown-gender speakers of each split's movies (:func:`unknown_lines`) scored as conversation partners. The
+    model is left as it is; the calibration and thresholds the report chose are
     :func:`~movie_gender.evaluation.protocol.model_decisions` of it."""
+    if unknown is None:
+        unknown = unknown_lines(options.data, dataset)
     resources = BaselineResources(
         seed=options.training.seed, tokenizer=fitted.model.tokenizer, embeddings=fitted.matrix
     )
@@ -259,6 +282,7 @@ def evaluate_fitted(
         unit=options.bootstrap_unit,
         seed=options.data.seed,
         resources=resources,
+        unknown=unknown,
     )
     return report, scores
 
@@ -408,6 +432,7 @@ def evaluate_model(
         unit=unit,
         seed=data.seed,
         resources=baseline_resources(model, model_id, data.seed, revision=revision),
+        unknown=unknown_lines(data, dataset, evaluated=split) if "character" in by else None,
     )
     stored = {"line": model.config.threshold, "character": model.config.character_threshold}
     for level, threshold in stored.items():
