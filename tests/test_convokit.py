@@ -336,3 +336,14 @@ def test_the_dataset_card_names_the_convokit_conversations(dialogues_convokit: P
     dd, report = prepare_dataset(dialogues_convokit, DataOptions(split="random"))
     card = render_dataset_card(dd, report)
     assert "the ConvoKit corpus' own conversations" in card and "line-id adjacency" not in card
+
+
+def test_evaluate_reads_a_convokit_corpus_with_the_reading_options_given(tmp_path: Path) -> None:
+    from movie_gender.commands import evaluate
+
+    (tmp_path / "model").mkdir()
+    argv = [str(tmp_path / "model"), "--corpus", str(tmp_path), "--gender-field", "sex", "--gender-map", "female=f"]
+    data = evaluate.data_options(evaluate.parse_args(argv))
+    assert (data.gender_field, data.gender_map, data.group_field) == ("sex", "female=f", "movie_id")
+    data = evaluate.data_options(evaluate.parse_args(argv[:3]))
+    assert (data.gender_field, data.gender_map) == ("gender", None)

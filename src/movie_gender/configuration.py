@@ -264,8 +264,9 @@ class BiLSTMConfig:
     )
     character_partner_weight: float = setting(
         0.0,
-        "character models: minus this weight times the mean score of the characters it talks to (weighed by the "
-        "lines of their shared conversations) is added to a character's logit; 0: no partner term",
+        "character models: > 0 switches the partner term on (minus a weight times the mean score of the characters "
+        "it talks to, weighed by the lines of their shared conversations); training fits the weight on the "
+        "validation characters and saves it here; 0: no partner term",
         check="non_negative",
     )
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)

@@ -29,6 +29,9 @@ from movie_gender.evaluation.protocol import format_report
 from movie_gender.training.pipeline import SPLIT_OPTIONS, evaluate_model, training_protocol
 from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, or_default
 
+# How a ConvoKit corpus is read: not in the model's record, so give the values training was given.
+READING_OPTIONS = ("gender_field", "gender_map", "group_field")
+
 logger = logging.getLogger("evaluate")
 # The split options as evaluate spells them (--split names the split to score); the others as train does.
 SPLIT_FLAGS = {"split": ("--split-mode",), "seed": ("--split-seed", "--seed")}
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which split to score (default: %(default)s)",
     )
     common.add_config_options(p, DataOptions, only=SPLIT_OPTIONS, flags=SPLIT_FLAGS, defaults={AS_TRAINED: DataOptions})
+    common.add_config_options(p, DataOptions, only=READING_OPTIONS)  # a ConvoKit corpus: give those of training
     p.add_argument(
         "--by",
         action="append",
@@ -113,6 +117,9 @@ def data_options(args: argparse.Namespace) -> DataOptions:
             "same corpus, or --dataset"
         )
     given = common.given_options(args, DataOptions)
+    for key in READING_OPTIONS:  # how a ConvoKit corpus is read (its gender field, values and groups)
+        if given.get(key) is not None:
+            setattr(data, key, given[key])
     for key in SPLIT_OPTIONS:
         value = given.get(key)
         if value is None:

@@ -98,11 +98,12 @@ class BiLSTMPredictor(BiLSTMNetwork):
         conversation_ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """One prediction per character: P(female) from the mean log-odds of its lines (a character model: its own
-        estimate from all of them, attention-pooled), calibrated (``config.calibration["character"]``), labelled
-        female at ``config.character_threshold`` or above.
+        estimate from all of them with its partner term), calibrated for the number of lines it rests on
+        (``config.calibration["character"]``), labelled female at ``config.character_threshold`` or above.
 
         ``character_ids[i]`` names the speaker of ``texts[i]``; ``context`` (one list of strings per line) is for
-        context models only; ``conversation_ids`` (one per line) give a character model its conversation partners.
+        models that read context; ``conversation_ids`` (one per line) give a character model its conversation
+        partners. A model that reads them and is given none warns once, saying what is dropped.
         Returns ``[{"character_id", "n_lines", "p_female", "label", "score"}]`` (``score``: the probability of
         ``label``), one per character in order of first appearance.
         """
