@@ -97,8 +97,11 @@ def fit_partners(model: BiLSTMClassifier, validation: CharacterData) -> PartnerT
     if validation.conversation_ids is None:
         return None
     term = fit_partner_term(base_logits(model, validation), validation.partners, validation.labels)
+    center = model.character_head.partner_center  # a registered buffer, typed by nn.Module as Tensor | Module
+    if not isinstance(center, torch.Tensor):
+        raise TypeError(f"the character head's partner_center is a {type(center).__name__}, not a tensor buffer")
     model.config.character_partner_weight = term.weight
-    model.character_head.partner_center.fill_(term.center)
+    center.fill_(term.center)
     return term
 
 
@@ -106,7 +109,7 @@ LINE_C = 1.0  # the L2 of the line bags' logistic regression: sklearn's default,
 CHARACTER_C_GRID = (0.25, 1.0, 4.0, 16.0)  # candidates for the character bags' C, chosen on validation
 
 
-def _set_bag(bag: torch.nn.Module, weights: np.ndarray, scale: float) -> None:
+def _set_bag(bag: torch.nn.EmbeddingBag | BagOfWords, weights: np.ndarray, scale: float) -> None:
     """Copy effective weights (a logistic regression's coefficients) into a bag stored divided by ``scale``."""
     with torch.no_grad():
         if isinstance(bag, torch.nn.EmbeddingBag):
@@ -155,7 +158,8 @@ def fit_character_bags(
     rows = np.flatnonzero(train.labels >= 0)
     features = sparse.hstack([train.own, train.heard]).tocsr()[rows]
     width = head.own_bag.weight.shape[0]
-    results, best = {}, None
+    results: dict[float, float] = {}
+    best: tuple[float, np.ndarray] | None = None
     for c in CHARACTER_C_GRID:
         weights, _ = _fit_logreg(features, train.labels[rows], c, seed)
         _set_bag(head.own_bag, weights[:width], CharacterHead.SCALE)
@@ -165,6 +169,8 @@ def fit_character_bags(
         results[c] = _validation_auc(model, validation)
         if best is None or results[c] > results[best[0]]:
             best = (c, weights)
+    if best is None:
+        raise ValueError("no candidate C for the character bags: CHARACTER_C_GRID is empty")
     _set_bag(head.own_bag, best[1][:width], CharacterHead.SCALE)
     _set_bag(head.heard_bag, best[1][width:], CharacterHead.SCALE)
     head.choices["bags_c"] = best[0]
@@ -218,13 +224,19 @@ class _Run:
     labelled: np.ndarray
     character_weight: float
     line_weight: float
-    lines_of: list = field(default_factory=list)
-    parameters: list = field(default_factory=list)
+    lines_of: list[np.ndarray] = field(default_factory=list)
+    parameters: list[torch.nn.Parameter] = field(default_factory=list)
     optimizer: torch.optim.Optimizer | None = None
     scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
     planned: int = 0
     steps: int = 0
     partners: bool = False  # the model has a partner term: refitted on validation for every state compared
+
+    def stepping(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        """The optimizer and its scheduler, which :func:`_optimizer` sets before the first step."""
+        if self.optimizer is None or self.scheduler is None:
+            raise RuntimeError("the character model's optimizer is not set up: call _optimizer before stepping")
+        return self.optimizer, self.scheduler
 
 
 def _prepare(model: BiLSTMClassifier, train_split: datasets.Dataset, validation_split: datasets.Dataset) -> _Run:
@@ -287,12 +299,13 @@ def _step(
     if config.line_loss_weight > 0:
         line_loss = _balanced_bce(line_logits, run.train.line_labels[order_of_lines], run.line_weight)
         loss = loss + config.line_loss_weight * line_loss
-    run.optimizer.zero_grad(set_to_none=True)
+    optimizer, scheduler = run.stepping()
+    optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(run.parameters, config.grad_clip)
-    run.optimizer.step()
-    run.scheduler.step()
+    optimizer.step()
+    scheduler.step()
     run.steps += 1
     return float(loss.detach())
 
@@ -314,7 +327,7 @@ def _epoch(
     for batch in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
         losses.append(_step(model, run, batch, config, rng))
         if tracker is not None:
-            tracker.log(step_values(losses[-1], run.scheduler.get_last_lr()[0]), run.steps)
+            tracker.log(step_values(losses[-1], float(run.stepping()[1].get_last_lr()[0])), run.steps)
         if run.steps >= run.planned:
             break
     return float(np.mean(losses))

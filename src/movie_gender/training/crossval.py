@@ -82,9 +82,9 @@ def _fold_entry(report: dict) -> dict:
     return entry
 
 
-def _mean_sd(values: list[float]) -> dict:
-    values = np.asarray(values, dtype=np.float64)
-    return {"mean": float(np.nanmean(values)), "sd": float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0}
+def _mean_sd(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(np.nanmean(array)), "sd": float(np.nanstd(array, ddof=1)) if len(array) > 1 else 0.0}
 
 
 def summarise(folds: list[dict]) -> dict:
@@ -248,7 +248,9 @@ def ablation(cv: dict) -> dict:
     if not folds or not all(name in folds[0] for name in ("convex", "convex_partners", "model")):
         return {}
     auc = {name: np.asarray([f[name]["roc_auc"] for f in folds]) for name in folds[0] if name != "difference"}
-    out = {name: _mean_sd(list(auc[name])) for name in ("convex", "convex_partners", "model")}
+    out: dict[str, dict[str, float] | str] = {
+        name: _mean_sd(list(auc[name])) for name in ("convex", "convex_partners", "model")
+    }
     partnered = [n for n in auc if n.endswith("_partners") and n != "convex_partners"]
     pairs = {"convex_partners": "convex_partners"}
     if partnered:
