@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from movie_gender.inference.logits import predict_logits
+from movie_gender.labels import sigmoid
 from movie_gender.model.character_model import CharacterData, base_logits, character_logits, reads_partners
 from movie_gender.model.partners import partner_matrix
 
@@ -47,10 +48,10 @@ class CharacterScores:
     @property
     def p_female(self) -> np.ndarray:
         """P(female) of each character: the sigmoid of its mean log-odds."""
-        return 1 / (1 + np.exp(-self.mean_logit))
+        return sigmoid(self.mean_logit)
 
 
-def aggregate_logits(character_ids: Sequence[str], logits: Sequence[float]) -> CharacterScores:
+def aggregate_logits(character_ids: Sequence[str], logits: np.ndarray | Sequence[float]) -> CharacterScores:
     """Group the line log-odds ``logits`` by ``character_ids`` and average them."""
     ids = np.asarray(character_ids)
     names, first, inverse, counts = np.unique(ids, return_index=True, return_inverse=True, return_counts=True)
@@ -145,12 +146,14 @@ def _chunks(characters: CharacterScores) -> list[np.ndarray]:
 def _chunk_data(model: BiLSTMClassifier, lines: CharacterLines, rows: np.ndarray | None) -> CharacterData:
     """The lines ``rows`` (all: None) tokenized and grouped by character (characters sorted by id)."""
 
-    def take(values: Sequence | None) -> list | None:
-        if values is None:
-            return None
+    def take(values: Sequence) -> list:
         return list(values) if rows is None else [values[i] for i in rows]
 
-    return CharacterData.build(model, take(lines.texts), take(lines.character_ids), take(lines.context))
+    context = None if lines.context is None else take(lines.context)
+    return CharacterData.build(model, take(lines.texts), take(lines.character_ids), context)
+
+
+_WARNED = "_warned_character_inputs"  # the model attribute that says it has warned
 
 
 def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
@@ -164,9 +167,9 @@ def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
         )
     if model.config.is_character_model and model.config.bag_of_words and lines.context is None:
         missing.append("context: the context bag and the heard-words bag (what is said around its lines) are dropped")
-    if not missing or getattr(model, "_warned_character_inputs", False):
+    if not missing or getattr(model, _WARNED, False):
         return
-    model._warned_character_inputs = True
+    setattr(model, _WARNED, True)  # an nn.Module's setattr is typed for tensors and modules only
     logger.warning("Character scores without %s", "; without ".join(missing))
 
 

@@ -43,6 +43,8 @@ def logits_from_ids(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if context_ids is not None and context_lengths is None:
+        raise ValueError("context_ids were given without context_lengths; give both, one row per line")
     out = np.zeros(len(lengths), dtype=np.float32)
     was_training = model.training
     model.eval()
@@ -54,7 +56,7 @@ def logits_from_ids(
             for batch in length_groups(lengths, np.arange(len(lengths)), batch_size, max_padding):
                 batch_lengths = np.maximum(lengths[batch], 1)
                 extra = {}
-                if context_ids is not None:
+                if context_ids is not None and context_lengths is not None:  # both or neither (checked above)
                     width = max(1, int(context_lengths[batch].max()))
                     extra = {
                         "context_ids": take_rows(context_ids, batch, width, device),

@@ -65,10 +65,9 @@ class CharacterHead(nn.Module):
 
     def __init__(self, config: BiLSTMConfig, features: int) -> None:
         super().__init__()
-        self.attention = nn.Sequential(
-            nn.Linear(features, config.hidden_size), nn.Tanh(), nn.Linear(config.hidden_size, 1)
-        )
-        nn.init.zeros_(self.attention[-1].weight)  # uniform at the start: the mean of the line logits
+        last = nn.Linear(config.hidden_size, 1)
+        self.attention = nn.Sequential(nn.Linear(features, config.hidden_size), nn.Tanh(), last)
+        nn.init.zeros_(last.weight)  # uniform at the start: the mean of the line logits
         self.bag_of_words = config.bag_of_words
         if config.bag_of_words:
             # per line, the words said around it (the line's own words have the model's bag_of_words)
@@ -83,6 +82,13 @@ class CharacterHead(nn.Module):
         # the validation characters' mean partner logit (set by training; see the module docstring)
         self.register_buffer("partner_center", torch.zeros((), dtype=torch.float64))
         self.choices: dict = {}  # what training chose on validation (the bags' C, the partner term), not saved
+
+    def attention_output(self) -> nn.Linear:
+        """The attention's last layer (one score per line; all 0: uniform attention)."""
+        last = self.attention[-1]
+        if not isinstance(last, nn.Linear):
+            raise TypeError(f"the attention's last layer is a {type(last).__name__}, not a Linear")
+        return last
 
     def forward(
         self,
@@ -149,14 +155,14 @@ def bag_matrix(
     """``[n_rows, vocab_size + buckets]``: per row (a character), ``1 + log(count)`` of each word id and hashed pair
     of adjacent ids in its lines (``ids`` ``[lines, width]`` right-padded, ``lengths``), scaled to unit length."""
     valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
-    rows = [np.broadcast_to(row_of_line[:, None], ids.shape)[valid]]
-    cols = [ids[valid]]
+    row_parts: list[np.ndarray] = [np.broadcast_to(row_of_line[:, None], ids.shape)[valid]]
+    col_parts: list[np.ndarray] = [ids[valid]]
     if buckets and ids.shape[1] > 1:
         both = valid[:, 1:] & valid[:, :-1]
         pairs = (ids[:, :-1] * HASH_MULTIPLIER + ids[:, 1:]) % buckets + vocab_size
-        rows.append(np.broadcast_to(row_of_line[:, None], pairs.shape)[both])
-        cols.append(pairs[both])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
+        row_parts.append(np.broadcast_to(row_of_line[:, None], pairs.shape)[both])
+        col_parts.append(pairs[both])
+    rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
     matrix = sparse.csr_matrix(
         (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(n_rows, vocab_size + buckets)
     )
@@ -173,13 +179,14 @@ def line_bag_matrix(ids: np.ndarray, lengths: np.ndarray, vocab_size: int, bucke
     length. A logistic regression on these rows gives the bag's weights (times ``BagOfWords.SCALE``)."""
     valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
     line = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
-    rows, cols = [line[valid]], [ids[valid]]
+    row_parts: list[np.ndarray] = [line[valid]]
+    col_parts: list[np.ndarray] = [ids[valid]]
     if buckets and ids.shape[1] > 1:
         both = valid[:, 1:] & valid[:, :-1]
         pairs = (ids[:, :-1].astype(np.int64) * HASH_MULTIPLIER + ids[:, 1:]) % buckets + vocab_size
-        rows.append(line[:, 1:][both])
-        cols.append(pairs[both])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
+        row_parts.append(line[:, 1:][both])
+        col_parts.append(pairs[both])
+    rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
     scale = 1.0 / np.sqrt(np.maximum(lengths, 1).astype(np.float64))
     matrix = sparse.csr_matrix((scale[rows], (rows, cols)), shape=(len(ids), vocab_size + buckets))
     matrix.sum_duplicates()
@@ -290,7 +297,9 @@ def character_outputs(
     idle = not model.training and neural_parts_idle(model)
     local = np.full(len(data.names), -1, dtype=np.int64)
     local[characters] = np.arange(len(characters))
-    features, logits, order = [], [], []
+    features: list[torch.Tensor] = []  # empty when idle: uniform attention reads no features
+    logits: list[torch.Tensor] = []
+    groups: list[np.ndarray] = []
     # groups of about one length, as in training a line model; bf16's wider margin: fewer, fuller LSTM calls
     for group in length_groups(data.lengths, lines, max(1, len(lines)), MAX_PADDING[True]):
         group_lengths = np.maximum(data.lengths[group], 1)
@@ -302,10 +311,11 @@ def character_outputs(
             group_features, group_logits = model.line_outputs(ids, torch.from_numpy(group_lengths))
         if data.own is not None:  # the bag of the words said around each line
             group_logits = group_logits + _context_bag(model, data, group, device)
-        features.append(group_features)
+        if group_features is not None:
+            features.append(group_features)
         logits.append(group_logits)
-        order.append(group)
-    order = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+        groups.append(group)
+    order = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
     segment = torch.from_numpy(local[data.character[order]]).to(device)
     bags = None
     if data.own is not None and model.character_head.character_bags:
@@ -347,7 +357,9 @@ def _context_bag(model: BiLSTMClassifier, data: CharacterData, lines: np.ndarray
 
 def character_chunks(lines_of: list[np.ndarray], chunk_lines: int = CHUNK_LINES) -> list[np.ndarray]:
     """Characters (indices) cut into chunks of whole characters with about ``chunk_lines`` lines each."""
-    chunks, current, size = [], [], 0
+    chunks: list[np.ndarray] = []
+    current: list[int] = []
+    size = 0
     for index, lines in enumerate(lines_of):
         if current and size + len(lines) > chunk_lines:
             chunks.append(np.asarray(current))
@@ -393,7 +405,7 @@ def neural_parts_idle(model: BiLSTMClassifier) -> bool:
     bags' alone and the attention uniform, so scoring needs no LSTM pass (the state training keeps when its neural
     stage does not improve the validation characters)."""
     head = model.character_head
-    return bool((model.fc2.weight == 0).all() and (head.attention[-1].weight == 0).all())
+    return bool((model.fc2.weight == 0).all() and (head.attention_output().weight == 0).all())
 
 
 __all__ = [
