@@ -39,15 +39,19 @@ DEFAULT_BASELINES = ("always_male", "tfidf_logreg", "glove_mean_logreg")
 # Reported at the character level beside every model (where the data has their columns): a document per character,
 # and the averaged line scores of TF-IDF + context.
 CHARACTER_BASELINES = ("tfidf_character_logreg", "tfidf_character_context_logreg", "tfidf_context_logreg")
+Labels = np.ndarray | Sequence[int]  # a baseline's training labels: the array fit_baseline passes, or a list
 
 
 class Baseline(Protocol):
-    """A fitted-then-scoring baseline; ``inputs`` are the extra columns named in its registry entry."""
+    """A fitted-then-scoring baseline. The registry calls ``fit(texts, labels, **inputs)`` and
+    ``score(texts, **inputs)`` with ``inputs`` the extra columns named in the baseline's entry, as keywords; each
+    baseline declares the ones it reads (``context``, ``character_id``), so the signature here is left open
+    (``*args: Any, **inputs: Any``) beyond the texts and the labels."""
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> Baseline:
+    def fit(self, texts: Sequence[str], labels: Labels, /, *args: Any, **inputs: Any) -> Baseline:
         """Fit on the training lines and their labels; return the fitted baseline."""
 
-    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
+    def score(self, texts: Sequence[str], /, *args: Any, **inputs: Any) -> np.ndarray:
         """P(female) for each line."""
 
 
@@ -165,11 +169,18 @@ def baseline_scores(
     return out
 
 
+def _needed(value: np.ndarray | None, name: str) -> np.ndarray:
+    """``value``, a resource the baseline cannot do without (available_baselines leaves it out where it is None)."""
+    if value is None:
+        raise ValueError(f"this baseline needs BaselineResources.{name}")
+    return value
+
+
 # ------------------------------------------------------------------------------------------------- the baselines
 class AlwaysMale:
     """P(female) = 0: the majority class, the floor every scorer must clear."""
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> AlwaysMale:
+    def fit(self, texts: Sequence[str], labels: Labels, **inputs: Sequence[Any]) -> AlwaysMale:
         """Nothing to learn: return the baseline unchanged."""
         return self
 
@@ -185,18 +196,18 @@ class TfidfLogreg:
         self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
 
-    def features(self, texts: Sequence[str], fit: bool = False, **inputs: Sequence[Any]) -> sparse.csr_matrix:
+    def features(self, texts: Sequence[str], fit: bool = False) -> sparse.csr_matrix:
         """The sparse TF-IDF matrix of ``texts`` (the vectorizer fitted on them when ``fit``)."""
         return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> TfidfLogreg:
+    def fit(self, texts: Sequence[str], labels: Labels, **inputs: Sequence[Any]) -> TfidfLogreg:
         """Fit the vectorizer and the classifier on the training lines."""
-        self.classifier.fit(self.features(texts, fit=True, **inputs), np.asarray(labels))
+        self.classifier.fit(self.features(texts, fit=True), np.asarray(labels))
         return self
 
     def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
         """P(female) for each line."""
-        return self.classifier.predict_proba(self.features(texts, **inputs))[:, 1]
+        return self.classifier.predict_proba(self.features(texts))[:, 1]
 
 
 def mean_vectors(tokenizer: Any, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
@@ -220,7 +231,7 @@ class GloveMeanLogreg:
         self.scaler = StandardScaler()
         self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], **inputs: Sequence[Any]) -> GloveMeanLogreg:
+    def fit(self, texts: Sequence[str], labels: Labels, **inputs: Sequence[Any]) -> GloveMeanLogreg:
         """Fit the scaler and the classifier on the mean vectors of the training lines."""
         features = self.scaler.fit_transform(mean_vectors(self.tokenizer, self.embeddings, texts))
         self.classifier.fit(features, np.asarray(labels))
@@ -255,7 +266,7 @@ class TfidfContextLogreg:
         return sparse.hstack([self.line.transform(texts), self.context.transform(joined)]).tocsr()
 
     def fit(
-        self, texts: Sequence[str], labels: Sequence[int], *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]
+        self, texts: Sequence[str], labels: Labels, *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]
     ) -> TfidfContextLogreg:
         """Fit both vectorizers and the classifier on the lines and their contexts."""
         self.classifier.fit(self.features(texts, context, fit=True), np.asarray(labels))
@@ -288,16 +299,16 @@ class TfidfCharacterLogreg:
     ) -> sparse.csr_matrix:
         """One row per character (index ``inverse`` of each line): its lines' TF-IDF, and its context's."""
         n = int(inverse.max()) + 1 if len(inverse) else 0
-        own = [[] for _ in range(n)]
-        heard = [[] for _ in range(n)]
+        if self.heard is not None and (context is None or len(context) != len(texts)):
+            raise ValueError("this baseline needs one context (a list of strings) per line")
+        own: list[list[str]] = [[] for _ in range(n)]
         for i, text in enumerate(texts):
             own[inverse[i]].append(text)
-            if self.heard is not None:
-                heard[inverse[i]].append(" ".join(context[i]))
         parts = [(self.own, [" ".join(doc) for doc in own])]
-        if self.heard is not None:
-            if context is None or len(context) != len(texts):
-                raise ValueError("this baseline needs one context (a list of strings) per line")
+        if self.heard is not None and context is not None:
+            heard: list[list[str]] = [[] for _ in range(n)]
+            for i, item in enumerate(context):
+                heard[inverse[i]].append(" ".join(item))
             parts.append((self.heard, [" ".join(doc) for doc in heard]))
         matrices = [vectorizer.fit_transform(docs) if fit else vectorizer.transform(docs) for vectorizer, docs in parts]
         return sparse.hstack(matrices).tocsr()
@@ -305,7 +316,7 @@ class TfidfCharacterLogreg:
     def fit(
         self,
         texts: Sequence[str],
-        labels: Sequence[int],
+        labels: Labels,
         *,
         character_id: Sequence[str],
         context: Sequence[Sequence[str]] | None = None,
@@ -349,7 +360,7 @@ register_baseline(
 )
 register_baseline(
     "glove_mean_logreg",
-    lambda r: GloveMeanLogreg(r.tokenizer, r.embeddings, r.seed),
+    lambda r: GloveMeanLogreg(r.tokenizer, _needed(r.embeddings, "embeddings"), r.seed),
     needs=("tokenizer", "embeddings"),
     reported="always",
     description="mean GloVe vector + logistic regression",

@@ -35,18 +35,23 @@ if TYPE_CHECKING:
 
 SUFFIX = "_partners"
 CONVEX = "convex"
+_WARNED = "_warned_character_inputs"  # the model's flag: it has warned about missing character inputs
 
 
 def convex_part(model: BiLSTMClassifier) -> BiLSTMClassifier:
     """A copy of a character model with its neural parts at 0 (the BiLSTM head's output layer, the attention's last
     layer: uniform) and no partner term: the convex stages of its training alone."""
     convex = copy.deepcopy(model)
+    last = convex.character_head.attention[-1]
+    if not isinstance(last, torch.nn.Linear):
+        raise TypeError(f"the character model's attention must end in a Linear layer, not {type(last).__name__}")
     with torch.no_grad():
         convex.fc2.weight.zero_()
-        convex.character_head.attention[-1].weight.zero_()
-        convex.character_head.attention[-1].bias.zero_()
+        last.weight.zero_()
+        last.bias.zero_()
     convex.config.character_partner_weight = 0.0
-    convex._warned_character_inputs = True  # the splits' conversations are read by the partnered scorer
+    # The splits' conversations are read by the partnered scorer: no warning about missing character inputs.
+    setattr(convex, _WARNED, True)  # an nn.Module's setattr is typed for tensors and modules only
     return convex
 
 

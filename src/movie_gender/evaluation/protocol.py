@@ -66,7 +66,7 @@ THRESHOLD_RULE = (
 LEVELS = ("line", "character")
 
 
-def choose_threshold(labels: Sequence[int], scores: Sequence[float]) -> float:
+def choose_threshold(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
     """The threshold t (predict female when score >= t) that maximises balanced accuracy on (labels, scores).
 
     Candidates are the lowest score (everything female), the midpoints between consecutive distinct scores and a
@@ -93,7 +93,9 @@ def choose_threshold(labels: Sequence[int], scores: Sequence[float]) -> float:
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
 
 
-def scorer_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict:
+def scorer_metrics(
+    labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float], threshold: float = 0.5
+) -> dict:
     """The metrics of one scorer: threshold-free (ROC-AUC, average precision) first, then those at ``threshold``
     (predict female when score >= threshold): balanced accuracy, macro-F1, accuracy, per class, confusion matrix."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -132,7 +134,10 @@ def natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
 
 
 def aggregate_by_character(
-    character_ids: Sequence[str], labels: Sequence[int], scores: Sequence[float], min_lines: int = 5
+    character_ids: Sequence[str],
+    labels: np.ndarray | Sequence[int],
+    scores: np.ndarray | Sequence[float],
+    min_lines: int = 5,
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Per character with at least ``min_lines`` lines: (ids, label, P(female) from the mean log-odds, line counts)."""
     characters = aggregate_logits(character_ids, logit(np.asarray(scores, dtype=np.float64)))
@@ -179,7 +184,8 @@ def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: st
     characters = np.asarray(columns["character_id"])
     names, first = np.unique(characters, return_index=True)
     movie_of = dict(zip(names.tolist(), movies[first].tolist(), strict=False))
-    per_scorer = {name: aggregate_by_character(characters, labels, s, min_lines) for name, s in scores.items()}
+    ids_column = columns["character_id"]
+    per_scorer = {name: aggregate_by_character(ids_column, labels, s, min_lines) for name, s in scores.items()}
     ids, character_labels = next(iter(per_scorer.values()))[:2]
     return {
         "labels": character_labels,
