@@ -24,7 +24,7 @@ import torch
 
 from movie_gender.data.corpus import read_corpus
 from movie_gender.evaluation.baselines import BASELINES
-from movie_gender.inference.characters import CharacterLines, aggregate_logits, logit, score_characters
+from movie_gender.inference.characters import CharacterLines, aggregate_logits, logit, mark_warned, score_characters
 from movie_gender.model.partners import PartnerTerm, fit_partner_term, partner_matrix
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 SUFFIX = "_partners"
 CONVEX = "convex"
-_WARNED = "_warned_character_inputs"  # the model's flag: it has warned about missing character inputs
 
 
 def convex_part(model: BiLSTMClassifier) -> BiLSTMClassifier:
@@ -51,7 +50,7 @@ def convex_part(model: BiLSTMClassifier) -> BiLSTMClassifier:
         last.bias.zero_()
     convex.config.character_partner_weight = 0.0
     # The splits' conversations are read by the partnered scorer: no warning about missing character inputs.
-    setattr(convex, _WARNED, True)  # an nn.Module's setattr is typed for tensors and modules only
+    mark_warned(convex)
     return convex
 
 

@@ -169,8 +169,22 @@ def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
         missing.append("context: the context bag and the heard-words bag (what is said around its lines) are dropped")
     if not missing or getattr(model, _WARNED, False):
         return
-    setattr(model, _WARNED, True)  # an nn.Module's setattr is typed for tensors and modules only
+    mark_warned(model)
     logger.warning("Character scores without %s", "; without ".join(missing))
 
 
-__all__ = ["CharacterLines", "CharacterScores", "aggregate_logits", "logit", "score_characters", "warn_missing"]
+def mark_warned(model: BiLSTMClassifier) -> None:
+    """Let ``model`` score characters without the warning of :func:`warn_missing` (it has warned, or its caller
+    supplies what is missing another way)."""
+    setattr(model, _WARNED, True)  # an nn.Module's setattr is typed for tensors and modules only
+
+
+__all__ = [
+    "CharacterLines",
+    "CharacterScores",
+    "aggregate_logits",
+    "logit",
+    "mark_warned",
+    "score_characters",
+    "warn_missing",
+]
