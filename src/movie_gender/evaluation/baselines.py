@@ -35,10 +35,6 @@ from sklearn.preprocessing import StandardScaler
 
 from movie_gender.data.tokenizer import encode
 
-DEFAULT_BASELINES = ("always_male", "tfidf_logreg", "glove_mean_logreg")
-# Reported at the character level beside every model (where the data has their columns): a document per character,
-# and the averaged line scores of TF-IDF + context.
-CHARACTER_BASELINES = ("tfidf_character_logreg", "tfidf_character_context_logreg", "tfidf_context_logreg")
 Labels = np.ndarray | Sequence[int]  # a baseline's training labels: the array fit_baseline passes, or a list
 
 
@@ -409,6 +405,12 @@ def scorer_label(name: str, long: bool = False) -> str:
     else:
         label = base
     return f"{label}, with the partner term" if partners else label
+
+
+# The registry's defaults, derived from it: reported beside every model, and (where the data has their columns)
+# beside every model at the character level too.
+DEFAULT_BASELINES = reported_baselines(characters=False)
+CHARACTER_BASELINES = tuple(name for name in reported_baselines() if name not in DEFAULT_BASELINES)
 
 
 __all__ = [

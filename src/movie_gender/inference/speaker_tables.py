@@ -95,7 +95,7 @@ class SpeakerTableOptions:
 
 @dataclasses.dataclass
 class SpeakerTableStats:
-    """What a run did: input rows, rows skipped (no speaker or group), empty lines, characters written, partitions
+    """What a run did: input rows, rows skipped (no speaker or group), characters written, partitions
     scored now and reused."""
 
     rows: int = 0
