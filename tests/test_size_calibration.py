@@ -148,7 +148,8 @@ def test_the_size_map_round_trips_through_config_json_and_needs_line_counts() ->
     again = BiLSTMConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again.calibration == config.calibration
     entry = calibration_for(again, "character")
-    assert isinstance(entry, SizeAwarePlatt) and entry.to_dict() == {**SIZED, "n": 0}
+    # a map written before ``power`` existed reads as power 1 (n / (n + half_lines)) and is written with it
+    assert isinstance(entry, SizeAwarePlatt) and entry.to_dict() == {**SIZED, "n": 0, "power": 1.0}
     # one line: 1/9 of the way from the prior to the whole map; 8 lines: half way; 800 lines: nearly all the way
     n = np.array([1, 8, 800])
     share = n / (n + 8.0)
@@ -156,6 +157,11 @@ def test_the_size_map_round_trips_through_config_json_and_needs_line_counts() ->
     np.testing.assert_allclose(calibrated_probability(again, "character", [0.5] * 3, n), expected)
     with pytest.raises(ValueError, match="pass n_lines"):
         calibrated_probability(again, "character", [0.5])
+    # power 2: still half way at 8 lines, but one line keeps 1/65 of the way (it was 1/9)
+    squared = SizeAwarePlatt.from_dict({**SIZED, "power": 2.0})
+    np.testing.assert_allclose(squared.logits([0.5] * 3, n), -1.0 + n**2 / (n**2 + 64.0) * 3.5)
+    with pytest.raises(ValueError, match=r"calibration.character.power must be greater than 0"):
+        check_calibration({"character": {**SIZED, "power": 0.0}})
     with pytest.raises(ValueError, match=r"calibration.character.scale must be greater than 0"):
         check_calibration({"character": {**SIZED, "scale": 0.0}})
     with pytest.raises(ValueError, match=r"calibration.character.half_lines must be at least 0"):
@@ -173,23 +179,37 @@ def test_an_old_config_without_the_size_map_behaves_as_before() -> None:
     np.testing.assert_allclose(calibrated_probability(config, "line", [0.0]), sigmoid(-1.2))
 
 
-def test_fit_size_platt_recovers_a_known_shrinkage() -> None:
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_fit_size_platt_recovers_a_known_shrinkage(power: float) -> None:
     rng = np.random.default_rng(0)
     n = rng.choice([1, 2, 3, 5, 10, 1_000_000], size=40_000)
     whole = n == 1_000_000  # so many lines that the whole map applies as it is
     z = rng.normal(-0.2, 0.6, size=len(n))
     y = (rng.random(len(n)) < sigmoid(4.0 * z + 0.5)).astype(int)
     share = (y[whole].sum() + 1) / (whole.sum() + 2)
-    truth = SizeAwarePlatt.from_dict({**SIZED, "prior": float(np.log(share / (1 - share)))})
+    truth = SizeAwarePlatt.from_dict({**SIZED, "prior": float(np.log(share / (1 - share))), "power": power})
     y[~whole] = rng.random((~whole).sum()) < truth.probability(z[~whole], n[~whole])
     fitted = fit_size_platt(z, n, y, whole)
     # the whole map is fitted on the whole characters alone: Platt of their log-odds as they are
     platt = fit_platt(z[whole], y[whole])
     assert (fitted.scale, fitted.bias, fitted.prior) == (platt.scale, platt.bias, truth.prior)
-    assert fitted.half_lines == pytest.approx(8.0, rel=0.2) and fitted.n == whole.sum()
+    assert fitted.half_lines == pytest.approx(8.0, rel=0.2) and fitted.n == whole.sum() and fitted.power == power
     probe = np.linspace(-2, 2, 9)
     for k in (1, 3, 10):
         np.testing.assert_allclose(fitted.probability(probe, [k] * 9), truth.probability(probe, [k] * 9), atol=0.05)
+
+
+def test_the_prior_comes_from_every_labelled_character_of_the_run_not_the_few_validation_ones() -> None:
+    # 40 validation characters happen to be 10% female; the run's 400 train and validation characters are 30%.
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=40)
+    y = np.r_[np.ones(4), np.zeros(36)].astype(int)
+    n = np.full(40, 30)
+    whole = np.ones(40, dtype=bool)
+    run = np.r_[np.ones(120), np.zeros(280)].astype(int)
+    fitted = fit_size_platt(z, n, y, whole, prior_labels=run)
+    assert fitted.prior == pytest.approx(np.log(121 / 281))  # smoothed as Platt's targets: (k + 1) / (n + 2)
+    assert fit_size_platt(z, n, y, whole).prior == pytest.approx(np.log(5 / 37))  # without: the validation share
 
 
 def test_reports_by_size_draw_a_diagram_per_size_and_pool_over_folds(fitted, tmp_path) -> None:

@@ -85,16 +85,18 @@ def _number(data: Mapping, key: str, where: str, positive: bool = False) -> floa
 @dataclass(frozen=True)
 class SizeAwarePlatt:
     """Platt scaling shrunk towards the prior for characters with few lines: ``P(female) = sigmoid(prior + r(n) *
-    (scale * z + bias - prior))`` with ``r(n) = n / (n + half_lines)``, ``n`` the lines the character's score rests
-    on. ``(scale, bias)``: the Platt scaling of whole characters; ``prior``: the log-odds of the share of female
-    characters; at ``half_lines`` lines a character's calibrated log-odds are half way from the prior to the whole
-    map. ``scale > 0`` and ``r > 0``: for every ``n`` the map is increasing in ``z``."""
+    (scale * z + bias - prior))`` with ``r(n) = n^power / (n^power + half_lines^power)``, ``n`` the lines the
+    character's score rests on. ``(scale, bias)``: the Platt scaling of whole characters; ``prior``: the log-odds of
+    the share of female characters; at ``half_lines`` lines a character's calibrated log-odds are half way from the
+    prior to the whole map, and ``power`` says how fast the way is made (1: ``n / (n + half_lines)``; more: one or
+    two lines stay nearer the prior). ``scale > 0`` and ``r > 0``: for every ``n`` the map is increasing in ``z``."""
 
     scale: float = 1.0
     bias: float = 0.0
     prior: float = 0.0
     half_lines: float = 0.0
     n: int = 0  # the whole validation characters of the map (their cuts fitted half_lines too)
+    power: float = 1.0  # a config.json without it (written before it existed) means 1
 
     def logits(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
         """The calibrated log-odds of raw log-odds ``z`` of characters with ``n_lines`` lines each."""
@@ -107,7 +109,8 @@ class SizeAwarePlatt:
         n = np.maximum(np.asarray(n_lines, dtype=np.float64), 1.0)
         if n.shape != z.shape:
             raise ValueError(f"got {z.size} character scores but {n.size} line counts")
-        return self.prior + n / (n + self.half_lines) * (self.scale * z + self.bias - self.prior)
+        reach = n**self.power / (n**self.power + self.half_lines**self.power)
+        return self.prior + reach * (self.scale * z + self.bias - self.prior)
 
     def probability(self, z: Sequence[float] | np.ndarray, n_lines: Sequence[int] | np.ndarray | None) -> np.ndarray:
         """The calibrated P(female) of raw log-odds ``z`` of characters with ``n_lines`` lines each."""
@@ -115,7 +118,7 @@ class SizeAwarePlatt:
 
     def to_dict(self) -> dict:
         """The config.json entry: plain JSON numbers."""
-        values = {key: float(getattr(self, key)) for key in ("scale", "bias", "prior", "half_lines")}
+        values = {key: float(getattr(self, key)) for key in ("scale", "bias", "prior", "half_lines", "power")}
         return {"method": SIZE_METHOD, **values, "n": int(self.n)}
 
     @classmethod
@@ -126,7 +129,8 @@ class SizeAwarePlatt:
             raise ValueError(f"{where}.scale must be greater than 0 (an increasing map), got {values['scale']}")
         if values["half_lines"] < 0:
             raise ValueError(f"{where}.half_lines must be at least 0, got {values['half_lines']}")
-        return cls(**values, n=int(data.get("n", 0) or 0))
+        power = _number(data, "power", where, positive=True) if "power" in data else 1.0
+        return cls(**values, n=int(data.get("n", 0) or 0), power=power)
 
 
 LevelCalibration = PlattScaling | SizeAwarePlatt

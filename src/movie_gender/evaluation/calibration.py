@@ -61,6 +61,7 @@ SIZE_RULE = (
     "validation on the calibrated scale"
 )
 HALF_LINES = (math.log(1e-3), math.log(1e4))  # the range of log(half_lines) searched
+POWERS = (1.0, 1.5, 2.0, 3.0)  # how fast the shrinkage lets go with the lines (SizeAwarePlatt.power), fitted
 
 
 def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> PlattScaling:
@@ -108,11 +109,15 @@ def fit_size_platt(
     n_lines: Sequence[int] | np.ndarray,
     labels: Sequence[int] | np.ndarray,
     whole: Sequence[bool] | np.ndarray,
+    prior_labels: Sequence[int] | np.ndarray | None = None,
 ) -> SizeAwarePlatt:
     """Platt scaling shrunk towards the prior by size (:class:`~movie_gender.labels.SizeAwarePlatt`) from
     characters' raw log-odds, line counts and 0/1 labels, ``whole`` marking the whole characters (the others are cut
-    ones): the Platt scaling of the whole characters (:func:`fit_platt`), the prior their female share, and the
-    shrinkage (``half_lines``) of minimum log-loss over all of them, whole and cut. With one class: the identity."""
+    ones): the Platt scaling of the whole characters (:func:`fit_platt`), the prior the female share of
+    ``prior_labels`` (the run's train and validation characters: a share of a few dozen validation characters alone
+    is off by several points, which a one-line character's probability pays in full), else of the whole ones, and
+    the shrinkage (``half_lines``) of minimum log-loss over all of them, whole and cut. With one class: the
+    identity."""
     from scipy.optimize import minimize_scalar
 
     z = np.asarray(logits, dtype=np.float64)
@@ -124,16 +129,18 @@ def fit_size_platt(
     if _targets(y[whole]) is None or _targets(y) is None:
         return SizeAwarePlatt(half_lines=0.0)
     platt = fit_platt(z[whole], y[whole])
-    share = (y[whole].sum() + 1) / (whole.sum() + 2)  # smoothed as Platt's targets are
+    counted = y[whole] if prior_labels is None else np.asarray(prior_labels, dtype=np.int64)
+    share = (counted.sum() + 1) / (len(counted) + 2)  # smoothed as Platt's targets are
     prior = math.log(share / (1 - share))
     target = _targets(y)
 
-    def loss(log_half: float) -> float:
-        s = SizeAwarePlatt(platt.scale, platt.bias, prior, math.exp(log_half)).logits(z, n)
+    def loss(log_half: float, power: float) -> float:
+        s = SizeAwarePlatt(platt.scale, platt.bias, prior, math.exp(log_half), power=power).logits(z, n)
         return float(np.sum(np.logaddexp(0.0, s) - target * s))
 
-    result = minimize_scalar(loss, bounds=HALF_LINES, method="bounded")
-    return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(result.x)), int(whole.sum()))
+    fits = [(minimize_scalar(loss, bounds=HALF_LINES, args=(p,), method="bounded"), p) for p in POWERS]
+    best, power = min(fits, key=lambda fit: fit[0].fun)
+    return SizeAwarePlatt(platt.scale, platt.bias, prior, float(math.exp(best.x)), int(whole.sum()), power)
 
 
 def reliability(
@@ -202,7 +209,8 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
     validation["raw"], evaluated["raw"] = raw_validation, raw_evaluated
     fitted: PlattScaling | SizeAwarePlatt
     if "cut" in validation:  # characters: calibrated for the lines each rests on (evaluation/size_calibration.py)
-        fitted = fit_size_platt(*_size_points(validation))
+        z, n, y, whole = _size_points(validation)
+        fitted = fit_size_platt(z, n, y, whole, prior_labels=validation.get("prior_labels"))
     else:
         fitted = fit_platt(logit(raw_validation), validation["labels"])
     validation["scores"][scorer] = fitted.probability(logit(raw_validation), validation.get("n_lines"))
@@ -225,7 +233,7 @@ def calibrate_level(validation: dict, evaluated: dict, scorer: str = "model", bi
     }
 
 
-def _size_points(validation: dict) -> tuple[np.ndarray, ...]:
+def _size_points(validation: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(raw log-odds, line counts, labels, whether whole) of the validation characters whole and cut."""
     cuts = validation["cut"].items()
     z = [logit(validation["raw"])] + [np.asarray(c["logits"]) for _, c in cuts]

@@ -286,6 +286,7 @@ def evaluate(
             partnered = with_unknown(splits, unknown)  # unknown-gender partners too, as prediction has them
             cut_splits = (partnered["validation"], partnered["evaluated"])
             attach_cut_scores(model, cut_splits, (validation, evaluated), seed, batch_size)
+            validation["prior_labels"] = np.concatenate([_character_labels(natural, min_lines), validation["labels"]])
         entry = _level_entry(level, validation, evaluated, bootstrap=bootstrap, unit=unit, seed=seed)
         if entry is None:
             logger.warning("No character has %d or more lines in this split: no character-level metrics", min_lines)
@@ -309,6 +310,16 @@ def _report_head(natural: datasets.Dataset, names: Sequence[str], shared: set) -
         },
         "speaker_leak": bool(shared),
     }
+
+
+def _character_labels(split: datasets.Dataset, min_lines: int) -> np.ndarray:
+    """The 0/1 labels of the labelled characters of ``split`` with at least ``min_lines`` lines."""
+    columns = read_columns(split, ["label", "character_id"])
+    labels = np.asarray(columns["label"], dtype=np.int64)
+    _, character_labels, _, _ = aggregate_by_character(
+        columns["character_id"], labels, np.full(len(labels), 0.5), min_lines
+    )
+    return character_labels[character_labels >= 0]
 
 
 def _natural_train(train_split: datasets.Dataset) -> datasets.Dataset:

@@ -43,7 +43,7 @@ from movie_gender.evaluation.calibration import (
     reliability,
 )
 from movie_gender.inference.characters import CharacterLines, logit, score_characters
-from movie_gender.labels import calibration_for
+from movie_gender.labels import SizeAwarePlatt, calibration_for, sigmoid
 
 if TYPE_CHECKING:
     import datasets
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIZES = (1, 2, 3, 5, 10)
-FIT_DRAWS = 1  # cuts of each validation character per size for the fit (two gave the same map within noise)
+FIT_DRAWS = 5  # cuts of each validation character per size for the fit: one left half_lines to the draw (3.8-7.3)
 WHOLE = "whole"
 CHUNK_LINES = 20_000  # lines scored per call of the score function: memory follows the chunk
 SEPARATOR = "\x1f"  # between a replica's number and a character or conversation id
@@ -211,6 +211,7 @@ def _size_entry(
         "ece_noise_floor": ece_noise_floor(p),
         "log_loss": _log_loss(labels, p),
         "prior_log_loss": _log_loss(labels, np.full(len(labels), prior)),
+        "share_log_loss": _log_loss(labels, np.full(len(labels), np.mean(labels))) if len(labels) else float("nan"),
         "whole_map_log_loss": _log_loss(labels, whole_map),
         "accuracy": float((predicted == labels).mean()) if len(labels) else float("nan"),
         "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)) if two else float("nan"),
@@ -226,12 +227,17 @@ def _size_entry(
 def by_size(validation: dict, evaluated: dict, fitted: dict, threshold: float) -> dict:
     """``{"1": ..., "2": ..., "3": ..., "5": ..., "10": ..., "whole": ...}``: the evaluated characters cut to each
     size and whole, calibrated by the fitted map (``fitted``: its config entry), labelled at ``threshold``.
-    The constant prior is the female share of the validation characters; ``whole_map_log_loss`` is what a Platt
-    scaling fitted on whole validation characters only (the calibration before this one) would give."""
+    The constant prior is the one the calibration shrinks towards (the female share of the run's train and
+    validation characters); ``share_log_loss`` is the stricter constant no run can know, the evaluated characters'
+    own female share; ``whole_map_log_loss`` is what a Platt scaling fitted on whole validation characters only
+    (the calibration before this one) would give."""
     calibration = calibration_for(type("Config", (), {"calibration": {"character": fitted}})(), "character")
     vz = logit(validation["raw"])
     whole_map = fit_platt(vz, validation["labels"])
-    prior = float(np.mean(validation["labels"])) if len(validation["labels"]) else 0.5
+    labels = np.asarray(validation["labels"])
+    prior = float(np.mean(labels)) if len(labels) else 0.5
+    if isinstance(calibration, SizeAwarePlatt):  # the constant it shrinks towards
+        prior = float(sigmoid(np.asarray(calibration.prior)))
     out = {}
     for k, data in evaluated["cut"].items():
         labels, z = np.asarray(data["labels"], dtype=np.int64), np.asarray(data["logits"])
@@ -265,6 +271,7 @@ def _pooled(entries: list[dict]) -> dict:
     labels = np.concatenate([np.asarray(e["scores"]["labels"], dtype=np.int64) for e in entries])
     p = np.concatenate([np.asarray(e["scores"]["p_female"], dtype=np.float64) for e in entries])
     prior_loss = float(np.sum([e["prior_log_loss"] * e["n"] for e in entries]) / max(len(labels), 1))
+    share_loss = float(np.sum([e.get("share_log_loss", np.nan) * e["n"] for e in entries]) / max(len(labels), 1))
     return {
         "folds": len(entries),
         "ece": mean_sd("ece"),
@@ -277,6 +284,7 @@ def _pooled(entries: list[dict]) -> dict:
             "ece_noise_floor": ece_noise_floor(p),
             "log_loss": _log_loss(labels, p),
             "prior_log_loss": prior_loss,
+            "share_log_loss": share_loss,  # each fold's test characters' own share: the stricter constant
         },
     }
 
@@ -289,7 +297,7 @@ def format_sizes(summary: dict) -> list[str]:
         rows.append(
             f"character lines {size:>5}: ECE {e['ece']['mean']:.3f} +- {e['ece']['sd']:.3f} (pooled "
             f"{pooled['ece']:.3f} on {pooled['n']}); log-loss {pooled['log_loss']:.3f} (constant prior "
-            f"{pooled['prior_log_loss']:.3f})"
+            f"{pooled['prior_log_loss']:.3f}, the test characters' own share {pooled['share_log_loss']:.3f})"
         )
     return [""] + rows if rows else []
 
