@@ -17,6 +17,7 @@ from movie_gender.evaluation.baselines import BASELINES, TfidfLogreg, register_b
 from movie_gender.evaluation.protocol import model_decisions
 from movie_gender.hub import model_folder
 from movie_gender.inference.prediction import score_characters
+from movie_gender.model.character_model import neural_parts_idle
 from movie_gender.presets import PRESETS
 from movie_gender.training import pipeline
 from tests.factories import (
@@ -106,3 +107,38 @@ def test_a_registered_baseline_is_reported_in_metrics_the_card_and_the_roc_plot(
     card = (tmp_path / "model" / "README.md").read_text()
     assert "a registered test baseline: TF-IDF + logistic regression" in card
     assert "test baseline" in curves and "always male" not in curves  # plotted by the registry's word
+
+
+def test_the_character_preset_ships_its_convex_parts_and_partner_term_and_runs_no_lstm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The preset as shipped: no neural stage (its --cv 5 scored below the convex parts with their partner term).
+    corpus = write_corpus_folder(tmp_path / "c", *synthetic_dialogues(n_movies=12, conversations_per_movie=20, seed=5))
+    preset = PRESETS["character"]
+    assert preset.training.epochs == 0
+    options = TrainOptions(
+        output=str(tmp_path / "model"),
+        data=replace(preset.data, corpus=str(corpus)),
+        glove=str(_glove(tmp_path)),
+        model=replace(preset.model, hidden_size=8),
+        training=preset.training,
+        min_lines=3,
+        bootstrap=0,
+    )
+    dataset, _ = pipeline.load_data(options.data)
+    fitted = pipeline.fit_model(options, dataset, progress=False)
+    assert fitted.result.best_epoch == 0 and fitted.result.steps == 0
+    model = fitted.model
+    assert neural_parts_idle(model)
+
+    def no_lstm(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scoring ran the LSTM")
+
+    monkeypatch.setattr(model.lstm, "forward", no_lstm)
+    everyone, _ = read_corpus(replace(options.data.reading(), include_unknown=True))
+    table = score_characters(model, everyone, progress=False).to_pydict()
+    assert len(table["p_female"]) > 20 and all(0 < p < 1 for p in table["p_female"])
+    # a line model has no convex stage to keep: --epochs 0 would train nothing, and says so
+    line_options = replace(options, model=replace(PRESETS["default"].model, hidden_size=8))
+    with pytest.raises(ValueError, match="--epochs 0 trains nothing"):
+        pipeline.fit_model(line_options, dataset, progress=False)

@@ -399,7 +399,7 @@ def _load_script(name: str):
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (["--epochs", "-1"], "must be at least 1"),
+        (["--epochs", "-1"], "must be 0 or more"),
         (["--batch-size", "0"], "must be at least 1"),
         (["--split", "bogus"], "invalid choice"),
         (["--dropout", "1.5"], "--dropout: must be in [0, 1)"),

@@ -359,7 +359,12 @@ class BiLSTMConfig:
 class TrainingConfig:
     """Optimisation settings; the defaults are the ``default`` preset's (the architecture is in BiLSTMConfig)."""
 
-    epochs: int = setting(10, "maximum epochs; early stopping usually ends sooner", check="positive")
+    epochs: int = setting(
+        10,
+        "maximum epochs; early stopping usually ends sooner. Character models: epochs of the neural stage (BiLSTM "
+        "and attention) after the convex parts; 0 = none, the convex parts and the partner term alone",
+        check="non_negative",
+    )
     batch_size: int = setting(
         256, "lines per optimizer step (the tutorial's); character models: characters per step", check="positive"
     )
@@ -415,8 +420,8 @@ class TrainingConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.bucket_batches < 1:
-            raise ValueError("epochs, batch_size and bucket_batches must be at least 1")
+        if self.epochs < 0 or self.batch_size < 1 or self.bucket_batches < 1:
+            raise ValueError("epochs must be at least 0, batch_size and bucket_batches at least 1")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be greater than 0, got {self.learning_rate}")
         if self.lr_schedule not in LR_SCHEDULES:

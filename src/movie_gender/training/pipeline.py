@@ -207,6 +207,8 @@ def fit_model(
     model also scores ``unknown["validation"]`` (the unknown-gender speakers of the validation movies,
     :func:`movie_gender.evaluation.partnered.unknown_lines`; read from the corpus when not given) as partners."""
     train_split, validation_split = dataset["train"], dataset["validation"]
+    if options.training.epochs == 0 and not options.model.is_character_model:
+        raise ValueError("--epochs 0 trains nothing: only a character model (--character-pooling attention) takes 0")
     tokenizer = train_tokenizer(
         train_split["text"],
         min_frequency=options.min_frequency,
