@@ -4,6 +4,7 @@ the entry point (save_pretrained, push_to_hub through the mixin, hub.push_model,
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -305,3 +306,19 @@ def test_a_folder_card_scores_its_examples_with_the_folders_model_unless_told_no
     assert _header(without) == _header(with_model)
     row = "| I'll be in the car, darling. | female |"
     assert f"{row} n/a |" in without and f"{row} n/a |" not in with_model and row in with_model
+
+
+def test_a_character_model_without_a_neural_stage_is_described_as_what_it_is() -> None:
+    metrics = full_metrics()
+    metrics["model"] = {"character_pooling": "attention", "hidden_size": 6, "num_layers": 2, "bag_of_words": True}
+    metrics["training"]["best_epoch"] = 0  # the state before the neural stage: what the character preset ships
+    tokenizer = train_tokenizer(LINES)
+    config = BiLSTMConfig(vocab_size=tokenizer.get_vocab_size(), embedding_dim=8, hidden_size=6)
+    model = BiLSTMClassifier(replace(config, character_pooling="attention"))
+    model.tokenizer = tokenizer
+    card = _render(model, metrics)
+    assert "a character model without a neural stage" in card and "scoring never runs" in card
+    assert "attention over a character's lines" not in card and "(no neural stage)" in card
+    metrics["training"]["best_epoch"] = 2  # --epochs N and early stopping kept the neural stage
+    card = _render(model, metrics)
+    assert "attention over a character's lines" in card and "without a neural stage" not in card

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIZES = (1, 2, 3, 5, 10)
-FIT_DRAWS = 5  # cuts of each validation character per size for the fit: one left half_lines to the draw (3.8-7.3)
+FIT_DRAWS = 3  # cuts of each validation character per size for the fit: one left half_lines to the draw (3.8-7.3)
 WHOLE = "whole"
 CHUNK_LINES = 20_000  # lines scored per call of the score function: memory follows the chunk
 SEPARATOR = "\x1f"  # between a replica's number and a character or conversation id

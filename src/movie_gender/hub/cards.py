@@ -179,6 +179,7 @@ def _levels(record: RunRecord) -> list[dict]:
             }
         )
     if character:
+        scoring = _character_scoring(record.model or {}, _neural_idle(record, record.model or {}))
         levels.append(
             {
                 "title": "Character level",
@@ -186,7 +187,7 @@ def _levels(record: RunRecord) -> list[dict]:
                 "rows": _rows(character),
                 "differences": _differences(character),
                 "intro": f"Each character with at least {or_default(character.min_lines, '?')} lines in "
-                f"the split, scored {_character_scoring(record.model or {})}. Baselines per character: the "
+                f"the split, scored {scoring}. Baselines per character: the "
                 f"mean log-odds of their line scores, or one TF-IDF document per character.",
             }
         )
@@ -230,14 +231,36 @@ def _bag_of_words(config: dict) -> str:
     return f", plus a bag of words (a weight per word{f' and per word pair, {pairs:,} hashed rows' if pairs else ''})"
 
 
-def _character_scoring(config: dict) -> str:
+def _neural_idle(record: RunRecord, config: dict) -> bool:
+    """Whether a character model kept the state before its neural stage (the preset trains none): its LSTM's
+    output is multiplied by 0 and scoring never runs it."""
+    training = record.training if isinstance(record.training, TrainingRecord) else None
+    return config.get("character_pooling", "none") != "none" and training is not None and training.best_epoch == 0
+
+
+def _character_scoring(config: dict, idle: bool = False) -> str:
+    if idle:
+        return (
+            "by the model itself: the mean of its lines' bag scores, plus bags of what it says and hears, minus "
+            "the scores of the characters it talks to (no neural stage)"
+        )
     if config.get("character_pooling", "none") != "none":
         return "by the model itself: its lines pooled by attention, plus bags of what it says and hears"
     return "by the mean log-odds of its lines"
 
 
-def _architecture(config: dict) -> dict:
+def _architecture(config: dict, idle: bool = False) -> dict:
     hidden, layers = config.get("hidden_size"), config.get("num_layers")
+    if idle:
+        return {
+            "architecture": (
+                "a character model without a neural stage: logistic-regression bags of the words of each line "
+                "and of what is said around it, bags of the words a character says and hears, and the scores of "
+                f"the characters it talks to (the file also holds a {layers} x {hidden} LSTM that scoring never "
+                "runs: its output layer is 0)"
+            ),
+            "vocab_size": f"{config.get('vocab_size', 0):,}",
+        }
     return {
         "architecture": (
             f"{layers} x {hidden} {'bidirectional ' if config.get('bidirectional') else ''}LSTM, "
@@ -345,7 +368,7 @@ def _training_values(record: RunRecord, config: dict) -> dict:
     coverage = glove.coverage if glove else {}
     total = training.total_seconds
     return {
-        **_architecture(config),
+        **_architecture(config, _neural_idle(record, config)),
         "embeddings": f"{name} ({config.get('embedding_dim')}d), "
         f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}",
         "type_coverage": _pct(coverage.get("type_coverage")),
