@@ -3,11 +3,9 @@ training run. The defaults are the ``default`` preset (README, "Presets"); the o
 (:mod:`movie_gender.presets`) override some of them.
 
 Each field carries its help text (and how it appears on the command line) in its metadata, made with
-:func:`setting`; the commands derive their options from these dataclasses (``train`` and ``build-dataset`` all of
-them, ``evaluate`` the split and evaluation options, ``predict`` and ``label-characters`` those of
-:class:`CorpusSource`), so a new setting is one field here. The data stage takes them whole: :class:`CorpusSource` the
-corpus readers, :class:`DataOptions` :func:`movie_gender.data.splitting.prepare_dataset`. BiLSTMConfig is saved as
-the model's config.json (plain JSON).
+:func:`setting`; the commands derive their options from these dataclasses, so a new setting is one field here. The
+data stage takes them whole (:class:`CorpusSource` the corpus readers, :class:`DataOptions` the split);
+BiLSTMConfig is saved as the model's config.json (plain JSON).
 """
 
 from __future__ import annotations
@@ -361,8 +359,8 @@ class TrainingConfig:
 
     epochs: int = setting(
         10,
-        "maximum epochs; early stopping usually ends sooner. Character models: epochs of the neural stage (BiLSTM "
-        "and attention) after the convex parts; 0 = none, the convex parts and the partner term alone",
+        "maximum epochs; early stopping usually ends sooner. Character models: of the neural "
+        "stage on top of the bags; 0 = none, the bags and the partner term alone",
         check="non_negative",
     )
     batch_size: int = setting(

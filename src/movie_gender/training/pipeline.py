@@ -207,7 +207,7 @@ def fit_model(
     model also scores ``unknown["validation"]`` (the unknown-gender speakers of the validation movies,
     :func:`movie_gender.evaluation.partnered.unknown_lines`; read from the corpus when not given) as partners."""
     train_split, validation_split = dataset["train"], dataset["validation"]
-    if options.training.epochs == 0 and not options.model.is_character_model:
+    if options.training.epochs == 0 and not options.model.is_character_model:  # a character model: its bags alone
         raise ValueError("--epochs 0 trains nothing: only a character model (--character-pooling attention) takes 0")
     tokenizer = train_tokenizer(
         train_split["text"],
@@ -216,9 +216,8 @@ def fit_model(
         max_length=options.max_length,
     )
     uses_context = options.model.uses_context
-    train_data = EncodedSplit.from_texts(
-        tokenizer, train_split["text"], train_split["label"], context_column(train_split, options.model.line_context)
-    )
+    line_context = context_column(train_split, options.model.line_context)
+    train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"], line_context)
     matrix, coverage = load_glove(
         options.glove,
         tokenizer,
