@@ -89,12 +89,15 @@ def configure(tokenizer: Tokenizer, max_length: int = DEFAULT_MAX_LENGTH) -> Tok
 
 
 def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Encode lines with the Rust batch encoder: (ids ``[n, longest]`` int64, lengths ``[n]`` int64)."""
+    """Encode lines with the Rust batch encoder: (ids ``[n, longest]`` int64, lengths ``[n]`` int64). A text that
+    occurs more than once (a partner's lines beside each cut character it talks to) is encoded once."""
     if len(texts) == 0:
         return np.zeros((0, 1), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
+    encodings = tokenizer.encode_batch_fast(list(first), add_special_tokens=False)
     ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(encodings), -1)
     if ids.shape[1] == 0:  # only empty lines: keep one [PAD] column so every line reads one step
         ids = np.full((len(encodings), 1), PAD_ID, dtype=np.int64)
     lengths = np.array([sum(e.attention_mask) for e in encodings], dtype=np.int64)
-    return ids, lengths
+    return ids[inverse], lengths[inverse]

@@ -33,6 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from movie_gender.data.columns import read_columns
 from movie_gender.data.tokenizer import encode
 
 Labels = np.ndarray | Sequence[int]  # a baseline's training labels: the array fit_baseline passes, or a list
@@ -129,13 +130,6 @@ def available_baselines(names: Sequence[str], resources: BaselineResources, colu
         if all(getattr(resources, r) is not None for r in BASELINES[n].needs)
         and all(c in columns for c in BASELINES[n].inputs)
     ]
-
-
-def read_columns(split: Any, names: Sequence[str]) -> dict[str, list]:
-    """The columns ``names`` of a datasets.Dataset (read in one go, not row by row) or of a mapping, as lists."""
-    if hasattr(split, "select_columns"):
-        return split.select_columns(list(names)).to_dict()
-    return {name: list(split[name]) for name in names}
 
 
 def fit_baseline(name: str, train: Any, resources: BaselineResources | None = None) -> Baseline:

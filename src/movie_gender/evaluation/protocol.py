@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import (
@@ -36,6 +36,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from movie_gender.data.columns import read_column
 from movie_gender.data.corpus import LABEL_NAMES
 from movie_gender.evaluation.baselines import (
     BASELINES,
@@ -168,10 +169,12 @@ def model_scores(model: BiLSTMClassifier, split: datasets.Dataset, batch_size: i
     its ``predict_proba`` as it is. A context model also reads the split's ``context`` column (without one it
     scores each line alone, and says so)."""
     raw = getattr(model, "predict_logits", None)
-    kwargs = {"context": split["context"]} if _uses_context(model) and "context" in split.column_names else {}
+    context = _uses_context(model) and "context" in split.column_names
+    kwargs: dict[str, Any] = {"context": read_column(split, "context")} if context else {}
+    texts = read_column(split, "text")
     if raw is None:
-        return np.asarray(model.predict_proba(split["text"], batch_size=batch_size, **kwargs), dtype=np.float64)
-    return sigmoid(raw(split["text"], batch_size=batch_size, **kwargs))
+        return np.asarray(model.predict_proba(texts, batch_size=batch_size, **kwargs), dtype=np.float64)
+    return sigmoid(raw(texts, batch_size=batch_size, **kwargs))
 
 
 def level_data(split: datasets.Dataset, scores: dict[str, np.ndarray], level: str, min_lines: int = 5) -> dict:
@@ -275,8 +278,8 @@ def evaluate(
     names = available_baselines(_baselines_for(model, baselines, by), resources, eval_split.column_names)
     splits = {"validation": validation_split, "evaluated": eval_split}
     level_scores, terms = _level_scores(model, names, natural, splits, resources, by, batch_size, unknown)
-    shared = set(np.unique(np.asarray(natural["character_id"])))
-    shared &= set(np.unique(np.asarray(eval_split["character_id"])))
+    shared = set(np.unique(np.asarray(read_column(natural, "character_id"))))
+    shared &= set(np.unique(np.asarray(read_column(eval_split, "character_id"))))
     report = _report_head(natural, names, shared)
     scores: dict = {}
     for level in by:

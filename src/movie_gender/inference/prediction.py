@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from movie_gender.atomic import atomic_path
 from movie_gender.atomic import check_output as check_output_path
+from movie_gender.data.columns import read_column, read_columns
 from movie_gender.inference import characters as character_scoring
 from movie_gender.inference.predictor import predict_logits
 from movie_gender.labels import calibrated_probability, is_female, label_names
@@ -99,24 +100,25 @@ def _dataset_context(model: BiLSTMClassifier, dataset: datasets.Dataset) -> list
     if "context" not in dataset.column_names:
         logger.warning("The model reads context but the data has no 'context' column: scoring each line alone")
         return None
-    return dataset["context"]
+    return read_column(dataset, "context")
 
 
 def score_lines(
     model: BiLSTMClassifier, dataset: datasets.Dataset, *, batch_size: int = 512, progress: bool = True
 ) -> pa.Table:
     """One row per line of ``dataset``: :data:`LINE_COLUMNS` (columns the data lacks are left out)."""
-    texts = dataset["text"]
+    texts = read_column(dataset, "text")
     logits = line_logits(model, texts, _dataset_context(model, dataset), batch_size=batch_size, progress=progress)
     p = p_female(model, logits)
-    columns = {name: dataset[name] for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names}
+    names = [name for name in ("line_id", "movie_id", "character_id") if name in dataset.column_names]
+    columns: dict = read_columns(dataset, names)
     columns.update(
         text=texts,
         p_female=pa.array(p, pa.float64()),
         predicted_label=line_labels(model, p),
     )
     if "label" in dataset.column_names:
-        columns["corpus_label"] = _corpus_labels(model, np.asarray(dataset["label"], dtype=np.int64))
+        columns["corpus_label"] = _corpus_labels(model, np.asarray(read_column(dataset, "label"), dtype=np.int64))
     return pa.table(columns)
 
 
@@ -131,10 +133,11 @@ def score_characters(
         raise ValueError(
             "the data has no 'character_id' column, so lines cannot be grouped by character; use --by line"
         )
+    conversations = read_column(dataset, "conversation_id") if "conversation_id" in dataset.column_names else None
     lines = character_scoring.CharacterLines(
-        dataset["text"],
-        [str(c) for c in dataset["character_id"]],
-        [str(c) for c in dataset["conversation_id"]] if "conversation_id" in dataset.column_names else None,
+        read_column(dataset, "text"),
+        [str(c) for c in read_column(dataset, "character_id")],
+        None if conversations is None else [str(c) for c in conversations],
         _dataset_context(model, dataset),
     )
     characters = character_scoring.score_characters(model, lines, batch_size=batch_size, progress=progress)

@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from movie_gender.atomic import atomic_path
+from movie_gender.data.columns import read_column
 from movie_gender.data.corpus import read_corpus
 from movie_gender.data.splitting import prepare_dataset
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
@@ -153,7 +154,7 @@ def cross_validate(options: TrainOptions, k: int) -> dict:
     folds: list[dict] = []
     reports: list[dict] = []
     pooled: dict = {}
-    for i, test_movies in enumerate(movie_folds(corpus["movie_id"], k, data.seed), start=1):
+    for i, test_movies in enumerate(movie_folds(read_column(corpus, "movie_id"), k, data.seed), start=1):
         entry, report, scores = _run_fold(options, corpus, test_movies, i, k, everyone)
         folds.append(entry)
         reports.append(report)

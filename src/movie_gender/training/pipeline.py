@@ -21,6 +21,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from tokenizers import Tokenizer
 
 from movie_gender.configuration import DataOptions, TrainOptions
+from movie_gender.data.columns import read_column, read_columns
 from movie_gender.data.dataset import load_hub_dataset
 from movie_gender.data.download import is_url, public_source
 from movie_gender.data.glove import GloveCoverage, load_glove
@@ -112,7 +113,7 @@ def context_column(split: datasets.Dataset, uses_context: bool) -> list[list[str
             "a context model needs the dataset's context column (lines of other speakers around each "
             f"line); this dataset has only {', '.join(split.column_names)}"
         )
-    return split["context"]
+    return read_column(split, "context")
 
 
 def check_writable(folder: Path) -> None:
@@ -209,15 +210,15 @@ def fit_model(
     train_split, validation_split = dataset["train"], dataset["validation"]
     if options.training.epochs == 0 and not options.model.is_character_model:  # a character model: its bags alone
         raise ValueError("--epochs 0 trains nothing: only a character model (--character-pooling attention) takes 0")
+    train_columns = read_columns(train_split, ["text", "label"])
     tokenizer = train_tokenizer(
-        train_split["text"],
+        train_columns["text"],
         min_frequency=options.min_frequency,
         max_vocab_size=options.max_vocab_size,
         max_length=options.max_length,
     )
-    uses_context = options.model.uses_context
     line_context = context_column(train_split, options.model.line_context)
-    train_data = EncodedSplit.from_texts(tokenizer, train_split["text"], train_split["label"], line_context)
+    train_data = EncodedSplit.from_texts(tokenizer, train_columns["text"], train_columns["label"], line_context)
     matrix, coverage = load_glove(
         options.glove,
         tokenizer,
@@ -229,9 +230,9 @@ def fit_model(
     )
     model = initial_model(options, tokenizer, matrix)
     config = model.config
-    validation_data = EncodedSplit.from_texts(
-        tokenizer, validation_split["text"], validation_split["label"], context_column(validation_split, uses_context)
-    )
+    validation = read_columns(validation_split, ["text", "label"])
+    validation_context = context_column(validation_split, options.model.uses_context)
+    validation_data = EncodedSplit.from_texts(tokenizer, validation["text"], validation["label"], validation_context)
     if config.is_character_model:
         if options.resume:
             raise ValueError("a character model trains in minutes and writes no checkpoints: --resume is not supported")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from movie_gender import __version__
+from movie_gender.data.columns import read_columns
 from movie_gender.data.download import public_source
 from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, LevelReport, RecordPart, TrainingRecord
 
@@ -212,7 +213,8 @@ def select_examples(
     """
     import numpy as np
 
-    texts, labels = list(split["text"]), list(split["label"])
+    columns = read_columns(split, ["text", "label"])
+    texts, labels = columns["text"], columns["label"]
     names = split.features["label"].names if hasattr(split.features["label"], "names") else ["male", "female"]
     rng = np.random.default_rng(seed)
     rows = []
