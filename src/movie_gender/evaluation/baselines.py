@@ -417,7 +417,6 @@ __all__ = [
     "character_groups",
     "TfidfCharacterLogreg",
     "register_baseline",
-    "read_columns",
     "reported_baselines",
     "scorer_label",
     "available_baselines",

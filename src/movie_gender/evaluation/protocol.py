@@ -36,14 +36,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from movie_gender.data.columns import read_column
+from movie_gender.data.columns import read_column, read_columns
 from movie_gender.data.corpus import LABEL_NAMES
 from movie_gender.evaluation.baselines import (
     BASELINES,
     BaselineResources,
     available_baselines,
     baseline_scores,
-    read_columns,
     reported_baselines,
 )
 from movie_gender.evaluation.bootstrap import UNITS, bootstrap_samples, intervals, paired_differences

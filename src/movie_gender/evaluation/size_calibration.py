@@ -234,8 +234,7 @@ def by_size(validation: dict, evaluated: dict, fitted: dict, threshold: float) -
     calibration = calibration_for(type("Config", (), {"calibration": {"character": fitted}})(), "character")
     vz = logit(validation["raw"])
     whole_map = fit_platt(vz, validation["labels"])
-    labels = np.asarray(validation["labels"])
-    prior = float(np.mean(labels)) if len(labels) else 0.5
+    prior = float(np.mean(validation["labels"])) if len(validation["labels"]) else 0.5
     if isinstance(calibration, SizeAwarePlatt):  # the constant it shrinks towards
         prior = float(sigmoid(np.asarray(calibration.prior)))
     out = {}

@@ -31,7 +31,7 @@ class BiLSTMPredictor(BiLSTMNetwork):
         context_lengths: np.ndarray | None = None,
     ) -> np.ndarray:
         """Logits for pre-encoded lines, in input order, in batches of about one length
-        (:func:`movie_gender.inference.predictor.logits_from_ids`)."""
+        (:func:`movie_gender.inference.logits.logits_from_ids`)."""
         return predictor.logits_from_ids(
             self, ids, lengths, batch_size, bf16, max_padding, context_ids=context_ids, context_lengths=context_lengths
         )
