@@ -319,6 +319,15 @@ def test_a_character_model_without_a_neural_stage_is_described_as_what_it_is() -
     card = _render(model, metrics)
     assert "a character model without a neural stage" in card and "scoring never runs" in card
     assert "attention over a character's lines" not in card and "(no neural stage)" in card
+    view = {"weight": 0.8, "partner_weight": 0.5, "partner_center": 0.0, "config": {"num_layers": 1, "hidden_size": 6}}
+    model.config = replace(model.config, context_view=view)  # the preset's context view, kept on validation
+    metrics["model"]["context_view"] = view
+    card = _render(model, metrics)
+    assert "a character model: logistic-regression bags" in card and "without a neural stage" not in card
+    assert "plus 0.80 x the mean log-odds of its lines under a context model (a 1 x 6 BiLSTM" in card
+    assert "(no neural stage)" not in card
+    model.config = replace(model.config, context_view=None)
+    metrics["model"]["context_view"] = None
     metrics["training"]["best_epoch"] = 2  # --epochs N and early stopping kept the neural stage
     card = _render(model, metrics)
     assert "attention over a character's lines" in card and "without a neural stage" not in card

@@ -31,11 +31,9 @@ DEFAULT_GLOVE = "https://nlp.stanford.edu/data/glove.6B.zip"
 UNKNOWN_INIT = ("zeros", "random")
 DEFAULT_MAX_LENGTH = 128
 REPORT_TO = ("none", "tensorboard")
-# How a model reads the conversation around a line: "none" (a single-line model), "shared" (the line's BiLSTM also
-# reads the context) or "separate" (a second BiLSTM of the same size reads it).
+# How a model reads the conversation around a line: none, shared (the line's BiLSTM) or separate (a second BiLSTM).
 CONTEXT_ENCODERS = ("none", "shared", "separate")
-# How a model turns lines into a character's score: "none" (a line model: the mean log-odds of its lines, outside
-# the model) or "attention" (a character model: its lines pooled by learned attention, trained on character labels).
+# How lines become a character's score: none (a line model: mean log-odds, outside) or attention (a character model).
 CHARACTER_POOLING = ("none", "attention")
 LR_SCHEDULES = ("linear", "constant")
 SPLIT_MODES = ("movie", "random", "tutorial")
@@ -120,13 +118,11 @@ class DataOptions:
         "(docs/sources-convokit.md)",
     )
     dataset: str | None = setting(None, "a saved DatasetDict folder or Hub dataset repo id to use instead of --corpus")
-    sha256: str | None = setting(
-        CorpusSource.sha256, "expected sha256 of the corpus zip/file; the build stops if it differs"
-    )
+    sha256: str | None = setting(CorpusSource.sha256, "expected sha256 of the corpus zip/file; refused if it differs")
     split: str = setting(
         "movie",
-        "movie: whole movies in one split only (no movie leaks into test); random: "
-        "stratified by line; tutorial: the first --test-per-class lines of each gender are test",
+        "movie: whole movies in one split only (no movie leaks into test); random: stratified by line; "
+        "tutorial: the first --test-per-class lines of each gender are test",
         choices=SPLIT_MODES,
     )
     balance: str = setting(
@@ -151,14 +147,11 @@ class DataOptions:
         CorpusSource.skip_bad_lines,
         "count and skip malformed corpus lines (reported in the log and the card) instead of stopping at the first",
     )
-    encoding: str = setting(
-        CorpusSource.encoding, "text encoding of the corpus files; the upstream corpus is ISO-8859-1"
-    )
+    encoding: str = setting(CorpusSource.encoding, "text encoding of the corpus files; upstream is ISO-8859-1")
     context_size: int = setting(
         CorpusSource.context_size,
-        "the 'context' column: up to this many lines spoken by other "
-        "characters before each line, and as many after it, within its conversation; 0 leaves "
-        "it empty",
+        "the 'context' column: up to this many lines spoken by other characters before each line, and as many "
+        "after it, within its conversation; 0 leaves it empty",
         check="non_negative",
     )
     gender_field: str = setting(CorpusSource.gender_field, GENDER_FIELD_HELP)
@@ -191,8 +184,8 @@ class BiLSTMConfig:
     embedding_dim: int = setting(200, "GloVe vector size (from the GloVe file): glove.6B.200d by default", cli=False)
     hidden_size: int = setting(
         32,
-        "LSTM hidden size per direction; 32 scored better on validation of the sample than "
-        "64, 128 or the tutorial's 256 (README, Presets)",
+        "LSTM hidden size per direction; 32 scored better on validation of the sample than 64, 128 or the "
+        "tutorial's 256 (README, Presets)",
         check="positive",
     )
     num_layers: int = setting(1, "stacked LSTM layers", check="positive")
@@ -267,6 +260,7 @@ class BiLSTMConfig:
         "validation characters and saves it here; 0: no partner term",
         check="non_negative",
     )
+    context_view: dict | None = setting(None, "character models: the context view (model.context_view)", cli=False)
     pad_token_id: int = setting(0, "id of [PAD] in the tokenizer", cli=False)
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
@@ -404,6 +398,12 @@ class TrainingConfig:
         "character models: weight of the auxiliary loss on each line's own score beside the loss on the character",
         check="non_negative",
     )
+    context_view_epochs: int = setting(
+        0,
+        "character models: also train the context preset's network on line labels for N epochs and add its "
+        "characters' scores (own partner term) at a weight chosen on validation, kept if above 0; 0 = none",
+        check="non_negative",
+    )
     character_lines: int = setting(
         64,
         "character models: at most this many of a character's lines (a fresh random draw each epoch) per training "
@@ -475,17 +475,16 @@ class TrainOptions:
     )
     bootstrap_unit: str = setting(
         "movie",
-        "what the bootstrap resamples: whole movies (the lines of a movie are not "
-        "independent; the same resamples for every scorer) or single lines (the old, too "
-        "narrow intervals)",
+        "what the bootstrap resamples: whole movies (the lines of a movie are not independent; the same "
+        "resamples for every scorer) or single lines (the old, too narrow intervals)",
         choices=("movie", "line"),
         group="evaluation",
     )
     preset: str = setting("custom", "the name of the preset the settings came from, for metrics.json", cli=False)
     report_to: str = setting(
         "none",
-        "tensorboard: log the loss of every step and the validation metrics of every "
-        'epoch (needs pip install "movie-gender[tracking]"); none: no tracking',
+        "tensorboard: log the loss of every step and the validation metrics of every epoch (needs pip install "
+        '"movie-gender[tracking]"); none: no tracking',
         choices=REPORT_TO,
         group="output and resuming",
     )

@@ -62,19 +62,27 @@ PRESETS: dict[str, Preset] = {
     # logistic regression over the train characters, its C chosen on validation), and minus a weight times the
     # score of the characters it talks to (the partner term: character_partner_weight > 0 switches it on; training
     # replaces the value by the one it fits on the run's own validation characters, model.partners.WEIGHT_GRID).
-    # epochs=0: no neural stage. Trained on top (--epochs 4: the BiLSTM and the attention on character labels, steps
-    # of 8 characters, at most 24 lines each, early stopping on validation with the state before it as epoch 0) it
-    # scored below these convex parts with their partner term in paired --cv 5 (docs/character-model.md), so the
-    # preset ships without it: the BiLSTM's output layer and the attention's last layer stay exactly 0 and scoring
-    # runs no LSTM (model.character_model.neural_parts_idle).
+    # epochs=0: no neural stage on the bags. Trained on top (--epochs 4: the BiLSTM and the attention on character
+    # labels) it scored below these convex parts with their partner term in paired --cv 5 (docs/character-model.md),
+    # so the bags' BiLSTM output layer and the attention's last layer stay exactly 0 and scoring runs no LSTM there
+    # (model.character_model.neural_parts_idle). context_view_epochs=2: the network that did earn its place, the
+    # context preset's (a BiLSTM over each line and one over the lines around it, trained on line labels), beside
+    # the bags: its characters' mean log-odds, with a partner term of their own, mixed in at a weight chosen on
+    # validation (model.context_view; dropped where that weight is 0).
     "character": Preset(
         "a character model: bags of the words a character says and hears (per line and whole) and the scores of "
-        "the characters it talks to; no neural stage unless --epochs N",
+        "the characters it talks to, plus a context BiLSTM's view of its lines at a weight chosen on validation",
         model=BiLSTMConfig(
             character_pooling="attention", freeze_embeddings=True, word_dropout=0.2, character_partner_weight=0.75
         ),
         training=TrainingConfig(
-            epochs=0, batch_size=8, learning_rate=3e-3, patience=2, character_lines=24, line_loss_weight=1.0
+            epochs=0,
+            batch_size=8,
+            learning_rate=3e-3,
+            patience=2,
+            character_lines=24,
+            line_loss_weight=1.0,
+            context_view_epochs=2,
         ),
     ),
     # The seed tutorial, exactly: glove.6B.200d (the default GloVe), 4 x 256 BiLSTM on the final hidden states, no

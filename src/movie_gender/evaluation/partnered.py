@@ -8,8 +8,8 @@ score, ``weight`` the best validation ROC-AUC of :data:`movie_gender.model.partn
 character of a split takes part as a partner; metrics are computed on the labelled ones.
 
 Beside a character model two more scorers make its ablation: ``convex`` (the model's convex parts alone: the bags,
-with the BiLSTM's output and the attention at 0, no partner term) and ``convex_partners`` (the same with a partner
-term fitted as above), so that the full model shows what its neural stage adds.
+with the BiLSTM's output and the attention at 0, no partner term, no context view) and ``convex_partners`` (the
+same with a partner term fitted as above), so that the full model shows what its networks add.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ CONVEX = "convex"
 
 def convex_part(model: BiLSTMClassifier) -> BiLSTMClassifier:
     """A copy of a character model with its neural parts at 0 (the BiLSTM head's output layer, the attention's last
-    layer: uniform) and no partner term: the convex stages of its training alone."""
+    layer: uniform), no partner term and no context view: the convex stages of its training alone."""
     convex = copy.deepcopy(model)
     last = convex.character_head.attention[-1]
     if not isinstance(last, torch.nn.Linear):
@@ -49,6 +49,9 @@ def convex_part(model: BiLSTMClassifier) -> BiLSTMClassifier:
         last.weight.zero_()
         last.bias.zero_()
     convex.config.character_partner_weight = 0.0
+    if convex.config.context_view:  # nor its context view (model.context_view)
+        del convex.context_view
+        convex.config.context_view = None
     # The splits' conversations are read by the partnered scorer: no warning about missing character inputs.
     mark_warned(convex)
     return convex

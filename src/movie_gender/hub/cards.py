@@ -238,11 +238,24 @@ def _neural_idle(record: RunRecord, config: dict) -> bool:
     return config.get("character_pooling", "none") != "none" and training is not None and training.best_epoch == 0
 
 
+def _view_text(config: dict) -> str:
+    """How a character model's context view (model.context_view) joins its score, or "" without one."""
+    view = config.get("context_view") or {}
+    if not view:
+        return ""
+    net = view.get("config", {})
+    return (
+        f", plus {view.get('weight', 0):.2f} x the mean log-odds of its lines under a context model (a "
+        f"{net.get('num_layers')} x {net.get('hidden_size')} BiLSTM over each line and one over the lines around it, "
+        f"trained on line labels) with a partner term of its own (weight {view.get('partner_weight', 0):.2f})"
+    )
+
+
 def _character_scoring(config: dict, idle: bool = False) -> str:
     if idle:
         return (
             "by the model itself: the mean of its lines' bag scores, plus bags of what it says and hears, minus "
-            "the scores of the characters it talks to (no neural stage)"
+            "the scores of the characters it talks to" + (_view_text(config) or " (no neural stage)")
         )
     if config.get("character_pooling", "none") != "none":
         return "by the model itself: its lines pooled by attention, plus bags of what it says and hears"
@@ -254,10 +267,12 @@ def _architecture(config: dict, idle: bool = False) -> dict:
     if idle:
         return {
             "architecture": (
-                "a character model without a neural stage: logistic-regression bags of the words of each line "
-                "and of what is said around it, bags of the words a character says and hears, and the scores of "
-                f"the characters it talks to (the file also holds a {layers} x {hidden} LSTM that scoring never "
-                "runs: its output layer is 0)"
+                ("a character model: " if config.get("context_view") else "a character model without a neural stage: ")
+                + "logistic-regression bags of the words of each line and of what is said around it, bags of the "
+                "words a character says and hears, and the scores of the characters it talks to"
+                + _view_text(config)
+                + f" (the file also holds a {layers} x {hidden} LSTM on the bags' side that scoring never runs: its "
+                "output layer is 0)"
             ),
             "vocab_size": f"{config.get('vocab_size', 0):,}",
         }

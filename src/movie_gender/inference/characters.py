@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 from movie_gender.inference.logits import predict_logits
 from movie_gender.labels import sigmoid
 from movie_gender.model.character_model import CharacterData, base_logits, character_logits, reads_partners
+from movie_gender.model.context_view import context_view_of
 from movie_gender.model.partners import partner_matrix
 
 if TYPE_CHECKING:
     from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +118,35 @@ def score_characters(
     if lines.conversation_ids is not None:
         partners = partner_matrix(characters.inverse, lines.conversation_ids, len(characters.ids))
     characters.mean_logit = character_logits(model, base, partners)
+    view = context_view_of(model)
+    if view is not None:  # the context view's partnered mean log-odds, at the weight training chose
+        settings, network = view
+        view_mean = view_logits(network, lines, characters, batch_size, progress)
+        characters.mean_logit = settings.mix(characters.mean_logit, view_mean, partners)
     return characters
 
 
+def view_logits(
+    network: BiLSTMNetwork, lines: CharacterLines, characters: CharacterScores, batch_size: int, progress: bool
+) -> np.ndarray:
+    """The mean log-odds of each character's lines (``characters``' order) under a context view ``network``; each
+    distinct (line, context) pair is scored once (cut characters and their partners repeat lines)."""
+    context = lines.context
+    keys = [t if context is None else (t, *context[i]) for i, t in enumerate(lines.texts)]
+    index: dict = {}
+    position = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
+    first = np.zeros(len(index), dtype=np.int64)
+    first[position] = np.arange(len(keys))  # a line of each distinct pair (any: they are equal)
+    network.warned_no_context = context is None  # the character model has warned about missing context
+    texts = [lines.texts[i] for i in first.tolist()]
+    distinct = None if context is None else [list(context[i]) for i in first.tolist()]
+    logits = _line_logits(network, texts, distinct, batch_size, progress)[position]
+    sums = np.bincount(characters.inverse, weights=logits, minlength=len(characters.ids))
+    return sums / characters.n_lines
+
+
 def _line_logits(
-    model: BiLSTMClassifier, texts: Sequence[str], context: Sequence | None, batch_size: int, progress: bool
+    model: BiLSTMNetwork, texts: Sequence[str], context: Sequence | None, batch_size: int, progress: bool
 ) -> np.ndarray:
     """A line model's log-odds of each line, in chunks of :data:`CHUNK_LINES` under a progress bar."""
     out = np.zeros(len(texts), dtype=np.float64)
@@ -166,7 +192,10 @@ def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
             "conversation ids: the partner term (who it talks to) is dropped, every character gets the average term"
         )
     if model.config.is_character_model and model.config.bag_of_words and lines.context is None:
-        missing.append("context: the context bag and the heard-words bag (what is said around its lines) are dropped")
+        view = ", and its context view reads each line alone" if context_view_of(model) is not None else ""
+        missing.append(
+            f"context: the context bag and the heard-words bag (what is said around its lines) are dropped{view}"
+        )
     if not missing or getattr(model, _WARNED, False):
         return
     mark_warned(model)

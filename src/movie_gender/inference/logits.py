@@ -17,7 +17,7 @@ from movie_gender.model.batching import MAX_PADDING, length_groups, padded_rows,
 from movie_gender.model.precision import autocast, precision_probe, resolve_bf16
 
 if TYPE_CHECKING:
-    from movie_gender.inference.classifier import BiLSTMPredictor as BiLSTMClassifier
+    from movie_gender.model.modeling import BiLSTMNetwork as BiLSTMClassifier
 
 logger = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import BiLSTMConfig
 from movie_gender.model import precision
 from movie_gender.model.character_model import CharacterHead
+from movie_gender.model.context_view import ContextView
 from movie_gender.model.layers import BagOfWords, bilstm, padded_lstm, valid_positions
 from movie_gender.model.persistence import (
     HUB_ERRORS,
@@ -87,8 +88,19 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
                 self.context_bag_of_words = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
         if config.is_character_model:  # attention over a character's lines and its bags of words (character_model)
             self.character_head = CharacterHead(config, features)
+        if config.is_character_model and config.context_view:  # a line model beside it (model.context_view)
+            self.context_view = BiLSTMNetwork(ContextView.from_dict(config.context_view).network_config())
 
     # ----------------------------------------------------------------------------------------------- weights
+    def attach_context_view(self, view: BiLSTMNetwork) -> None:
+        """Keep the trained line model ``view``'s weights as this character model's context view
+        (:mod:`movie_gender.model.context_view`; ``config.context_view`` says how it mixes in)."""
+        if not self.config.context_view:
+            raise ValueError("set config.context_view before attaching a context view")
+        network = BiLSTMNetwork(ContextView.from_dict(self.config.context_view).network_config())
+        network.load_state_dict(view.state_dict(), strict=True)
+        self.context_view = network.to(self.device).train(self.training)
+
     def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
         """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the
         embedding."""

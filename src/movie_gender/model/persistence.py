@@ -149,10 +149,15 @@ def load_model_folder(cls: type, model_id: str, config: Any, hub_kwargs: dict, m
     """Build ``cls(config)`` and load its weights and tokenizer strictly from a model folder or Hub repo."""
     if config is None:
         raise ModelLoadError(f"{model_id}: no {CONFIG_NAME}; is this a movie-gender model?")
-    config = config if isinstance(config, BiLSTMConfig) else BiLSTMConfig.from_dict(config)
+    try:
+        config = config if isinstance(config, BiLSTMConfig) else BiLSTMConfig.from_dict(config)
+        model = cls(config)
+    except (TypeError, ValueError) as error:
+        raise ModelLoadError(
+            f"{model_id}: {CONFIG_NAME} is not a valid movie-gender config: {first_line(error)}"
+        ) from None
     weights_file = _weights_file(model_id, hub_kwargs)
     tokenizer_file = model_file(model_id, TOKENIZER_NAME, **hub_kwargs)
-    model = cls(config)
     _load_weights(model, weights_file, map_location)
     model.tokenizer = _load_tokenizer(tokenizer_file, config)
     model.to(map_location)

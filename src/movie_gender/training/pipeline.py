@@ -40,6 +40,7 @@ from movie_gender.evaluation.protocol import (
 from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.persistence import model_file
 from movie_gender.training.character_training import train_characters
+from movie_gender.training.context_view import add_context_view, view_options
 from movie_gender.training.loop import EncodedSplit, TrainResult, train
 from movie_gender.training.report_parts import CorpusRecord, DatasetRecord, TrainingRecord
 from movie_gender.training.run_record import (
@@ -195,6 +196,30 @@ def _with_unknown_partners(
     return with_unknown({"validation": dataset["validation"]}, unknown)["validation"]
 
 
+def _fit_characters(
+    options: TrainOptions,
+    model: BiLSTMPredictor,
+    dataset: datasets.DatasetDict,
+    progress: bool,
+    tracker: Tracker | None,
+    unknown: dict[str, datasets.Dataset] | None,
+) -> TrainResult:
+    """Train a character model's stages (:func:`train_characters`) and, with ``--context-view-epochs``, its context
+    view (:mod:`movie_gender.training.context_view`), with the validation movies' unknown-gender speakers as
+    partners."""
+    if options.resume:
+        raise ValueError("a character model trains in minutes and writes no checkpoints: --resume is not supported")
+    validation_split = _with_unknown_partners(options, dataset, unknown)
+    result = train_characters(
+        model, dataset["train"], validation_split, options.training, progress=progress, tracker=tracker
+    )
+    if options.training.context_view_epochs > 0:
+        logger.info("Training the context view (%d epochs)", options.training.context_view_epochs)
+        view = fit_model(view_options(options), dataset, progress=progress, unknown=unknown).model
+        add_context_view(model, view, validation_split)
+    return result
+
+
 def fit_model(
     options: TrainOptions,
     dataset: datasets.DatasetDict,
@@ -234,12 +259,7 @@ def fit_model(
     validation_context = context_column(validation_split, options.model.uses_context)
     validation_data = EncodedSplit.from_texts(tokenizer, validation["text"], validation["label"], validation_context)
     if config.is_character_model:
-        if options.resume:
-            raise ValueError("a character model trains in minutes and writes no checkpoints: --resume is not supported")
-        validation_split = _with_unknown_partners(options, dataset, unknown)
-        result = train_characters(
-            model, train_split, validation_split, options.training, progress=progress, tracker=tracker
-        )
+        result = _fit_characters(options, model, dataset, progress, tracker, unknown)
         model.to("cpu")
         return FittedModel(model, matrix, coverage, result)
     result = train(
