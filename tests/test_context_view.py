@@ -18,6 +18,7 @@ from movie_gender.configuration import TrainOptions
 from movie_gender.data.corpus import read_corpus
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.partnered import convex_part
+from movie_gender.inference import characters
 from movie_gender.inference.characters import CharacterLines, aggregate_logits, score_characters
 from movie_gender.inference.logits import predict_logits
 from movie_gender.model.partners import partner_matrix, with_partners
@@ -116,3 +117,17 @@ def test_a_view_whose_best_weight_is_zero_is_not_kept(trained: tuple, monkeypatc
     validation |= {"conversation_id": lines.conversation_ids, "context": lines.context}
     chosen = context_view.add_context_view(bare, view, datasets.Dataset.from_dict(validation))
     assert chosen["weight"] == 0 and bare.config.context_view is None and not hasattr(bare, "context_view")
+
+
+def test_remembered_line_scores_change_nothing_even_when_the_memory_overflows(
+    trained: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, lines, _ = trained
+    remembered = score_characters(model, lines).mean_logit  # the fixture's runs have filled the memory
+    model.context_view.__dict__.pop("line_memo", None)
+    monkeypatch.setattr(characters, "MEMO_LINES", 7)  # fewer than the distinct lines: cleared on the way
+    cold = score_characters(model, lines).mean_logit
+    again = score_characters(model, lines).mean_logit
+    np.testing.assert_allclose(cold, remembered, atol=1e-6)
+    np.testing.assert_array_equal(again, cold)
+    assert len(model.context_view.line_memo) <= 7

@@ -129,20 +129,33 @@ def score_characters(
 def view_logits(
     network: BiLSTMNetwork, lines: CharacterLines, characters: CharacterScores, batch_size: int, progress: bool
 ) -> np.ndarray:
-    """The mean log-odds of each character's lines (``characters``' order) under a context view ``network``; each
-    distinct (line, context) pair is scored once (cut characters and their partners repeat lines)."""
+    """The mean log-odds of each character's lines (``characters``' order) under a context view ``network``. Each
+    distinct (line, context) pair is scored once, and the network remembers the last :data:`MEMO_LINES` pairs it
+    scored (an evaluation scores the same lines again for its characters cut to 1-10 lines)."""
     context = lines.context
     keys = [t if context is None else (t, *context[i]) for i, t in enumerate(lines.texts)]
     index: dict = {}
     position = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
     first = np.zeros(len(index), dtype=np.int64)
     first[position] = np.arange(len(keys))  # a line of each distinct pair (any: they are equal)
-    network.warned_no_context = context is None  # the character model has warned about missing context
-    texts = [lines.texts[i] for i in first.tolist()]
-    distinct = None if context is None else [list(context[i]) for i in first.tolist()]
-    logits = _line_logits(network, texts, distinct, batch_size, progress)[position]
+    memo: dict = network.__dict__.setdefault("line_memo", {})
+    values = np.fromiter((memo.get(key, np.nan) for key in index), dtype=np.float64, count=len(index))
+    todo = np.flatnonzero(np.isnan(values))
+    if len(todo):
+        network.warned_no_context = context is None  # the character model has warned about missing context
+        rows = first[todo].tolist()
+        distinct = None if context is None else [list(context[i]) for i in rows]
+        values[todo] = _line_logits(network, [lines.texts[i] for i in rows], distinct, batch_size, progress)
+        if len(memo) + len(todo) > MEMO_LINES:
+            memo.clear()
+        if len(todo) <= MEMO_LINES:
+            memo.update(zip([keys[i] for i in rows], values[todo].tolist(), strict=True))
+    logits = values[position]
     sums = np.bincount(characters.inverse, weights=logits, minlength=len(characters.ids))
     return sums / characters.n_lines
+
+
+MEMO_LINES = 500_000  # (line, context) pairs a context view remembers the log-odds of
 
 
 def _line_logits(
