@@ -19,7 +19,7 @@ from movie_gender.hub import model_folder
 from movie_gender.inference.prediction import score_characters
 from movie_gender.model.character_model import neural_parts_idle
 from movie_gender.presets import PRESETS
-from movie_gender.training import pipeline
+from movie_gender.training import context_view, pipeline
 from tests.factories import (
     FEMALE_WORDS,
     MALE_WORDS,
@@ -37,7 +37,9 @@ def _glove(tmp_path: Path) -> Path:
     )
 
 
-def test_evaluation_and_predict_by_character_give_the_same_test_character_probabilities(tmp_path: Path) -> None:
+def test_evaluation_and_predict_by_character_give_the_same_test_character_probabilities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = write_corpus_folder(tmp_path / "c", *synthetic_dialogues(n_movies=12, conversations_per_movie=20, seed=4))
     preset = PRESETS["character"]
     options = TrainOptions(
@@ -50,7 +52,9 @@ def test_evaluation_and_predict_by_character_give_the_same_test_character_probab
         bootstrap=0,
     )
     dataset, _ = pipeline.load_data(options.data)
+    monkeypatch.setattr(context_view, "MIX_GRID", (0.5,))  # the context view kept, as the preset's usually is
     fitted = pipeline.fit_model(options, dataset, progress=False)
+    assert fitted.model.config.context_view is not None
     report, scores = pipeline.evaluate_fitted(options, fitted, dataset)
     model = fitted.model
     model.config = replace(model.config, **model_decisions(report))
