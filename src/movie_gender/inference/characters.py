@@ -155,7 +155,7 @@ def view_logits(
     return sums / characters.n_lines
 
 
-MEMO_LINES = 500_000  # (line, context) pairs a context view remembers the log-odds of
+MEMO_LINES = 200_000  # (line, context) pairs a context view remembers the log-odds of (a bounded memory)
 
 
 def _line_logits(
