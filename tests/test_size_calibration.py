@@ -15,8 +15,10 @@ import pytest
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, load_cornell
 from movie_gender.cli import main as cli_main
+from movie_gender.configuration import DataOptions
 from movie_gender.evaluation.calibration import calibrate_level, fit_platt, fit_size_platt
 from movie_gender.evaluation.plots import write_reliability_plots
+from movie_gender.evaluation.protocol import natural_train
 from movie_gender.evaluation.size_calibration import (
     SIZES,
     SplitLines,
@@ -33,6 +35,7 @@ from movie_gender.labels import (
     check_calibration,
     sigmoid,
 )
+from movie_gender.training import pipeline
 from tests.factories import (
     FEMALE_WORDS,
     MALE_WORDS,
@@ -270,6 +273,21 @@ def test_training_saves_the_size_map_and_reports_by_size_in_metrics_plots_and_ca
     logit_one = float(model.predict_logits([texts[0]])[0])
     assert rows[0]["n_lines"] == 1
     assert rows[0]["p_female"] == pytest.approx(calibrated_probability(model.config, "character", [logit_one], [1])[0])
+
+
+def test_training_takes_the_calibrations_prior_from_every_labelled_train_and_validation_character(trained) -> None:
+    corpus, out = trained
+    prior = json.loads((out / "config.json").read_text())["calibration"]["character"]["prior"]
+    dataset, _ = pipeline.load_data(DataOptions(corpus=str(corpus)))  # the split the run made (the same options)
+    shares = []
+    for split in (natural_train(dataset["train"]), dataset["validation"]):
+        columns = split.select_columns(["character_id", "label"]).to_dict()
+        _, first, counts = np.unique(columns["character_id"], return_index=True, return_counts=True)
+        shares.append([columns["label"][i] for i, count in zip(first, counts, strict=True) if count >= 3])
+    run = shares[0] + shares[1]
+    assert len(shares[0]) > 2 * len(shares[1])  # the train characters outnumber the validation ones
+    assert prior == pytest.approx(np.log((sum(run) + 1) / (len(run) - sum(run) + 1)))
+    assert prior != pytest.approx(np.log((sum(shares[1]) + 1) / (len(shares[1]) - sum(shares[1]) + 1)))
 
 
 def test_the_completed_corpus_card_states_accuracy_by_size_band(trained, tmp_path) -> None:
