@@ -326,6 +326,8 @@ def test_a_character_model_without_a_neural_stage_is_described_as_what_it_is() -
     assert "a character model: logistic-regression bags" in card and "without a neural stage" not in card
     assert "plus 0.80 x the mean log-odds of its lines under a context model (a 1 x 6 BiLSTM" in card
     assert "(no neural stage)" not in card
+    assert "logistic regressions fitted to convergence" in card and "the context view: Adam on line labels" in card
+    assert "up to 4 epochs" not in card
     model.config = replace(model.config, context_view=None)
     metrics["model"]["context_view"] = None
     metrics["training"]["best_epoch"] = 2  # --epochs N and early stopping kept the neural stage

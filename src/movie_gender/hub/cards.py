@@ -108,8 +108,7 @@ def split_protocol(split: str | None, test_per_class: int | None = None) -> str:
 
 
 def metric_text(value: float | None, ci: Sequence[float] | None = None, signed: bool = False) -> str:
-    """A metric as the cards print it: three decimals (signed for a difference), its interval after it; n/a for
-    none."""
+    """A metric as the cards print it: three decimals (signed for a difference), its interval after it; or n/a."""
     if value is None or value != value:
         return "n/a"
     spec = "+.3f" if signed else ".3f"
@@ -232,22 +231,20 @@ def _bag_of_words(config: dict) -> str:
 
 
 def _neural_idle(record: RunRecord, config: dict) -> bool:
-    """Whether a character model kept the state before its neural stage (the preset trains none): its LSTM's
-    output is multiplied by 0 and scoring never runs it."""
+    """Whether a character model kept the state before its neural stage: scoring never runs its bags' LSTM."""
     training = record.training if isinstance(record.training, TrainingRecord) else None
     return config.get("character_pooling", "none") != "none" and training is not None and training.best_epoch == 0
 
 
 def _view_text(config: dict) -> str:
     """How a character model's context view (model.context_view) joins its score, or "" without one."""
-    view = config.get("context_view") or {}
-    if not view:
+    if not (view := config.get("context_view")):
         return ""
-    net = view.get("config", {})
     return (
         f", plus {view.get('weight', 0):.2f} x the mean log-odds of its lines under a context model (a "
-        f"{net.get('num_layers')} x {net.get('hidden_size')} BiLSTM over each line and one over the lines around it, "
-        f"trained on line labels) with a partner term of its own (weight {view.get('partner_weight', 0):.2f})"
+        f"{view['config'].get('num_layers')} x {view['config'].get('hidden_size')} BiLSTM over each line and one over "
+        f"the lines around it, trained on line labels) with a partner term of its own (weight "
+        f"{view.get('partner_weight', 0):.2f})"
     )
 
 
@@ -265,10 +262,10 @@ def _character_scoring(config: dict, idle: bool = False) -> str:
 def _architecture(config: dict, idle: bool = False) -> dict:
     hidden, layers = config.get("hidden_size"), config.get("num_layers")
     if idle:
+        kind = "a character model: " if config.get("context_view") else "a character model without a neural stage: "
         return {
             "architecture": (
-                ("a character model: " if config.get("context_view") else "a character model without a neural stage: ")
-                + "logistic-regression bags of the words of each line and of what is said around it, bags of the "
+                kind + "logistic-regression bags of the words of each line and of what is said around it, bags of the "
                 "words a character says and hears, and the scores of the characters it talks to"
                 + _view_text(config)
                 + f" (the file also holds a {layers} x {hidden} LSTM on the bags' side that scoring never runs: its "
@@ -375,6 +372,18 @@ def _data_values(record: RunRecord) -> dict:
     }
 
 
+def _optimisation(training: TrainingRecord, config: dict, idle: bool) -> str:
+    """How the model was fitted: its network's optimiser, or a character model's regressions (and context view)."""
+    if idle:
+        view = "; the context view: Adam on line labels, as the context preset" if config.get("context_view") else ""
+        return f"logistic regressions fitted to convergence, C and partner weights chosen on validation{view}"
+    return (
+        f"Adam, lr {training.learning_rate} ({or_default(training.lr_schedule, 'constant')} schedule), "
+        f"batch {training.batch_size}, up to {training.epochs} epochs, early stopping patience {training.patience}, "
+        f"gradient clip {training.grad_clip}, seed {training.seed}"
+    )
+
+
 def _training_values(record: RunRecord, config: dict) -> dict:
     """The card's account of the model and its training: architecture, GloVe, optimisation, time, versions."""
     training = record.training if isinstance(record.training, TrainingRecord) else TrainingRecord()
@@ -388,12 +397,7 @@ def _training_values(record: RunRecord, config: dict) -> dict:
         f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}",
         "type_coverage": _pct(coverage.get("type_coverage")),
         "token_coverage": _pct(coverage.get("token_coverage")),
-        "optimisation": (
-            f"Adam, lr {training.learning_rate} ({or_default(training.lr_schedule, 'constant')} schedule), "
-            f"batch {training.batch_size}, up to {training.epochs} epochs, early stopping "
-            f"patience {training.patience}, gradient clip {training.grad_clip}, "
-            f"seed {training.seed}"
-        ),
+        "optimisation": _optimisation(training, config, _neural_idle(record, config)),
         "epochs_run": len(or_default(training.history, [])),
         "best_epoch": training.best_epoch,
         "best_val_auc": metric_text(training.best_validation_auc),
