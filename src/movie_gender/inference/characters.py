@@ -133,24 +133,21 @@ def view_logits(
     distinct (line, context) pair is scored once, and the network remembers the last :data:`MEMO_LINES` pairs it
     scored (an evaluation scores the same lines again for its characters cut to 1-10 lines)."""
     context = lines.context
-    keys = [t if context is None else (t, *context[i]) for i, t in enumerate(lines.texts)]
-    index: dict = {}
-    position = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
-    first = np.zeros(len(index), dtype=np.int64)
-    first[position] = np.arange(len(keys))  # a line of each distinct pair (any: they are equal)
+    keys = [(t,) if context is None else (t, *context[i]) for i, t in enumerate(lines.texts)]
     memo: dict = network.__dict__.setdefault("line_memo", {})
-    values = np.fromiter((memo.get(key, np.nan) for key in index), dtype=np.float64, count=len(index))
-    todo = np.flatnonzero(np.isnan(values))
-    if len(todo):
+    scores = {key: memo.get(key) for key in dict.fromkeys(keys)}  # each distinct pair once, in order
+    todo = [key for key, value in scores.items() if value is None]
+    if todo:
         network.warned_no_context = context is None  # the character model has warned about missing context
-        rows = first[todo].tolist()
-        distinct = None if context is None else [list(context[i]) for i in rows]
-        values[todo] = _line_logits(network, [lines.texts[i] for i in rows], distinct, batch_size, progress)
+        texts = [key[0] for key in todo]
+        around = None if context is None else [list(key[1:]) for key in todo]
+        new = _line_logits(network, texts, around, batch_size, progress).tolist()
+        scores.update(zip(todo, new, strict=True))
         if len(memo) + len(todo) > MEMO_LINES:
             memo.clear()
         if len(todo) <= MEMO_LINES:
-            memo.update(zip([keys[i] for i in rows], values[todo].tolist(), strict=True))
-    logits = values[position]
+            memo.update(zip(todo, new, strict=True))
+    logits = np.fromiter((scores[key] for key in keys), dtype=np.float64, count=len(keys))
     sums = np.bincount(characters.inverse, weights=logits, minlength=len(characters.ids))
     return sums / characters.n_lines
 

@@ -89,7 +89,7 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
         if config.is_character_model:  # attention over a character's lines and its bags of words (character_model)
             self.character_head = CharacterHead(config, features)
         if config.is_character_model and config.context_view:  # a line model beside it (model.context_view)
-            self.context_view = BiLSTMNetwork(ContextView.from_dict(config.context_view).network_config())
+            self.context_view = self._context_view_network()
 
     # ----------------------------------------------------------------------------------------------- weights
     def attach_context_view(self, view: BiLSTMNetwork) -> None:
@@ -97,9 +97,13 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
         (:mod:`movie_gender.model.context_view`; ``config.context_view`` says how it mixes in)."""
         if not self.config.context_view:
             raise ValueError("set config.context_view before attaching a context view")
-        network = BiLSTMNetwork(ContextView.from_dict(self.config.context_view).network_config())
+        network = self._context_view_network()
         network.load_state_dict(view.state_dict(), strict=True)
         self.context_view = network.to(self.device).train(self.training)
+
+    def _context_view_network(self) -> BiLSTMNetwork:
+        """An untrained context view of the architecture ``config.context_view`` names."""
+        return BiLSTMNetwork(ContextView.from_dict(self.config.context_view or {}).network_config())
 
     def load_embeddings(self, matrix: np.ndarray | torch.Tensor) -> None:
         """Copy a ``[vocab_size, embedding_dim]`` matrix (e.g. from :func:`movie_gender.load_glove`) into the
