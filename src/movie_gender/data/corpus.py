@@ -213,14 +213,18 @@ def _read_columns(path: Path, corpus: CorpusSource, reader: RecordReader) -> tup
 
 def content_fingerprint(table: pa.Table) -> str:
     """An xxhash of the table's Arrow buffers: what ``datasets`` would otherwise get by pickling the whole table, at
-    a fraction of the cost."""
+    a fraction of the cost. A column in several chunks is hashed as one array (its chunks joined), so the hash does
+    not follow how the rows are chunked: a Dataset's selected rows come back one chunk per row, and hashing those
+    one by one took 20 s for the 36,000 labelled lines of the sample."""
     hasher = xxhash.xxh3_64(repr((table.schema, table.num_rows)).encode())
     for column in table.columns:
-        for chunk in column.chunks:
-            hasher.update(f"{chunk.offset}:{len(chunk)}".encode())
-            for buffer in chunk.buffers():
-                if buffer is not None:
-                    hasher.update(buffer)
+        if column.num_chunks == 0:
+            continue
+        array = column.combine_chunks() if column.num_chunks > 1 else column.chunk(0)
+        hasher.update(f"{array.offset}:{len(array)}".encode())
+        for buffer in array.buffers():
+            if buffer is not None:
+                hasher.update(buffer)
     return hasher.hexdigest()
 
 

@@ -127,7 +127,7 @@ def natural_train(train_split: datasets.Dataset) -> datasets.Dataset:
     as it is."""
     if "line_id" not in train_split.column_names:
         return train_split
-    _, first = np.unique(np.asarray(train_split["line_id"]), return_index=True)
+    _, first = np.unique(np.asarray(read_column(train_split, "line_id")), return_index=True)
     if len(first) == len(train_split):
         return train_split
     return train_split.select(np.sort(first))
