@@ -16,9 +16,14 @@ import torch
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.configuration import CorpusSource
 from movie_gender.data.corpus import read_corpus
-from movie_gender.evaluation.baselines import TfidfCharacterLogreg
+from movie_gender.evaluation.baselines import (
+    TfidfCharacterLogreg,
+    TfidfContextLogreg,
+    TfidfStack,
+    baseline_scores,
+)
 from movie_gender.inference import characters as character_scoring
-from movie_gender.inference.characters import CharacterLines, score_characters
+from movie_gender.inference.characters import CharacterLines, logit, score_characters
 from movie_gender.model.character_model import CharacterData, line_bag_matrix, partner_term, segment_softmax
 from movie_gender.model.layers import BagOfWords
 from movie_gender.model.partners import partner_matrix, partner_means, with_partners
@@ -239,6 +244,32 @@ def test_the_character_document_baseline_gives_every_line_its_characters_score()
     )
     scores = baseline.score(["gun sir", "lovely", "dress honey"], character_id=["x", "y", "y"], context=[[], [], []])
     assert scores[1] == scores[2] and scores[2] > scores[0]
+
+
+def test_the_tfidf_stack_sums_the_two_tfidf_scorers_character_log_odds() -> None:
+    texts = ["sir gun", "beer boss", "darling dress", "honey love", "sir car", "dress sweet", "gun boss", "love you"]
+    characters = ["m1", "m1", "f1", "f1", "m2", "f2", "m2", "f2"]
+    labels = [0, 0, 1, 1, 0, 1, 0, 1]
+    context = [["yes sir"], ["ok then"], ["ma'am"], ["yes dear"], ["go sir"], ["ma'am"], ["move it"], ["me too"]]
+    stack = TfidfStack().fit(texts, labels, character_id=characters, context=context)
+    lines = TfidfContextLogreg().fit(texts, labels, context=context)
+    documents = TfidfCharacterLogreg().fit(texts, labels, character_id=characters)
+    new = ["gun sir", "lovely dress", "dress honey", "boss"]
+    who, heard = ["x", "y", "y", "x"], [["hey"], [], ["oh dear"], ["sir"]]
+    line_logit = logit(lines.score(new, context=heard))
+    expected = {
+        c: np.mean(line_logit[[i for i, w in enumerate(who) if w == c]])
+        + logit(documents.score(new, character_id=who))[who.index(c)]
+        for c in ("x", "y")
+    }
+    scores = stack.score(new, character_id=who, context=heard)
+    np.testing.assert_allclose(logit(scores), [expected[c] for c in who], atol=1e-6)
+    assert scores[1] > scores[0]
+    # Fitted beside its two parts, the stack reuses them and scores the same.
+    train = {"text": texts, "label": labels, "character_id": characters, "context": context}
+    names = ["tfidf_context_logreg", "tfidf_character_logreg", "tfidf_stack"]
+    split = {"text": new, "character_id": who, "context": heard}
+    np.testing.assert_allclose(baseline_scores(names, train, {"new": split})["new"]["tfidf_stack"], scores, atol=1e-9)
 
 
 def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> None:

@@ -19,12 +19,15 @@ the extra dataset columns the baseline declares (e.g. ``context``).
 - ``tfidf_character_context_logreg``: as ``tfidf_character_logreg`` plus, in a vocabulary of its own, everything
   said around the character's lines (their contexts joined): the character baseline with the inputs of a
   character model.
+- ``tfidf_stack``: the two TF-IDF character scorers summed (the mean log-odds of ``tfidf_context_logreg`` plus the
+  log-odds of ``tfidf_character_logreg``): with the partner term (``tfidf_stack_partners``) the strongest stack of
+  TF-IDF scorers measured before the character model's context view, the bar it has to clear.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -59,6 +62,8 @@ class BaselineResources:
     seed: int = 0
     tokenizer: Any = None  # a tokenizers.Tokenizer
     embeddings: np.ndarray | None = None  # [vocab_size, dim], rows aligned with the tokenizer's ids
+    # Baselines already fitted on the same train lines, by name: a stack of baselines reuses them (baseline_scores)
+    fitted: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -152,8 +157,10 @@ def baseline_scores(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Fit each baseline once on ``train``; ``{split name: {baseline: P(female) per line}}`` for each of ``splits``."""
     out: dict[str, dict[str, np.ndarray]] = {key: {} for key in splits}
+    resources = replace(resources or BaselineResources(), fitted={})
     for name in names:
         baseline = fit_baseline(name, train, resources)
+        resources.fitted[name] = baseline
         for key, split in splits.items():
             out[key][name] = score_baseline(name, baseline, split)
     return out
@@ -332,6 +339,52 @@ class TfidfCharacterLogreg:
         return self.classifier.predict_proba(self.features(list(texts), inverse, context))[:, 1][inverse]
 
 
+class TfidfStack:
+    """The two TF-IDF scorers of a character's inputs, summed: the mean log-odds of its lines by
+    :class:`TfidfContextLogreg` (line + context) plus the log-odds of its one document by
+    :class:`TfidfCharacterLogreg`, each fitted as on its own. ``score`` gives each line its character's P(female)."""
+
+    def __init__(self, seed: int = 0, fitted: Mapping[str, Any] | None = None) -> None:
+        fitted = fitted or {}
+        self.lines: TfidfContextLogreg = fitted.get("tfidf_context_logreg") or TfidfContextLogreg(seed)
+        self.characters: TfidfCharacterLogreg = fitted.get("tfidf_character_logreg") or TfidfCharacterLogreg(seed)
+        self.reused = {"lines": "tfidf_context_logreg" in fitted, "characters": "tfidf_character_logreg" in fitted}
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Labels,
+        *,
+        character_id: Sequence[str],
+        context: Sequence[Sequence[str]],
+        **inputs: Sequence[Any],
+    ) -> TfidfStack:
+        """Fit both scorers on the training lines (the character scorer on one row per train character); a scorer
+        given already fitted on them (``fitted``) is kept as it is."""
+        if not self.reused["lines"]:
+            self.lines.fit(texts, labels, context=context)
+        if not self.reused["characters"]:
+            self.characters.fit(texts, labels, character_id=character_id)
+        return self
+
+    def score(
+        self,
+        texts: Sequence[str],
+        *,
+        character_id: Sequence[str],
+        context: Sequence[Sequence[str]],
+        **inputs: Sequence[Any],
+    ) -> np.ndarray:
+        """Each line's character's P(female): the sigmoid of the two scorers' character log-odds summed."""
+        if len(texts) == 0:
+            return np.zeros(0)
+        inverse, _ = character_groups(character_id)
+        line = self.lines.classifier.decision_function(self.lines.features(texts, context))
+        mean = np.bincount(inverse, weights=line) / np.bincount(inverse)
+        document = self.characters.classifier.decision_function(self.characters.features(list(texts), inverse, None))
+        return 1.0 / (1.0 + np.exp(-(mean + document)))[inverse]
+
+
 register_baseline(
     "always_male",
     lambda r: AlwaysMale(),
@@ -385,6 +438,17 @@ register_baseline(
     reported="characters",
 )
 
+register_baseline(
+    "tfidf_stack",
+    lambda r: TfidfStack(r.seed, r.fitted),
+    inputs=("character_id", "context"),
+    levels=("character",),
+    description="the mean log-odds of TF-IDF (line + context) + LR plus the log-odds of TF-IDF, one document per "
+    "character, + LR: the two TF-IDF character scorers summed",
+    display="TF-IDF stack (line + context, and document per character)",
+    reported="characters",
+)
+
 
 def scorer_label(name: str, long: bool = False) -> str:
     """The name tables and plots show for scorer ``name`` (``long``: the registry's description, as the model card
@@ -428,4 +492,5 @@ __all__ = [
     "TfidfLogreg",
     "GloveMeanLogreg",
     "TfidfContextLogreg",
+    "TfidfStack",
 ]
