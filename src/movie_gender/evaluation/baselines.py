@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from movie_gender.data.columns import read_columns
 from movie_gender.data.tokenizer import encode
+from movie_gender.labels import sigmoid
 
 Labels = np.ndarray | Sequence[int]  # a baseline's training labels: the array fit_baseline passes, or a list
 
@@ -382,7 +383,7 @@ class TfidfStack:
         line = self.lines.classifier.decision_function(self.lines.features(texts, context))
         mean = np.bincount(inverse, weights=line) / np.bincount(inverse)
         document = self.characters.classifier.decision_function(self.characters.features(list(texts), inverse, None))
-        return 1.0 / (1.0 + np.exp(-(mean + document)))[inverse]
+        return sigmoid(mean + document)[inverse]
 
 
 register_baseline(
