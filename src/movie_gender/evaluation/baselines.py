@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from movie_gender.data.columns import read_columns
 from movie_gender.data.tokenizer import encode
+from movie_gender.inference.characters import aggregate_logits
 from movie_gender.labels import sigmoid
 
 Labels = np.ndarray | Sequence[int]  # a baseline's training labels: the array fit_baseline passes, or a list
@@ -379,11 +380,11 @@ class TfidfStack:
         """Each line's character's P(female): the sigmoid of the two scorers' character log-odds summed."""
         if len(texts) == 0:
             return np.zeros(0)
-        inverse, _ = character_groups(character_id)
-        line = self.lines.classifier.decision_function(self.lines.features(texts, context))
-        mean = np.bincount(inverse, weights=line) / np.bincount(inverse)
-        document = self.characters.classifier.decision_function(self.characters.features(list(texts), inverse, None))
-        return sigmoid(mean + document)[inverse]
+        lines = aggregate_logits(
+            character_id, self.lines.classifier.decision_function(self.lines.features(texts, context))
+        )
+        document = self.characters.features(list(texts), lines.inverse, None)
+        return sigmoid(lines.mean_logit + self.characters.classifier.decision_function(document))[lines.inverse]
 
 
 register_baseline(

@@ -387,17 +387,17 @@ def _optimisation(training: TrainingRecord, config: dict, idle: bool) -> str:
 def _training_values(record: RunRecord, config: dict) -> dict:
     """The card's account of the model and its training: architecture, GloVe, optimisation, time, versions."""
     training = record.training if isinstance(record.training, TrainingRecord) else TrainingRecord()
-    glove = record.glove
+    glove, idle = record.glove, _neural_idle(record, config)  # idle: scoring never runs the bags' LSTM
     name = (glove.name if glove else None) or "GloVe"
     coverage = glove.coverage if glove else {}
     total = training.total_seconds
     return {
-        **_architecture(config, _neural_idle(record, config)),
+        **_architecture(config, idle),
         "embeddings": f"{name} ({config.get('embedding_dim')}d), "
         f"{'frozen' if config.get('freeze_embeddings') else 'fine-tuned'}",
         "type_coverage": _pct(coverage.get("type_coverage")),
         "token_coverage": _pct(coverage.get("token_coverage")),
-        "optimisation": _optimisation(training, config, _neural_idle(record, config)),
+        "optimisation": _optimisation(training, config, idle),
         "epochs_run": len(or_default(training.history, [])),
         "best_epoch": training.best_epoch,
         "best_val_auc": metric_text(training.best_validation_auc),
