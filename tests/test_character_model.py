@@ -12,6 +12,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.linear_model import LogisticRegression
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.configuration import CorpusSource
@@ -27,7 +30,7 @@ from movie_gender.inference.characters import CharacterLines, logit, score_chara
 from movie_gender.model.character_model import CharacterData, line_bag_matrix, partner_term, segment_softmax
 from movie_gender.model.layers import BagOfWords
 from movie_gender.model.partners import partner_matrix, partner_means, with_partners
-from movie_gender.training.character_training import fit_character_bags, fit_line_bags, score_data
+from movie_gender.training.character_training import fit_character_bags, fit_line_bags, idf_weights, score_data
 from tests.factories import (
     FEMALE_WORDS,
     MALE_WORDS,
@@ -231,6 +234,36 @@ def test_the_convex_stages_fit_the_bags_and_choose_c_on_validation() -> None:
     assert score_data(model, train, partners=False)[:3].min() - score_data(model, train, partners=False)[3:].max() > (
         pooled[:3].min() - pooled[3:].max()
     )
+
+
+def test_idf_weights_are_scikit_learns_smoothed_idf_keeping_the_total_squared_norm() -> None:
+    features = sparse.csr_matrix(np.array([[1.0, 0, 2.0, 0], [1.0, 1.0, 0, 0], [1.0, 0, 0, 0], [0, 0, 0.5, 0]]))
+    weights = idf_weights(features)
+    idf = TfidfTransformer(smooth_idf=True).fit(features).idf_
+    np.testing.assert_allclose(weights / weights[0], idf / idf[0])  # a common word weighs least, a rare one most
+    squares = features.multiply(features)
+    assert float((squares @ weights**2).sum()) == pytest.approx(float(squares.sum()))
+
+
+def test_the_line_bags_are_a_logistic_regression_on_idf_weighted_columns_read_back_as_plain_counts() -> None:
+    model = _model()
+    texts = ["Honey, I love this dress.", "I'll be in the car, darling.", "Get the gun, buddy!", "Sir, yes sir."] * 3
+    labels = [1, 1, 0, 0] * 3
+    data = CharacterData.build(model, texts, [f"c{i % 4}" for i in range(12)], [["Now!"]] * 12, labels, None)
+    fit_line_bags(model, data)
+    args = (model.config.vocab_size, model.config.bigram_buckets)
+    features = sparse.hstack(
+        [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
+    ).tocsr()
+    columns = idf_weights(features)
+    expected = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=0)
+    expected.fit(features @ sparse.diags(columns), labels)
+    held = BagOfWords.SCALE * np.concatenate(
+        [model.bag_of_words.words.weight.detach().numpy()[:, 0], model.bag_of_words.pairs.weight.detach().numpy()[:, 0]]
+    )
+    width = sum(args)
+    np.testing.assert_allclose(held, (expected.coef_[0] * columns)[:width], atol=1e-5)
+    assert float(model.fc2.bias.detach()) == pytest.approx(float(expected.intercept_[0]), abs=1e-5)
 
 
 def test_the_character_document_baseline_gives_every_line_its_characters_score() -> None:

@@ -2,8 +2,10 @@
 
 1. **Line bags** (convex, to convergence): the bag of each line's words and the bag of the words said around it are
    one class-balanced logistic regression (L2, ``C`` = :data:`LINE_C`, as the TF-IDF baselines) over every natural
-   train line; its weights and intercept become the line encoder's bags and head bias (the BiLSTM head starts at 0,
-   the attention uniform: a character's pooled score starts as the mean log-odds of its lines).
+   train line, each column weighed by its inverse document frequency (:func:`idf_weights`, as TF-IDF weighs words);
+   its weights (times those column weights, so that the bags read plain counts) and intercept become the line
+   encoder's bags and head bias (the BiLSTM head starts at 0, the attention uniform: a character's pooled score
+   starts as the mean log-odds of its lines).
 2. **Character bags** (convex): the bags of all the words a character says and hears are a class-balanced logistic
    regression on one row per train character; its ``C`` is chosen from :data:`CHARACTER_C_GRID` by the ROC-AUC of
    the validation characters' full score (pooled lines + bags, with the partner term refitted for each candidate).
@@ -130,16 +132,33 @@ def _fit_logreg(features: sparse.csr_matrix, labels: np.ndarray, c: float, seed:
     return classifier.coef_[0], float(classifier.intercept_[0])
 
 
+def idf_weights(features: sparse.csr_matrix) -> np.ndarray:
+    """A weight per column of ``features`` (rows: documents): its smoothed inverse document frequency, ``log((1 + n)
+    / (1 + df)) + 1`` as scikit-learn's TF-IDF, scaled so that the weighted matrix keeps the total squared norm of
+    ``features`` (a regularisation strength ``C`` means what it meant without them)."""
+    n = features.shape[0]
+    df = np.asarray((features != 0).sum(axis=0)).reshape(-1)
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    squares = features.multiply(features)
+    weighted = float((squares @ (idf**2)).sum())
+    return idf * np.sqrt(float(squares.sum()) / weighted) if weighted > 0 else idf
+
+
 def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -> None:
     """Stage 1: the line's and its context's bags of words as one class-balanced logistic regression over the lines
-    of ``data``; the BiLSTM head's output starts at 0 with the regression's intercept as its bias."""
+    of ``data``, the columns weighed by :func:`idf_weights`; the bags hold its weights times those column weights,
+    and the BiLSTM head's output starts at 0 with the regression's intercept as its bias."""
     config = model.config
     args = (config.vocab_size, config.bigram_buckets)
     features = sparse.hstack(
         [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
     ).tocsr()
     labelled = data.line_labels >= 0
-    weights, intercept = _fit_logreg(features[labelled], data.line_labels[labelled], LINE_C, seed)
+    columns = idf_weights(features[labelled])
+    weights, intercept = _fit_logreg(
+        (features[labelled] @ sparse.diags(columns)).tocsr(), data.line_labels[labelled], LINE_C, seed
+    )
+    weights = weights * columns
     width = sum(args)
     _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
     _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
@@ -427,4 +446,12 @@ def _draw(lines: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(lines, size=most, replace=False))
 
 
-__all__ = ["train_characters", "split_data", "score_data", "fit_line_bags", "fit_character_bags", "fit_partners"]
+__all__ = [
+    "train_characters",
+    "split_data",
+    "score_data",
+    "idf_weights",
+    "fit_line_bags",
+    "fit_character_bags",
+    "fit_partners",
+]
