@@ -58,10 +58,11 @@ PRESETS: dict[str, Preset] = {
         training=TrainingConfig(epochs=2, learning_rate=3e-3),
     ),
     # The character model (docs/character-model.md): bags of the words of each line and of what is said around it
-    # (one logistic regression over every train line), bags of all the words a character says and hears (one
-    # logistic regression over the train characters, its C chosen on validation), and minus a weight times the
-    # score of the characters it talks to (the partner term: character_partner_weight > 0 switches it on; training
-    # replaces the value by the one it fits on the run's own validation characters, model.partners.WEIGHT_GRID).
+    # (one logistic regression over every train line, its columns weighed by idf), bags of all the words a
+    # character says and hears (one logistic regression over the train characters, its C chosen on validation),
+    # and minus a weight times the score of the characters it talks to (the partner term: character_partner_weight
+    # > 0 switches it on; training replaces the value by the one it fits on the run's own validation characters,
+    # model.partners.WEIGHT_GRID).
     # epochs=0: no neural stage on the bags. Trained on top (--epochs 4: the BiLSTM and the attention on character
     # labels) it scored below these convex parts with their partner term in paired --cv 5 (docs/character-model.md),
     # so the bags' BiLSTM output layer and the attention's last layer stay exactly 0 and scoring runs no LSTM there

@@ -176,7 +176,8 @@ def bag_matrix(
 def line_bag_matrix(ids: np.ndarray, lengths: np.ndarray, vocab_size: int, buckets: int) -> sparse.csr_matrix:
     """``[lines, vocab_size + buckets]``: the features :class:`movie_gender.model.layers.BagOfWords` reads (without word
     dropout): per line, the count of each word id and hashed pair of adjacent ids, divided by the square root of its
-    length. A logistic regression on these rows gives the bag's weights (times ``BagOfWords.SCALE``)."""
+    length. A logistic regression on these rows (training weighs their columns by idf and stores its coefficients
+    times those weights) gives the bag's weights (times ``BagOfWords.SCALE``)."""
     valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
     line = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
     row_parts: list[np.ndarray] = [line[valid]]
