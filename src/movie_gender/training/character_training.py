@@ -154,10 +154,9 @@ def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -
         [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
     ).tocsr()
     labelled = data.line_labels >= 0
-    columns = idf_weights(features[labelled])
-    weights, intercept = _fit_logreg(
-        (features[labelled] @ sparse.diags(columns)).tocsr(), data.line_labels[labelled], LINE_C, seed
-    )
+    rows = features[labelled]
+    columns = idf_weights(rows)
+    weights, intercept = _fit_logreg((rows @ sparse.diags(columns)).tocsr(), data.line_labels[labelled], LINE_C, seed)
     weights = weights * columns
     width = sum(args)
     _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
