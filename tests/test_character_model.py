@@ -15,6 +15,7 @@ import torch
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from movie_gender import BiLSTMClassifier, BiLSTMConfig, train_tokenizer
 from movie_gender.configuration import CorpusSource
@@ -264,6 +265,33 @@ def test_the_line_bags_are_a_logistic_regression_on_idf_weighted_columns_read_ba
     width = sum(args)
     np.testing.assert_allclose(held, (expected.coef_[0] * columns)[:width], atol=1e-5)
     assert float(model.fc2.bias.detach()) == pytest.approx(float(expected.intercept_[0]), abs=1e-5)
+
+
+def test_the_line_bags_record_their_roc_auc_on_the_labelled_validation_lines() -> None:
+    model = _model()
+    texts = ["Honey, I love this dress.", "I'll be in the car, darling.", "Get the gun, buddy!", "Sir, yes sir."] * 3
+    train = CharacterData.build(model, texts, [f"c{i % 4}" for i in range(12)], [["Now!"]] * 12, [1, 1, 0, 0] * 3)
+    held_out = ["I love the car, honey.", "The gun, sir!", "Yes, darling.", "Buddy, get in.", "Now, sir."]
+    labels = [1, 0, 0, 1, -1]  # one line of an unknown-gender partner: not counted
+    validation = CharacterData.build(model, held_out, ["v1", "v2", "v3", "v4", "u"], [["Now!"]] * 5, labels)
+    fit_line_bags(model, train, validation=validation)
+    args = (model.config.vocab_size, model.config.bigram_buckets)
+    features = sparse.hstack(
+        [
+            line_bag_matrix(validation.ids, validation.lengths, *args),
+            line_bag_matrix(validation.context_ids, validation.context_lengths, *args),
+        ]
+    ).tocsr()
+    effective = BagOfWords.SCALE * np.concatenate(
+        [
+            model.bag_of_words.words.weight.detach().numpy()[:, 0],
+            model.bag_of_words.pairs.weight.detach().numpy()[:, 0],
+            model.character_head.context_bag.words.weight.detach().numpy()[:, 0],
+            model.character_head.context_bag.pairs.weight.detach().numpy()[:, 0],
+        ]
+    )
+    expected = roc_auc_score(labels[:4], (features @ effective)[:4])
+    assert model.character_head.choices["line_bags_validation_auc"] == pytest.approx(expected)
 
 
 def test_the_character_document_baseline_gives_every_line_its_characters_score() -> None:

@@ -65,6 +65,10 @@ def test_the_character_score_is_the_character_models_plus_the_weighted_partnered
     settings = model.config.context_view
     chosen = model.character_head.choices["context_view"]
     assert settings["weight"] > 0 and chosen["share"] == 0.5 and set(chosen["validation_auc"]) == {"0.5"}
+    # the line-level parts' own measure, on the validation lines: the view's at the epoch kept, and the line bags'
+    assert (
+        0 <= chosen["line_validation_auc"] <= 1 and 0 <= model.character_head.choices["line_bags_validation_auc"] <= 1
+    )
     assert settings["config"]["context_encoder"] == "separate" and settings["config"]["character_pooling"] == "none"
     full = score_characters(model, lines)
     alone = copy.deepcopy(model)

@@ -112,3 +112,21 @@ def test_the_ablation_pairs_the_model_with_its_convex_parts_and_the_best_partner
     assert result["best_partnered_baseline"] == "tfidf_logreg_partners"  # the best mean: 0.775 against 0.745
     assert result["model_minus_best_partnered_baseline"]["folds_ahead"] == 2
     assert ablation({"folds": [{"character": {"model": {"roc_auc": 0.8}, "difference": {}}}]}) == {}
+    assert "validation_lines" not in result  # no fold recorded its parts' validation lines
+
+
+def test_the_ablation_reports_the_line_level_parts_on_each_folds_validation_lines() -> None:
+    def fold(bags: float, view: float | None) -> dict:
+        names = ("model", "convex", "convex_partners")
+        chosen: dict = {"line_bags_validation_auc": bags}
+        if view is not None:
+            chosen["context_view"] = {"share": 0.6, "line_validation_auc": view}
+        return {
+            "character": {**{n: {"roc_auc": 0.8} for n in names}, "difference": {}},
+            "choices": {"model": chosen, "partner_terms": {}},
+        }
+
+    lines = ablation({"folds": [fold(0.62, 0.60), fold(0.64, None), fold(0.63, 0.58)]})["validation_lines"]
+    assert lines["line_bags"]["folds"] == [0.62, 0.64, 0.63]
+    assert lines["line_bags"]["mean"] == pytest.approx(0.63)
+    assert lines["context_view"]["folds"] == [0.60, 0.58]  # a fold trained without a view recorded none

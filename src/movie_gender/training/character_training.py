@@ -144,21 +144,41 @@ def idf_weights(features: sparse.csr_matrix) -> np.ndarray:
     return idf * np.sqrt(float(squares.sum()) / weighted) if weighted > 0 else idf
 
 
-def fit_line_bags(model: BiLSTMClassifier, data: CharacterData, seed: int = 0) -> None:
-    """Stage 1: the line's and its context's bags of words as one class-balanced logistic regression over the lines
-    of ``data``, the columns weighed by :func:`idf_weights`; the bags hold its weights times those column weights,
-    and the BiLSTM head's output starts at 0 with the regression's intercept as its bias."""
-    config = model.config
-    args = (config.vocab_size, config.bigram_buckets)
-    features = sparse.hstack(
+def _line_bag_features(model: BiLSTMClassifier, data: CharacterData) -> sparse.csr_matrix:
+    """One row per line of ``data``: the counts of its words and word pairs, beside those of its context's."""
+    args = (model.config.vocab_size, model.config.bigram_buckets)
+    return sparse.hstack(
         [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
     ).tocsr()
+
+
+def line_auc(labels: np.ndarray, logits: np.ndarray) -> float:
+    """ROC-AUC of the labelled lines (label >= 0) by ``logits``; nan without both classes."""
+    labelled = labels >= 0
+    if len(np.unique(labels[labelled])) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels[labelled], logits[labelled]))
+
+
+def fit_line_bags(
+    model: BiLSTMClassifier, data: CharacterData, seed: int = 0, validation: CharacterData | None = None
+) -> None:
+    """Stage 1: the line's and its context's bags of words as one class-balanced logistic regression over the lines
+    of ``data``, the columns weighed by :func:`idf_weights`; the bags hold its weights times those column weights,
+    and the BiLSTM head's output starts at 0 with the regression's intercept as its bias. With ``validation``, the
+    bags' ROC-AUC on its lines is kept in ``character_head.choices["line_bags_validation_auc"]``: the measure on
+    which a change to the line bags is judged (thousands of lines, where the validation characters are dozens)."""
+    features = _line_bag_features(model, data)
     labelled = data.line_labels >= 0
     rows = features[labelled]
     columns = idf_weights(rows)
     weights, intercept = _fit_logreg((rows @ sparse.diags(columns)).tocsr(), data.line_labels[labelled], LINE_C, seed)
     weights = weights * columns
-    width = sum(args)
+    if validation is not None:
+        auc = line_auc(validation.line_labels, _line_bag_features(model, validation) @ weights + intercept)
+        model.character_head.choices["line_bags_validation_auc"] = auc
+        logger.info("Line bags: validation line ROC-AUC %.4f", auc)
+    width = model.config.vocab_size + model.config.bigram_buckets
     _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
     _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
     with torch.no_grad():
@@ -286,7 +306,7 @@ def _fit_linear_parts(model: BiLSTMClassifier, run: _Run, seed: int) -> list[tor
     """Stages 1 and 2 (the bags, fitted to convergence); returns the bags, which stay frozen afterwards."""
     bags = [m for m in (getattr(model, "bag_of_words", None), getattr(model.character_head, "context_bag", None)) if m]
     if model.config.bag_of_words:
-        fit_line_bags(model, run.train, seed)
+        fit_line_bags(model, run.train, seed, run.validation)
         if model.character_head.character_bags:
             fit_character_bags(model, run.train, run.validation, seed, partners=run.partners)
             bags += [model.character_head.own_bag, model.character_head.heard_bag]
@@ -450,6 +470,7 @@ __all__ = [
     "split_data",
     "score_data",
     "idf_weights",
+    "line_auc",
     "fit_line_bags",
     "fit_character_bags",
     "fit_partners",

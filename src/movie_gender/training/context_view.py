@@ -58,10 +58,13 @@ def view_options(options: TrainOptions) -> TrainOptions:
     )
 
 
-def add_context_view(model: BiLSTMPredictor, view: BiLSTMPredictor, validation: datasets.Dataset) -> dict:
+def add_context_view(
+    model: BiLSTMPredictor, view: BiLSTMPredictor, validation: datasets.Dataset, line_auc: float | None = None
+) -> dict:
     """Fit how the character ``model`` mixes in the trained line model ``view`` on the ``validation`` split (its
     labelled characters, with unknown-gender partners, label -1) and keep the view in ``model`` where its weight is
-    above 0. Returns what was chosen (also in ``model.character_head.choices["context_view"]``)."""
+    above 0. Returns what was chosen (also in ``model.character_head.choices["context_view"]``), with ``line_auc``
+    (the view's validation line ROC-AUC at the epoch its training kept) as ``line_validation_auc`` when given."""
     if view.require_tokenizer().to_str() != model.require_tokenizer().to_str():
         raise ValueError("the context view was trained with another tokenizer than the character model")
     lines = CharacterLines.from_columns(validation)
@@ -86,6 +89,7 @@ def add_context_view(model: BiLSTMPredictor, view: BiLSTMPredictor, validation: 
         "partner": term.to_dict(),
         "validation_auc": {str(a): v for a, v in auc.items()},
         "validation_auc_without": alone,
+        **({"line_validation_auc": line_auc} if line_auc is not None else {}),
     }
     model.character_head.choices["context_view"] = chosen
     if weight <= 0:

@@ -260,6 +260,31 @@ def ablation(cv: dict) -> dict:
     for key, name in pairs.items():
         difference = auc["model"] - auc[name]
         out[f"model_minus_{key}"] = {**_mean_sd(list(difference)), "folds_ahead": int((difference > 0).sum())}
+    lines = validation_lines(cv["folds"])
+    return {**out, "validation_lines": lines} if lines else out
+
+
+VALIDATION_LINE_PARTS = {
+    "line_bags": ("line_bags_validation_auc",),
+    "context_view": ("context_view", "line_validation_auc"),
+}
+
+
+def validation_lines(folds: list[dict]) -> dict:
+    """The validation line ROC-AUC of the character model's line-level parts (the line bags, the context view) per
+    fold, with its mean and sd: where a change to one of them is judged, on thousands of validation lines a fold
+    (the validation characters are a few dozen). Parts no fold recorded are left out."""
+    out = {}
+    for part, path in VALIDATION_LINE_PARTS.items():
+        values = []
+        for fold in folds:
+            value = fold.get("choices", {}).get("model", {})
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                values.append(float(value))
+        if values:
+            out[part] = {**_mean_sd(values), "folds": values}
     return out
 
 
@@ -347,6 +372,10 @@ def format_ablation(ablation: dict) -> list[str]:
         if d:
             name = ablation[key] if key == "best_partnered_baseline" else key
             rows.append(f"  model - {name:<32} {d['mean']:+.3f} +- {d['sd']:.3f}, ahead in {d['folds_ahead']} folds")
+    for part, m in ablation.get("validation_lines", {}).items():
+        rows.append(
+            f"  {part + ', validation lines':<40} {m['mean']:.4f} +- {m['sd']:.4f} (ROC-AUC, the parts' own measure)"
+        )
     return rows
 
 
@@ -369,4 +398,13 @@ def format_calibration(summary: dict) -> list[str]:
     return [""] + rows if rows else []
 
 
-__all__ = ["movie_folds", "summarise", "pooled_auc", "plot_cv", "cross_validate", "format_cv", "ablation"]
+__all__ = [
+    "movie_folds",
+    "summarise",
+    "pooled_auc",
+    "plot_cv",
+    "cross_validate",
+    "format_cv",
+    "ablation",
+    "validation_lines",
+]

@@ -215,8 +215,8 @@ def _fit_characters(
     )
     if options.training.context_view_epochs > 0:
         logger.info("Training the context view (%d epochs)", options.training.context_view_epochs)
-        view = fit_model(view_options(options), dataset, progress=progress, unknown=unknown).model
-        add_context_view(model, view, validation_split)
+        view = fit_model(view_options(options), dataset, progress=progress, unknown=unknown)
+        add_context_view(model, view.model, validation_split, line_auc=view.result.best_validation_auc)
     return result
 
 
