@@ -135,3 +135,15 @@ def test_remembered_line_scores_change_nothing_even_when_the_memory_overflows(
     np.testing.assert_allclose(cold, remembered, atol=1e-6)
     np.testing.assert_array_equal(again, cold)
     assert len(model.context_view.line_memo) <= 7
+
+
+def test_the_view_trains_the_context_presets_network_at_its_own_learning_rate() -> None:
+    preset = PRESETS["character"]
+    options = TrainOptions(output="out", data=preset.data, model=preset.model, training=preset.training)
+    view = context_view.view_options(options)
+    context = PRESETS["context"]
+    assert view.model == context.model and view.preset == "context"
+    assert view.training.epochs == preset.training.context_view_epochs
+    assert view.training.learning_rate == context_view.LEARNING_RATE != context.training.learning_rate
+    same = ("batch_size", "lr_schedule", "patience", "grad_clip", "weight_decay")
+    assert all(getattr(view.training, name) == getattr(context.training, name) for name in same)
