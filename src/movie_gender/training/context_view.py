@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MIX_GRID = tuple(round(a, 1) for a in np.linspace(0.1, 1.0, 10))  # the character score's share, chosen on validation
-# The view's Adam learning rate: the context preset's 3e-3 left its two epochs undertrained; 6e-3 and then 1.2e-2 kept by
-# the view's validation line ROC-AUC over the five --cv folds of split seed 42, by rules set before the runs (docs/character-model.md).
+# The view's Adam learning rate: the context preset's 3e-3 left its two epochs undertrained. 6e-3, then 1.2e-2, were
+# kept by the view's validation line ROC-AUC over the five --cv folds of split seed 42, by rules set before the runs
+# (docs/character-model.md).
 LEARNING_RATE = 1.2e-2
 
 
