@@ -67,9 +67,10 @@ PRESETS: dict[str, Preset] = {
     # labels) it scored below these convex parts with their partner term in paired --cv 5 (docs/character-model.md),
     # so the bags' BiLSTM output layer and the attention's last layer stay exactly 0 and scoring runs no LSTM there
     # (model.character_model.neural_parts_idle). context_view_epochs=2: the network that did earn its place, the
-    # context preset's (a BiLSTM over each line and one over the lines around it, trained on line labels), beside
-    # the bags: its characters' mean log-odds, with a partner term of their own, mixed in at a weight chosen on
-    # validation (model.context_view; dropped where that weight is 0).
+    # context preset's (a BiLSTM over each line and one over the lines around it, trained on line labels at a
+    # learning rate of its own, training.context_view.LEARNING_RATE), beside the bags: its characters' mean
+    # log-odds, with a partner term of their own, mixed in at a weight chosen on validation (model.context_view;
+    # dropped where that weight is 0).
     "character": Preset(
         "a character model: bags of the words a character says and hears (per line and whole) and the scores of "
         "the characters it talks to, plus a context BiLSTM's view of its lines at a weight chosen on validation",
