@@ -152,8 +152,8 @@ def _line_bag_features(model: BiLSTMClassifier, data: CharacterData) -> sparse.c
     ).tocsr()
 
 
-def line_auc(labels: np.ndarray, logits: np.ndarray) -> float:
-    """ROC-AUC of the labelled lines (label >= 0) by ``logits``; nan without both classes."""
+def labelled_auc(labels: np.ndarray, logits: np.ndarray) -> float:
+    """ROC-AUC of the labelled rows (label >= 0: lines or characters) by ``logits``; nan without both classes."""
     labelled = labels >= 0
     if len(np.unique(labels[labelled])) < 2:
         return float("nan")
@@ -175,7 +175,7 @@ def fit_line_bags(
     weights, intercept = _fit_logreg((rows @ sparse.diags(columns)).tocsr(), data.line_labels[labelled], LINE_C, seed)
     weights = weights * columns
     if validation is not None:
-        auc = line_auc(validation.line_labels, _line_bag_features(model, validation) @ weights + intercept)
+        auc = labelled_auc(validation.line_labels, _line_bag_features(model, validation) @ weights + intercept)
         model.character_head.choices["line_bags_validation_auc"] = auc
         logger.info("Line bags: validation line ROC-AUC %.4f", auc)
     width = model.config.vocab_size + model.config.bigram_buckets
@@ -223,10 +223,7 @@ def fit_character_bags(
 
 def _validation_auc(model: BiLSTMClassifier, data: CharacterData) -> float:
     """ROC-AUC of the labelled characters of ``data`` by the model's full score (nan without both classes)."""
-    labelled = data.labels >= 0
-    if len(np.unique(data.labels[labelled])) < 2:
-        return float("nan")
-    return float(roc_auc_score(data.labels[labelled], score_data(model, data)[labelled]))
+    return labelled_auc(data.labels, score_data(model, data))
 
 
 def _balanced_bce(logits: torch.Tensor, labels: np.ndarray, pos_weight: float) -> torch.Tensor:
@@ -470,7 +467,7 @@ __all__ = [
     "split_data",
     "score_data",
     "idf_weights",
-    "line_auc",
+    "labelled_auc",
     "fit_line_bags",
     "fit_character_bags",
     "fit_partners",
