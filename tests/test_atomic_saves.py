@@ -1,5 +1,6 @@
-"""Whole-folder saves: a real child process SIGKILLed at several points of a save over an existing folder leaves the
-complete old folder or the complete new one, never a mix (model folders, train.py's outputs, dataset folders)."""
+"""Whole-folder saves: a real process SIGKILLed at several points of a save over an existing folder leaves the
+complete old folder or the complete new one, never a mix (model folders, train.py's outputs, dataset folders). Each
+save runs in a process forked from one child that imported the package once (imports took ~90% of this file's time)."""
 
 from __future__ import annotations
 
@@ -22,17 +23,19 @@ from movie_gender.data.dataset import prepare_dataset
 from movie_gender.hub.dataset_folder import save_dataset
 from tests.factories import synthetic_corpus, write_corpus_folder
 
-# The child: load the new content from SOURCE, save it over TARGET, SIGKILL itself just before its KILL_AT-th
-# file-system change (rename, replace, unlink, link, rmdir, folder swap); print how many there were.
+# The child: imports once, then for each line "K SOURCE TARGET" on stdin forks a process that loads the content of
+# SOURCE, saves it over TARGET and SIGKILLs itself just before its K-th file-system change (rename, replace, unlink,
+# link, rmdir, folder swap; K = 0: never); it answers each line with that process's exit status and how many changes
+# it made. One import for all the saves of a test, and each save is still a process of its own, really killed.
 CHILD = r"""
 import json, os, signal, sys
-kind, source, target, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+kind = sys.argv[1]
 import datasets
 from movie_gender import BiLSTMClassifier
 from movie_gender.hub.dataset_folder import save_dataset
 from movie_gender.hub.model_folder import write_outputs
 from movie_gender.training.run_record import RunRecord
-count = 0
+count, kill_at = 0, 0
 def point(real):
     def changed(*args, **kwargs):
         global count
@@ -48,17 +51,65 @@ try:
     atomic._exchange = point(atomic._exchange)
 except ImportError:  # before whole-folder saves existed
     pass
-if kind == "dataset":
-    save_dataset(datasets.load_from_disk(source), target)
-elif kind == "model":
-    BiLSTMClassifier.from_pretrained(source).save_pretrained(target)
-else:
-    extra = json.loads(open(os.path.join(source, "outputs.json")).read())
-    write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source),
-                  RunRecord.from_dict(extra["metrics"]),
-                  extra["scores"])
-print(count)
+def save(source, target):
+    if kind == "dataset":
+        save_dataset(datasets.load_from_disk(source), target)
+    elif kind == "model":
+        BiLSTMClassifier.from_pretrained(source).save_pretrained(target)
+    else:
+        extra = json.loads(open(os.path.join(source, "outputs.json")).read())
+        write_outputs(__import__("pathlib").Path(target), BiLSTMClassifier.from_pretrained(source),
+                      RunRecord.from_dict(extra["metrics"]), extra["scores"])
+for line in sys.stdin:
+    kill_at, source, target = line.rstrip("\n").split("\t")
+    count, kill_at = 0, int(kill_at)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        save(source, target)
+        os.write(write, str(count).encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    made = os.read(read, 64).decode() or str(kill_at)
+    os.close(read)
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    print(code, made, flush=True)
 """
+
+
+class Saver:
+    """The child above for one kind of folder; :meth:`save` runs one save in a process of its own."""
+
+    def __init__(self, kind: str, log: Path) -> None:
+        self.log = log
+        with log.open("w") as stderr:  # a file, not a pipe: the savers' progress bars must never block them
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", CHILD, kind],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+
+    def save(self, source: Path, target: Path, kill_at: int = 0) -> tuple[int, int]:
+        """Save ``source``'s content over ``target``, killed before file-system change ``kill_at`` (0: never): the
+        exit status (negative: killed by that signal) and the changes made."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{kill_at}\t{source}\t{target}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().split()
+        if len(answer) != 2:
+            self.process.kill()
+            self.process.wait(timeout=60)
+            raise AssertionError(self.log.read_text()[-2000:])
+        return int(answer[0]), int(answer[1])
+
+    def close(self) -> None:
+        """End the child (stdin closed) and wait for it."""
+        self.process.communicate(timeout=60)
+
 
 LINES = ["I'll be in the car, darling.", "Get the gun, buddy!", "What?", "Oh my, what a lovely dress."]
 
@@ -69,15 +120,6 @@ def _snapshot(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def _child(kind: str, source: Path, target: Path, kill_at: int) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", CHILD, kind, str(source), str(target), str(kill_at)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _model(seed: int, lines: list[str]) -> BiLSTMClassifier:
@@ -152,16 +194,15 @@ def _sources(kind: str, tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.parametrize("kind", ["model", "outputs", "dataset"])
 def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, tmp_path: Path) -> None:
     source_a, source_b = _sources(kind, tmp_path)
+    saver = Saver(kind, tmp_path / "saver.log")
     # The three folders share their name: a model card names the folder it was saved to.
     old, new = tmp_path / "old" / "target", tmp_path / "new" / "target"
-    done = _child(kind, source_a, old, kill_at=0)  # the old folder, written as a save writes it
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert saver.save(source_a, old)[0] == 0  # the old folder, written as a save writes it
     for _ in range(2):  # the new content saved over the old, not killed; counted on the second save, as the first
         shutil.rmtree(new, ignore_errors=True)  # may also write the source's own caches (datasets)
         shutil.copytree(old, new)
-        done = _child(kind, source_b, new, kill_at=0)
-        assert done.returncode == 0, done.stderr[-2000:]
-    points = int(done.stdout.split()[-1])
+        status, points = saver.save(source_b, new)
+        assert status == 0
     expected = {"old": _snapshot(old), "new": _snapshot(new)}
     assert expected["old"] != expected["new"] and points >= 3
 
@@ -171,8 +212,7 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, 
     for kill_at in kill_points:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(old, target)
-        killed = _child(kind, source_b, target, kill_at)
-        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr[-2000:])
+        assert saver.save(source_b, target, kill_at) == (-signal.SIGKILL, kill_at)
         state = _snapshot(target)
         assert state in expected.values(), f"killed at change {kill_at} of {points}: a mixed or partial folder"
         seen.add("old" if state == expected["old"] else "new")
@@ -182,6 +222,7 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, 
             shutil.rmtree(leftover)
         if kind != "dataset":
             BiLSTMClassifier.from_pretrained(target)  # and it loads
+    saver.close()
     assert seen == {"old", "new"}  # the kill points cover both sides of the swap
 
 
