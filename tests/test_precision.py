@@ -81,6 +81,16 @@ def test_the_cpu_class_comes_from_the_flags_oneDNN_may_use(monkeypatch) -> None:
     assert cpu_class() == "amx" and native_bf16_cpu()
 
 
+def test_runs_record_the_cpu_class_they_ran_on(monkeypatch) -> None:
+    from movie_gender.training.pipeline import hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(precision, "cpu_info", lambda: {"model": "x", "flags": AVX2_ONLY})
+    assert "(avx2 class)" in hardware()  # metrics.json, cv.json and the card: results differ between classes
+    monkeypatch.setattr(precision, "cpu_info", lambda: {"model": "x", "flags": AMX})
+    assert "(amx class)" in hardware()
+
+
 def test_the_bf16_lstm_probe_tells_the_truth_about_this_machine() -> None:
     """Not simulated: oneDNN runs a bf16 LSTM on every AVX-512 CPU (natively or emulated) and on no AVX2-only one."""
     if cpu_class() == "other":

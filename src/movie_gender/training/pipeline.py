@@ -39,6 +39,7 @@ from movie_gender.evaluation.protocol import (
 )
 from movie_gender.inference.classifier import BiLSTMPredictor
 from movie_gender.model.persistence import model_file
+from movie_gender.model.precision import cpu_class
 from movie_gender.training.character_training import train_characters
 from movie_gender.training.context_view import add_context_view, view_options
 from movie_gender.training.loop import EncodedSplit, TrainResult, train
@@ -129,10 +130,11 @@ def check_writable(folder: Path) -> None:
 
 
 def hardware() -> str:
-    """A short description of where this runs."""
+    """A short description of where this runs: the GPU, or the CPU with its class (the same code trains to other
+    weights on another class: docs/character-model.md) and the threads."""
     if torch.cuda.is_available():
         return f"CUDA {torch.cuda.get_device_name(0)}"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"CPU {platform.processor() or platform.machine()} ({cpu_class()} class), {torch.get_num_threads()} threads"
 
 
 def _local(source: str) -> str:
