@@ -22,6 +22,7 @@ from movie_gender.model.precision import (
     parse_cpuinfo,
     resolve_bf16,
 )
+from movie_gender.training.pipeline import hardware
 
 CPU = torch.device("cpu")
 LARGE = BiLSTMConfig(embedding_dim=200, hidden_size=256, num_layers=4)
@@ -82,8 +83,6 @@ def test_the_cpu_class_comes_from_the_flags_oneDNN_may_use(monkeypatch) -> None:
 
 
 def test_runs_record_the_cpu_class_they_ran_on(monkeypatch) -> None:
-    from movie_gender.training.pipeline import hardware
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(precision, "cpu_info", lambda: {"model": "x", "flags": AVX2_ONLY})
     assert "(avx2 class)" in hardware()  # metrics.json, cv.json and the card: results differ between classes
