@@ -25,8 +25,9 @@ from tests.factories import synthetic_corpus, write_corpus_folder
 
 # The child: imports once, then for each line "K SOURCE TARGET" on stdin forks a process that loads the content of
 # SOURCE, saves it over TARGET and SIGKILLs itself just before its K-th file-system change (rename, replace, unlink,
-# link, rmdir, folder swap; K = 0: never); it answers each line with that process's exit status and how many changes
-# it made. One import for all the saves of a test, and each save is still a process of its own, really killed.
+# link, rmdir, folder swap; K = 0: never); it answers each line with that process's exit status and, for a save that
+# finished, how many changes it made ("-" for a killed one). One import for all the saves of a test, and each save is
+# still a process of its own, really killed.
 CHILD = r"""
 import json, os, signal, sys
 kind = sys.argv[1]
@@ -72,7 +73,7 @@ for line in sys.stdin:
         os._exit(0)
     os.close(write)
     _, status = os.waitpid(pid, 0)
-    made = os.read(read, 64).decode() or str(kill_at)
+    made = os.read(read, 64).decode() or "-"
     os.close(read)
     code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     print(code, made, flush=True)
@@ -93,9 +94,10 @@ class Saver:
                 text=True,
             )
 
-    def save(self, source: Path, target: Path, kill_at: int = 0) -> tuple[int, int]:
+    def save(self, source: Path, target: Path, kill_at: int = 0) -> tuple[int, int | None]:
         """Save ``source``'s content over ``target``, killed before file-system change ``kill_at`` (0: never): the
-        exit status (negative: killed by that signal) and the changes made."""
+        exit status (negative: killed by that signal) and the changes a finished save made (None: it did not
+        finish)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(f"{kill_at}\t{source}\t{target}\n")
         self.process.stdin.flush()
@@ -104,7 +106,7 @@ class Saver:
             self.process.kill()
             self.process.wait(timeout=60)
             raise AssertionError(self.log.read_text()[-2000:])
-        return int(answer[0]), int(answer[1])
+        return int(answer[0]), None if answer[1] == "-" else int(answer[1])
 
     def close(self) -> None:
         """End the child (stdin closed) and wait for it."""
@@ -202,7 +204,7 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, 
         shutil.rmtree(new, ignore_errors=True)  # may also write the source's own caches (datasets)
         shutil.copytree(old, new)
         status, points = saver.save(source_b, new)
-        assert status == 0
+        assert status == 0 and points is not None
     expected = {"old": _snapshot(old), "new": _snapshot(new)}
     assert expected["old"] != expected["new"] and points >= 3
 
@@ -212,7 +214,7 @@ def test_a_save_killed_at_any_point_leaves_the_old_or_the_new_folder(kind: str, 
     for kill_at in kill_points:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(old, target)
-        assert saver.save(source_b, target, kill_at) == (-signal.SIGKILL, kill_at)
+        assert saver.save(source_b, target, kill_at) == (-signal.SIGKILL, None)  # killed, not finished
         state = _snapshot(target)
         assert state in expected.values(), f"killed at change {kill_at} of {points}: a mixed or partial folder"
         seen.add("old" if state == expected["old"] else "new")
