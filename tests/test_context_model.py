@@ -100,6 +100,39 @@ def test_context_changes_the_score_and_padding_never_does(pooling: str) -> None:
     )
 
 
+def test_contexts_are_read_in_groups_of_one_length_with_the_same_scores_and_gradients(monkeypatch) -> None:
+    from movie_gender.model import modeling
+    from movie_gender.training.batches import EncodedSplit as Split
+
+    model = _model()
+    data = Split.from_texts(model.tokenizer, LINES, [0, 1, 0, 1, 0], CONTEXT)
+    rows = np.arange(len(LINES))
+
+    def scores_and_gradients() -> tuple[np.ndarray, list[np.ndarray], int]:
+        model.zero_grad()
+        reads = {"n": 0}
+        real_read = modeling.BiLSTMNetwork._read
+
+        def counted(self, *args):
+            reads["n"] += 1
+            return real_read(self, *args)
+
+        monkeypatch.setattr(modeling.BiLSTMNetwork, "_read", counted)
+        ids, lengths = torch.from_numpy(data.ids), torch.from_numpy(data.lengths)
+        output = model(ids, lengths=lengths, labels=torch.from_numpy(data.labels), **data.context_batch(rows, "cpu"))
+        output.loss.backward()
+        grads = [p.grad.clone().numpy() for p in model.parameters() if p.grad is not None]
+        return output.logits.detach().numpy(), grads, reads["n"]
+
+    grouped, grouped_grads, grouped_reads = scores_and_gradients()
+    monkeypatch.setattr(modeling, "CONTEXT_PADDING", 1e9)  # one group: every row to the longest
+    whole, whole_grads, whole_reads = scores_and_gradients()
+    assert (whole_reads, grouped_reads > 3) == (2, True)  # the line, then the contexts: one call, or one a group
+    np.testing.assert_allclose(grouped, whole, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grouped_grads, whole_grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_a_context_model_without_context_scores_lines_alone_and_says_so_once(caplog) -> None:
     model = _model()
     with caplog.at_level(logging.WARNING, logger="movie_gender.model.modeling"):

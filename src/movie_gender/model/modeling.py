@@ -27,6 +27,7 @@ from torch import nn
 from movie_gender.atomic import atomic_folder
 from movie_gender.configuration import BiLSTMConfig
 from movie_gender.model import precision
+from movie_gender.model.batching import CONTEXT_PADDING, groups_of_rows
 from movie_gender.model.character_model import CharacterHead
 from movie_gender.model.context_view import ContextView
 from movie_gender.model.layers import BagOfWords, bilstm, padded_lstm, valid_positions
@@ -176,7 +177,7 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
         self, batch: int, context_ids: torch.Tensor | None, context_lengths: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Pooled features of each line's context through :meth:`_encode`, padding-safe like the line's
-        (an empty context reads one [PAD])."""
+        (an empty context reads one [PAD]); read in groups of contexts of about one length (:meth:`_read_grouped`)."""
         pad = self.config.pad_token_id
         if context_ids is None:
             context_ids = torch.full((batch, 1), pad, dtype=torch.long, device=self.device)
@@ -184,7 +185,27 @@ class BiLSTMNetwork(nn.Module, PyTorchModelHubMixin):
             context_lengths = context_ids.ne(pad).sum(dim=1)
         context_lengths = context_lengths.clamp(min=1)
         lstm = self.context_lstm if self.config.context_encoder == "separate" else self.lstm
-        return self._read(lstm, getattr(self, "context_bag_of_words", None), context_ids, context_lengths)
+        return self._read_grouped(lstm, getattr(self, "context_bag_of_words", None), context_ids, context_lengths)
+
+    def _read_grouped(
+        self, lstm: nn.LSTM, bag: BagOfWords | None, ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`_read` of the rows in groups of about one length (``CONTEXT_PADDING``), each cut to its longest:
+        the same outputs in the rows' order, without running every row to the batch's longest (a batch of lines of
+        one length still has contexts of every length)."""
+        sizes = lengths.cpu().numpy()
+        groups = groups_of_rows(sizes, CONTEXT_PADDING)
+        if len(groups) == 1:
+            return self._read(lstm, bag, ids, lengths)
+        parts = []
+        for rows in groups:
+            index = torch.from_numpy(rows)
+            width = int(sizes[rows].max())
+            parts.append(self._read(lstm, bag, ids[index.to(ids.device), :width], lengths[index.to(lengths.device)]))
+        order = torch.from_numpy(np.argsort(np.concatenate(groups))).to(ids.device)
+        features = torch.cat([f for f, _ in parts])[order]
+        bags = None if parts[0][1] is None else torch.cat([b for _, b in parts if b is not None])[order]
+        return features, bags
 
     def _read(
         self, lstm: nn.LSTM, bag: BagOfWords | None, ids: torch.Tensor, lengths: torch.Tensor
