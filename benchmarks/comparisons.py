@@ -6,6 +6,7 @@ onnxruntime against PyTorch; with the two architectures compared and the timing 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import statistics
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from movie_gender.data.dataset import build_dataset
 from movie_gender.data.glove import load_glove
 from movie_gender.data.tokenizer import encode, train_tokenizer
 from movie_gender.hub.classifier import BiLSTMClassifier
+from movie_gender.model import modeling
 from movie_gender.presets import PRESETS
 from movie_gender.training.loop import EncodedSplit, TrainingConfig, train
 
@@ -146,6 +149,42 @@ def bench_training(
         result["speedup"],
     )
     return result
+
+
+def bench_context_training(data: BenchData, glove_dim: int, steps: int, repeats: int) -> dict:
+    """Lines/s of :func:`movie_gender.training.loop.train` on the ``context`` preset's network (the character
+    preset's context view) with each group's contexts read whole, every one to the longest (the reference: how it
+    ran before :data:`movie_gender.model.batching.CONTEXT_PADDING`), and in groups of about one length (ours): the
+    same model, lines, batches and warm-up on both sides."""
+    config = replace(PRESETS["context"].model, vocab_size=data.tokenizer.get_vocab_size(), embedding_dim=glove_dim)
+    train_split, validation = data.dataset["train"], data.dataset["validation"].select(range(256))
+    contexts = list(train_split["context"])
+    tiny = EncodedSplit.from_texts(data.tokenizer, validation["text"], validation["label"], validation["context"])
+    batch_size = PRESETS["context"].training.batch_size
+    speeds: dict[str, list[float]] = {"whole": [], "grouped": []}
+    for r in range(repeats):
+        rows = np.random.default_rng(r).choice(len(data.texts), steps * batch_size, replace=False)
+        lines = EncodedSplit.from_texts(
+            data.tokenizer, [data.texts[i] for i in rows], data.labels[rows], [contexts[i] for i in rows]
+        )
+        training = TrainingConfig(epochs=1, batch_size=batch_size, seed=r + 100, checkpoint_every=0)
+        for side, padding in (("whole", math.inf), ("grouped", modeling.CONTEXT_PADDING)):
+            with mock.patch.object(modeling, "CONTEXT_PADDING", padding):
+                model = _fresh_model(lambda _: config, data.tokenizer)
+                train(model, lines, tiny, training, progress=False)  # warm-up on the very batches then timed
+                speeds[side].append(train(model, lines, tiny, training, progress=False).history[0]["lines_per_s"])
+    whole, grouped = statistics.median(speeds["whole"]), statistics.median(speeds["grouped"])
+    logger.info(
+        "training, context preset: contexts whole %.0f lines/s, grouped %.0f: %.2fx", whole, grouped, grouped / whole
+    )
+    return {
+        "reference_lines_per_s": whole,
+        "ours_lines_per_s": grouped,
+        "speedup": grouped / whole,
+        "steps": steps,
+        "batch_size": batch_size,
+        "precision": "fp32",
+    }
 
 
 def bench_inference(name: str, make_config: Callable[[int], BiLSTMConfig], data: BenchData, repeats: int) -> dict:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from benchmarks.comparisons import (
     BenchData,
     bench_accuracy,
+    bench_context_training,
     bench_dataset,
     bench_glove,
     bench_inference,
@@ -96,6 +97,7 @@ def _throughput(data: BenchData, glove_dim: int, steps: int, repeats: int) -> di
     results["train_default"] = bench_training(
         "default preset", default, data, steps, repeats, PRESETS["default"].training.batch_size
     )
+    results["train_context"] = bench_context_training(data, glove_dim, steps, repeats)
     results["predict_tutorial"] = bench_inference("tutorial 4x256", tutorial, data, repeats)
     results["predict_default"] = bench_inference("default preset", default, data, repeats)
     return results
@@ -116,6 +118,7 @@ def _headline(results: dict, tutorial_model: BiLSTMConfig) -> dict:
     return {
         "train_speedup": results["train_tutorial"]["speedup"],
         "train_speedup_default_preset": results["train_default"]["speedup"],
+        "train_speedup_context_groups": results["train_context"]["speedup"],
         "predict_speedup": results["predict_tutorial"]["speedup"],
         "predict_speedup_default_preset": results["predict_default"]["speedup"],
         "dataset_speedup": results["dataset"]["speedup"],

@@ -31,6 +31,11 @@ def _speed_rows(r: dict) -> list[Row]:
     rows = [
         row("train, tutorial 4x256 (lines/s)", "train_tutorial", f"{r['train_speedup']:.2f}x"),
         row("train, default preset (lines/s)", "train_default", f"{r['train_speedup_default_preset']:.2f}x"),
+        row(
+            "train, context preset: contexts whole vs grouped (lines/s)",
+            "train_context",
+            f"{r['train_speedup_context_groups']:.2f}x",
+        ),
         row("predict, tutorial 4x256 (lines/s)", "predict_tutorial", f"{r['predict_speedup']:.2f}x"),
         row("predict, default preset (lines/s)", "predict_default", f"{r['predict_speedup_default_preset']:.2f}x"),
         (

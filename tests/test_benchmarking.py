@@ -104,10 +104,12 @@ def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
     results = {
         "train_tutorial": row,
         "train_default": {**row, "precision": "fp32"},
+        "train_context": {**row, "ours_lines_per_s": 190.0, "precision": "fp32"},
         "predict_tutorial": row,
         "predict_default": row,
         "train_speedup": 4.0,
         "train_speedup_default_preset": 4.0,
+        "train_speedup_context_groups": 1.9,
         "predict_speedup": 4.0,
         "predict_speedup_default_preset": 4.0,
         "dataset": {"reference_s": 2.0, "ours_s": 0.15},
@@ -125,6 +127,7 @@ def test_the_table_says_where_it_ran_and_how_close_to_the_peak() -> None:
     }
     table = format_table(results)
     assert "train, tutorial 4x256 (lines/s)" in table and "4.00x  bf16" in table and "fp32" in table
+    assert "contexts whole vs grouped (lines/s)" in table and "190  1.90x  fp32" in table
     assert (
         "40% of the bf16 GEMM peak" in table and "GEMM peak on the LSTM's shapes (GFLOP/s): fp32 200, bf16 900" in table
     )
