@@ -102,10 +102,9 @@ def test_context_changes_the_score_and_padding_never_does(pooling: str) -> None:
 
 def test_contexts_are_read_in_groups_of_one_length_with_the_same_scores_and_gradients(monkeypatch) -> None:
     from movie_gender.model import modeling
-    from movie_gender.training.batches import EncodedSplit as Split
 
     model = _model()
-    data = Split.from_texts(model.tokenizer, LINES, [0, 1, 0, 1, 0], CONTEXT)
+    data = EncodedSplit.from_texts(model.tokenizer, LINES, [0, 1, 0, 1, 0], CONTEXT)
     rows = np.arange(len(LINES))
 
     def scores_and_gradients() -> tuple[np.ndarray, list[np.ndarray], int]:
