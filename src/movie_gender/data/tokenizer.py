@@ -9,7 +9,9 @@ encoding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
@@ -88,16 +90,61 @@ def configure(tokenizer: Tokenizer, max_length: int = DEFAULT_MAX_LENGTH) -> Tok
     return tokenizer
 
 
-def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Encode lines with the Rust batch encoder: (ids ``[n, longest]`` int64, lengths ``[n]`` int64). A text that
-    occurs more than once (a partner's lines beside each cut character it talks to) is encoded once."""
-    if len(texts) == 0:
-        return np.zeros((0, 1), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    first: dict[str, int] = {}
-    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
-    encodings = tokenizer.encode_batch_fast(list(first), add_special_tokens=False)
+# Within encodings_kept(): per tokenizer (as tokenizer.json would hold it), each text's ids.
+_KEPT: ContextVar[dict[str, dict[str, np.ndarray]] | None] = ContextVar("kept", default=None)
+
+
+@contextmanager
+def encodings_kept() -> Iterator[None]:
+    """Inside the block, :func:`encode` keeps the ids of every text it encodes and encodes a text it has seen (with
+    a tokenizer that saves the same) only once: one run's training and evaluation encode the same splits a dozen
+    times. The ids are the same as without it; what is kept grows with the texts and is dropped when the block
+    ends, so use it around one run on a corpus held in memory anyway, never around streaming."""
+    token = _KEPT.set({})
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
+def _kept_for(tokenizer: Tokenizer) -> dict[str, np.ndarray] | None:
+    """The texts' ids kept for ``tokenizer`` inside :func:`encodings_kept` (None outside it); two tokenizers that
+    would save the same tokenizer.json (a character model's and its context view's) share them."""
+    kept = _KEPT.get()
+    return None if kept is None else kept.setdefault(tokenizer.to_str(), {})
+
+
+def _encode_unique(tokenizer: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``texts`` through the Rust batch encoder: (ids ``[n, longest]``, lengths ``[n]``)."""
+    encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
     ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(encodings), -1)
     if ids.shape[1] == 0:  # only empty lines: keep one [PAD] column so every line reads one step
         ids = np.full((len(encodings), 1), PAD_ID, dtype=np.int64)
     lengths = np.array([sum(e.attention_mask) for e in encodings], dtype=np.int64)
+    return ids, lengths
+
+
+def _encode_kept(tokenizer: Tokenizer, texts: list[str], kept: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_encode_unique` through ``kept``: only the texts not in it are encoded (and added to it)."""
+    missing = [t for t in texts if t not in kept]
+    if missing:
+        ids, lengths = _encode_unique(tokenizer, missing)
+        kept.update((text, ids[j, : lengths[j]].copy()) for j, text in enumerate(missing))
+    rows = [kept[t] for t in texts]
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    out = np.full((len(rows), max(1, int(lengths.max()))), PAD_ID, dtype=np.int64)
+    out[np.arange(out.shape[1])[None, :] < lengths[:, None]] = np.concatenate(rows)
+    return out, lengths
+
+
+def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Encode lines with the Rust batch encoder: (ids ``[n, longest]`` int64, lengths ``[n]`` int64). A text that
+    occurs more than once (a partner's lines beside each cut character it talks to) is encoded once, and inside
+    :func:`encodings_kept` once per block."""
+    if len(texts) == 0:
+        return np.zeros((0, 1), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
+    unique, kept = list(first), _kept_for(tokenizer)
+    ids, lengths = _encode_unique(tokenizer, unique) if kept is None else _encode_kept(tokenizer, unique, kept)
     return ids[inverse], lengths[inverse]

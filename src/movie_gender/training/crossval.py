@@ -27,6 +27,7 @@ from movie_gender.atomic import atomic_path
 from movie_gender.data.columns import read_column
 from movie_gender.data.corpus import read_corpus
 from movie_gender.data.splitting import prepare_dataset
+from movie_gender.data.tokenizer import encodings_kept
 from movie_gender.evaluation.bootstrap import DIFFERENCE_METRICS, METRICS
 from movie_gender.evaluation.calibration import summarise_folds
 from movie_gender.evaluation.partnered import unknown_lines
@@ -205,8 +206,9 @@ def _run_fold(
     data = options.data
     dataset, data_report = prepare_dataset(corpus, data, test_movies=test_movies)
     unknown = unknown_lines(options.data, dataset, everyone) if everyone is not None else None
-    fitted = fit_model(options, dataset, unknown=unknown)
-    report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0, unknown=unknown)
+    with encodings_kept():  # training and evaluation encode each split once
+        fitted = fit_model(options, dataset, unknown=unknown)
+        report, scores = evaluate_fitted(options, fitted, dataset, bootstrap=0, unknown=unknown)
     entry = {
         "fold": i,
         "test_movies": test_movies,

@@ -27,7 +27,7 @@ from movie_gender.data.download import is_url, public_source
 from movie_gender.data.glove import GloveCoverage, load_glove
 from movie_gender.data.local_sources import recall_source
 from movie_gender.data.splitting import DatasetReport, prepare_dataset
-from movie_gender.data.tokenizer import train_tokenizer
+from movie_gender.data.tokenizer import encodings_kept, train_tokenizer
 from movie_gender.errors import ModelLoadError
 from movie_gender.evaluation.baselines import BaselineResources
 from movie_gender.evaluation.partnered import unknown_lines, with_unknown
@@ -377,14 +377,15 @@ def train_run(options: TrainOptions) -> TrainedRun | None:
 
     dataset, data_report = load_data(options.data)
     tracker = make_tracker(options.report_to, options.logging_dir or output.with_name(output.name + ".logs"))
-    try:
-        fitted = fit_model(options, dataset, checkpoint_dir, tracker=tracker)
-    finally:
-        if tracker is not None:
-            tracker.close()
-    if fitted.result.already_complete and all((output / name).is_file() for name in COMPLETE_FOLDER):
-        return None
-    report, scores = evaluate_fitted(options, fitted, dataset)
+    with encodings_kept():  # training and evaluation encode each split once
+        try:
+            fitted = fit_model(options, dataset, checkpoint_dir, tracker=tracker)
+        finally:
+            if tracker is not None:
+                tracker.close()
+        if fitted.result.already_complete and all((output / name).is_file() for name in COMPLETE_FOLDER):
+            return None
+        report, scores = evaluate_fitted(options, fitted, dataset)
     logger.info("Test split:\n%s", format_report(report))
     model = fitted.model
     model.config = replace(model.config, **model_decisions(report))  # saved with the model: its config.json
