@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -331,6 +332,39 @@ def test_the_tfidf_stack_sums_the_two_tfidf_scorers_character_log_odds() -> None
     names = ["tfidf_context_logreg", "tfidf_character_logreg", "tfidf_stack"]
     split = {"text": new, "character_id": who, "context": heard}
     np.testing.assert_allclose(baseline_scores(names, train, {"new": split})["new"]["tfidf_stack"], scores, atol=1e-9)
+
+
+def test_baselines_fitted_together_share_their_tfidf_and_score_as_fitted_alone() -> None:
+    texts = ["sir gun", "beer boss", "darling dress", "honey love", "sir car", "dress sweet", "gun boss", "love you"]
+    characters = ["m1", "m1", "f1", "f1", "m2", "f2", "m2", "f2"]
+    context = [["yes sir"], ["ok then"], ["ma'am"], ["yes dear"], ["go sir"], ["ma'am"], ["move it"], ["me too"]]
+    train = {"text": texts, "label": [0, 0, 1, 1, 0, 1, 0, 1], "character_id": characters, "context": context}
+    split = {"text": ["gun sir", "lovely dress", "dress honey", "boss"], "character_id": ["x", "y", "y", "x"]}
+    split["context"] = [["hey"], [], ["oh dear"], ["sir"]]
+    names = [
+        "tfidf_logreg",
+        "tfidf_context_logreg",
+        "tfidf_character_logreg",
+        "tfidf_character_context_logreg",
+        "tfidf_stack",
+    ]
+    alone = {name: baseline_scores([name], train, {"new": split})["new"][name] for name in names}
+    analysed: list[str] = []
+    real = TfidfVectorizer.build_analyzer
+
+    def counting(self: TfidfVectorizer):  # every document a vectorizer reads is analysed once per read
+        analyse = real(self)
+        return lambda document: analysed.append(document) or analyse(document)
+
+    with mock.patch.object(TfidfVectorizer, "build_analyzer", counting):
+        together = baseline_scores(names, train, {"new": split})["new"]
+    for name in names:
+        np.testing.assert_allclose(together[name], alone[name], atol=1e-12, err_msg=name)
+    # Each distinct document list is read once by each distinct vocabulary: lines and documents per character
+    # (train and new), contexts and heard documents (train and new), whatever the number of baselines reading them.
+    assert analysed.count("sir gun") == 1 and analysed.count("gun sir") == 1
+    assert analysed.count("yes sir") == 1 and analysed.count("hey") == 1
+    assert len(analysed) == 2 * len(texts) + 2 * 4 + 2 * 4 + 2 * 2
 
 
 def test_train_script_with_the_character_preset_end_to_end(tmp_path: Path) -> None:

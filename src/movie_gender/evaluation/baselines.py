@@ -32,16 +32,19 @@ from typing import Any, Protocol
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from movie_gender.data.columns import read_columns
 from movie_gender.data.tokenizer import encode
-from movie_gender.inference.characters import aggregate_logits
-from movie_gender.labels import sigmoid
-
-Labels = np.ndarray | Sequence[int]  # a baseline's training labels: the array fit_baseline passes, or a list
+from movie_gender.evaluation.tfidf import (
+    Labels,
+    TfidfCharacterLogreg,
+    TfidfContextLogreg,
+    TfidfLogreg,
+    TfidfStack,
+    character_groups,
+)
 
 
 class Baseline(Protocol):
@@ -160,11 +163,14 @@ def baseline_scores(
     """Fit each baseline once on ``train``; ``{split name: {baseline: P(female) per line}}`` for each of ``splits``."""
     out: dict[str, dict[str, np.ndarray]] = {key: {} for key in splits}
     resources = replace(resources or BaselineResources(), fitted={})
+    inputs = list(dict.fromkeys(["text", *(c for name in names for c in BASELINES[name].inputs)]))
+    train_columns = read_columns(train, [*inputs, "label"])  # each split's columns read once for all baselines
+    split_columns = {key: read_columns(split, inputs) for key, split in splits.items()}
     for name in names:
-        baseline = fit_baseline(name, train, resources)
+        baseline = fit_baseline(name, train_columns, resources)
         resources.fitted[name] = baseline
-        for key, split in splits.items():
-            out[key][name] = score_baseline(name, baseline, split)
+        for key, columns in split_columns.items():
+            out[key][name] = score_baseline(name, baseline, columns)
     return out
 
 
@@ -186,27 +192,6 @@ class AlwaysMale:
     def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
         """Zeros: P(female) = 0 for every line."""
         return np.zeros(len(texts))
-
-
-class TfidfLogreg:
-    """TF-IDF of word 1-2 grams (sublinear tf) + class-balanced logistic regression."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-
-    def features(self, texts: Sequence[str], fit: bool = False) -> sparse.csr_matrix:
-        """The sparse TF-IDF matrix of ``texts`` (the vectorizer fitted on them when ``fit``)."""
-        return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
-
-    def fit(self, texts: Sequence[str], labels: Labels, **inputs: Sequence[Any]) -> TfidfLogreg:
-        """Fit the vectorizer and the classifier on the training lines."""
-        self.classifier.fit(self.features(texts, fit=True), np.asarray(labels))
-        return self
-
-    def score(self, texts: Sequence[str], **inputs: Sequence[Any]) -> np.ndarray:
-        """P(female) for each line."""
-        return self.classifier.predict_proba(self.features(texts))[:, 1]
 
 
 def mean_vectors(tokenizer: Any, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
@@ -242,151 +227,6 @@ class GloveMeanLogreg:
         return self.classifier.predict_proba(features)[:, 1]
 
 
-class TfidfContextLogreg:
-    """TF-IDF + logistic regression on the line plus its context: word 1-2 gram TF-IDF of the line and, in a
-    vocabulary of its own, of the context (the other speakers' lines around it, joined), side by side, with
-    class-balanced logistic regression. The context baseline beside a context model."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.line = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.context = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-
-    def features(self, texts: Sequence[str], context: Sequence[Sequence[str]], fit: bool = False) -> sparse.csr_matrix:
-        """The line's TF-IDF beside its joined context's (``fit``: learn both vocabularies first)."""
-        texts, context = list(texts), list(context)
-        if len(context) != len(texts):
-            raise ValueError(
-                f"context must hold one list of strings per line: {len(texts)} lines, {len(context)} contexts"
-            )
-        joined = [" ".join(item) for item in context]
-        if fit:
-            return sparse.hstack([self.line.fit_transform(texts), self.context.fit_transform(joined)]).tocsr()
-        return sparse.hstack([self.line.transform(texts), self.context.transform(joined)]).tocsr()
-
-    def fit(
-        self, texts: Sequence[str], labels: Labels, *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]
-    ) -> TfidfContextLogreg:
-        """Fit both vectorizers and the classifier on the lines and their contexts."""
-        self.classifier.fit(self.features(texts, context, fit=True), np.asarray(labels))
-        return self
-
-    def score(self, texts: Sequence[str], *, context: Sequence[Sequence[str]], **inputs: Sequence[Any]) -> np.ndarray:
-        """P(female) of each line given its context."""
-        return self.classifier.predict_proba(self.features(texts, context))[:, 1]
-
-
-def character_groups(character_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(inverse, first)``: each line's character index (characters sorted by id) and each character's first line."""
-    _, first, inverse = np.unique(np.asarray(character_ids), return_index=True, return_inverse=True)
-    return inverse.reshape(-1), first
-
-
-class TfidfCharacterLogreg:
-    """One document per character: TF-IDF of word 1-2 grams (sublinear tf) of all its lines joined and, with
-    ``context``, in a vocabulary of its own, of everything said around them (their contexts joined); class-balanced
-    logistic regression fitted on one row per train character. ``score`` gives each line its character's
-    P(female), so the character-level aggregation returns exactly the character's score."""
-
-    def __init__(self, seed: int = 0, context: bool = False) -> None:
-        self.own = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.heard = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True) if context else None
-        self.classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-
-    def features(
-        self, texts: Sequence[str], inverse: np.ndarray, context: Sequence[Sequence[str]] | None, fit: bool = False
-    ) -> sparse.csr_matrix:
-        """One row per character (index ``inverse`` of each line): its lines' TF-IDF, and its context's."""
-        n = int(inverse.max()) + 1 if len(inverse) else 0
-        if self.heard is not None and (context is None or len(context) != len(texts)):
-            raise ValueError("this baseline needs one context (a list of strings) per line")
-        own: list[list[str]] = [[] for _ in range(n)]
-        for i, text in enumerate(texts):
-            own[inverse[i]].append(text)
-        parts = [(self.own, [" ".join(doc) for doc in own])]
-        if self.heard is not None and context is not None:
-            heard: list[list[str]] = [[] for _ in range(n)]
-            for i, item in enumerate(context):
-                heard[inverse[i]].append(" ".join(item))
-            parts.append((self.heard, [" ".join(doc) for doc in heard]))
-        matrices = [vectorizer.fit_transform(docs) if fit else vectorizer.transform(docs) for vectorizer, docs in parts]
-        return sparse.hstack(matrices).tocsr()
-
-    def fit(
-        self,
-        texts: Sequence[str],
-        labels: Labels,
-        *,
-        character_id: Sequence[str],
-        context: Sequence[Sequence[str]] | None = None,
-        **inputs: Sequence[Any],
-    ) -> TfidfCharacterLogreg:
-        """Fit the vectorizer(s) and the classifier on the train characters (a character's label: its lines')."""
-        inverse, first = character_groups(character_id)
-        self.classifier.fit(self.features(list(texts), inverse, context, fit=True), np.asarray(labels)[first])
-        return self
-
-    def score(
-        self,
-        texts: Sequence[str],
-        *,
-        character_id: Sequence[str],
-        context: Sequence[Sequence[str]] | None = None,
-        **inputs: Sequence[Any],
-    ) -> np.ndarray:
-        """Each line's character's P(female)."""
-        if len(texts) == 0:
-            return np.zeros(0)
-        inverse, _ = character_groups(character_id)
-        return self.classifier.predict_proba(self.features(list(texts), inverse, context))[:, 1][inverse]
-
-
-class TfidfStack:
-    """The two TF-IDF scorers of a character's inputs, summed: the mean log-odds of its lines by
-    :class:`TfidfContextLogreg` (line + context) plus the log-odds of its one document by
-    :class:`TfidfCharacterLogreg`, each fitted as on its own. ``score`` gives each line its character's P(female)."""
-
-    def __init__(self, seed: int = 0, fitted: Mapping[str, Any] | None = None) -> None:
-        fitted = fitted or {}
-        self.lines: TfidfContextLogreg = fitted.get("tfidf_context_logreg") or TfidfContextLogreg(seed)
-        self.characters: TfidfCharacterLogreg = fitted.get("tfidf_character_logreg") or TfidfCharacterLogreg(seed)
-        self.reused = {"lines": "tfidf_context_logreg" in fitted, "characters": "tfidf_character_logreg" in fitted}
-
-    def fit(
-        self,
-        texts: Sequence[str],
-        labels: Labels,
-        *,
-        character_id: Sequence[str],
-        context: Sequence[Sequence[str]],
-        **inputs: Sequence[Any],
-    ) -> TfidfStack:
-        """Fit both scorers on the training lines (the character scorer on one row per train character); a scorer
-        given already fitted on them (``fitted``) is kept as it is."""
-        if not self.reused["lines"]:
-            self.lines.fit(texts, labels, context=context)
-        if not self.reused["characters"]:
-            self.characters.fit(texts, labels, character_id=character_id)
-        return self
-
-    def score(
-        self,
-        texts: Sequence[str],
-        *,
-        character_id: Sequence[str],
-        context: Sequence[Sequence[str]],
-        **inputs: Sequence[Any],
-    ) -> np.ndarray:
-        """Each line's character's P(female): the sigmoid of the two scorers' character log-odds summed."""
-        if len(texts) == 0:
-            return np.zeros(0)
-        lines = aggregate_logits(
-            character_id, self.lines.classifier.decision_function(self.lines.features(texts, context))
-        )
-        document = self.characters.features(list(texts), lines.inverse, None)
-        return sigmoid(lines.mean_logit + self.characters.classifier.decision_function(document))[lines.inverse]
-
-
 register_baseline(
     "always_male",
     lambda r: AlwaysMale(),
@@ -414,7 +254,7 @@ register_baseline(
 # Not a default: evaluate() adds it for context models (the lines of other speakers are not the line's own).
 register_baseline(
     "tfidf_context_logreg",
-    lambda r: TfidfContextLogreg(r.seed),
+    lambda r: TfidfContextLogreg(r.seed, r.fitted),
     inputs=("context",),
     description="TF-IDF (1-2 grams) of the line and, separately, of its context + logistic regression",
     display="TF-IDF (line + context) + LR",
@@ -431,7 +271,7 @@ register_baseline(
 )
 register_baseline(
     "tfidf_character_context_logreg",
-    lambda r: TfidfCharacterLogreg(r.seed, context=True),
+    lambda r: TfidfCharacterLogreg(r.seed, context=True, fitted=r.fitted),
     inputs=("character_id", "context"),
     levels=("character",),
     description="TF-IDF (1-2 grams) of one document per character and, separately, of what is said around its "
