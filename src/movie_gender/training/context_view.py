@@ -1,6 +1,6 @@
 """Fitting a character model's context view (:mod:`movie_gender.model.context_view`) on the run's own data.
 
-With ``--context-view-epochs N`` (the character preset: 2) the run also trains the ``context`` preset's network (a
+With ``--context-view-epochs N`` (the character preset: 3) the run also trains the ``context`` preset's network (a
 BiLSTM over each line and a second one over the lines of the other speakers around it, on line labels, early
 stopping on validation lines) on the same train split and tokenizer. On the validation characters, with the
 unknown-gender speakers of their movies as partners, it then fits the view's own partner term
