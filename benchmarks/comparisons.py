@@ -24,6 +24,7 @@ import torch
 from benchmarks.reference import pandas_reference, reference_predict, reference_train_steps
 from benchmarks.synthetic import FULL_SIZE, write_full_size_corpus
 from movie_gender.configuration import BiLSTMConfig
+from movie_gender.data.columns import read_column, read_columns
 from movie_gender.data.dataset import build_dataset
 from movie_gender.data.glove import load_glove
 from movie_gender.data.tokenizer import encode, train_tokenizer
@@ -79,17 +80,20 @@ class BenchData:
     def load(cls, corpus: str, predict_lines: int) -> BenchData:
         """Train split of ``corpus`` (split by movie); up to ``predict_lines`` distinct lines (held-out ones first)."""
         dataset = build_dataset(corpus, split="movie")
-        texts = list(dataset["train"]["text"])
-        labels = np.asarray(dataset["train"]["label"])
+        train_columns = read_columns(dataset["train"], ["text", "label"])
+        texts, labels = train_columns["text"], np.asarray(train_columns["label"])
         tokenizer = train_tokenizer(texts)
-        tiny = dataset["validation"].shuffle(seed=0).select(range(min(256, len(dataset["validation"]))))
-        predict_texts = list(dict.fromkeys(list(dataset["validation"]["text"]) + list(dataset["test"]["text"]) + texts))
+        tiny = read_columns(
+            dataset["validation"].shuffle(seed=0).select(range(min(256, len(dataset["validation"])))), ["text", "label"]
+        )
+        held_out = read_column(dataset["validation"], "text") + read_column(dataset["test"], "text")
+        predict_texts = list(dict.fromkeys(held_out + texts))
         return cls(
             tokenizer,
             texts,
             labels,
             EncodedSplit.from_texts(tokenizer, texts, labels),
-            EncodedSplit.from_texts(tokenizer, list(tiny["text"]), list(tiny["label"])),
+            EncodedSplit.from_texts(tokenizer, tiny["text"], tiny["label"]),
             predict_texts[:predict_lines],
             dataset,
         )
@@ -157,8 +161,8 @@ def bench_context_training(data: BenchData, glove_dim: int, steps: int, repeats:
     ran before :data:`movie_gender.model.batching.CONTEXT_PADDING`), and in groups of about one length (ours): the
     same model, lines, batches and warm-up on both sides."""
     config = replace(PRESETS["context"].model, vocab_size=data.tokenizer.get_vocab_size(), embedding_dim=glove_dim)
-    train_split, validation = data.dataset["train"], data.dataset["validation"].select(range(256))
-    contexts = list(train_split["context"])
+    contexts = read_column(data.dataset["train"], "context")
+    validation = read_columns(data.dataset["validation"].select(range(256)), ["text", "label", "context"])
     tiny = EncodedSplit.from_texts(data.tokenizer, validation["text"], validation["label"], validation["context"])
     batch_size = PRESETS["context"].training.batch_size
     speeds: dict[str, list[float]] = {"whole": [], "grouped": []}
@@ -289,7 +293,8 @@ def bench_accuracy(data: BenchData, glove: str) -> dict:
     without length buckets."""
     matrix, _ = load_glove(glove, data.tokenizer)
     dataset = data.dataset
-    val = EncodedSplit.from_texts(data.tokenizer, dataset["validation"]["text"], dataset["validation"]["label"])
+    validation = read_columns(dataset["validation"], ["text", "label"])
+    val = EncodedSplit.from_texts(data.tokenizer, validation["text"], validation["label"])
     preset = PRESETS["default"].training
     results = {}
     runs = (
