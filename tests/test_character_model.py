@@ -24,6 +24,7 @@ from movie_gender.data.corpus import read_corpus
 from movie_gender.evaluation.baselines import (
     TfidfCharacterLogreg,
     TfidfContextLogreg,
+    TfidfLogreg,
     TfidfStack,
     baseline_scores,
 )
@@ -238,6 +239,30 @@ def test_the_convex_stages_fit_the_bags_and_choose_c_on_validation() -> None:
     )
 
 
+def test_without_a_line_context_bag_the_line_bags_read_the_line_alone_and_context_only_reaches_the_heard_bag() -> None:
+    model = _model(line_context_bag=False)
+    assert not any("context_bag" in key for key in model.state_dict())
+    assert any("context_bag" in key for key in _model().state_dict())  # the setting's default keeps the old design
+    female = ["Honey, I love this dress so much.", "I'll be in the car, darling."]
+    male = ["Get the gun, buddy!", "Sir, yes sir."]
+    texts, speakers = female * 2 + male * 2, ["f1", "f1", "f2", "f2", "m1", "m1", "m2", "m2"]
+    train = CharacterData.build(model, texts, speakers, [["Yes, ma'am."]] * 4 + [["Now!"]] * 4, [1] * 4 + [0] * 4)
+    fit_line_bags(model, train)
+    width = model.config.vocab_size + model.config.bigram_buckets
+    assert model.character_head.own_bag.weight.shape[0] == width  # the character bags are there, the heard one too
+    other = [["Now!"]] * 4 + [["Yes, ma'am."]] * 4  # swap what is said around the lines
+    with torch.no_grad():  # the character bags at 0: the score is the mean of the line bags' logits
+        model.character_head.own_bag.weight.zero_()
+        model.character_head.heard_bag.weight.zero_()
+    swapped = CharacterData.build(model, texts, speakers, other, [1] * 4 + [0] * 4)
+    base = score_data(model, train, partners=False)
+    np.testing.assert_allclose(score_data(model, swapped, partners=False), base, atol=1e-6)
+    assert base[:2].min() > base[2:].max()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.character_head.heard_bag.weight, std=0.5)
+    assert np.abs(score_data(model, swapped, partners=False) - score_data(model, train, partners=False)).max() > 1e-3
+
+
 def test_idf_weights_are_scikit_learns_smoothed_idf_keeping_the_total_squared_norm() -> None:
     features = sparse.csr_matrix(np.array([[1.0, 0, 2.0, 0], [1.0, 1.0, 0, 0], [1.0, 0, 0, 0], [0, 0, 0.5, 0]]))
     weights = idf_weights(features)
@@ -332,6 +357,18 @@ def test_the_tfidf_stack_sums_the_two_tfidf_scorers_character_log_odds() -> None
     names = ["tfidf_context_logreg", "tfidf_character_logreg", "tfidf_stack"]
     split = {"text": new, "character_id": who, "context": heard}
     np.testing.assert_allclose(baseline_scores(names, train, {"new": split})["new"]["tfidf_stack"], scores, atol=1e-9)
+    # Without context (tfidf_line_stack) the line half is the line alone: TfidfLogreg's mean log-odds.
+    alone = TfidfLogreg().fit(texts, labels)
+    line_stack = TfidfStack(context=False).fit(texts, labels, character_id=characters)
+    line_logit = logit(alone.score(new))
+    expected = {
+        c: np.mean(line_logit[[i for i, w in enumerate(who) if w == c]])
+        + logit(documents.score(new, character_id=who))[who.index(c)]
+        for c in ("x", "y")
+    }
+    np.testing.assert_allclose(logit(line_stack.score(new, character_id=who)), [expected[c] for c in who], atol=1e-6)
+    with pytest.raises(ValueError, match="context"):
+        stack.score(new, character_id=who)
 
 
 def test_baselines_fitted_together_share_their_tfidf_and_score_as_fitted_alone() -> None:
@@ -347,6 +384,7 @@ def test_baselines_fitted_together_share_their_tfidf_and_score_as_fitted_alone()
         "tfidf_character_logreg",
         "tfidf_character_context_logreg",
         "tfidf_stack",
+        "tfidf_line_stack",
     ]
     alone = {name: baseline_scores([name], train, {"new": split})["new"][name] for name in names}
     analysed: list[str] = []

@@ -253,6 +253,13 @@ class BiLSTMConfig:
         negative="--no-character-bags",
         negative_help="character models: no character-level bags (the line-level bags of words stay)",
     )
+    line_context_bag: bool = setting(
+        True,
+        "character models: add a bag of the words said around each line to the line's logit (the character preset "
+        "has none: what is said around a character reaches it through its heard-words bag and the context view)",
+        negative="--no-line-context-bag",
+        negative_help="character models: no bag of the words said around each line",
+    )
     character_partner_weight: float = setting(
         0.0,
         "character models: > 0 switches the partner term on (minus a weight times the mean score of the characters "
@@ -265,9 +272,7 @@ class BiLSTMConfig:
     unk_token_id: int = setting(1, "id of [UNK] in the tokenizer", cli=False)
     id2label: dict = setting(help="label names by id", factory=lambda: {"0": "male", "1": "female"}, cli=False)
     label2id: dict = setting(help="label ids by name", factory=lambda: {"male": 0, "female": 1}, cli=False)
-    # Decision thresholds on calibrated P(female), chosen by training on the validation split (maximum balanced
-    # accuracy):
-    # predict() calls a line female when P(female) >= threshold; a character when its P(female) >= character_threshold.
+    # Thresholds on calibrated P(female), chosen by training on validation (maximum balanced accuracy): female at >=.
     threshold: float = setting(
         0.5, "line-level decision threshold on (calibrated) P(female), chosen on validation", cli=False
     )
@@ -278,13 +283,9 @@ class BiLSTMConfig:
         "which predict_characters calls it female",
         cli=False,
     )
-    # Platt scaling of the log-odds per level, fitted on validation by training (movie_gender.evaluation.calibration):
-    # {"line": {"method": "platt", "scale", "bias", "n"}, "character": {...}}; None: raw probabilities.
+    # {"line": {"method": "platt", "scale", "bias", "n"}, "character": {...}} (movie_gender.evaluation.calibration)
     calibration: dict | None = setting(
-        None,
-        "Platt scaling of the log-odds per level (line, character), fitted on validation; "
-        "the thresholds are on the calibrated scale",
-        cli=False,
+        None, "Platt scaling of the log-odds per level (line, character), fitted on validation; None: raw", cli=False
     )
 
     def __post_init__(self) -> None:

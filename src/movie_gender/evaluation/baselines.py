@@ -290,6 +290,16 @@ register_baseline(
     display="TF-IDF stack (line + context, and document per character)",
     reported="characters",
 )
+register_baseline(
+    "tfidf_line_stack",
+    lambda r: TfidfStack(r.seed, r.fitted, context=False),
+    inputs=("character_id",),
+    levels=("character",),
+    description="the mean log-odds of TF-IDF (the line alone) + LR plus the log-odds of TF-IDF, one document per "
+    "character, + LR: the stack without what is said around the lines",
+    display="TF-IDF stack (line, and document per character)",
+    reported="characters",
+)
 
 
 def scorer_label(name: str, long: bool = False) -> str:

@@ -183,14 +183,19 @@ class TfidfCharacterLogreg:
 
 class TfidfStack:
     """The two TF-IDF scorers of a character's inputs, summed: the mean log-odds of its lines by
-    :class:`TfidfContextLogreg` (line + context) plus the log-odds of its one document by
-    :class:`TfidfCharacterLogreg`, each fitted as on its own. ``score`` gives each line its character's P(female)."""
+    :class:`TfidfContextLogreg` (line + context; with ``context=False``, :class:`TfidfLogreg`, the line alone) plus
+    the log-odds of its one document by :class:`TfidfCharacterLogreg`, each fitted as on its own. ``score`` gives each
+    line its character's P(female)."""
 
-    def __init__(self, seed: int = 0, fitted: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, seed: int = 0, fitted: Mapping[str, Any] | None = None, context: bool = True) -> None:
         fitted = fitted or {}
-        self.lines: TfidfContextLogreg = fitted.get("tfidf_context_logreg") or TfidfContextLogreg(seed)
+        lines = "tfidf_context_logreg" if context else "tfidf_logreg"
+        self.context = context
+        self.lines: TfidfContextLogreg | TfidfLogreg = fitted.get(lines) or (
+            TfidfContextLogreg(seed) if context else TfidfLogreg(seed)
+        )
         self.characters: TfidfCharacterLogreg = fitted.get("tfidf_character_logreg") or TfidfCharacterLogreg(seed)
-        self.reused = {"lines": "tfidf_context_logreg" in fitted, "characters": "tfidf_character_logreg" in fitted}
+        self.reused = {"lines": lines in fitted, "characters": "tfidf_character_logreg" in fitted}
 
     def fit(
         self,
@@ -198,13 +203,13 @@ class TfidfStack:
         labels: Labels,
         *,
         character_id: Sequence[str],
-        context: Sequence[Sequence[str]],
+        context: Sequence[Sequence[str]] | None = None,
         **inputs: Sequence[Any],
     ) -> TfidfStack:
         """Fit both scorers on the training lines (the character scorer on one row per train character); a scorer
         given already fitted on them (``fitted``) is kept as it is."""
         if not self.reused["lines"]:
-            self.lines.fit(texts, labels, context=context)
+            self.lines.fit(texts, labels, context=self._context(context))
         if not self.reused["characters"]:
             self.characters.fit(texts, labels, character_id=character_id)
         return self
@@ -214,17 +219,25 @@ class TfidfStack:
         texts: Sequence[str],
         *,
         character_id: Sequence[str],
-        context: Sequence[Sequence[str]],
+        context: Sequence[Sequence[str]] | None = None,
         **inputs: Sequence[Any],
     ) -> np.ndarray:
         """Each line's character's P(female): the sigmoid of the two scorers' character log-odds summed."""
         if len(texts) == 0:
             return np.zeros(0)
-        lines = aggregate_logits(
-            character_id, self.lines.classifier.decision_function(self.lines.features(texts, context))
-        )
+        if isinstance(self.lines, TfidfContextLogreg):
+            features = self.lines.features(texts, self._context(context))
+        else:
+            features = self.lines.features(texts)
+        lines = aggregate_logits(character_id, self.lines.classifier.decision_function(features))
         document = self.characters.features(list(texts), lines.inverse, None)
         return sigmoid(lines.mean_logit + self.characters.classifier.decision_function(document))[lines.inverse]
+
+    def _context(self, context: Sequence[Sequence[str]] | None) -> Sequence[Sequence[str]]:
+        """The lines' contexts, which the stack with ``context`` needs (an empty list without it: not read)."""
+        if self.context and context is None:
+            raise ValueError("this stack reads each line's context: pass context (one list of strings per line)")
+        return context if context is not None else []
 
 
 __all__ = [

@@ -3,9 +3,8 @@
 pieces of every card (the project's links, the corpus citation, the split protocol in words). The dataset cards are
 in :mod:`movie_gender.hub.dataset_cards`.
 
-A card renders from data: a model's config and its run record (:class:`movie_gender.training.run_record.RunRecord`).
-This module never loads a model; a model's own card comes through
-:meth:`movie_gender.hub.classifier.BiLSTMClassifier.generate_model_card`, which scores the example lines.
+A card renders from data: a model's config and its run record (:class:`movie_gender.training.run_record.RunRecord`);
+it never loads a model (:meth:`movie_gender.hub.classifier.BiLSTMClassifier.generate_model_card` scores examples).
 """
 
 from __future__ import annotations
@@ -263,10 +262,11 @@ def _architecture(config: dict, idle: bool = False) -> dict:
     hidden, layers = config.get("hidden_size"), config.get("num_layers")
     if idle:
         kind = "a character model: " if config.get("context_view") else "a character model without a neural stage: "
+        around = " and of what is said around it" if config.get("line_context_bag", True) else ""
         return {
             "architecture": (
-                kind + "logistic-regression bags of the words of each line and of what is said around it, bags of the "
-                "words a character says and hears, and the scores of the characters it talks to"
+                f"{kind}logistic-regression bags of the words of each line{around}, bags of the words a character "
+                "says and hears, and the scores of the characters it talks to"
                 + _view_text(config)
                 + f" (the file also holds a {layers} x {hidden} LSTM on the bags' side that scoring never runs: its "
                 "output layer is 0)"

@@ -203,9 +203,10 @@ def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
         )
     if model.config.is_character_model and model.config.bag_of_words and lines.context is None:
         view = ", and its context view reads each line alone" if context_view_of(model) is not None else ""
-        missing.append(
-            f"context: the context bag and the heard-words bag (what is said around its lines) are dropped{view}"
-        )
+        bags = "the heard-words bag is"
+        if hasattr(model.character_head, "context_bag"):
+            bags = "the context bag and the heard-words bag are"
+        missing.append(f"context: {bags} dropped (what is said around its lines){view}")
     if not missing or getattr(model, _WARNED, False):
         return
     mark_warned(model)

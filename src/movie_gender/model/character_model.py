@@ -7,8 +7,9 @@ A character model is a :class:`movie_gender.BiLSTMClassifier` whose config says 
 
     logit(c) = sum_i softmax_i(attention(features_i)) * line_logit_i + own_bag(c) + heard_bag(c)
 
-- each line's logit is the line encoder's (BiLSTM head plus the bag of the line's words) plus a bag of the words
-  said around that line (``context_bag``), so the line-level auxiliary loss trains both on every line;
+- each line's logit is the line encoder's (BiLSTM head plus the bag of the line's words) plus, where the config's
+  ``line_context_bag`` is on (not in the character preset), a bag of the words said around that line
+  (``context_bag``), so the line-level auxiliary loss trains both on every line;
 - the attention (a small MLP over each line's pooled features) decides which lines weigh more; the softmax runs over
   the character's lines only (a segment softmax over a flat list of lines: no padding at the character level, and
   the order of the lines does not matter);
@@ -69,7 +70,7 @@ class CharacterHead(nn.Module):
         self.attention = nn.Sequential(nn.Linear(features, config.hidden_size), nn.Tanh(), last)
         nn.init.zeros_(last.weight)  # uniform at the start: the mean of the line logits
         self.bag_of_words = config.bag_of_words
-        if config.bag_of_words:
+        if config.bag_of_words and config.line_context_bag:
             # per line, the words said around it (the line's own words have the model's bag_of_words)
             self.context_bag = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
         self.character_bags = config.bag_of_words and config.character_bags
@@ -310,7 +311,7 @@ def character_outputs(
             group_features, group_logits = None, _bag_logits(model, ids, torch.from_numpy(group_lengths))
         else:
             group_features, group_logits = model.line_outputs(ids, torch.from_numpy(group_lengths))
-        if data.own is not None:  # the bag of the words said around each line
+        if data.own is not None and hasattr(model.character_head, "context_bag"):  # the words said around each line
             group_logits = group_logits + _context_bag(model, data, group, device)
         if group_features is not None:
             features.append(group_features)

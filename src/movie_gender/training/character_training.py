@@ -1,11 +1,11 @@
 """Training a character model (:mod:`movie_gender.model.character_model`) on line and character labels, in three stages.
 
-1. **Line bags** (convex, to convergence): the bag of each line's words and the bag of the words said around it are
-   one class-balanced logistic regression (L2, ``C`` = :data:`LINE_C`, as the TF-IDF baselines) over every natural
-   train line, each column weighed by its inverse document frequency (:func:`idf_weights`, as TF-IDF weighs words);
-   its weights (times those column weights, so that the bags read plain counts) and intercept become the line
-   encoder's bags and head bias (the BiLSTM head starts at 0, the attention uniform: a character's pooled score
-   starts as the mean log-odds of its lines).
+1. **Line bags** (convex, to convergence): the bag of each line's words (and, with ``line_context_bag``, the bag of
+   the words said around it) as one class-balanced logistic regression (L2, ``C`` = :data:`LINE_C`, as the TF-IDF
+   baselines) over every natural train line, each column weighed by its inverse document frequency
+   (:func:`idf_weights`, as TF-IDF weighs words); its weights (times those column weights, so that the bags read
+   plain counts) and intercept become the line encoder's bags and head bias (the BiLSTM head starts at 0, the
+   attention uniform: a character's pooled score starts as the mean log-odds of its lines).
 2. **Character bags** (convex): the bags of all the words a character says and hears are a class-balanced logistic
    regression on one row per train character; its ``C`` is chosen from :data:`CHARACTER_C_GRID` by the ROC-AUC of
    the validation characters' full score (pooled lines + bags, with the partner term refitted for each candidate).
@@ -145,11 +145,13 @@ def idf_weights(features: sparse.csr_matrix) -> np.ndarray:
 
 
 def _line_bag_features(model: BiLSTMClassifier, data: CharacterData) -> sparse.csr_matrix:
-    """One row per line of ``data``: the counts of its words and word pairs, beside those of its context's."""
+    """One row per line of ``data``: the counts of its words and word pairs, beside those of its context's when the
+    model has a context bag (``line_context_bag``)."""
     args = (model.config.vocab_size, model.config.bigram_buckets)
-    return sparse.hstack(
-        [line_bag_matrix(data.ids, data.lengths, *args), line_bag_matrix(data.context_ids, data.context_lengths, *args)]
-    ).tocsr()
+    line = line_bag_matrix(data.ids, data.lengths, *args)
+    if not hasattr(model.character_head, "context_bag"):
+        return line
+    return sparse.hstack([line, line_bag_matrix(data.context_ids, data.context_lengths, *args)]).tocsr()
 
 
 def labelled_auc(labels: np.ndarray, logits: np.ndarray) -> float:
@@ -163,11 +165,12 @@ def labelled_auc(labels: np.ndarray, logits: np.ndarray) -> float:
 def fit_line_bags(
     model: BiLSTMClassifier, data: CharacterData, seed: int = 0, validation: CharacterData | None = None
 ) -> None:
-    """Stage 1: the line's and its context's bags of words as one class-balanced logistic regression over the lines
-    of ``data``, the columns weighed by :func:`idf_weights`; the bags hold its weights times those column weights,
-    and the BiLSTM head's output starts at 0 with the regression's intercept as its bias. With ``validation``, the
-    bags' ROC-AUC on its lines is kept in ``character_head.choices["line_bags_validation_auc"]``: the measure on
-    which a change to the line bags is judged (thousands of lines, where the validation characters are dozens)."""
+    """Stage 1: the line's bag of words (and its context's, with ``line_context_bag``) as one class-balanced
+    logistic regression over the lines of ``data``, the columns weighed by :func:`idf_weights`; the bags hold its
+    weights times those column weights, and the BiLSTM head's output starts at 0 with the regression's intercept as
+    its bias. With ``validation``, the bags' ROC-AUC on its lines is kept in
+    ``character_head.choices["line_bags_validation_auc"]``: the measure on which a change to the line bags alone is
+    judged (thousands of lines, where the validation characters are dozens)."""
     features = _line_bag_features(model, data)
     labelled = data.line_labels >= 0
     rows = features[labelled]
@@ -180,7 +183,8 @@ def fit_line_bags(
         logger.info("Line bags: validation line ROC-AUC %.4f", auc)
     width = model.config.vocab_size + model.config.bigram_buckets
     _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
-    _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
+    if hasattr(model.character_head, "context_bag"):
+        _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
     with torch.no_grad():
         model.fc2.weight.zero_()
         model.fc2.bias.fill_(intercept)
