@@ -335,9 +335,9 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
     assert difference["roc_auc"] == pytest.approx(line["model"]["roc_auc"] - 0.5)
     assert difference["roc_auc_ci95"][0] > 0
     # per character also the character baselines: a TF-IDF document per character (with and without what is said
-    # around its lines), the averaged TF-IDF + context line scores and the two TF-IDF scorers summed (the stack);
-    # none of them per line; each character scorer also with the partner term fitted on train and validation (always
-    # male has none)
+    # around its lines), the averaged TF-IDF + context line scores and the two TF-IDF scorers summed (the stack, with
+    # and without the line's context); none of them per line; each character scorer also with the partner term
+    # fitted on train and validation (always male has none)
     character = {
         "tfidf_logreg",
         "glove_mean_logreg",
@@ -345,6 +345,7 @@ def test_evaluate_chooses_thresholds_on_validation_and_reports_paired_difference
         "tfidf_character_context_logreg",
         "tfidf_context_logreg",
         "tfidf_stack",
+        "tfidf_line_stack",
     }
     assert set(report["character"]["difference"]) == {"always_male"} | character | {f"{n}_partners" for n in character}
     terms = report["character"]["partner_terms"]
