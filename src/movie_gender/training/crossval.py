@@ -122,23 +122,27 @@ def pooled_auc(pooled: dict) -> dict:
 
 
 def plot_cv(cv: dict, path: str | Path) -> Path:
-    """ROC-AUC of each scorer in each fold (one grey line per fold), mean +- sd in black, line and character level."""
+    """ROC-AUC of each scorer (one row each, the model on top) in each fold (grey dots), mean +- sd over the folds in
+    black, line and character level side by side."""
     plt = pyplot()
     levels = [level for level in LEVELS if level in cv["summary"]]
-    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4), squeeze=False)
+    names_of = {level: [n for n in cv["summary"][level] if n != "difference"] for level in levels}
+    rows = max((len(names) for names in names_of.values()), default=1)
+    fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 1.5 + 0.3 * rows), squeeze=False)
     for axis, level in zip(axes[0], levels, strict=False):
-        names = [n for n in cv["summary"][level] if n != "difference"]
-        x = np.arange(len(names))
+        names = names_of[level]
+        y = np.arange(len(names))[::-1]
         for fold in cv["folds"]:
             if level in fold:
-                axis.plot(x, [fold[level][n]["roc_auc"] for n in names], "o-", color="grey", alpha=0.5, lw=0.8)
+                axis.plot([fold[level][n]["roc_auc"] for n in names], y, "o", color="grey", alpha=0.5, ms=4)
         means = [cv["summary"][level][n]["roc_auc"]["mean"] for n in names]
         sds = [cv["summary"][level][n]["roc_auc"]["sd"] for n in names]
-        axis.errorbar(x, means, yerr=sds, fmt="s", color="black", capsize=4, label="mean +- sd over folds")
-        axis.axhline(0.5, color="grey", lw=0.8, ls="--")
-        axis.set_xticks(x, names, rotation=15)
-        axis.set_ylabel("test ROC-AUC"), axis.set_title(f"{level.capitalize()} level, {cv['k']} folds by movie")
-        axis.legend(loc="lower right")
+        axis.errorbar(means, y, xerr=sds, fmt="s", color="black", capsize=3, label="mean +- sd over folds")
+        axis.axvline(0.5, color="grey", lw=0.8, ls="--")
+        axis.set_yticks(y, names)
+        axis.set_xlabel("test ROC-AUC"), axis.set_title(f"{level.capitalize()} level, {cv['k']} folds by movie")
+        axis.legend(loc="best", fontsize="small")
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
