@@ -248,8 +248,6 @@ def test_without_a_line_context_bag_the_line_bags_read_the_line_alone_and_contex
     texts, speakers = female * 2 + male * 2, ["f1", "f1", "f2", "f2", "m1", "m1", "m2", "m2"]
     train = CharacterData.build(model, texts, speakers, [["Yes, ma'am."]] * 4 + [["Now!"]] * 4, [1] * 4 + [0] * 4)
     fit_line_bags(model, train)
-    width = model.config.vocab_size + model.config.bigram_buckets
-    assert model.character_head.own_bag.weight.shape[0] == width  # the character bags are there, the heard one too
     other = [["Now!"]] * 4 + [["Yes, ma'am."]] * 4  # swap what is said around the lines
     with torch.no_grad():  # the character bags at 0: the score is the mean of the line bags' logits
         model.character_head.own_bag.weight.zero_()

@@ -190,7 +190,6 @@ class TfidfStack:
     def __init__(self, seed: int = 0, fitted: Mapping[str, Any] | None = None, context: bool = True) -> None:
         fitted = fitted or {}
         lines = "tfidf_context_logreg" if context else "tfidf_logreg"
-        self.context = context
         self.lines: TfidfContextLogreg | TfidfLogreg = fitted.get(lines) or (
             TfidfContextLogreg(seed) if context else TfidfLogreg(seed)
         )
@@ -235,7 +234,7 @@ class TfidfStack:
 
     def _context(self, context: Sequence[Sequence[str]] | None) -> Sequence[Sequence[str]]:
         """The lines' contexts, which the stack with ``context`` needs (an empty list without it: not read)."""
-        if self.context and context is None:
+        if context is None and isinstance(self.lines, TfidfContextLogreg):
             raise ValueError("this stack reads each line's context: pass context (one list of strings per line)")
         return context if context is not None else []
 

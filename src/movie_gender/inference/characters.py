@@ -204,7 +204,7 @@ def warn_missing(model: BiLSTMClassifier, lines: CharacterLines) -> None:
     if model.config.is_character_model and model.config.bag_of_words and lines.context is None:
         view = ", and its context view reads each line alone" if context_view_of(model) is not None else ""
         bags = "the heard-words bag is"
-        if hasattr(model.character_head, "context_bag"):
+        if model.character_head.line_context_bag:
             bags = "the context bag and the heard-words bag are"
         missing.append(f"context: {bags} dropped (what is said around its lines){view}")
     if not missing or getattr(model, _WARNED, False):

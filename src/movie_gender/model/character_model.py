@@ -70,7 +70,8 @@ class CharacterHead(nn.Module):
         self.attention = nn.Sequential(nn.Linear(features, config.hidden_size), nn.Tanh(), last)
         nn.init.zeros_(last.weight)  # uniform at the start: the mean of the line logits
         self.bag_of_words = config.bag_of_words
-        if config.bag_of_words and config.line_context_bag:
+        self.line_context_bag = config.bag_of_words and config.line_context_bag
+        if self.line_context_bag:
             # per line, the words said around it (the line's own words have the model's bag_of_words)
             self.context_bag = BagOfWords(config.vocab_size, config.bigram_buckets, config.pad_token_id)
         self.character_bags = config.bag_of_words and config.character_bags
@@ -311,7 +312,7 @@ def character_outputs(
             group_features, group_logits = None, _bag_logits(model, ids, torch.from_numpy(group_lengths))
         else:
             group_features, group_logits = model.line_outputs(ids, torch.from_numpy(group_lengths))
-        if data.own is not None and hasattr(model.character_head, "context_bag"):  # the words said around each line
+        if data.own is not None and model.character_head.line_context_bag:  # the words said around each line
             group_logits = group_logits + _context_bag(model, data, group, device)
         if group_features is not None:
             features.append(group_features)

@@ -149,7 +149,7 @@ def _line_bag_features(model: BiLSTMClassifier, data: CharacterData) -> sparse.c
     model has a context bag (``line_context_bag``)."""
     args = (model.config.vocab_size, model.config.bigram_buckets)
     line = line_bag_matrix(data.ids, data.lengths, *args)
-    if not hasattr(model.character_head, "context_bag"):
+    if not model.character_head.line_context_bag:
         return line
     return sparse.hstack([line, line_bag_matrix(data.context_ids, data.context_lengths, *args)]).tocsr()
 
@@ -183,7 +183,7 @@ def fit_line_bags(
         logger.info("Line bags: validation line ROC-AUC %.4f", auc)
     width = model.config.vocab_size + model.config.bigram_buckets
     _set_bag(model.bag_of_words, weights[:width], BagOfWords.SCALE)
-    if hasattr(model.character_head, "context_bag"):
+    if model.character_head.line_context_bag:
         _set_bag(model.character_head.context_bag, weights[width:], BagOfWords.SCALE)
     with torch.no_grad():
         model.fc2.weight.zero_()
